@@ -1,0 +1,1 @@
+//! Shared harness for sfsync's integration tests: real clusters and real processes.
