@@ -1,0 +1,43 @@
+//! The emulator's SOQL engine: a hand-written lexer and recursive-descent parser, a compiler that
+//! resolves a query against object metadata once, and an evaluator that runs it over the store's
+//! records (`query`/`queryAll`) or checks a validation-rule condition on one record.
+//!
+//! The store implements [`Schema`] (metadata) and [`RecordSource`] (records); then:
+//! ```text
+//! let query = CompiledQuery::compile("SELECT Id, Account.Name FROM Contact WHERE ...", &store)?;
+//! let result = query.execute(&store, &ExecuteOptions { include_deleted: false, now, api_version: "62.0" });
+//! let records = query.json_records(&store, &result, "62.0");   // REST `records`
+//! let total = result.total_size;                               // REST `totalSize`
+//! ```
+//! Errors are [`SoqlError`]s carrying Salesforce's `errorCode` and message text.
+
+mod ast;
+mod compile;
+mod condition;
+mod dates;
+mod error;
+mod eval;
+mod filter;
+mod ids;
+mod lexer;
+mod like;
+mod parser;
+mod plan;
+mod query;
+mod resolve;
+mod schema;
+mod value;
+
+#[cfg(test)]
+mod memory_source;
+#[cfg(test)]
+mod tests;
+
+pub use compile::{compile_query, MAX_FIELDS_LIMIT, MAX_OFFSET};
+pub use condition::CompiledCondition;
+pub use dates::DateKeyword;
+pub use error::{SoqlError, SoqlErrorCode};
+pub use ids::widen_id;
+pub use query::{CompiledQuery, ExecuteOptions, QueryResult, QueryRows};
+pub use schema::{FieldMeta, FieldType, ObjectMeta, ParentRecord, RecordSource, Schema};
+pub use value::{format_date, format_datetime, format_time, Address, FieldValue};

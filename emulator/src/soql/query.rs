@@ -1,0 +1,281 @@
+//! A compiled query and running it: scan, filter, sort (stable, ties broken by Id), OFFSET/LIMIT,
+//! then JSON records (nested parents) or flat rows for CSV.
+
+use std::cmp::Ordering;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Number, Value};
+
+use super::compile::compile_query;
+use super::error::SoqlError;
+use super::plan::{OrderKey, OutputEntry, OutputNode, Predicate, Selection};
+use super::schema::{ObjectMeta, RecordSource, Schema};
+use super::value::{compare_values, FieldValue};
+
+/// How to run a compiled query.
+#[derive(Debug, Clone, Copy)]
+pub struct ExecuteOptions<'o> {
+    /// `queryAll`: also return records in the recycle bin.
+    pub include_deleted: bool,
+    /// The moment date keywords (`TODAY`, ...) are evaluated against, in UTC.
+    pub now: DateTime<Utc>,
+    /// The API version of the request (`"62.0"`), used in `attributes.url`.
+    pub api_version: &'o str,
+}
+
+/// A query compiled against the org's metadata, ready to run any number of times.
+#[derive(Debug, Clone)]
+pub struct CompiledQuery {
+    pub(super) object: String,
+    pub(super) selection: Selection,
+    pub(super) predicate: Option<Predicate>,
+    pub(super) order: Vec<OrderKey>,
+    pub(super) limit: Option<u64>,
+    pub(super) offset: u64,
+}
+
+/// What a run found.
+#[derive(Debug)]
+pub enum QueryRows<'a, R> {
+    /// The matching records in result order (after ORDER BY, OFFSET and LIMIT).
+    Records(Vec<&'a R>),
+    /// `COUNT()`: only the number (in `total_size`).
+    Count,
+    /// `COUNT(field)`: one aggregate row, one count per column.
+    Aggregate(Vec<u64>),
+}
+
+/// The result of a run: `totalSize` and the rows.
+#[derive(Debug)]
+pub struct QueryResult<'a, R> {
+    pub total_size: usize,
+    pub rows: QueryRows<'a, R>,
+}
+
+impl CompiledQuery {
+    /// Parses and compiles `text`; see [`compile_query`].
+    pub fn compile(text: &str, schema: &dyn Schema) -> Result<CompiledQuery, SoqlError> {
+        compile_query(text, schema)
+    }
+
+    /// The canonical name of the queried object.
+    pub fn object_name(&self) -> &str {
+        &self.object
+    }
+
+    /// Column names in SELECT order (`Id`, `Account.Name`, `expr0`); empty for `COUNT()`.
+    pub fn columns(&self) -> Vec<String> {
+        match &self.selection {
+            Selection::Fields { columns, .. } => columns.iter().map(|(name, _)| name.clone()).collect(),
+            Selection::CountRows => Vec::new(),
+            Selection::Aggregate(columns) => columns.iter().map(|column| column.key.clone()).collect(),
+        }
+    }
+
+    /// Runs the query over `source`. An object dropped since compiling yields no rows.
+    pub fn execute<'a, S: RecordSource>(&self, source: &'a S, options: &ExecuteOptions<'_>) -> QueryResult<'a, S::Record> {
+        let Some(object) = source.object(&self.object) else {
+            return QueryResult {
+                total_size: 0,
+                rows: QueryRows::Records(Vec::new()),
+            };
+        };
+        let mut matches = self.scan(source, object, options);
+        if !self.order.is_empty() {
+            self.sort(source, &mut matches);
+        }
+        let offset = usize::try_from(self.offset).unwrap_or(usize::MAX);
+        let limit = self.limit.map(|limit| usize::try_from(limit).unwrap_or(usize::MAX));
+        let window_end = limit.map_or(matches.len(), |limit| offset.saturating_add(limit).min(matches.len()));
+        let window: Vec<&'a S::Record> = if offset >= matches.len() {
+            Vec::new()
+        } else {
+            matches.drain(offset..window_end).collect()
+        };
+        match &self.selection {
+            Selection::Fields { .. } => QueryResult {
+                total_size: window.len(),
+                rows: QueryRows::Records(window),
+            },
+            Selection::CountRows => QueryResult {
+                total_size: window.len(),
+                rows: QueryRows::Count,
+            },
+            Selection::Aggregate(columns) => {
+                let counts = columns
+                    .iter()
+                    .map(|column| match &column.field {
+                        None => window.len() as u64,
+                        Some(field) => window
+                            .iter()
+                            .filter(|record| !matches!(field.read(source, record), FieldValue::Null))
+                            .count() as u64,
+                    })
+                    .collect();
+                QueryResult {
+                    total_size: 1,
+                    rows: QueryRows::Aggregate(counts),
+                }
+            }
+        }
+    }
+
+    fn scan<'a, S: RecordSource>(
+        &self,
+        source: &'a S,
+        object: &ObjectMeta,
+        options: &ExecuteOptions<'_>,
+    ) -> Vec<&'a S::Record> {
+        let today = options.now.date_naive();
+        let predicate = self.predicate.as_ref().map(|predicate| predicate.bind_dates(today));
+        // Without ORDER BY the first OFFSET + LIMIT matches are the answer: stop scanning there.
+        let enough = match (self.order.is_empty(), &self.selection, self.limit) {
+            (true, Selection::Fields { .. } | Selection::CountRows, Some(limit)) => {
+                usize::try_from(self.offset.saturating_add(limit)).unwrap_or(usize::MAX)
+            }
+            _ => usize::MAX,
+        };
+        let mut matches = Vec::new();
+        if enough == 0 {
+            return matches;
+        }
+        for record in source.records(object) {
+            if !options.include_deleted && source.is_deleted(record) {
+                continue;
+            }
+            if let Some(predicate) = &predicate {
+                if !predicate.matches(source, record, today) {
+                    continue;
+                }
+            }
+            matches.push(record);
+            if matches.len() >= enough {
+                break;
+            }
+        }
+        matches
+    }
+
+    fn sort<'a, S: RecordSource>(&self, source: &'a S, records: &mut [&'a S::Record]) {
+        records.sort_by(|left, right| {
+            for key in &self.order {
+                let ordering = compare_key(key, &key.field.read(source, left), &key.field.read(source, right));
+                if ordering != Ordering::Equal {
+                    return ordering;
+                }
+            }
+            source.record_id(left).cmp(source.record_id(right))
+        });
+    }
+
+    /// The REST JSON records of a result (`records` of the query response), all of them.
+    pub fn json_records<S: RecordSource>(
+        &self,
+        source: &S,
+        result: &QueryResult<'_, S::Record>,
+        api_version: &str,
+    ) -> Vec<Value> {
+        match &result.rows {
+            QueryRows::Records(records) => records
+                .iter()
+                .map(|record| self.json_record(source, record, api_version))
+                .collect(),
+            QueryRows::Count => Vec::new(),
+            QueryRows::Aggregate(counts) => vec![self.aggregate_json(counts)],
+        }
+    }
+
+    /// One record as REST JSON: `attributes`, then the selected fields in SELECT order, parents nested.
+    pub fn json_record<S: RecordSource>(&self, source: &S, record: &S::Record, api_version: &str) -> Value {
+        let Selection::Fields { output, .. } = &self.selection else {
+            return Value::Null;
+        };
+        let Some(object) = source.object(&self.object) else {
+            return Value::Null;
+        };
+        render_node(source, object, record, output, api_version)
+    }
+
+    /// The aggregate row of a `COUNT(field)` query.
+    pub fn aggregate_json(&self, counts: &[u64]) -> Value {
+        let mut row = Map::new();
+        row.insert("attributes".into(), serde_json::json!({ "type": "AggregateResult" }));
+        if let Selection::Aggregate(columns) = &self.selection {
+            for (column, count) in columns.iter().zip(counts) {
+                row.insert(column.key.clone(), Value::Number(Number::from(*count)));
+            }
+        }
+        Value::Object(row)
+    }
+
+    /// One record's values in column order (for Bulk API CSV), parents flattened.
+    pub fn flat_row<'a, S: RecordSource>(&self, source: &'a S, record: &'a S::Record) -> Vec<FieldValue<'a>> {
+        match &self.selection {
+            Selection::Fields { columns, .. } => columns
+                .iter()
+                .map(|(_, field)| field.read(source, record))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+fn compare_key(key: &OrderKey, left: &FieldValue<'_>, right: &FieldValue<'_>) -> Ordering {
+    let null_side = if key.nulls_first { Ordering::Less } else { Ordering::Greater };
+    match (left, right) {
+        (FieldValue::Null, FieldValue::Null) => Ordering::Equal,
+        (FieldValue::Null, _) => null_side,
+        (_, FieldValue::Null) => null_side.reverse(),
+        _ => {
+            let ordering = compare_values(left, right);
+            if key.descending {
+                ordering.reverse()
+            } else {
+                ordering
+            }
+        }
+    }
+}
+
+fn attributes(object: &ObjectMeta, id: &str, api_version: &str) -> Value {
+    serde_json::json!({
+        "type": object.name(),
+        "url": format!("/services/data/v{api_version}/sobjects/{}/{id}", object.name()),
+    })
+}
+
+fn render_node<S: RecordSource>(
+    source: &S,
+    object: &ObjectMeta,
+    record: &S::Record,
+    node: &OutputNode,
+    api_version: &str,
+) -> Value {
+    let mut json = Map::with_capacity(node.entries.len() + 1);
+    json.insert(
+        "attributes".into(),
+        attributes(object, source.record_id(record), api_version),
+    );
+    for entry in &node.entries {
+        match entry {
+            OutputEntry::Value { key, step } => {
+                let value = match step.index_in(object) {
+                    Some(index) => source.value(record, index).to_json(),
+                    None => Value::Null,
+                };
+                json.insert(key.clone(), value);
+            }
+            OutputEntry::Parent { key, reference, node } => {
+                let parent = reference
+                    .index_in(object)
+                    .and_then(|index| source.parent(record, index));
+                let value = match parent {
+                    Some(parent) => render_node(source, parent.object, parent.record, node, api_version),
+                    None => Value::Null,
+                };
+                json.insert(key.clone(), value);
+            }
+        }
+    }
+    Value::Object(json)
+}
