@@ -28,7 +28,10 @@ pub enum FieldsGroup {
 #[derive(Debug, Clone, PartialEq)]
 pub enum SelectItem {
     Field(FieldPath),
-    Fields { group: FieldsGroup, start: usize },
+    Fields {
+        group: FieldsGroup,
+        start: usize,
+    },
     /// `COUNT()` when `field` is `None`, else `COUNT(field) [alias]`.
     Count {
         field: Option<FieldPath>,
@@ -94,7 +97,9 @@ pub enum Condition {
         values: Vec<Literal>,
     },
     /// `ISBLANK(field)` (validation rule conditions only).
-    IsBlank { field: FieldPath },
+    IsBlank {
+        field: FieldPath,
+    },
 }
 
 /// One ORDER BY key.

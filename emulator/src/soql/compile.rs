@@ -69,7 +69,10 @@ fn compile_order(resolver: &Resolver<'_>, query: &Query) -> Result<Vec<OrderKey>
                 SoqlErrorCode::InvalidField,
                 resolver.query,
                 item.field.start,
-                &format!("field '{}' can not be sorted in a query call", resolved.meta.name),
+                &format!(
+                    "field '{}' can not be sorted in a query call",
+                    resolved.meta.name
+                ),
             ));
         }
         keys.push(OrderKey {
@@ -97,7 +100,9 @@ fn compile_selection(resolver: &Resolver<'_>, query: &Query) -> Result<Selection
             SelectItem::Field(path) => vec![resolver.resolve(path)?],
             SelectItem::Fields { group, .. } => {
                 if *group != FieldsGroup::Standard
-                    && query.limit.is_none_or(|limit| limit.value > MAX_FIELDS_LIMIT)
+                    && query
+                        .limit
+                        .is_none_or(|limit| limit.value > MAX_FIELDS_LIMIT)
                 {
                     return Err(SoqlError::plain(
                         SoqlErrorCode::MalformedQuery,
@@ -184,7 +189,9 @@ fn compile_counts(resolver: &Resolver<'_>, query: &Query) -> Result<Selection, S
     let mut unnamed = 0;
     for item in &query.select {
         match item {
-            SelectItem::Count { field: None, start, .. } => {
+            SelectItem::Count {
+                field: None, start, ..
+            } => {
                 if query.select.len() > 1 {
                     return Err(SoqlError::at(
                         SoqlErrorCode::MalformedQuery,

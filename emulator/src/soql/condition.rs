@@ -20,7 +20,11 @@ pub struct CompiledCondition {
 impl CompiledCondition {
     /// Parses `text` and resolves its fields on `object` (paths through lookups are allowed).
     /// Unlike a WHERE clause, non-filterable fields may be read.
-    pub fn compile(text: &str, object: &str, schema: &dyn Schema) -> Result<CompiledCondition, SoqlError> {
+    pub fn compile(
+        text: &str,
+        object: &str,
+        schema: &dyn Schema,
+    ) -> Result<CompiledCondition, SoqlError> {
         let condition = parse_condition(text)?;
         let Some(root) = schema.object(object) else {
             return Err(SoqlError::plain(
@@ -46,7 +50,12 @@ impl CompiledCondition {
     }
 
     /// True if `record` (a record of the compiled object) satisfies the condition at moment `now`.
-    pub fn evaluate<S: RecordSource>(&self, source: &S, record: &S::Record, now: DateTime<Utc>) -> bool {
+    pub fn evaluate<S: RecordSource>(
+        &self,
+        source: &S,
+        record: &S::Record,
+        now: DateTime<Utc>,
+    ) -> bool {
         self.predicate.matches(source, record, now.date_naive())
     }
 }

@@ -92,8 +92,8 @@ impl DateKeyword {
         let day = |offset: i64| add_days(today, offset);
         let week_start = add_days(today, -i64::from(today.weekday().num_days_from_sunday()));
         let month_start = today.with_day(1).unwrap_or(today);
-        let quarter_start = NaiveDate::from_ymd_opt(today.year(), (today.month0() / 3) * 3 + 1, 1)
-            .unwrap_or(today);
+        let quarter_start =
+            NaiveDate::from_ymd_opt(today.year(), (today.month0() / 3) * 3 + 1, 1).unwrap_or(today);
         let year_start = NaiveDate::from_ymd_opt(today.year(), 1, 1).unwrap_or(today);
         let n = |count: u32| i64::from(count);
         match self {
@@ -117,12 +117,11 @@ impl DateKeyword {
             DateKeyword::LastNDays(count) => (day(-n(count)), today),
             DateKeyword::NextNDays(count) => (day(1), day(n(count))),
             DateKeyword::NDaysAgo(count) => (day(-n(count)), day(-n(count))),
-            DateKeyword::LastNWeeks(count) => {
-                (add_days(week_start, -7 * n(count)), add_days(week_start, -1))
-            }
-            DateKeyword::NextNWeeks(count) => {
-                span_days(add_days(week_start, 7), 7 * n(count))
-            }
+            DateKeyword::LastNWeeks(count) => (
+                add_days(week_start, -7 * n(count)),
+                add_days(week_start, -1),
+            ),
+            DateKeyword::NextNWeeks(count) => span_days(add_days(week_start, 7), 7 * n(count)),
             DateKeyword::LastNMonths(count) => {
                 let months = i64::from(count);
                 (add_months(month_start, -months), add_days(month_start, -1))

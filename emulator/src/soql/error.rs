@@ -71,7 +71,10 @@ impl SoqlError {
 /// Builds `\n<line>\n<spaces>^\nERROR at Row:R:Column:C\n<reason>` for byte offset `at`.
 fn caret_message(query: &str, at: usize, reason: &str) -> String {
     let at = floor_char_boundary(query, at.min(query.len()));
-    let line_start = query[..at].rfind('\n').map(|newline| newline + 1).unwrap_or(0);
+    let line_start = query[..at]
+        .rfind('\n')
+        .map(|newline| newline + 1)
+        .unwrap_or(0);
     let line_end = query[at..]
         .find('\n')
         .map(|newline| at + newline)

@@ -21,8 +21,12 @@ impl Predicate {
     /// scan does not recompute calendars per record.
     pub fn bind_dates(&self, today: NaiveDate) -> Predicate {
         match self {
-            Predicate::And(parts) => Predicate::And(parts.iter().map(|part| part.bind_dates(today)).collect()),
-            Predicate::Or(parts) => Predicate::Or(parts.iter().map(|part| part.bind_dates(today)).collect()),
+            Predicate::And(parts) => {
+                Predicate::And(parts.iter().map(|part| part.bind_dates(today)).collect())
+            }
+            Predicate::Or(parts) => {
+                Predicate::Or(parts.iter().map(|part| part.bind_dates(today)).collect())
+            }
             Predicate::Not(inner) => Predicate::Not(Box::new(inner.bind_dates(today))),
             Predicate::Test { field, test } => Predicate::Test {
                 field: field.clone(),
@@ -32,7 +36,12 @@ impl Predicate {
     }
 
     /// True if `record` satisfies the predicate; `today` resolves any date keyword left unbound.
-    pub fn matches<'a, S: RecordSource>(&self, source: &'a S, record: &'a S::Record, today: NaiveDate) -> bool {
+    pub fn matches<'a, S: RecordSource>(
+        &self,
+        source: &'a S,
+        record: &'a S::Record,
+        today: NaiveDate,
+    ) -> bool {
         match self {
             Predicate::And(parts) => parts.iter().all(|part| part.matches(source, record, today)),
             Predicate::Or(parts) => parts.iter().any(|part| part.matches(source, record, today)),
@@ -54,7 +63,10 @@ fn bind_test(test: &Test, today: NaiveDate) -> Test {
             has_null,
         } => Test::In {
             negated: *negated,
-            operands: operands.iter().map(|operand| bind_operand(operand, today)).collect(),
+            operands: operands
+                .iter()
+                .map(|operand| bind_operand(operand, today))
+                .collect(),
             has_null: *has_null,
         },
         other => other.clone(),
@@ -74,7 +86,10 @@ fn bind_operand(operand: &Operand, today: NaiveDate) -> Operand {
 
 fn datetime_range(keyword: DateKeyword, today: NaiveDate) -> Operand {
     let (first, last) = keyword.day_range(today);
-    Operand::DateTimeRange(start_of_day_millis(first), start_of_day_millis(last) + MILLIS_PER_DAY)
+    Operand::DateTimeRange(
+        start_of_day_millis(first),
+        start_of_day_millis(last) + MILLIS_PER_DAY,
+    )
 }
 
 fn test_value(test: &Test, value: &FieldValue<'_>, today: NaiveDate) -> bool {
@@ -158,7 +173,9 @@ fn compare(value: &FieldValue<'_>, op: CompareOp, operand: &Operand, today: Naiv
         (FieldValue::Decimal(number), Operand::Number(literal)) => holds(op, number.cmp(literal)),
         (FieldValue::Bool(flag), Operand::Bool(literal)) => holds(op, flag.cmp(literal)),
         (FieldValue::Date(date), Operand::Date(literal)) => holds(op, date.cmp(literal)),
-        (FieldValue::DateTime(millis), Operand::DateTime(literal)) => holds(op, millis.cmp(literal)),
+        (FieldValue::DateTime(millis), Operand::DateTime(literal)) => {
+            holds(op, millis.cmp(literal))
+        }
         (FieldValue::Date(date), Operand::DateRange(first, last)) => {
             in_range(op, date.cmp(first), date.cmp(last))
         }

@@ -75,7 +75,10 @@ impl FilterCompiler<'_, '_> {
             return Err(self.error_at(
                 SoqlErrorCode::InvalidField,
                 path.start,
-                &format!("field '{}' can not be filtered in a query call", resolved.meta.name),
+                &format!(
+                    "field '{}' can not be filtered in a query call",
+                    resolved.meta.name
+                ),
             ));
         }
         Ok(resolved)
@@ -110,7 +113,12 @@ impl FilterCompiler<'_, '_> {
         )
     }
 
-    fn compare(&self, path: &FieldPath, op: CompareOp, literal: &Literal) -> Result<Predicate, SoqlError> {
+    fn compare(
+        &self,
+        path: &FieldPath,
+        op: CompareOp,
+        literal: &Literal,
+    ) -> Result<Predicate, SoqlError> {
         let resolved = self.filterable(path)?;
         let field_type = resolved.meta.field_type;
         let ordering = !matches!(op, CompareOp::Eq | CompareOp::Ne);
@@ -137,7 +145,12 @@ impl FilterCompiler<'_, '_> {
         })
     }
 
-    fn in_list(&self, path: &FieldPath, negated: bool, literals: &[Literal]) -> Result<Predicate, SoqlError> {
+    fn in_list(
+        &self,
+        path: &FieldPath,
+        negated: bool,
+        literals: &[Literal],
+    ) -> Result<Predicate, SoqlError> {
         let resolved = self.filterable(path)?;
         let field_type = resolved.meta.field_type;
         let mut operands = Vec::with_capacity(literals.len());
@@ -174,7 +187,12 @@ impl FilterCompiler<'_, '_> {
         })
     }
 
-    fn includes(&self, path: &FieldPath, excludes: bool, literals: &[Literal]) -> Result<Predicate, SoqlError> {
+    fn includes(
+        &self,
+        path: &FieldPath,
+        excludes: bool,
+        literals: &[Literal],
+    ) -> Result<Predicate, SoqlError> {
         let resolved = self.filterable(path)?;
         if resolved.meta.field_type != FieldType::MultiPicklist {
             return Err(self.error_at(
@@ -208,7 +226,9 @@ impl FilterCompiler<'_, '_> {
             return Ok(None);
         }
         let operand = match (field_type, kind) {
-            (FieldType::MultiPicklist, LiteralKind::Str { value, .. }) => Operand::ValueSet(value_set(value)),
+            (FieldType::MultiPicklist, LiteralKind::Str { value, .. }) => {
+                Operand::ValueSet(value_set(value))
+            }
             (kind_of_field, LiteralKind::Str { value, .. }) if kind_of_field.is_text() => {
                 Operand::Text(value.clone())
             }
@@ -235,12 +255,16 @@ impl FilterCompiler<'_, '_> {
                 }
             }
             (FieldType::Boolean, LiteralKind::Bool(flag)) => Operand::Bool(*flag),
-            (FieldType::Date, LiteralKind::Date(text)) => Operand::Date(self.date(text, literal.start)?),
+            (FieldType::Date, LiteralKind::Date(text)) => {
+                Operand::Date(self.date(text, literal.start)?)
+            }
             (FieldType::Date, LiteralKind::DateKeyword(keyword)) => Operand::DateKeyword(*keyword),
             (FieldType::DateTime, LiteralKind::DateTime(text)) => {
                 Operand::DateTime(self.datetime(text, literal.start)?)
             }
-            (FieldType::DateTime, LiteralKind::DateKeyword(keyword)) => Operand::DateTimeKeyword(*keyword),
+            (FieldType::DateTime, LiteralKind::DateKeyword(keyword)) => {
+                Operand::DateTimeKeyword(*keyword)
+            }
             _ => return Err(self.type_error(path, field_type)),
         };
         Ok(Some(operand))
@@ -248,13 +272,21 @@ impl FilterCompiler<'_, '_> {
 
     fn date(&self, text: &str, at: usize) -> Result<NaiveDate, SoqlError> {
         NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| {
-            self.error_at(SoqlErrorCode::MalformedQuery, at, &format!("Invalid date: {text}"))
+            self.error_at(
+                SoqlErrorCode::MalformedQuery,
+                at,
+                &format!("Invalid date: {text}"),
+            )
         })
     }
 
     fn datetime(&self, text: &str, at: usize) -> Result<i64, SoqlError> {
         parse_datetime_literal(text).ok_or_else(|| {
-            self.error_at(SoqlErrorCode::MalformedQuery, at, &format!("Invalid datetime: {text}"))
+            self.error_at(
+                SoqlErrorCode::MalformedQuery,
+                at,
+                &format!("Invalid datetime: {text}"),
+            )
         })
     }
 }

@@ -11,7 +11,10 @@ pub enum TokenKind {
     Number(String),
     /// A quoted string: `value` has the escapes resolved, `raw` is the text between the quotes
     /// (LIKE needs it to tell `\%` from `%`).
-    Str { value: String, raw: String },
+    Str {
+        value: String,
+        raw: String,
+    },
     /// An unquoted `YYYY-MM-DD`.
     Date(String),
     /// An unquoted `YYYY-MM-DDThh:mm:ss[.fff](Z|±hh[:]mm)`.
@@ -134,7 +137,10 @@ fn lex_punctuation(bytes: &[u8], position: usize, query: &str) -> (TokenKind, us
 }
 
 fn digits_at(bytes: &[u8], position: usize, count: usize) -> bool {
-    bytes.len() >= position + count && bytes[position..position + count].iter().all(u8::is_ascii_digit)
+    bytes.len() >= position + count
+        && bytes[position..position + count]
+            .iter()
+            .all(u8::is_ascii_digit)
 }
 
 fn lex_number_or_date(bytes: &[u8], start: usize) -> (TokenKind, usize) {

@@ -54,10 +54,12 @@ impl LikePattern {
     /// True if `text` matches the whole pattern, ignoring case.
     pub fn matches(&self, text: &str) -> bool {
         if self.ascii && text.is_ascii() {
-            return self.match_units(text.as_bytes(), |byte| char::from(byte.to_ascii_lowercase()));
+            return self.match_units(text.as_bytes(), |byte| {
+                char::from(byte.to_ascii_lowercase())
+            });
         }
         let chars: Vec<char> = text.chars().collect();
-        self.match_units(&chars, |character| lower(character))
+        self.match_units(&chars, lower)
     }
 
     /// Greedy wildcard matching with backtracking to the last `%`.

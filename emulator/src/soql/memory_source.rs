@@ -30,7 +30,6 @@ pub enum Stored {
 /// One record: values laid out in the object's field order.
 #[derive(Debug, Clone)]
 pub struct MemoryRecord {
-    pub object: usize,
     pub id: String,
     pub deleted: bool,
     pub values: Vec<Stored>,
@@ -48,7 +47,8 @@ pub struct MemoryOrg {
 
 impl MemoryOrg {
     pub fn define(&mut self, object: ObjectMeta) {
-        self.by_name.insert(object.name().to_ascii_lowercase(), self.objects.len());
+        self.by_name
+            .insert(object.name().to_ascii_lowercase(), self.objects.len());
         self.objects.push(object);
         self.records.push(Vec::new());
     }
@@ -86,7 +86,6 @@ impl MemoryOrg {
             }
         }
         let record = MemoryRecord {
-            object: position,
             id: id.to_string(),
             deleted: false,
             values,
@@ -121,15 +120,20 @@ fn to_stored(field_type: FieldType, value: &Value) -> Stored {
         FieldType::Boolean => Stored::Bool(value.as_bool().unwrap_or(false)),
         FieldType::Int => Stored::Int(value.to_string().parse().unwrap_or(0)),
         FieldType::Double | FieldType::Currency | FieldType::Percent => {
-            Stored::Decimal(Decimal::from_str(&value.to_string()).unwrap_or_default())
+            // A string keeps trailing zeros that a JSON number literal in test code would lose.
+            let digits = value
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| value.to_string());
+            Stored::Decimal(Decimal::from_str(&digits).unwrap_or_default())
         }
         FieldType::Date => Stored::Date(
             NaiveDate::parse_from_str(value.as_str().unwrap_or_default(), "%Y-%m-%d")
                 .unwrap_or_default(),
         ),
-        FieldType::DateTime => {
-            Stored::DateTime(parse_datetime_literal(value.as_str().unwrap_or_default()).unwrap_or(0))
-        }
+        FieldType::DateTime => Stored::DateTime(
+            parse_datetime_literal(value.as_str().unwrap_or_default()).unwrap_or(0),
+        ),
         FieldType::Time => Stored::Time(value.as_u64().unwrap_or(0) as u32),
         FieldType::Address => Stored::Address(Address {
             street: value["street"].as_str().map(str::to_string),
@@ -184,7 +188,11 @@ impl RecordSource for MemoryOrg {
         }
     }
 
-    fn parent<'a>(&'a self, record: &'a MemoryRecord, field_index: usize) -> Option<ParentRecord<'a, MemoryRecord>> {
+    fn parent<'a>(
+        &'a self,
+        record: &'a MemoryRecord,
+        field_index: usize,
+    ) -> Option<ParentRecord<'a, MemoryRecord>> {
         let Some(Stored::Text(parent_id)) = record.values.get(field_index) else {
             return None;
         };

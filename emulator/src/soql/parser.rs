@@ -10,7 +10,9 @@ use super::error::{SoqlError, SoqlErrorCode};
 use super::lexer::{tokenize, Token, TokenKind};
 
 /// Clauses Salesforce has and this engine does not: refused with a message saying so.
-const UNSUPPORTED_CLAUSES: &[&str] = &["GROUP", "HAVING", "WITH", "USING", "FOR", "TYPEOF", "UPDATE"];
+const UNSUPPORTED_CLAUSES: &[&str] = &[
+    "GROUP", "HAVING", "WITH", "USING", "FOR", "TYPEOF", "UPDATE",
+];
 
 /// Parses a full `SELECT ... FROM ...` statement.
 pub fn parse_query(query: &str) -> Result<Query, SoqlError> {
@@ -76,8 +78,12 @@ impl<'q> Parser<'q> {
 
     fn unexpected(&self, token: &Token) -> SoqlError {
         if let TokenKind::Ident(word) = &token.kind {
-            if UNSUPPORTED_CLAUSES.iter().any(|clause| clause.eq_ignore_ascii_case(word)) {
-                return self.unsupported(token.start, &format!("the {} clause", word.to_uppercase()));
+            if UNSUPPORTED_CLAUSES
+                .iter()
+                .any(|clause| clause.eq_ignore_ascii_case(word))
+            {
+                return self
+                    .unsupported(token.start, &format!("the {} clause", word.to_uppercase()));
             }
         }
         SoqlError::at(
@@ -204,8 +210,8 @@ impl<'q> Parser<'q> {
         if token.kind == TokenKind::LParen {
             return Err(self.unsupported(token.start, "parent-to-child subqueries"));
         }
-        let is_call = matches!(token.kind, TokenKind::Ident(_))
-            && self.peek_at(1).kind == TokenKind::LParen;
+        let is_call =
+            matches!(token.kind, TokenKind::Ident(_)) && self.peek_at(1).kind == TokenKind::LParen;
         if !is_call {
             return Ok(SelectItem::Field(self.field_path()?));
         }
@@ -343,7 +349,10 @@ impl<'q> Parser<'q> {
     fn simple_condition(&mut self) -> Result<Condition, SoqlError> {
         let token = self.peek().clone();
         let is_call = self.peek_at(1).kind == TokenKind::LParen;
-        if is_call && self.allow_functions && (token.is_keyword("ISBLANK") || token.is_keyword("ISNULL")) {
+        if is_call
+            && self.allow_functions
+            && (token.is_keyword("ISBLANK") || token.is_keyword("ISNULL"))
+        {
             self.position += 2;
             let field = self.field_path()?;
             self.expect(&TokenKind::RParen)?;

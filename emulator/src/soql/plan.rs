@@ -42,7 +42,11 @@ pub enum FieldRef {
 
 impl FieldRef {
     /// Reads the value for `record`; `Null` when a parent along the path is missing.
-    pub fn read<'a, S: RecordSource>(&self, source: &'a S, record: &'a S::Record) -> FieldValue<'a> {
+    pub fn read<'a, S: RecordSource>(
+        &self,
+        source: &'a S,
+        record: &'a S::Record,
+    ) -> FieldValue<'a> {
         match self {
             FieldRef::Direct(index) => source.value(record, *index),
             FieldRef::Path { reference, steps } => {
@@ -100,7 +104,10 @@ pub enum Test {
     NotNull,
     /// Null or empty text (`= ''`, `ISBLANK`).
     Blank,
-    Compare { op: CompareOp, operand: Operand },
+    Compare {
+        op: CompareOp,
+        operand: Operand,
+    },
     In {
         negated: bool,
         operands: Vec<Operand>,
@@ -134,7 +141,10 @@ pub struct OrderKey {
 /// One entry of a JSON record, in SELECT order.
 #[derive(Debug, Clone, PartialEq)]
 pub enum OutputEntry {
-    Value { key: String, step: Step },
+    Value {
+        key: String,
+        step: Step,
+    },
     /// A nested parent record under its relationship name; `reference` is the lookup field.
     Parent {
         key: String,

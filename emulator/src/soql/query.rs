@@ -66,14 +66,22 @@ impl CompiledQuery {
     /// Column names in SELECT order (`Id`, `Account.Name`, `expr0`); empty for `COUNT()`.
     pub fn columns(&self) -> Vec<String> {
         match &self.selection {
-            Selection::Fields { columns, .. } => columns.iter().map(|(name, _)| name.clone()).collect(),
+            Selection::Fields { columns, .. } => {
+                columns.iter().map(|(name, _)| name.clone()).collect()
+            }
             Selection::CountRows => Vec::new(),
-            Selection::Aggregate(columns) => columns.iter().map(|column| column.key.clone()).collect(),
+            Selection::Aggregate(columns) => {
+                columns.iter().map(|column| column.key.clone()).collect()
+            }
         }
     }
 
     /// Runs the query over `source`. An object dropped since compiling yields no rows.
-    pub fn execute<'a, S: RecordSource>(&self, source: &'a S, options: &ExecuteOptions<'_>) -> QueryResult<'a, S::Record> {
+    pub fn execute<'a, S: RecordSource>(
+        &self,
+        source: &'a S,
+        options: &ExecuteOptions<'_>,
+    ) -> QueryResult<'a, S::Record> {
         let Some(object) = source.object(&self.object) else {
             return QueryResult {
                 total_size: 0,
@@ -85,8 +93,12 @@ impl CompiledQuery {
             self.sort(source, &mut matches);
         }
         let offset = usize::try_from(self.offset).unwrap_or(usize::MAX);
-        let limit = self.limit.map(|limit| usize::try_from(limit).unwrap_or(usize::MAX));
-        let window_end = limit.map_or(matches.len(), |limit| offset.saturating_add(limit).min(matches.len()));
+        let limit = self
+            .limit
+            .map(|limit| usize::try_from(limit).unwrap_or(usize::MAX));
+        let window_end = limit.map_or(matches.len(), |limit| {
+            offset.saturating_add(limit).min(matches.len())
+        });
         let window: Vec<&'a S::Record> = if offset >= matches.len() {
             Vec::new()
         } else {
@@ -108,7 +120,9 @@ impl CompiledQuery {
                         None => window.len() as u64,
                         Some(field) => window
                             .iter()
-                            .filter(|record| !matches!(field.read(source, record), FieldValue::Null))
+                            .filter(|record| {
+                                !matches!(field.read(source, record), FieldValue::Null)
+                            })
                             .count() as u64,
                     })
                     .collect();
@@ -127,7 +141,10 @@ impl CompiledQuery {
         options: &ExecuteOptions<'_>,
     ) -> Vec<&'a S::Record> {
         let today = options.now.date_naive();
-        let predicate = self.predicate.as_ref().map(|predicate| predicate.bind_dates(today));
+        let predicate = self
+            .predicate
+            .as_ref()
+            .map(|predicate| predicate.bind_dates(today));
         // Without ORDER BY the first OFFSET + LIMIT matches are the answer: stop scanning there.
         let enough = match (self.order.is_empty(), &self.selection, self.limit) {
             (true, Selection::Fields { .. } | Selection::CountRows, Some(limit)) => {
@@ -159,7 +176,11 @@ impl CompiledQuery {
     fn sort<'a, S: RecordSource>(&self, source: &'a S, records: &mut [&'a S::Record]) {
         records.sort_by(|left, right| {
             for key in &self.order {
-                let ordering = compare_key(key, &key.field.read(source, left), &key.field.read(source, right));
+                let ordering = compare_key(
+                    key,
+                    &key.field.read(source, left),
+                    &key.field.read(source, right),
+                );
                 if ordering != Ordering::Equal {
                     return ordering;
                 }
@@ -186,7 +207,12 @@ impl CompiledQuery {
     }
 
     /// One record as REST JSON: `attributes`, then the selected fields in SELECT order, parents nested.
-    pub fn json_record<S: RecordSource>(&self, source: &S, record: &S::Record, api_version: &str) -> Value {
+    pub fn json_record<S: RecordSource>(
+        &self,
+        source: &S,
+        record: &S::Record,
+        api_version: &str,
+    ) -> Value {
         let Selection::Fields { output, .. } = &self.selection else {
             return Value::Null;
         };
@@ -199,7 +225,10 @@ impl CompiledQuery {
     /// The aggregate row of a `COUNT(field)` query.
     pub fn aggregate_json(&self, counts: &[u64]) -> Value {
         let mut row = Map::new();
-        row.insert("attributes".into(), serde_json::json!({ "type": "AggregateResult" }));
+        row.insert(
+            "attributes".into(),
+            serde_json::json!({ "type": "AggregateResult" }),
+        );
         if let Selection::Aggregate(columns) = &self.selection {
             for (column, count) in columns.iter().zip(counts) {
                 row.insert(column.key.clone(), Value::Number(Number::from(*count)));
@@ -209,7 +238,11 @@ impl CompiledQuery {
     }
 
     /// One record's values in column order (for Bulk API CSV), parents flattened.
-    pub fn flat_row<'a, S: RecordSource>(&self, source: &'a S, record: &'a S::Record) -> Vec<FieldValue<'a>> {
+    pub fn flat_row<'a, S: RecordSource>(
+        &self,
+        source: &'a S,
+        record: &'a S::Record,
+    ) -> Vec<FieldValue<'a>> {
         match &self.selection {
             Selection::Fields { columns, .. } => columns
                 .iter()
@@ -221,7 +254,11 @@ impl CompiledQuery {
 }
 
 fn compare_key(key: &OrderKey, left: &FieldValue<'_>, right: &FieldValue<'_>) -> Ordering {
-    let null_side = if key.nulls_first { Ordering::Less } else { Ordering::Greater };
+    let null_side = if key.nulls_first {
+        Ordering::Less
+    } else {
+        Ordering::Greater
+    };
     match (left, right) {
         (FieldValue::Null, FieldValue::Null) => Ordering::Equal,
         (FieldValue::Null, _) => null_side,
@@ -265,12 +302,18 @@ fn render_node<S: RecordSource>(
                 };
                 json.insert(key.clone(), value);
             }
-            OutputEntry::Parent { key, reference, node } => {
+            OutputEntry::Parent {
+                key,
+                reference,
+                node,
+            } => {
                 let parent = reference
                     .index_in(object)
                     .and_then(|index| source.parent(record, index));
                 let value = match parent {
-                    Some(parent) => render_node(source, parent.object, parent.record, node, api_version),
+                    Some(parent) => {
+                        render_node(source, parent.object, parent.record, node, api_version)
+                    }
                     None => Value::Null,
                 };
                 json.insert(key.clone(), value);

@@ -100,7 +100,12 @@ impl Resolver<'_> {
     }
 
     /// The target object of a (possibly polymorphic) lookup that has the next path segment.
-    fn pick_target(&self, reference: &FieldMeta, next: &str, next_is_leaf: bool) -> Option<&ObjectMeta> {
+    fn pick_target(
+        &self,
+        reference: &FieldMeta,
+        next: &str,
+        next_is_leaf: bool,
+    ) -> Option<&ObjectMeta> {
         let targets: Vec<&ObjectMeta> = reference
             .reference_to
             .iter()

@@ -133,8 +133,10 @@ pub fn format_datetime(millis: i64) -> String {
 /// `13:30:00.000Z` for milliseconds since midnight.
 pub fn format_time(millis: u32) -> String {
     let seconds = millis / 1000;
-    match chrono::NaiveTime::from_num_seconds_from_midnight_opt(seconds, (millis % 1000) * 1_000_000)
-    {
+    match chrono::NaiveTime::from_num_seconds_from_midnight_opt(
+        seconds,
+        (millis % 1000) * 1_000_000,
+    ) {
         Some(time) => format!(
             "{:02}:{:02}:{:02}.{:03}Z",
             time.hour(),
