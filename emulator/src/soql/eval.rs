@@ -9,8 +9,8 @@ use rust_decimal::Decimal;
 use super::ast::CompareOp;
 use super::dates::{start_of_day_millis, DateKeyword};
 use super::filter::value_set;
-use super::ids::ids_equal;
-use super::plan::{Operand, Predicate, Test};
+use super::ids::{id_order, ids_equal};
+use super::plan::{InLookup, Operand, Predicate, Test};
 use super::schema::RecordSource;
 use super::value::{text_cmp_ci, text_eq_ci, FieldValue};
 
@@ -61,6 +61,7 @@ fn bind_test(test: &Test, today: NaiveDate) -> Test {
             negated,
             operands,
             has_null,
+            lookup,
         } => Test::In {
             negated: *negated,
             operands: operands
@@ -68,6 +69,7 @@ fn bind_test(test: &Test, today: NaiveDate) -> Test {
                 .map(|operand| bind_operand(operand, today))
                 .collect(),
             has_null: *has_null,
+            lookup: *lookup,
         },
         other => other.clone(),
     }
@@ -105,11 +107,28 @@ fn test_value(test: &Test, value: &FieldValue<'_>, today: NaiveDate) -> bool {
             negated, has_null, ..
         } if is_null => *has_null != *negated,
         Test::In {
-            negated, operands, ..
+            negated,
+            operands,
+            lookup,
+            ..
         } => {
-            let found = operands
-                .iter()
-                .any(|operand| compare(value, CompareOp::Eq, operand, today));
+            let found = match (lookup, value) {
+                (InLookup::SortedText, FieldValue::Text(text)) => operands
+                    .binary_search_by(|operand| match operand {
+                        Operand::Text(literal) => text_cmp_ci(literal, text),
+                        _ => Ordering::Less,
+                    })
+                    .is_ok(),
+                (InLookup::SortedIds, FieldValue::Text(text)) => operands
+                    .binary_search_by(|operand| match operand {
+                        Operand::Id(literal) => id_order(literal, text),
+                        _ => Ordering::Less,
+                    })
+                    .is_ok(),
+                _ => operands
+                    .iter()
+                    .any(|operand| compare(value, CompareOp::Eq, operand, today)),
+            };
             found != *negated
         }
         Test::Like(pattern) => match value {

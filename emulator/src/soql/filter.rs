@@ -8,11 +8,12 @@ use rust_decimal::Decimal;
 
 use super::ast::{CompareOp, Condition, FieldPath, Literal, LiteralKind};
 use super::error::{SoqlError, SoqlErrorCode};
-use super::ids::widen_id;
+use super::ids::{id_order, widen_id};
 use super::like::LikePattern;
-use super::plan::{Operand, Predicate, Test};
+use super::plan::{InLookup, Operand, Predicate, Test};
 use super::resolve::{ResolvedField, Resolver};
 use super::schema::FieldType;
+use super::value::text_cmp_ci;
 
 /// Compiles a condition. `check_filterable` is off for validation rules, which may read any field.
 pub fn compile_condition(
@@ -162,12 +163,14 @@ impl FilterCompiler<'_, '_> {
                 Some(operand) => operands.push(operand),
             }
         }
+        let lookup = sort_for_lookup(&mut operands);
         Ok(Predicate::Test {
             field: resolved.field_ref,
             test: Test::In {
                 negated,
                 operands,
                 has_null,
+                lookup,
             },
         })
     }
@@ -288,6 +291,40 @@ impl FilterCompiler<'_, '_> {
                 &format!("Invalid datetime: {text}"),
             )
         })
+    }
+}
+
+/// IN lists at least this long are sorted for binary search.
+const SORTED_LOOKUP_MIN: usize = 8;
+
+/// Sorts a long, homogeneous IN list of text or ids and says how to search it.
+fn sort_for_lookup(operands: &mut [Operand]) -> InLookup {
+    if operands.len() < SORTED_LOOKUP_MIN {
+        return InLookup::Scan;
+    }
+    let key = |operand: &Operand| match operand {
+        Operand::Text(text) => Some((false, text.clone())),
+        Operand::Id(id) => Some((true, id.clone())),
+        _ => None,
+    };
+    let kinds: Option<Vec<(bool, String)>> = operands.iter().map(key).collect();
+    let Some(kinds) = kinds else {
+        return InLookup::Scan;
+    };
+    if kinds.iter().all(|(is_id, _)| !is_id) {
+        operands.sort_by(|left, right| match (left, right) {
+            (Operand::Text(left), Operand::Text(right)) => text_cmp_ci(left, right),
+            _ => std::cmp::Ordering::Equal,
+        });
+        InLookup::SortedText
+    } else if kinds.iter().all(|(is_id, _)| *is_id) {
+        operands.sort_by(|left, right| match (left, right) {
+            (Operand::Id(left), Operand::Id(right)) => id_order(left, right),
+            _ => std::cmp::Ordering::Equal,
+        });
+        InLookup::SortedIds
+    } else {
+        InLookup::Scan
     }
 }
 

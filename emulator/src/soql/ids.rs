@@ -35,3 +35,20 @@ pub fn ids_equal(stored: &str, literal: &str) -> bool {
         && stored.as_bytes()[..15] == literal.as_bytes()[..15]
         && stored[15..].eq_ignore_ascii_case(&literal[15..])
 }
+
+/// An order consistent with [`ids_equal`]: length, then the case-sensitive 15-character prefix,
+/// then the suffix ignoring case.
+pub fn id_order(left: &str, right: &str) -> std::cmp::Ordering {
+    let (left, right) = (left.as_bytes(), right.as_bytes());
+    let split = |id: &[u8]| id.len().min(15);
+    let (left_prefix, left_suffix) = left.split_at(split(left));
+    let (right_prefix, right_suffix) = right.split_at(split(right));
+    left.len()
+        .cmp(&right.len())
+        .then_with(|| left_prefix.cmp(right_prefix))
+        .then_with(|| upper_bytes(left_suffix).cmp(upper_bytes(right_suffix)))
+}
+
+fn upper_bytes(bytes: &[u8]) -> impl Iterator<Item = u8> + '_ {
+    bytes.iter().map(u8::to_ascii_uppercase)
+}

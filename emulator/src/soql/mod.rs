@@ -5,7 +5,7 @@
 //! The store implements [`Schema`] (metadata) and [`RecordSource`] (records); then:
 //! ```text
 //! let query = CompiledQuery::compile("SELECT Id, Account.Name FROM Contact WHERE ...", &store)?;
-//! let result = query.execute(&store, &ExecuteOptions { include_deleted: false, now, api_version: "62.0" });
+//! let result = query.execute(&store, &ExecuteOptions { include_deleted: false, now });
 //! let records = query.json_records(&store, &result, "62.0");   // REST `records`
 //! let total = result.total_size;                               // REST `totalSize`
 //! ```
@@ -15,6 +15,7 @@ mod ast;
 mod compile;
 mod condition;
 mod dates;
+mod describe;
 mod error;
 mod eval;
 mod filter;
@@ -36,6 +37,7 @@ mod tests;
 pub use compile::{compile_query, MAX_FIELDS_LIMIT, MAX_OFFSET};
 pub use condition::CompiledCondition;
 pub use dates::DateKeyword;
+pub use describe::DescribeError;
 pub use error::{SoqlError, SoqlErrorCode};
 pub use ids::widen_id;
 pub use query::{CompiledQuery, ExecuteOptions, QueryResult, QueryRows};

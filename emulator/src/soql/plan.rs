@@ -97,6 +97,17 @@ pub enum Operand {
     ValueSet(Vec<String>),
 }
 
+/// How an IN list is searched: long lists of text or ids are sorted once at compile time so each
+/// record costs a binary search instead of a scan of the list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InLookup {
+    Scan,
+    /// All operands are `Operand::Text`, sorted case-insensitively.
+    SortedText,
+    /// All operands are `Operand::Id`, sorted by [`super::ids::id_order`].
+    SortedIds,
+}
+
 /// What is checked on a field's value.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Test {
@@ -112,6 +123,7 @@ pub enum Test {
         negated: bool,
         operands: Vec<Operand>,
         has_null: bool,
+        lookup: InLookup,
     },
     Like(LikePattern),
     /// Each group is a `;`-separated set that must all be selected; any group matching is enough.

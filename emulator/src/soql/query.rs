@@ -14,13 +14,11 @@ use super::value::{compare_values, FieldValue};
 
 /// How to run a compiled query.
 #[derive(Debug, Clone, Copy)]
-pub struct ExecuteOptions<'o> {
+pub struct ExecuteOptions {
     /// `queryAll`: also return records in the recycle bin.
     pub include_deleted: bool,
     /// The moment date keywords (`TODAY`, ...) are evaluated against, in UTC.
     pub now: DateTime<Utc>,
-    /// The API version of the request (`"62.0"`), used in `attributes.url`.
-    pub api_version: &'o str,
 }
 
 /// A query compiled against the org's metadata, ready to run any number of times.
@@ -80,7 +78,7 @@ impl CompiledQuery {
     pub fn execute<'a, S: RecordSource>(
         &self,
         source: &'a S,
-        options: &ExecuteOptions<'_>,
+        options: &ExecuteOptions,
     ) -> QueryResult<'a, S::Record> {
         let Some(object) = source.object(&self.object) else {
             return QueryResult {
@@ -138,7 +136,7 @@ impl CompiledQuery {
         &self,
         source: &'a S,
         object: &ObjectMeta,
-        options: &ExecuteOptions<'_>,
+        options: &ExecuteOptions,
     ) -> Vec<&'a S::Record> {
         let today = options.now.date_naive();
         let predicate = self

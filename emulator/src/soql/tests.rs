@@ -193,11 +193,10 @@ fn fixture() -> Fixture {
     }
 }
 
-fn options(include_deleted: bool) -> ExecuteOptions<'static> {
+fn options(include_deleted: bool) -> ExecuteOptions {
     ExecuteOptions {
         include_deleted,
         now: now(),
-        api_version: API,
     }
 }
 
@@ -1463,7 +1462,15 @@ fn scan_speed() {
                    "SystemModstamp": "2024-03-15T08:00:00Z"}),
         );
     }
+    let names: Vec<String> = (0..200)
+        .map(|index| format!("'Deal {}'", index * 997))
+        .collect();
+    let name_list = format!(
+        "SELECT COUNT() FROM Opportunity WHERE Name IN ({})",
+        names.join(", ")
+    );
     let queries = [
+        name_list.as_str(),
         "SELECT Id FROM Opportunity WHERE Amount < 0 AND StageName = 'Closed Won'",
         "SELECT COUNT() FROM Opportunity WHERE StageName IN ('Closed Won', 'Closed Lost') AND CloseDate = THIS_MONTH",
         "SELECT COUNT() FROM Opportunity WHERE Name LIKE '%99%'",
@@ -1482,4 +1489,104 @@ fn scan_speed() {
         );
         assert!(result.total_size > 0, "{query} matched nothing");
     }
+}
+
+#[test]
+fn metadata_comes_from_describe_documents() {
+    let describe = json!({
+        "name": "Invoice__c",
+        "fields": [
+            {"name": "Id", "type": "id", "filterable": true, "sortable": true, "custom": false},
+            {"name": "Total__c", "type": "currency", "custom": true},
+            {"name": "Notes__c", "type": "textarea", "filterable": false, "sortable": false, "custom": true},
+            {"name": "Account__c", "type": "reference", "referenceTo": ["Account"], "relationshipName": "Account__r", "custom": true}
+        ]
+    });
+    let meta = ObjectMeta::from_describe(&describe).expect("valid describe");
+    assert_eq!(meta.name(), "Invoice__c");
+    assert_eq!(meta.field_index("total__C"), Some(1));
+    assert!(!meta.fields()[2].filterable);
+    assert_eq!(meta.relationship_field("account__R"), Some(3));
+    assert_eq!(meta.fields()[3].reference_to, ["Account"]);
+    let mut fixture = fixture();
+    fixture.org.define(meta);
+    fixture.org.insert(
+        "Invoice__c",
+        json!({"Total__c": "12.30", "Account__c": fixture.acme}),
+    );
+    let response = run(
+        &fixture.org,
+        "SELECT Total__c, Account__r.Name FROM Invoice__c WHERE Account__r.Type = 'Customer'",
+    )
+    .expect("runs");
+    assert_eq!(
+        serde_json::to_string(&response["records"][0]["Total__c"]).expect("serializes"),
+        "12.30"
+    );
+    assert_eq!(response["records"][0]["Account__r"]["Name"], json!("Acme"));
+    let notes = run(
+        &fixture.org,
+        "SELECT Id FROM Invoice__c WHERE Notes__c = 'x'",
+    )
+    .expect_err("not filterable");
+    assert_eq!(notes.code, SoqlErrorCode::InvalidField);
+
+    let unknown = ObjectMeta::from_describe(
+        &json!({"name": "X", "fields": [{"name": "Loc__c", "type": "location"}]}),
+    );
+    assert_eq!(
+        unknown.expect_err("location is not supported").to_string(),
+        "object X: field Loc__c has type \"location\", which the SOQL engine does not know"
+    );
+    assert_eq!(
+        ObjectMeta::from_describe(&json!({"fields": []})).expect_err("no name"),
+        DescribeError::MissingObjectName
+    );
+}
+
+#[test]
+fn long_in_lists_use_sorted_lookup_with_the_same_answers() {
+    let fixture = fixture();
+    let padding: Vec<String> = (0..20).map(|index| format!("'Nobody {index}'")).collect();
+    let names = format!("{}, 'GLOBEX', 'émile sa', 'acme'", padding.join(", "));
+    let found = run(
+        &fixture.org,
+        &format!("SELECT Name FROM Account WHERE Name IN ({names})"),
+    )
+    .expect("runs");
+    assert_eq!(first_values(&found), ["Acme", "Globex", "Émile SA"]);
+    let not_found = run(
+        &fixture.org,
+        &format!("SELECT Name FROM Account WHERE Name NOT IN ({names})"),
+    )
+    .expect("runs");
+    assert_eq!(first_values(&not_found), ["Initech", "100% Pure_Co"]);
+
+    let fake_ids: Vec<String> = (0..20)
+        .map(|index| format!("'002Zz{index:010}AAA'"))
+        .collect();
+    // A lower-cased checksum suffix and a 15-character id still match.
+    let lowered = format!(
+        "{}{}",
+        &fixture.initech[..15],
+        fixture.initech[15..].to_lowercase()
+    );
+    let ids = format!(
+        "{}, '{}', '{}'",
+        fake_ids.join(", "),
+        lowered,
+        &fixture.pure[..15]
+    );
+    let by_id = run(
+        &fixture.org,
+        &format!("SELECT Name FROM Account WHERE Id IN ({ids})"),
+    )
+    .expect("runs");
+    assert_eq!(first_values(&by_id), ["Initech", "100% Pure_Co"]);
+    let not_by_id = run(
+        &fixture.org,
+        &format!("SELECT Name FROM Account WHERE Id NOT IN ({ids})"),
+    )
+    .expect("runs");
+    assert_eq!(first_values(&not_by_id), ["Acme", "Globex", "Émile SA"]);
 }
