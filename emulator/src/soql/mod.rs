@@ -6,11 +6,21 @@
 //! ```text
 //! let query = CompiledQuery::compile("SELECT Id, Account.Name FROM Contact WHERE ...", &store)?;
 //! let result = query.execute(&store, &ExecuteOptions { include_deleted: false, now });
-//! let records = query.json_records(&store, &result, "62.0");   // REST `records`
-//! let total = result.total_size;                               // REST `totalSize`
+//! let total = result.total_size;                              // REST `totalSize`
+//! let records = query.json_records(&store, &result, "62.0");  // REST `records` (or page with
+//!                                                             // `json_record` over a slice)
+//! let columns = query.columns();                              // Bulk CSV header
+//! let cells = query.flat_row(&store, record);                 // Bulk CSV row (`to_csv_text`)
+//!
+//! let rule = CompiledCondition::compile("Amount < 0 AND ISBLANK(Reason__c)", "Opportunity", &store)?;
+//! let fails = rule.evaluate(&store, record, now);
 //! ```
+//! How the store implements the traits: keep one [`ObjectMeta`] per object (built with
+//! [`ObjectMeta::from_describe`] from the describe JSON), keep each record's values in a vector in
+//! that object's field order, answer [`RecordSource::value`] by index, and [`RecordSource::parent`]
+//! by looking up the id stored in the reference field. Metadata changes (fields added or dropped)
+//! change indexes: recompile cached queries and validation rules after them.
 //! Errors are [`SoqlError`]s carrying Salesforce's `errorCode` and message text.
-
 mod ast;
 mod compile;
 mod condition;

@@ -340,6 +340,7 @@ fn filters_return_the_expected_rows() {
         ("SELECT Name FROM Account WHERE CreatedDate > 2024-03-15T08:00:00Z", &[]),
         ("SELECT Name FROM Account WHERE CreatedDate > 2024-03-15T09:00:00+02:00", &["Acme"]),
         ("SELECT Name FROM Account WHERE CreatedDate < 2024-03-14T16:00:00-0800", &["Globex", "Initech", "100% Pure_Co", "Émile SA"]),
+        ("SELECT Name FROM Account WHERE CreatedDate >= 2024-03-15T08:00:00.000+0000", &["Acme"]),
         ("SELECT Name FROM Account WHERE CreatedDate = 2024-03-15T08:00:00.000Z", &["Acme"]),
         ("SELECT Name FROM Account WHERE CreatedDate = 2024-03-15T08:00:00.001Z", &[]),
         // Parent paths in WHERE, several levels, polymorphic owner.
