@@ -1,0 +1,80 @@
+//! Command line of `sfsync-emulator` (the fixed interface of DESIGN.md plus a few documented extras).
+
+use std::path::PathBuf;
+
+use clap::Parser;
+
+/// A Salesforce org on loopback for sfsync's tests, demos and offline development.
+#[derive(Parser, Clone, Debug)]
+#[command(name = "sfsync-emulator", version, about)]
+pub struct Config {
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub listen: String,
+    /// Serve HTTPS with a certificate generated at start (for `localhost` and `127.0.0.1`).
+    #[arg(long)]
+    pub tls: bool,
+    /// Where to write the PEM certificate (the CA) clients must trust; needs `--tls`.
+    #[arg(long, requires = "tls")]
+    pub cert_out: Option<PathBuf>,
+    /// Directory of describe-format JSON object files (one custom object each) to load at start.
+    #[arg(long)]
+    pub objects: Option<PathBuf>,
+    /// State file: loaded at start if it exists, saved on SIGTERM/SIGINT.
+    #[arg(long)]
+    pub state: Option<PathBuf>,
+    /// Daily API request allowance (`DailyApiRequests.Max`).
+    #[arg(long, default_value_t = 1_000_000)]
+    pub daily_api_limit: u64,
+    /// Connected app consumer key.
+    #[arg(long, default_value = "sfsync-emulator")]
+    pub client_id: String,
+    /// Connected app consumer secret.
+    #[arg(long, default_value = "emulator-secret")]
+    pub client_secret: String,
+    /// The org's login user.
+    #[arg(long, default_value = "admin@sfsync.emulator")]
+    pub username: String,
+    /// The login user's password.
+    #[arg(long, default_value = "emulator-password")]
+    pub password: String,
+    /// PEM certificate (or public key) that verifies JWT bearer assertions (RS256); without it the JWT flow is refused.
+    #[arg(long)]
+    pub jwt_cert: Option<PathBuf>,
+    /// Lifetime of access tokens.
+    #[arg(long, default_value_t = 7200)]
+    pub session_seconds: u64,
+    /// Objects with Change Data Capture on (comma-separated, `*` = all).
+    #[arg(long, default_value = "*")]
+    pub cdc_objects: String,
+    /// CometD long-poll timeout.
+    #[arg(long, default_value_t = 110)]
+    pub cometd_timeout_seconds: u64,
+    /// Each refresh returns a new refresh token; reusing an old one revokes it and its access tokens.
+    #[arg(long)]
+    pub refresh_token_rotation: bool,
+    /// Log filter (tracing `EnvFilter` syntax), e.g. `info` or `sfsync_emulator=debug`.
+    #[arg(long, env = "SFSYNC_EMULATOR_LOG", default_value = "warn")]
+    pub log: String,
+}
+
+impl Config {
+    /// The `--cdc-objects` list; `None` means every object.
+    pub fn cdc_object_list(&self) -> Option<Vec<String>> {
+        parse_cdc_objects(&self.cdc_objects)
+    }
+}
+
+/// `*` → all objects (`None`), else the comma-separated names.
+pub fn parse_cdc_objects(text: &str) -> Option<Vec<String>> {
+    if text.trim() == "*" {
+        return None;
+    }
+    Some(
+        text.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect(),
+    )
+}

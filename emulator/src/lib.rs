@@ -1,0 +1,15 @@
+//! sfsync-emulator: a Salesforce org on loopback (OAuth, REST, sObject Collections, limits, admin API).
+//! The binary is a thin wrapper over [`server::run`]; tests and benchmarks can start it in-process with
+//! [`server::start`].
+pub mod admin;
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod faults;
+pub mod http;
+pub mod limits;
+pub mod rest;
+pub mod routes;
+pub mod server;
+pub mod store;
+pub mod tls;

@@ -1,0 +1,728 @@
+//! Write transactions: every write API call runs as one transaction that validates, applies (with an undo log
+//! for rollback) and, on commit, appends its record changes atomically to the org's change log.
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value as Json};
+
+use super::change_log::{ApiKind, ChangeEvent, ChangeType};
+use super::convert::{prepare_assignments, Assignments, WriteMode};
+use super::errors::RecordError;
+use super::ids::RecordId;
+use super::object_store::Record;
+use super::schema::{FieldType, ObjectSchema};
+use super::value::Value;
+use super::{derive, validation_rules, DeletedEntry, Org};
+
+/// Who writes, and through which API: becomes the change log's commit user, origin and API kind.
+#[derive(Clone, Debug)]
+pub struct WriteContext {
+    pub user: RecordId,
+    /// `client=` value of the caller's `Sforce-Call-Options` header.
+    pub origin_client: Option<String>,
+    /// `None` for writes that do not come through an API (seeding).
+    pub api: Option<ApiKind>,
+}
+
+/// Result of an upsert that succeeded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UpsertOutcome {
+    pub id: RecordId,
+    pub created: bool,
+}
+
+/// Why an upsert failed: a record error, or several records matching the key (HTTP 300).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum UpsertError {
+    #[error(transparent)]
+    Record(#[from] RecordError),
+    #[error("{} records match the external id", .0.len())]
+    MultipleMatches(Vec<RecordId>),
+}
+
+enum Undo {
+    Inserted {
+        object: usize,
+        id: RecordId,
+    },
+    Replaced {
+        object: usize,
+        before: Box<Record>,
+    },
+    DeleteLogPushed,
+    DeleteLogRemoved {
+        position: usize,
+        entry: DeletedEntry,
+    },
+    AutoNumber {
+        object: usize,
+        previous: u64,
+    },
+}
+
+struct PendingEvent {
+    object: usize,
+    record_id: RecordId,
+    change_type: ChangeType,
+    fields: Vec<usize>,
+}
+
+/// A point to roll back to inside a transaction.
+#[derive(Clone, Copy, Debug)]
+pub struct Savepoint {
+    undo_len: usize,
+    pending_len: usize,
+}
+
+/// What a commit produced.
+#[derive(Clone, Debug)]
+pub struct CommitInfo {
+    pub commit_timestamp: i64,
+    /// Sequence numbers of the appended events (empty when nothing changed).
+    pub first_seq: Option<u64>,
+    pub last_seq: Option<u64>,
+    pub changes: usize,
+}
+
+/// An open transaction; dropping it without [`Transaction::commit`] rolls every change back.
+pub struct Transaction<'a> {
+    org: &'a mut Org,
+    context: WriteContext,
+    timestamp: i64,
+    undo: Vec<Undo>,
+    pending: Vec<PendingEvent>,
+    finished: bool,
+}
+
+fn required_missing(fields: Vec<String>) -> RecordError {
+    RecordError::new(
+        "REQUIRED_FIELD_MISSING",
+        format!("Required fields are missing: [{}]", fields.join(", ")),
+        fields,
+    )
+}
+
+impl<'a> Transaction<'a> {
+    pub(crate) fn begin(org: &'a mut Org, context: WriteContext) -> Transaction<'a> {
+        let timestamp = org.clock.next_stamp();
+        Transaction {
+            org,
+            context,
+            timestamp,
+            undo: Vec::new(),
+            pending: Vec::new(),
+            finished: false,
+        }
+    }
+
+    /// The commit timestamp every record written by this transaction carries.
+    pub fn timestamp(&self) -> i64 {
+        self.timestamp
+    }
+
+    /// Read access to the org while the transaction is open (it sees its own uncommitted writes).
+    pub fn org(&self) -> &Org {
+        self.org
+    }
+
+    pub fn savepoint(&self) -> Savepoint {
+        Savepoint {
+            undo_len: self.undo.len(),
+            pending_len: self.pending.len(),
+        }
+    }
+
+    /// Undoes everything done after `savepoint`.
+    pub fn rollback_to(&mut self, savepoint: Savepoint) {
+        while self.undo.len() > savepoint.undo_len {
+            if let Some(step) = self.undo.pop() {
+                self.apply_undo(step);
+            }
+        }
+        self.pending.truncate(savepoint.pending_len);
+    }
+
+    fn apply_undo(&mut self, step: Undo) {
+        match step {
+            Undo::Inserted { object, id } => {
+                self.org.object_at_mut(object).remove(&id);
+            }
+            Undo::Replaced { object, before } => {
+                self.org.object_at_mut(object).replace(*before);
+            }
+            Undo::DeleteLogPushed => {
+                self.org.delete_log.pop();
+            }
+            Undo::DeleteLogRemoved { position, entry } => {
+                let position = position.min(self.org.delete_log.len());
+                self.org.delete_log.insert(position, entry);
+            }
+            Undo::AutoNumber { object, previous } => {
+                self.org.object_at_mut(object).auto_number = previous;
+            }
+        }
+    }
+
+    /// Resolves an id for `object` (or for whatever object its key prefix names): `MALFORMED_ID` when it is not an
+    /// id, or an id of another object.
+    pub fn locate(
+        &self,
+        object: Option<usize>,
+        id_text: &str,
+    ) -> Result<(usize, RecordId), RecordError> {
+        locate(self.org, object, id_text)
+    }
+
+    /// Creates a record from a JSON body.
+    pub fn create(
+        &mut self,
+        object: usize,
+        body: &Map<String, Json>,
+    ) -> Result<RecordId, RecordError> {
+        let assignments = prepare_assignments(self.org, object, body, WriteMode::Create)?;
+        self.create_values(object, assignments)
+    }
+
+    /// Creates a record from already converted values (defaults, system fields, derived fields, required
+    /// fields, validation rules and uniqueness are all applied here).
+    pub fn create_values(
+        &mut self,
+        object: usize,
+        assignments: Assignments,
+    ) -> Result<RecordId, RecordError> {
+        let timestamp = self.timestamp;
+        let user = self.context.user;
+        let store = self.org.object_at(object);
+        let schema = &store.schema;
+        let mut record = Record {
+            id: RecordId::generate(&schema.key_prefix, 0),
+            values: vec![Value::Null; schema.fields.len()],
+            deleted_at: None,
+        };
+        let mut assigned = vec![false; schema.fields.len()];
+        for (index, value) in assignments {
+            assigned[index] = true;
+            record.set(index, value);
+        }
+        for (index, field) in schema.fields.iter().enumerate() {
+            if assigned[index] || !record.get(index).is_null() || !field.is_stored() {
+                continue;
+            }
+            let default = if let Some(json) = &field.default_value {
+                super::convert::convert_value(field, json).unwrap_or(Value::Null)
+            } else if let Some(value) = field.default_picklist_value() {
+                Value::text(value)
+            } else if field.field_type == FieldType::Boolean {
+                Value::Bool(false)
+            } else {
+                Value::Null
+            };
+            record.set(index, default);
+        }
+        let system = schema.system.clone();
+        if let Some(owner) = system.owner_id {
+            if record.get(owner).is_null() {
+                record.set(owner, Value::text(user.as_str()));
+            }
+        }
+        let missing: Vec<String> = schema
+            .fields
+            .iter()
+            .enumerate()
+            .filter(|(i, f)| {
+                f.createable && !f.nillable && f.is_stored() && record.get(*i).is_null()
+            })
+            .map(|(_, f)| f.name.to_string())
+            .collect();
+        if !missing.is_empty() {
+            return Err(required_missing(missing));
+        }
+        if let Some(i) = system.is_deleted {
+            record.set(i, Value::Bool(false));
+        }
+        for i in [
+            system.created_date,
+            system.last_modified_date,
+            system.system_modstamp,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            record.set(i, Value::DateTime(timestamp));
+        }
+        for i in [system.created_by_id, system.last_modified_by_id]
+            .into_iter()
+            .flatten()
+        {
+            record.set(i, Value::text(user.as_str()));
+        }
+        let mut auto_number = store.auto_number;
+        let previous_auto_number = auto_number;
+        derive::apply(schema, &mut record, true, &mut auto_number, timestamp);
+        check_rules(schema, &record)?;
+        check_unique(self.org, object, &record, None)?;
+
+        let store = self.org.object_at_mut(object);
+        store.id_serial += 1;
+        let id = RecordId::generate(&store.schema.key_prefix, store.id_serial);
+        record.id = id;
+        record.set(system.id, Value::text(id.as_str()));
+        if auto_number != previous_auto_number {
+            store.auto_number = auto_number;
+            self.undo.push(Undo::AutoNumber {
+                object,
+                previous: previous_auto_number,
+            });
+        }
+        let fields = non_null_fields(&record);
+        store.insert(record);
+        self.undo.push(Undo::Inserted { object, id });
+        self.pending.push(PendingEvent {
+            object,
+            record_id: id,
+            change_type: ChangeType::Create,
+            fields,
+        });
+        Ok(id)
+    }
+
+    /// Updates a live record from a JSON body; `object` (when given) must be the id's object.
+    pub fn update(
+        &mut self,
+        object: Option<usize>,
+        id_text: &str,
+        body: &Map<String, Json>,
+    ) -> Result<RecordId, RecordError> {
+        let (object, id) = self.locate(object, id_text)?;
+        live_record(self.org, object, &id).map_err(|e| e.with_id(id))?;
+        let assignments = prepare_assignments(self.org, object, body, WriteMode::Update)
+            .map_err(|e| e.with_id(id))?;
+        self.update_values(object, id, assignments)
+            .map_err(|e| e.with_id(id))?;
+        Ok(id)
+    }
+
+    /// Updates a live record with already converted values.
+    pub fn update_values(
+        &mut self,
+        object: usize,
+        id: RecordId,
+        assignments: Assignments,
+    ) -> Result<(), RecordError> {
+        let timestamp = self.timestamp;
+        let user = self.context.user;
+        let before = live_record(self.org, object, &id)?.clone();
+        let schema = &self.org.object_at(object).schema;
+        let mut record = before.clone();
+        let mut nulled_required = Vec::new();
+        for (index, value) in assignments {
+            let field = &schema.fields[index];
+            if value.is_null() && !field.nillable {
+                nulled_required.push(field.name.to_string());
+            }
+            record.set(index, value);
+        }
+        if !nulled_required.is_empty() {
+            return Err(required_missing(nulled_required));
+        }
+        let mut auto_number = 0;
+        derive::apply(schema, &mut record, false, &mut auto_number, timestamp);
+        check_rules(schema, &record)?;
+        check_unique(self.org, object, &record, Some(&before))?;
+        let system = schema.system.clone();
+        let mut changed: Vec<usize> = (0..schema.fields.len())
+            .filter(|i| record.get(*i) != before.get(*i))
+            .collect();
+        for i in [system.last_modified_date, system.system_modstamp]
+            .into_iter()
+            .flatten()
+        {
+            record.set(i, Value::DateTime(timestamp));
+        }
+        if let Some(i) = system.last_modified_by_id {
+            if record.get(i).as_text() != Some(user.as_str()) {
+                changed.push(i);
+            }
+            record.set(i, Value::text(user.as_str()));
+        }
+        if let Some(i) = system.last_modified_date {
+            changed.push(i);
+        }
+        changed.sort_unstable();
+        changed.dedup();
+        self.org.object_at_mut(object).replace(record);
+        self.undo.push(Undo::Replaced {
+            object,
+            before: Box::new(before),
+        });
+        self.pending.push(PendingEvent {
+            object,
+            record_id: id,
+            change_type: ChangeType::Update,
+            fields: changed,
+        });
+        Ok(())
+    }
+
+    /// Resolves an upsert key field: an external id field, or `Id`; anything else is `NOT_FOUND`.
+    pub fn upsert_key_field(&self, object: usize, field_name: &str) -> Result<usize, RecordError> {
+        upsert_key_field(self.org, object, field_name)
+    }
+
+    /// Upserts by `key_field` = `key`: creates when nothing matches (unless `update_only`), updates one match,
+    /// and reports several matches. The key field is removed from `body` and set from `key` on create.
+    pub fn upsert(
+        &mut self,
+        object: usize,
+        key_field: usize,
+        key: &Value,
+        body: &Map<String, Json>,
+        update_only: bool,
+    ) -> Result<UpsertOutcome, UpsertError> {
+        let schema = &self.org.object_at(object).schema;
+        let key_name = schema.fields[key_field].name.clone();
+        let is_id = key_field == schema.system.id;
+        let mut body = body.clone();
+        body.retain(|name, _| !name.eq_ignore_ascii_case(&key_name));
+        if key.is_null() {
+            return Err(RecordError::new(
+                "REQUIRED_FIELD_MISSING",
+                format!("Required fields are missing: [{key_name}]"),
+                vec![key_name.to_string()],
+            )
+            .into());
+        }
+        let matches: Vec<RecordId> = if is_id {
+            let id_text = key.as_text().unwrap_or_default();
+            let (_, id) = self.locate(Some(object), id_text)?;
+            live_record(self.org, object, &id).map_err(|e| e.with_id(id))?;
+            vec![id]
+        } else {
+            self.org.object_at(object).find_by_key(key_field, key)
+        };
+        match matches.as_slice() {
+            [] if update_only => Err(RecordError::not_found().into()),
+            [] => {
+                let mut assignments =
+                    prepare_assignments(self.org, object, &body, WriteMode::Create)?;
+                assignments.push((key_field, key.clone()));
+                let id = self.create_values(object, assignments)?;
+                Ok(UpsertOutcome { id, created: true })
+            }
+            [id] => {
+                let id = *id;
+                let assignments = prepare_assignments(self.org, object, &body, WriteMode::Update)
+                    .map_err(|e| e.with_id(id))?;
+                self.update_values(object, id, assignments)
+                    .map_err(|e| e.with_id(id))?;
+                Ok(UpsertOutcome { id, created: false })
+            }
+            _ => Err(UpsertError::MultipleMatches(matches)),
+        }
+    }
+
+    /// Soft-deletes a record into the recycle bin and logs the deletion.
+    pub fn delete(
+        &mut self,
+        object: Option<usize>,
+        id_text: &str,
+    ) -> Result<RecordId, RecordError> {
+        let (object, id) = self.locate(object, id_text)?;
+        let timestamp = self.timestamp;
+        let user = self.context.user;
+        let before = live_record(self.org, object, &id)
+            .map_err(|e| e.with_id(id))?
+            .clone();
+        let schema = &self.org.object_at(object).schema;
+        if !schema.deletable {
+            return Err(RecordError::new(
+                "DELETE_FAILED",
+                format!("{} records cannot be deleted", schema.name),
+                vec![],
+            )
+            .with_id(id));
+        }
+        let system = schema.system.clone();
+        let entity = schema.name.clone();
+        let mut record = before.clone();
+        record.deleted_at = Some(timestamp);
+        if let Some(i) = system.is_deleted {
+            record.set(i, Value::Bool(true));
+        }
+        for i in [system.last_modified_date, system.system_modstamp]
+            .into_iter()
+            .flatten()
+        {
+            record.set(i, Value::DateTime(timestamp));
+        }
+        if let Some(i) = system.last_modified_by_id {
+            record.set(i, Value::text(user.as_str()));
+        }
+        self.org.object_at_mut(object).replace(record);
+        self.undo.push(Undo::Replaced {
+            object,
+            before: Box::new(before),
+        });
+        self.org.delete_log.push(DeletedEntry {
+            object: entity,
+            id,
+            deleted_date: timestamp,
+        });
+        self.undo.push(Undo::DeleteLogPushed);
+        self.pending.push(PendingEvent {
+            object,
+            record_id: id,
+            change_type: ChangeType::Delete,
+            fields: vec![],
+        });
+        Ok(id)
+    }
+
+    /// Restores a record from the recycle bin.
+    pub fn undelete(&mut self, id_text: &str) -> Result<RecordId, RecordError> {
+        let (object, id) = self.locate(None, id_text)?;
+        let timestamp = self.timestamp;
+        let user = self.context.user;
+        let store = self.org.object_at(object);
+        let before = match store.get(&id) {
+            Some(record) if record.is_deleted() => record.clone(),
+            Some(_) => {
+                return Err(RecordError::new(
+                    "UNDELETE_FAILED",
+                    "Entity is not in the recycle bin",
+                    vec![],
+                )
+                .with_id(id))
+            }
+            None => return Err(RecordError::not_found().with_id(id)),
+        };
+        let system = store.schema.system.clone();
+        let mut record = before.clone();
+        record.deleted_at = None;
+        if let Some(i) = system.is_deleted {
+            record.set(i, Value::Bool(false));
+        }
+        check_unique(self.org, object, &record, None).map_err(|e| e.with_id(id))?;
+        for i in [system.last_modified_date, system.system_modstamp]
+            .into_iter()
+            .flatten()
+        {
+            record.set(i, Value::DateTime(timestamp));
+        }
+        if let Some(i) = system.last_modified_by_id {
+            record.set(i, Value::text(user.as_str()));
+        }
+        let fields = non_null_fields(&record);
+        self.org.object_at_mut(object).replace(record);
+        self.undo.push(Undo::Replaced {
+            object,
+            before: Box::new(before),
+        });
+        if let Some(position) = self.org.delete_log.iter().rposition(|entry| entry.id == id) {
+            let entry = self.org.delete_log.remove(position);
+            self.undo.push(Undo::DeleteLogRemoved { position, entry });
+        }
+        self.pending.push(PendingEvent {
+            object,
+            record_id: id,
+            change_type: ChangeType::Undelete,
+            fields,
+        });
+        Ok(id)
+    }
+
+    /// Makes every change permanent and appends them, in order, to the change log.
+    pub fn commit(mut self) -> CommitInfo {
+        self.finished = true;
+        let pending = std::mem::take(&mut self.pending);
+        let changes = pending.len();
+        if pending.is_empty() {
+            return CommitInfo {
+                commit_timestamp: self.timestamp,
+                first_seq: None,
+                last_seq: None,
+                changes: 0,
+            };
+        }
+        let commit_number = self.org.change_log.next_commit_number();
+        let transaction_key: Arc<str> =
+            Arc::from(transaction_key(commit_number, self.timestamp).as_str());
+        let mut events = Vec::with_capacity(pending.len());
+        for (position, change) in pending.into_iter().enumerate() {
+            let store = self.org.object_at(change.object);
+            let schema = &store.schema;
+            let values = store
+                .get(&change.record_id)
+                .map(|record| {
+                    change
+                        .fields
+                        .iter()
+                        .map(|i| (schema.fields[*i].name.clone(), record.get(*i).clone()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let changed_fields = change
+                .fields
+                .iter()
+                .map(|i| schema.fields[*i].name.clone())
+                .collect();
+            let entity = schema.name.clone();
+            events.push(ChangeEvent {
+                seq: self.org.change_log.next_seq(),
+                transaction_key: transaction_key.clone(),
+                sequence_in_transaction: position as u32 + 1,
+                commit_number,
+                entity,
+                record_id: change.record_id,
+                change_type: change.change_type,
+                changed_fields,
+                values,
+                commit_timestamp: self.timestamp,
+                commit_user: self.context.user,
+                origin_client: self.context.origin_client.clone(),
+                api: self.context.api,
+            });
+        }
+        let first_seq = events.first().map(|e| e.seq);
+        let last_seq = events.last().map(|e| e.seq);
+        let now = self.org.clock.now_ms();
+        self.org.change_log.append(events, now);
+        CommitInfo {
+            commit_timestamp: self.timestamp,
+            first_seq,
+            last_seq,
+            changes,
+        }
+    }
+}
+
+impl Drop for Transaction<'_> {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.rollback_to(Savepoint {
+                undo_len: 0,
+                pending_len: 0,
+            });
+        }
+    }
+}
+
+/// A UUID-shaped transaction key derived from the commit number and time.
+fn transaction_key(commit_number: u64, timestamp: i64) -> String {
+    let a = commit_number.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (timestamp as u64);
+    let b = (timestamp as u64).wrapping_mul(0xC2B2_AE3D_27D4_EB4F) ^ commit_number;
+    format!(
+        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+        a >> 32,
+        (a >> 16) & 0xffff,
+        a & 0xffff,
+        b >> 48,
+        b & 0xffff_ffff_ffff
+    )
+}
+
+fn non_null_fields(record: &Record) -> Vec<usize> {
+    record
+        .values
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| !v.is_null())
+        .map(|(i, _)| i)
+        .collect()
+}
+
+pub(crate) fn locate(
+    org: &Org,
+    object: Option<usize>,
+    id_text: &str,
+) -> Result<(usize, RecordId), RecordError> {
+    let label = object
+        .map(|o| org.object_at(o).schema.label.clone())
+        .unwrap_or_else(|| "Record".to_string());
+    let id = RecordId::parse(id_text).ok_or_else(|| RecordError::malformed_id(&label, id_text))?;
+    let found = org.object_index_by_prefix(id.key_prefix());
+    match (object, found) {
+        (Some(expected), Some(actual)) if expected == actual => Ok((actual, id)),
+        (None, Some(actual)) => Ok((actual, id)),
+        _ => Err(RecordError::malformed_id(&label, id_text)),
+    }
+}
+
+/// The live record `id` of `object`, or `NOT_FOUND` / `ENTITY_IS_DELETED`.
+pub(crate) fn live_record<'o>(
+    org: &'o Org,
+    object: usize,
+    id: &RecordId,
+) -> Result<&'o Record, RecordError> {
+    match org.object_at(object).get(id) {
+        Some(record) if record.is_deleted() => Err(RecordError::entity_is_deleted()),
+        Some(record) => Ok(record),
+        None => Err(RecordError::not_found()),
+    }
+}
+
+pub(crate) fn upsert_key_field(
+    org: &Org,
+    object: usize,
+    field_name: &str,
+) -> Result<usize, RecordError> {
+    let schema = &org.object_at(object).schema;
+    match schema.field_index(field_name) {
+        Some(index) if index == schema.system.id || schema.fields[index].external_id => Ok(index),
+        _ => Err(RecordError::not_found()),
+    }
+}
+
+fn check_rules(schema: &ObjectSchema, record: &Record) -> Result<(), RecordError> {
+    for rule in schema.validation_rules.iter().filter(|r| r.active) {
+        if validation_rules::rule_matches(&rule.condition, schema, record) {
+            return Err(RecordError::new(
+                "FIELD_CUSTOM_VALIDATION_EXCEPTION",
+                rule.error_message.clone(),
+                rule.error_display_field.iter().cloned().collect(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `DUPLICATE_VALUE` when a unique field's value is held by another live record.
+fn check_unique(
+    org: &Org,
+    object: usize,
+    record: &Record,
+    before: Option<&Record>,
+) -> Result<(), RecordError> {
+    let store = org.object_at(object);
+    for (index, field) in store
+        .schema
+        .fields
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| f.unique)
+    {
+        let value = record.get(index);
+        if value.is_null()
+            || before.is_some_and(|b| {
+                store.index_key(index, b.get(index)) == store.index_key(index, value)
+            })
+        {
+            continue;
+        }
+        if let Some(other) = store
+            .find_by_key(index, value)
+            .into_iter()
+            .find(|other| *other != record.id)
+        {
+            return Err(RecordError::new(
+                "DUPLICATE_VALUE",
+                format!(
+                    "duplicate value found: {} duplicates value on record with id: {other}",
+                    field.name
+                ),
+                vec![field.name.to_string()],
+            ));
+        }
+    }
+    Ok(())
+}
