@@ -1,0 +1,118 @@
+//! `sfsync-sidecar run`: sets up metrics/health, the shutdown channel and the shared clients, runs the
+//! worker tasks in a `JoinSet` and exits 0 after SIGTERM/SIGINT once they have stopped.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::task::JoinSet;
+
+use super::CommandError;
+use crate::config::Config;
+use crate::db::Database;
+use crate::error_chain;
+use crate::metrics::server::MetricsServer;
+use crate::metrics::{Health, Metrics};
+use crate::salesforce::SalesforceClient;
+use crate::shutdown::{trigger_on_signals, Shutdown};
+
+/// How long tasks get to finish or release in-flight work after shutdown is requested.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+/// Everything a worker task needs; cheap to clone into each task.
+#[derive(Clone)]
+pub struct RunContext {
+    pub config: Arc<Config>,
+    pub database: Database,
+    pub salesforce: SalesforceClient,
+    pub metrics: Metrics,
+    pub health: Arc<Health>,
+    pub shutdown: Shutdown,
+}
+
+type TaskResult = Result<(), CommandError>;
+
+pub async fn run(config: Config) -> Result<(), CommandError> {
+    let metrics = Metrics::new()?;
+    let health = Arc::new(Health::new());
+    let shutdown = Shutdown::new();
+    let _signals = trigger_on_signals(shutdown.clone()).map_err(CommandError::Signals)?;
+    let mut tasks: JoinSet<TaskResult> = JoinSet::new();
+
+    if let Some(address) = config.http_listen {
+        let server = MetricsServer::bind(address, metrics.clone(), health.clone()).await?;
+        let bound = server.local_addr().unwrap_or(address);
+        tracing::info!(address = %bound, "serving /metrics and /healthz on http://{bound}");
+        let signal = shutdown.signal();
+        tasks.spawn(async move { server.serve(signal).await.map_err(CommandError::from) });
+    }
+
+    let context = RunContext {
+        database: Database::new(config.database.clone(), config.salesforce.ca_bundle.clone()),
+        salesforce: SalesforceClient::from_config(&config, metrics.salesforce.clone())?,
+        config: Arc::new(config),
+        metrics,
+        health,
+        shutdown: shutdown.clone(),
+    };
+    spawn_workers(&context, &mut tasks);
+    tracing::info!(schema = %context.config.schema, "sfsync-sidecar running");
+
+    let outcome = supervise(&mut tasks, &shutdown).await;
+    shutdown.trigger();
+    drain(&mut tasks).await;
+    tracing::info!("sfsync-sidecar stopped");
+    outcome
+}
+
+/// The writer and reader tasks are spawned here (each with a clone of `context` and a
+/// `context.shutdown.signal()`); none exist yet.
+fn spawn_workers(_context: &RunContext, _tasks: &mut JoinSet<TaskResult>) {}
+
+/// Waits for shutdown; a task failing or ending early stops everything with an error.
+async fn supervise(
+    tasks: &mut JoinSet<TaskResult>,
+    shutdown: &Shutdown,
+) -> Result<(), CommandError> {
+    let mut signal = shutdown.signal();
+    loop {
+        tokio::select! {
+            _ = signal.triggered() => return Ok(()),
+            joined = tasks.join_next(), if !tasks.is_empty() => {
+                let failure = match joined {
+                    Some(Ok(Ok(()))) if shutdown.signal().is_triggered() => return Ok(()),
+                    Some(Ok(Ok(()))) => "a task stopped before shutdown".to_string(),
+                    Some(Ok(Err(error))) => error_chain(&error),
+                    Some(Err(join_error)) => join_error.to_string(),
+                    None => continue,
+                };
+                tracing::error!(error = %failure, "stopping");
+                return Err(CommandError::TaskFailed(failure));
+            }
+        }
+    }
+}
+
+/// Gives tasks the grace period to stop, then aborts the rest.
+async fn drain(tasks: &mut JoinSet<TaskResult>) {
+    let finished = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        while let Some(joined) = tasks.join_next().await {
+            match joined {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => {
+                    tracing::warn!(error = %error_chain(&error), "task failed while stopping")
+                }
+                Err(join_error) => {
+                    tracing::warn!(error = %join_error, "task panicked while stopping")
+                }
+            }
+        }
+    })
+    .await;
+    if finished.is_err() {
+        tracing::warn!(
+            "tasks did not stop within {}s; aborting them",
+            SHUTDOWN_GRACE.as_secs()
+        );
+        tasks.abort_all();
+    }
+}

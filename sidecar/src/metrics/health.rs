@@ -1,0 +1,46 @@
+//! Health of the sidecar's parts, reported by `/healthz`: every part that registered must be healthy.
+
+use std::collections::BTreeMap;
+use std::sync::{Mutex, PoisonError};
+
+/// Shared health board; parts (writer, reader, ...) report themselves by name.
+#[derive(Default)]
+pub struct Health {
+    parts: Mutex<BTreeMap<String, Option<String>>>,
+}
+
+impl Health {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn set_healthy(&self, part: &str) {
+        self.lock().insert(part.to_string(), None);
+    }
+
+    pub fn set_unhealthy(&self, part: &str, reason: impl Into<String>) {
+        self.lock().insert(part.to_string(), Some(reason.into()));
+    }
+
+    pub fn remove(&self, part: &str) {
+        self.lock().remove(part);
+    }
+
+    /// `Ok` when every part is healthy, otherwise the failing parts and why.
+    pub fn check(&self) -> Result<(), Vec<(String, String)>> {
+        let failing: Vec<(String, String)> = self
+            .lock()
+            .iter()
+            .filter_map(|(part, problem)| problem.clone().map(|problem| (part.clone(), problem)))
+            .collect();
+        if failing.is_empty() {
+            Ok(())
+        } else {
+            Err(failing)
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Option<String>>> {
+        self.parts.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}

@@ -1,0 +1,9 @@
+//! Streaming API over CometD/Bayeux long polling (§4): Change Data Capture events delivered
+//! through a channel, with replay ids, re-handshakes and re-authentication handled inside.
+
+mod client;
+mod cookies;
+pub mod messages;
+
+pub use client::{ReplayFrom, StreamingClient, StreamingError, StreamingOptions, Subscription};
+pub use messages::{ChangeEventHeader, ChangeType, StreamEvent};
