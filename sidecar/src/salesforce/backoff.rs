@@ -44,7 +44,8 @@ impl Backoff {
     }
 
     /// Runs `operation` until it succeeds, fails permanently, or `max_attempts` runs have failed.
-    /// Transient errors wait a jittered delay; limit errors wait what they ask for.
+    /// Transient errors wait a jittered delay; anything else (including limit errors, whose
+    /// `retry_after` is for the caller to honour) is returned at once.
     pub async fn retry<T, F, Fut>(
         &self,
         max_attempts: u32,

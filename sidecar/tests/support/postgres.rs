@@ -1,0 +1,145 @@
+//! A throw-away Postgres 15 cluster (initdb + pg_ctl on a free port), stopped when dropped.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use tempfile::TempDir;
+
+const BIN_DIR: &str = "/usr/lib/postgresql/15/bin";
+
+pub struct PgCluster {
+    pub port: u16,
+    dir: TempDir,
+    as_postgres: bool,
+}
+
+fn running_as_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|output| String::from_utf8_lossy(&output.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+fn id_of(flag: &str) -> u32 {
+    let output = Command::new("id")
+        .args([flag, "postgres"])
+        .output()
+        .expect("id postgres");
+    String::from_utf8_lossy(&output.stdout)
+        .trim()
+        .parse()
+        .expect("numeric id of the postgres user")
+}
+
+impl PgCluster {
+    pub fn start() -> Self {
+        // Postgres refuses to run as root: as root, the cluster belongs to the `postgres` user.
+        let as_postgres = running_as_root();
+        let dir = tempfile::Builder::new()
+            .prefix("sfsync-sidecar-pg-")
+            .tempdir_in("/tmp")
+            .expect("temp dir");
+        if as_postgres {
+            std::os::unix::fs::chown(dir.path(), Some(id_of("-u")), Some(id_of("-g")))
+                .expect("chown the cluster directory");
+        }
+        let cluster = Self {
+            port: super::free_port(),
+            dir,
+            as_postgres,
+        };
+        let data = cluster.data_dir();
+        cluster.pg(
+            "initdb",
+            &[
+                "-D",
+                data.to_str().expect("utf-8"),
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "--no-sync",
+                "-E",
+                "UTF8",
+            ],
+        );
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            cluster.port,
+            cluster.dir.path().display()
+        );
+        let log = cluster.dir.path().join("postgres.log");
+        cluster.pg(
+            "pg_ctl",
+            &[
+                "-D",
+                data.to_str().expect("utf-8"),
+                "-o",
+                &options,
+                "-l",
+                log.to_str().expect("utf-8"),
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ],
+        );
+        cluster
+    }
+
+    fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn pg(&self, program: &str, args: &[&str]) -> Output {
+        let binary = format!("{BIN_DIR}/{program}");
+        let output = if self.as_postgres {
+            Command::new("runuser")
+                .args(["-u", "postgres", "--", &binary])
+                .args(args)
+                .output()
+        } else {
+            Command::new(&binary).args(args).output()
+        }
+        .unwrap_or_else(|error| panic!("cannot run {program}: {error}"));
+        assert!(
+            output.status.success(),
+            "{program} failed: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        output
+    }
+
+    /// A URL for `database` as the `postgres` superuser, without TLS.
+    pub fn url(&self, database: &str) -> String {
+        format!(
+            "postgres://postgres@127.0.0.1:{}/{database}?sslmode=disable",
+            self.port
+        )
+    }
+}
+
+impl Drop for PgCluster {
+    fn drop(&mut self) {
+        let data = self.data_dir();
+        let binary = format!("{BIN_DIR}/pg_ctl");
+        let args = [
+            "-D",
+            data.to_str().unwrap_or_default(),
+            "-m",
+            "immediate",
+            "-w",
+            "stop",
+        ];
+        let _ = if self.as_postgres {
+            Command::new("runuser")
+                .args(["-u", "postgres", "--", &binary])
+                .args(args)
+                .output()
+        } else {
+            Command::new(&binary).args(args).output()
+        };
+    }
+}
