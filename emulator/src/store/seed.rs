@@ -69,7 +69,13 @@ fn generated(object: &str, field: &FieldDef, n: u64) -> Value {
             .unwrap_or_else(|| text(format!("Value {n}"))),
         t if t.is_text() => {
             let stem = if field.external_id || field.unique {
-                format!("{}-{n:07}", object.trim_end_matches("__c"))
+                // Unique values must stay unique after truncation to the field length.
+                let long = format!("{}-{n:07}", object.trim_end_matches("__c"));
+                if long.chars().count() <= field.length as usize {
+                    long
+                } else {
+                    n.to_string()
+                }
             } else if field.name_field || &*field.name == "Name" || &*field.name == "LastName" {
                 format!(
                     "{} {n:06}",

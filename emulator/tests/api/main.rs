@@ -1,0 +1,11 @@
+//! Integration tests: a real `sfsync-emulator` process per test, driven over HTTP(S) on loopback.
+
+mod admin;
+mod collections;
+mod common;
+mod limits_faults;
+mod oauth;
+mod records;
+mod state;
+mod tls;
+mod validation;
