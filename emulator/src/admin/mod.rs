@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{json, Map, Value as Json};
 
@@ -16,22 +16,33 @@ use crate::http::error::json_response;
 use crate::store::value::format_datetime;
 use crate::store::{seed, ApiKind, FieldSpec, ObjectSpec, RecordError, RecordId, WriteContext};
 
-/// Admin errors: `{"error": "..."}`.
-fn admin_error(status: StatusCode, message: impl std::fmt::Display) -> Response {
-    json_response(status, &json!({"error": message.to_string()}))
+/// Admin errors: `{"error": "..."}` with a status.
+#[derive(Debug)]
+pub struct AdminError {
+    status: StatusCode,
+    message: String,
 }
 
-fn parse<T: for<'de> Deserialize<'de>>(body: &Bytes) -> Result<T, Response> {
+fn admin_error(status: StatusCode, message: impl std::fmt::Display) -> AdminError {
+    AdminError {
+        status,
+        message: message.to_string(),
+    }
+}
+
+impl IntoResponse for AdminError {
+    fn into_response(self) -> Response {
+        json_response(self.status, &json!({"error": self.message}))
+    }
+}
+
+fn parse<T: for<'de> Deserialize<'de>>(body: &Bytes) -> Result<T, AdminError> {
     serde_json::from_slice(body)
         .map_err(|e| admin_error(StatusCode::BAD_REQUEST, format!("bad JSON body: {e}")))
 }
 
 fn ok(body: Json) -> Response {
     json_response(StatusCode::OK, &body)
-}
-
-fn done<F: FnOnce() -> Result<Response, Response>>(f: F) -> Response {
-    f().unwrap_or_else(|error| error)
 }
 
 pub async fn reset(State(app): State<SharedState>) -> Response {
@@ -67,12 +78,13 @@ pub async fn stats(State(app): State<SharedState>) -> Response {
     }))
 }
 
-pub async fn add_fault(State(app): State<SharedState>, body: Bytes) -> Response {
-    done(|| {
-        let spec: FaultSpec = parse(&body)?;
-        let id = app.faults.add(spec);
-        Ok(json_response(StatusCode::CREATED, &json!({"id": id})))
-    })
+pub async fn add_fault(
+    State(app): State<SharedState>,
+    body: Bytes,
+) -> Result<Response, AdminError> {
+    let spec: FaultSpec = parse(&body)?;
+    let id = app.faults.add(spec);
+    Ok(json_response(StatusCode::CREATED, &json!({"id": id})))
 }
 
 pub async fn clear_faults(State(app): State<SharedState>) -> Response {
@@ -95,38 +107,37 @@ pub async fn expire_sessions(State(app): State<SharedState>) -> Response {
     ok(json!({"expired": true}))
 }
 
-pub async fn define_object(State(app): State<SharedState>, body: Bytes) -> Response {
-    done(|| {
-        let spec: ObjectSpec = parse(&body)?;
-        let mut org = app.org.write();
-        let index = org
-            .define_object(spec)
-            .map_err(|e| admin_error(StatusCode::BAD_REQUEST, e))?;
-        let schema = &org.object_at(index).schema;
-        Ok(json_response(
-            StatusCode::CREATED,
-            &json!({"name": &*schema.name, "keyPrefix": schema.key_prefix}),
-        ))
-    })
+pub async fn define_object(
+    State(app): State<SharedState>,
+    body: Bytes,
+) -> Result<Response, AdminError> {
+    let spec: ObjectSpec = parse(&body)?;
+    let mut org = app.org.write();
+    let index = org
+        .define_object(spec)
+        .map_err(|e| admin_error(StatusCode::BAD_REQUEST, e))?;
+    let schema = &org.object_at(index).schema;
+    Ok(json_response(
+        StatusCode::CREATED,
+        &json!({"name": &*schema.name, "keyPrefix": schema.key_prefix}),
+    ))
 }
 
 pub async fn add_field(
     State(app): State<SharedState>,
     Path(object): Path<String>,
     body: Bytes,
-) -> Response {
-    done(|| {
-        let spec: FieldSpec = parse(&body)?;
-        let name = spec.name.clone();
-        app.org
-            .write()
-            .add_field(&object, spec)
-            .map_err(|e| admin_error(StatusCode::BAD_REQUEST, e))?;
-        Ok(json_response(
-            StatusCode::CREATED,
-            &json!({"object": object, "field": name}),
-        ))
-    })
+) -> Result<Response, AdminError> {
+    let spec: FieldSpec = parse(&body)?;
+    let name = spec.name.clone();
+    app.org
+        .write()
+        .add_field(&object, spec)
+        .map_err(|e| admin_error(StatusCode::BAD_REQUEST, e))?;
+    Ok(json_response(
+        StatusCode::CREATED,
+        &json!({"object": object, "field": name}),
+    ))
 }
 
 pub async fn remove_field(
@@ -135,18 +146,19 @@ pub async fn remove_field(
 ) -> Response {
     match app.org.write().remove_field(&object, &field) {
         Ok(()) => json_response(StatusCode::OK, &json!({"object": object, "removed": field})),
-        Err(e) => admin_error(StatusCode::BAD_REQUEST, e),
+        Err(e) => admin_error(StatusCode::BAD_REQUEST, e).into_response(),
     }
 }
 
-pub async fn put_limits(State(app): State<SharedState>, body: Bytes) -> Response {
-    done(|| {
-        let body: Map<String, Json> = parse(&body)?;
-        app.limits.apply(&body).map_err(|name| {
-            admin_error(StatusCode::BAD_REQUEST, format!("unknown limit '{name}'"))
-        })?;
-        Ok(ok(app.limits.to_json(64.0)))
-    })
+pub async fn put_limits(
+    State(app): State<SharedState>,
+    body: Bytes,
+) -> Result<Response, AdminError> {
+    let body: Map<String, Json> = parse(&body)?;
+    app.limits
+        .apply(&body)
+        .map_err(|name| admin_error(StatusCode::BAD_REQUEST, format!("unknown limit '{name}'")))?;
+    Ok(ok(app.limits.to_json(64.0)))
 }
 
 fn seed_context(app: &SharedState) -> WriteContext {
@@ -157,38 +169,34 @@ fn seed_context(app: &SharedState) -> WriteContext {
     }
 }
 
-pub async fn seed(State(app): State<SharedState>, body: Bytes) -> Response {
-    done(|| {
-        let request: seed::SeedRequest = parse(&body)?;
-        let context = seed_context(&app);
-        let started = std::time::Instant::now();
-        let result = seed::seed(&mut app.org.write(), &request, context).map_err(|e| {
-            admin_error(
-                StatusCode::BAD_REQUEST,
-                format!("{}: {}", e.code, e.message),
-            )
-        })?;
-        Ok(ok(json!({
-            "object": request.object,
-            "created": result.created,
-            "firstId": result.first_id.map(|id| id.to_string()),
-            "lastId": result.last_id.map(|id| id.to_string()),
-            "seconds": started.elapsed().as_secs_f64(),
-        })))
-    })
+pub async fn seed(State(app): State<SharedState>, body: Bytes) -> Result<Response, AdminError> {
+    let request: seed::SeedRequest = parse(&body)?;
+    let context = seed_context(&app);
+    let started = std::time::Instant::now();
+    let result = seed::seed(&mut app.org.write(), &request, context).map_err(|e| {
+        admin_error(
+            StatusCode::BAD_REQUEST,
+            format!("{}: {}", e.code, e.message),
+        )
+    })?;
+    Ok(ok(json!({
+        "object": request.object,
+        "created": result.created,
+        "firstId": result.first_id.map(|id| id.to_string()),
+        "lastId": result.last_id.map(|id| id.to_string()),
+        "seconds": started.elapsed().as_secs_f64(),
+    })))
 }
 
-pub async fn put_cdc(State(app): State<SharedState>, body: Bytes) -> Response {
-    done(|| {
-        #[derive(Deserialize)]
-        struct Body {
-            objects: Vec<String>,
-        }
-        let body: Body = parse(&body)?;
-        let all = body.objects.iter().any(|o| o == "*");
-        *app.cdc_objects.lock() = if all { None } else { Some(body.objects) };
-        Ok(get_cdc_body(&app))
-    })
+pub async fn put_cdc(State(app): State<SharedState>, body: Bytes) -> Result<Response, AdminError> {
+    #[derive(Deserialize)]
+    struct Body {
+        objects: Vec<String>,
+    }
+    let body: Body = parse(&body)?;
+    let all = body.objects.iter().any(|o| o == "*");
+    *app.cdc_objects.lock() = if all { None } else { Some(body.objects) };
+    Ok(get_cdc_body(&app))
 }
 
 fn get_cdc_body(app: &SharedState) -> Response {
@@ -208,34 +216,32 @@ fn result_json(result: Result<RecordId, RecordError>) -> Json {
     }
 }
 
-pub async fn undelete(State(app): State<SharedState>, body: Bytes) -> Response {
-    done(|| {
-        #[derive(Deserialize)]
-        struct Body {
-            ids: Vec<String>,
-        }
-        let body: Body = parse(&body)?;
-        let context = WriteContext {
-            api: Some(ApiKind::Soap),
-            ..seed_context(&app)
-        };
-        let mut org = app.org.write();
-        let mut transaction = org.transaction(context);
-        let results: Vec<Json> = body
-            .ids
-            .iter()
-            .map(|id| {
-                let savepoint = transaction.savepoint();
-                let result = transaction.undelete(id);
-                if result.is_err() {
-                    transaction.rollback_to(savepoint);
-                }
-                result_json(result)
-            })
-            .collect();
-        transaction.commit();
-        Ok(ok(Json::Array(results)))
-    })
+pub async fn undelete(State(app): State<SharedState>, body: Bytes) -> Result<Response, AdminError> {
+    #[derive(Deserialize)]
+    struct Body {
+        ids: Vec<String>,
+    }
+    let body: Body = parse(&body)?;
+    let context = WriteContext {
+        api: Some(ApiKind::Soap),
+        ..seed_context(&app)
+    };
+    let mut org = app.org.write();
+    let mut transaction = org.transaction(context);
+    let results: Vec<Json> = body
+        .ids
+        .iter()
+        .map(|id| {
+            let savepoint = transaction.savepoint();
+            let result = transaction.undelete(id);
+            if result.is_err() {
+                transaction.rollback_to(savepoint);
+            }
+            result_json(result)
+        })
+        .collect();
+    transaction.commit();
+    Ok(ok(Json::Array(results)))
 }
 
 pub async fn purge(State(app): State<SharedState>) -> Response {
@@ -243,116 +249,111 @@ pub async fn purge(State(app): State<SharedState>) -> Response {
     ok(json!({"purged": purged}))
 }
 
-pub async fn clock(State(app): State<SharedState>, body: Bytes) -> Response {
-    done(|| {
-        #[derive(Deserialize)]
-        #[serde(rename_all = "camelCase")]
-        struct Body {
-            #[serde(default)]
-            advance_seconds: i64,
-        }
-        let body: Body = if body.is_empty() {
-            Body { advance_seconds: 0 }
-        } else {
-            parse(&body)?
-        };
-        if body.advance_seconds < 0 {
-            return Err(admin_error(
-                StatusCode::BAD_REQUEST,
-                "the org clock only moves forward",
-            ));
-        }
-        let mut org = app.org.write();
-        org.advance_clock(body.advance_seconds);
-        Ok(ok(
-            json!({"now": format_datetime(org.clock.now_ms()), "offsetSeconds": org.clock.offset_ms / 1000}),
-        ))
-    })
+pub async fn clock(State(app): State<SharedState>, body: Bytes) -> Result<Response, AdminError> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Body {
+        #[serde(default)]
+        advance_seconds: i64,
+    }
+    let body: Body = if body.is_empty() {
+        Body { advance_seconds: 0 }
+    } else {
+        parse(&body)?
+    };
+    if body.advance_seconds < 0 {
+        return Err(admin_error(
+            StatusCode::BAD_REQUEST,
+            "the org clock only moves forward",
+        ));
+    }
+    let mut org = app.org.write();
+    org.advance_clock(body.advance_seconds);
+    Ok(ok(
+        json!({"now": format_datetime(org.clock.now_ms()), "offsetSeconds": org.clock.offset_ms / 1000}),
+    ))
 }
 
 /// `POST /__emulator/records`: writes as another user and client, counting no API call.
 /// Body: `{"object", "records": [...], "operation": "create"|"update"|"upsert"|"delete", "externalIdField",
 /// "user": <User id or username>, "client": "<Sforce-Call-Options client>", "api": "rest"|"soap"|"bulkapi"|"apex"}`.
-pub async fn records(State(app): State<SharedState>, body: Bytes) -> Response {
-    done(|| {
-        #[derive(Deserialize)]
-        #[serde(rename_all = "camelCase")]
-        struct Body {
-            object: String,
-            records: Vec<Map<String, Json>>,
-            #[serde(default)]
-            operation: Option<String>,
-            #[serde(default)]
-            external_id_field: Option<String>,
-            #[serde(default)]
-            user: Option<String>,
-            #[serde(default)]
-            client: Option<String>,
-            #[serde(default)]
-            api: Option<ApiKind>,
-        }
-        let body: Body = parse(&body)?;
-        let mut org = app.org.write();
-        let object = org.object_index(&body.object).ok_or_else(|| {
-            admin_error(
-                StatusCode::NOT_FOUND,
-                format!("unknown object {}", body.object),
-            )
-        })?;
-        let user = match &body.user {
-            None => org.users.other,
-            Some(text) => resolve_user(&org, text).ok_or_else(|| {
-                admin_error(StatusCode::BAD_REQUEST, format!("unknown user {text}"))
-            })?,
-        };
-        let context = WriteContext {
-            user,
-            origin_client: body.client.clone(),
-            api: Some(body.api.unwrap_or(ApiKind::Rest)),
-        };
-        let operation = body
-            .operation
-            .as_deref()
-            .unwrap_or("auto")
-            .to_ascii_lowercase();
-        let mut transaction = org.transaction(context);
-        let mut results = Vec::new();
-        for record in &body.records {
-            let savepoint = transaction.savepoint();
-            let id = record
-                .get("Id")
-                .or_else(|| record.get("id"))
-                .and_then(Json::as_str)
-                .map(str::to_string);
-            let result = match (operation.as_str(), &id) {
-                ("delete", Some(id)) => transaction.delete(Some(object), id),
-                ("update" | "auto", Some(id)) => {
-                    let mut values = record.clone();
-                    values.remove("Id");
-                    values.remove("id");
-                    transaction.update(Some(object), id, &values)
-                }
-                ("upsert", _) => upsert_one(
-                    &mut transaction,
-                    object,
-                    body.external_id_field.as_deref(),
-                    record,
-                ),
-                ("create" | "auto", None) => transaction.create(object, record),
-                _ => Err(RecordError::new(
-                    "MISSING_ARGUMENT",
-                    "update and delete need an Id",
-                    vec![],
-                )),
-            };
-            if result.is_err() {
-                transaction.rollback_to(savepoint);
+pub async fn records(State(app): State<SharedState>, body: Bytes) -> Result<Response, AdminError> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Body {
+        object: String,
+        records: Vec<Map<String, Json>>,
+        #[serde(default)]
+        operation: Option<String>,
+        #[serde(default)]
+        external_id_field: Option<String>,
+        #[serde(default)]
+        user: Option<String>,
+        #[serde(default)]
+        client: Option<String>,
+        #[serde(default)]
+        api: Option<ApiKind>,
+    }
+    let body: Body = parse(&body)?;
+    let mut org = app.org.write();
+    let object = org.object_index(&body.object).ok_or_else(|| {
+        admin_error(
+            StatusCode::NOT_FOUND,
+            format!("unknown object {}", body.object),
+        )
+    })?;
+    let user = match &body.user {
+        None => org.users.other,
+        Some(text) => resolve_user(&org, text)
+            .ok_or_else(|| admin_error(StatusCode::BAD_REQUEST, format!("unknown user {text}")))?,
+    };
+    let context = WriteContext {
+        user,
+        origin_client: body.client.clone(),
+        api: Some(body.api.unwrap_or(ApiKind::Rest)),
+    };
+    let operation = body
+        .operation
+        .as_deref()
+        .unwrap_or("auto")
+        .to_ascii_lowercase();
+    let mut transaction = org.transaction(context);
+    let mut results = Vec::new();
+    for record in &body.records {
+        let savepoint = transaction.savepoint();
+        let id = record
+            .get("Id")
+            .or_else(|| record.get("id"))
+            .and_then(Json::as_str)
+            .map(str::to_string);
+        let result = match (operation.as_str(), &id) {
+            ("delete", Some(id)) => transaction.delete(Some(object), id),
+            ("update" | "auto", Some(id)) => {
+                let mut values = record.clone();
+                values.remove("Id");
+                values.remove("id");
+                transaction.update(Some(object), id, &values)
             }
-            results.push(result_json(result));
+            ("upsert", _) => upsert_one(
+                &mut transaction,
+                object,
+                body.external_id_field.as_deref(),
+                record,
+            ),
+            ("create" | "auto", None) => transaction.create(object, record),
+            _ => Err(RecordError::new(
+                "MISSING_ARGUMENT",
+                "update and delete need an Id",
+                vec![],
+            )),
+        };
+        if result.is_err() {
+            transaction.rollback_to(savepoint);
         }
-        transaction.commit();
-        Ok(ok(Json::Array(results)))
-    })
+        results.push(result_json(result));
+    }
+    transaction.commit();
+    Ok(ok(Json::Array(results)))
 }
 
 fn upsert_one(

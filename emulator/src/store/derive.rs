@@ -97,10 +97,8 @@ pub fn apply(
                 set(schema, record, "ClosedDate", Value::Null);
             }
         }
-        "User" => {
-            if text_of(schema, record, "UserType").is_none() {
-                set(schema, record, "UserType", Value::text("Standard"));
-            }
+        "User" if text_of(schema, record, "UserType").is_none() => {
+            set(schema, record, "UserType", Value::text("Standard"));
         }
         _ => {}
     }

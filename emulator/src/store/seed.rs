@@ -86,7 +86,7 @@ fn generated(object: &str, field: &FieldDef, n: u64) -> Value {
             };
             text(stem)
         }
-        FieldType::Boolean => Value::Bool(n % 2 == 0),
+        FieldType::Boolean => Value::Bool(n.is_multiple_of(2)),
         FieldType::Int => {
             let limit = 10u64.pow(field.digits.clamp(1, 9));
             Value::Int((n % limit) as i64)

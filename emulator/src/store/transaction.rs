@@ -726,3 +726,140 @@ fn check_unique(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::store::ChangeType;
+
+    fn context(org: &Org) -> WriteContext {
+        WriteContext {
+            user: org.users.admin,
+            origin_client: Some("tester".into()),
+            api: Some(ApiKind::Rest),
+        }
+    }
+
+    fn body(value: serde_json::Value) -> Map<String, Json> {
+        match value {
+            Json::Object(map) => map,
+            _ => Map::new(),
+        }
+    }
+
+    #[test]
+    fn commit_appends_one_transaction_and_wakes_subscribers() {
+        let mut org = Org::new("admin@x").expect("org");
+        let account = org.object_index("Account").expect("Account");
+        let mut changes = org.change_log.subscribe();
+        let context = context(&org);
+        let mut transaction = org.transaction(context);
+        let a = transaction
+            .create(account, &body(json!({"Name": "A"})))
+            .expect("create");
+        transaction
+            .update(Some(account), a.as_str(), &body(json!({"Phone": "1"})))
+            .expect("update");
+        transaction.delete(None, a.as_str()).expect("delete");
+        let info = transaction.commit();
+        assert_eq!(info.changes, 3);
+        assert!(changes.has_changed().expect("sender alive"));
+        assert_eq!(*changes.borrow_and_update(), info.last_seq.expect("seq"));
+        let events: Vec<_> = org.change_log.iter().collect();
+        assert_eq!(
+            events.iter().map(|e| e.change_type).collect::<Vec<_>>(),
+            [ChangeType::Create, ChangeType::Update, ChangeType::Delete]
+        );
+        assert!(events
+            .iter()
+            .all(|e| e.transaction_key == events[0].transaction_key
+                && e.origin_client.as_deref() == Some("tester")));
+        assert_eq!(
+            events[1]
+                .changed_fields
+                .iter()
+                .map(|f| &**f)
+                .collect::<Vec<_>>(),
+            ["Phone", "LastModifiedDate"]
+        );
+        assert_eq!(org.delete_log.len(), 1);
+        assert!(org
+            .object_at(account)
+            .get(&a)
+            .expect("in recycle bin")
+            .is_deleted());
+    }
+
+    #[test]
+    fn dropping_a_transaction_rolls_everything_back() {
+        let mut org = Org::new("admin@x").expect("org");
+        let account = org.object_index("Account").expect("Account");
+        let context = context(&org);
+        let mut setup = org.transaction(context.clone());
+        let kept = setup
+            .create(account, &body(json!({"Name": "Kept"})))
+            .expect("create");
+        setup.commit();
+        let seq_before = org.change_log.last_seq();
+        {
+            let mut transaction = org.transaction(context);
+            transaction
+                .create(account, &body(json!({"Name": "Gone"})))
+                .expect("create");
+            transaction
+                .update(
+                    Some(account),
+                    kept.as_str(),
+                    &body(json!({"Name": "Changed"})),
+                )
+                .expect("update");
+            transaction.delete(None, kept.as_str()).expect("delete");
+        }
+        let store = org.object_at(account);
+        assert_eq!(store.live_count(), 1);
+        assert_eq!(store.total_count(), 1);
+        let name = store.schema.field_index("Name").expect("Name");
+        assert_eq!(
+            store.get(&kept).expect("kept").get(name),
+            &Value::text("Kept")
+        );
+        assert!(org.delete_log.is_empty());
+        assert_eq!(org.change_log.last_seq(), seq_before);
+    }
+
+    #[test]
+    fn modstamp_order_and_unique_index_follow_updates() {
+        let mut org = Org::new("admin@x").expect("org");
+        let account = org.object_index("Account").expect("Account");
+        let context = context(&org);
+        let mut ids = Vec::new();
+        for name in ["A", "B", "C"] {
+            let mut transaction = org.transaction(context.clone());
+            ids.push(
+                transaction
+                    .create(account, &body(json!({"Name": name})))
+                    .expect("create"),
+            );
+            transaction.commit();
+        }
+        let mut transaction = org.transaction(context);
+        transaction
+            .update(Some(account), ids[0].as_str(), &body(json!({"Phone": "9"})))
+            .expect("update");
+        transaction.commit();
+        let order: Vec<RecordId> = org
+            .object_at(account)
+            .iter_by_modstamp(0)
+            .map(|r| r.id)
+            .collect();
+        assert_eq!(order, [ids[1], ids[2], ids[0]]);
+        let users = org.object("User").expect("User");
+        let username = users.schema.field_index("Username").expect("Username");
+        assert_eq!(
+            users.find_by_key(username, &Value::text("ADMIN@X")),
+            [org.users.admin]
+        );
+    }
+}

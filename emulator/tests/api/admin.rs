@@ -135,7 +135,7 @@ async fn undelete_purge_and_clock() {
         .expect("date")
         .to_string();
     assert!(
-        created > before["now"].as_str().expect("now").to_string(),
+        created.as_str() > before["now"].as_str().expect("now"),
         "records are stamped with the org clock"
     );
 }
