@@ -60,7 +60,13 @@ pub async fn check(config: Config) -> Result<(), CommandError> {
 }
 
 async fn check_database(config: &Config, report: &mut Report) {
-    let database = Database::new(config.database.clone(), config.salesforce.ca_bundle.clone());
+    let database = match Database::new(
+        config.database.clone(),
+        config.salesforce.ca_bundle.as_ref(),
+    ) {
+        Ok(database) => database,
+        Err(error) => return report.fail("database", error_chain(&error)),
+    };
     let client = match database.connect().await {
         Ok(client) => client,
         Err(error) => return report.fail("database", error_chain(&error)),

@@ -47,7 +47,10 @@ pub async fn run(config: Config) -> Result<(), CommandError> {
     }
 
     let context = RunContext {
-        database: Database::new(config.database.clone(), config.salesforce.ca_bundle.clone()),
+        database: Database::new(
+            config.database.clone(),
+            config.salesforce.ca_bundle.as_ref(),
+        )?,
         salesforce: SalesforceClient::from_config(&config, metrics.salesforce.clone())?,
         config: Arc::new(config),
         metrics,

@@ -9,7 +9,10 @@ use crate::metrics::SalesforceMetrics;
 use crate::salesforce::SalesforceClient;
 
 pub async fn status(config: Config) -> Result<(), CommandError> {
-    let database = Database::new(config.database.clone(), config.salesforce.ca_bundle.clone());
+    let database = Database::new(
+        config.database.clone(),
+        config.salesforce.ca_bundle.as_ref(),
+    )?;
     let client = database.connect().await?;
     let version = catalog::require_extension(&client).await?;
     println!(

@@ -11,6 +11,7 @@ use std::time::Duration;
 use thiserror::Error;
 use tokio_postgres::config::SslMode;
 use tokio_postgres::{Client, NoTls};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 pub use tls::CertificatePolicy;
 
@@ -168,19 +169,24 @@ fn percent_decode(value: &str) -> String {
         .unwrap_or_default()
 }
 
-/// Opens connections to the configured database; cheap to clone.
+/// Opens connections to the configured database; cheap to clone. The TLS set-up (which reads the
+/// system's trusted roots) is done once, here, not on every connection.
 #[derive(Clone)]
 pub struct Database {
     settings: DatabaseSettings,
-    extra_roots: Option<CaBundle>,
+    connector: Option<MakeRustlsConnect>,
 }
 
 impl Database {
-    pub fn new(settings: DatabaseSettings, extra_roots: Option<CaBundle>) -> Self {
-        Self {
+    pub fn new(
+        settings: DatabaseSettings,
+        extra_roots: Option<&CaBundle>,
+    ) -> Result<Self, DbError> {
+        let connector = tls::make_connector(&settings.certificates, extra_roots)?;
+        Ok(Self {
             settings,
-            extra_roots,
-        }
+            connector,
+        })
     }
 
     pub fn settings(&self) -> &DatabaseSettings {
@@ -193,7 +199,7 @@ impl Database {
             target: self.settings.describe(),
             source,
         };
-        match tls::make_connector(&self.settings.certificates, self.extra_roots.as_ref())? {
+        match &self.connector {
             None => {
                 let (client, connection) = self
                     .settings
@@ -208,7 +214,7 @@ impl Database {
                 let (client, connection) = self
                     .settings
                     .config
-                    .connect(connector)
+                    .connect(connector.clone())
                     .await
                     .map_err(connect_error)?;
                 spawn_connection(connection);

@@ -34,6 +34,15 @@ fn id_of(flag: &str) -> u32 {
 
 impl PgCluster {
     pub fn start() -> Self {
+        Self::start_with(false)
+    }
+
+    /// A cluster with `ssl=on`, serving the fixture certificate for 127.0.0.1.
+    pub fn start_with_tls() -> Self {
+        Self::start_with(true)
+    }
+
+    fn start_with(tls: bool) -> Self {
         // Postgres refuses to run as root: as root, the cluster belongs to the `postgres` user.
         let as_postgres = running_as_root();
         let dir = tempfile::Builder::new()
@@ -64,11 +73,15 @@ impl PgCluster {
                 "UTF8",
             ],
         );
-        let options = format!(
+        let mut options = format!(
             "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
             cluster.port,
             cluster.dir.path().display()
         );
+        if tls {
+            cluster.install_certificate();
+            options.push_str(" -c ssl=on");
+        }
         let log = cluster.dir.path().join("postgres.log");
         cluster.pg(
             "pg_ctl",
@@ -86,6 +99,25 @@ impl PgCluster {
             ],
         );
         cluster
+    }
+
+    /// Postgres wants its key owned by the server's user and private.
+    fn install_certificate(&self) {
+        use std::os::unix::fs::PermissionsExt;
+        let data = self.data_dir();
+        for (fixture, name) in [
+            ("pg-server-cert.pem", "server.crt"),
+            ("pg-server-key.pem", "server.key"),
+        ] {
+            let target = data.join(name);
+            std::fs::copy(super::fixture(fixture), &target).expect("copy certificate");
+            std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o600))
+                .expect("chmod");
+            if self.as_postgres {
+                std::os::unix::fs::chown(&target, Some(id_of("-u")), Some(id_of("-g")))
+                    .expect("chown");
+            }
+        }
     }
 
     fn data_dir(&self) -> PathBuf {
@@ -114,8 +146,13 @@ impl PgCluster {
 
     /// A URL for `database` as the `postgres` superuser, without TLS.
     pub fn url(&self, database: &str) -> String {
+        self.url_with(database, "sslmode=disable")
+    }
+
+    /// A URL for `database` with the given query string.
+    pub fn url_with(&self, database: &str, query: &str) -> String {
         format!(
-            "postgres://postgres@127.0.0.1:{}/{database}?sslmode=disable",
+            "postgres://postgres@127.0.0.1:{}/{database}?{query}",
             self.port
         )
     }
