@@ -64,11 +64,12 @@ pub struct ChangeEvent {
     pub entity: Arc<str>,
     pub record_id: RecordId,
     pub change_type: ChangeType,
-    /// UPDATE: fields whose value changed (plus LastModifiedDate). CREATE/UNDELETE: every non-null field.
-    /// DELETE: empty.
+    /// UPDATE: fields whose value changed (plus LastModifiedDate, and LastModifiedById when it changed), in
+    /// field order. Empty for CREATE, DELETE and UNDELETE (as CDC's `changedFields`).
     pub changed_fields: Vec<Arc<str>>,
-    /// Values after the change of the fields in `changed_fields` (address compounds are not included: their
-    /// components are).
+    /// Values after the change: UPDATE: the changed fields; CREATE/UNDELETE: every non-null stored field
+    /// (system fields included: CDC drops IsDeleted/SystemModstamp itself); DELETE: none. Address compounds are
+    /// never included, their components are.
     pub values: Vec<(Arc<str>, Value)>,
     /// Commit time, org clock, ms since the epoch.
     pub commit_timestamp: i64,

@@ -26,6 +26,10 @@ pub struct SeedRequest {
     /// A reference field whose values are spread round-robin over the live records of its target object.
     #[serde(default)]
     pub parent: Option<SeedParent>,
+    /// Also append the creations to the change log (off by default: seeded data is "already there", and a
+    /// million CDC events would cost a lot of memory).
+    #[serde(default)]
+    pub change_events: bool,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -218,6 +222,9 @@ pub fn seed(
     }
     let start_serial = org.object_at(object).id_serial;
     let mut transaction = org.transaction(context);
+    if !request.change_events {
+        transaction.skip_change_log();
+    }
     let mut first_id = None;
     let mut last_id = None;
     for k in 0..request.count {

@@ -92,6 +92,8 @@ pub struct Transaction<'a> {
     undo: Vec<Undo>,
     pending: Vec<PendingEvent>,
     finished: bool,
+    /// False for bulk loads that should not reach the change log (seeding by default).
+    log_changes: bool,
 }
 
 fn required_missing(fields: Vec<String>) -> RecordError {
@@ -112,7 +114,13 @@ impl<'a> Transaction<'a> {
             undo: Vec::new(),
             pending: Vec::new(),
             finished: false,
+            log_changes: true,
         }
+    }
+
+    /// Commits without appending to the change log (data that "was already there", such as seeded records).
+    pub fn skip_change_log(&mut self) {
+        self.log_changes = false;
     }
 
     /// The commit timestamp every record written by this transaction carries.
@@ -536,7 +544,7 @@ impl<'a> Transaction<'a> {
         self.finished = true;
         let pending = std::mem::take(&mut self.pending);
         let changes = pending.len();
-        if pending.is_empty() {
+        if pending.is_empty() || !self.log_changes {
             return CommitInfo {
                 commit_timestamp: self.timestamp,
                 first_seq: None,
@@ -561,11 +569,16 @@ impl<'a> Transaction<'a> {
                         .collect()
                 })
                 .unwrap_or_default();
-            let changed_fields = change
-                .fields
-                .iter()
-                .map(|i| schema.fields[*i].name.clone())
-                .collect();
+            // As in CDC, only UPDATE events name changed fields; CREATE/UNDELETE carry every value instead.
+            let changed_fields = if change.change_type == ChangeType::Update {
+                change
+                    .fields
+                    .iter()
+                    .map(|i| schema.fields[*i].name.clone())
+                    .collect()
+            } else {
+                Vec::new()
+            };
             let entity = schema.name.clone();
             events.push(ChangeEvent {
                 seq: self.org.change_log.next_seq(),
