@@ -1,0 +1,443 @@
+-- Applying Salesforce records: conversion, matching (sfid, then upsert field), conflicts, deletes,
+-- and the staged entry point for bulk loads. Everything here runs with sfsync.origin = salesforce, so
+-- nothing it writes is captured back (the echo guard).
+
+-- SQL that converts the text expression p_expr (a REST JSON value or a Bulk API CSV cell) to the
+-- column type of a Salesforce field type.
+CREATE FUNCTION sfsync._conv_sql(p_sf_type text, p_expr text)
+    RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+    SELECT CASE p_sf_type
+        WHEN 'boolean' THEN format('(%s)::boolean', p_expr)
+        WHEN 'int' THEN format('(%s)::integer', p_expr)
+        WHEN 'double' THEN format('(%s)::numeric', p_expr)
+        WHEN 'currency' THEN format('(%s)::numeric', p_expr)
+        WHEN 'percent' THEN format('(%s)::numeric', p_expr)
+        WHEN 'date' THEN format('(%s)::date', p_expr)
+        WHEN 'datetime' THEN format('((%s)::timestamptz AT TIME ZONE ''UTC'')', p_expr)
+        WHEN 'time' THEN format('(rtrim(%s, ''Z''))::time', p_expr)
+        ELSE p_expr
+    END
+$$;
+
+-- The staging table of a mapping in this session: one text column per mapped column, in plan order.
+-- The sidecar COPYs Salesforce data (Bulk API CSV) into it, then calls sfsync._merge_stage. Returns
+-- {"table": ..., "columns": [...], "fields": [...]} (fields: the SOQL names, in the same order).
+CREATE FUNCTION sfsync._create_stage(p_mapping bigint)
+    RETURNS jsonb
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    v_columns jsonb;
+    v_name text := 'sfsync_stage_' || p_mapping;
+    v_wanted text[];
+    v_existing text[];
+BEGIN
+    SELECT columns INTO v_columns FROM sfsync.mapping WHERE id = p_mapping;
+    IF v_columns IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'undefined_object',
+            MESSAGE = format('mapping %s does not exist or has no table yet', p_mapping);
+    END IF;
+    v_wanted := ARRAY(SELECT c->>'column' FROM jsonb_array_elements(v_columns) c);
+    v_existing := ARRAY(SELECT attname::text FROM pg_attribute
+                         WHERE attrelid = to_regclass('pg_temp.' || v_name) AND attnum > 0 AND NOT attisdropped
+                         ORDER BY attnum);
+    IF v_existing IS DISTINCT FROM v_wanted THEN
+        IF to_regclass('pg_temp.' || v_name) IS NOT NULL THEN
+            EXECUTE format('DROP TABLE pg_temp.%I', v_name);
+        END IF;
+        EXECUTE format('CREATE TEMP TABLE %I (%s)', v_name,
+                       (SELECT string_agg(format('%I text', c), ', ') FROM unnest(v_wanted) c));
+        -- temp tables are private to the session; this lets whichever role the session switches to use it
+        EXECUTE format('GRANT ALL ON pg_temp.%I TO PUBLIC', v_name);
+    ELSE
+        EXECUTE format('TRUNCATE pg_temp.%I', v_name);
+    END IF;
+    RETURN jsonb_build_object('table', 'pg_temp.' || v_name, 'columns', to_jsonb(v_wanted),
+                              'fields', (SELECT jsonb_agg(c->'field') FROM jsonb_array_elements(v_columns) c));
+END
+$$;
+COMMENT ON FUNCTION sfsync._create_stage(bigint) IS
+    'sfsync (sidecar): creates or empties this session''s staging table for a mapping and returns its columns';
+
+-- Raises an error naming the record and field of the first value that does not convert (or is too
+-- long for its column). Called when the set-based conversion failed.
+CREATE FUNCTION sfsync._explain_bad_value(p_mapping sfsync.mapping, p_stage text)
+    RETURNS void
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    v_col jsonb;
+    v_rec record;
+    v_len integer;
+BEGIN
+    FOR v_col IN SELECT c FROM jsonb_array_elements(p_mapping.columns) c LOOP
+        v_len := substring(v_col->>'sql_type' FROM '^varchar\((\d+)\)$')::integer;
+        FOR v_rec IN EXECUTE format('SELECT s.sfid, s.%I AS value FROM %s s WHERE s.%I IS NOT NULL',
+                                    v_col->>'column', p_stage, v_col->>'column') LOOP
+            BEGIN
+                EXECUTE 'SELECT ' || sfsync._conv_sql(v_col->>'sf_type', '$1') USING v_rec.value;
+            EXCEPTION WHEN others THEN
+                RAISE EXCEPTION USING ERRCODE = 'invalid_text_representation',
+                    MESSAGE = format('record %s of %s: field %s has a bad %s value %L: %s',
+                                     coalesce(v_rec.sfid, '(no Id)'), p_mapping.object_name, v_col->>'field',
+                                     v_col->>'sf_type', v_rec.value, SQLERRM);
+            END;
+            IF v_len IS NOT NULL AND length(v_rec.value) > v_len THEN
+                RAISE EXCEPTION USING ERRCODE = 'string_data_right_truncation',
+                    MESSAGE = format('record %s of %s: field %s is %s characters long, more than its column %s allows',
+                                     coalesce(v_rec.sfid, '(no Id)'), p_mapping.object_name, v_col->>'field',
+                                     length(v_rec.value), v_col->>'sql_type');
+            END IF;
+        END LOOP;
+    END LOOP;
+END
+$$;
+
+-- Merges this session's staging table into the mapping's table. p_mode: 'apply' (upsert the staged
+-- records), 'reload' (also delete rows whose records were not staged, except rows without sfid or
+-- with queued changes). Records are matched by sfid, then by the upsert field (so a local insert
+-- whose sfid has not come back is matched, not duplicated). Deleted records (IsDeleted) remove the
+-- row, or mark it with keep_deleted. A row with queued or in-flight local changes is merged field by
+-- field under the mapping's conflict policy, and each conflict is logged in sfsync.conflict.
+-- Returns {"inserted","updated","deleted","conflicts","hwm"}.
+CREATE FUNCTION sfsync._merge_stage(p_mapping bigint, p_mode text DEFAULT 'apply')
+    RETURNS jsonb
+    LANGUAGE plpgsql
+    SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    SET sfsync.origin = 'salesforce'
+    SET TimeZone = 'UTC'
+    AS $$
+DECLARE
+    m sfsync.mapping;
+    v_stage text := 'pg_temp.sfsync_stage_' || p_mapping;
+    v_target text;
+    v_cols text;
+    v_conv text;
+    v_tcols text;
+    v_deleted text := 'false';
+    v_stamp text := 'NULL::timestamp';
+    v_upsert jsonb;
+    v_upsert_match text := 'false';
+    v_active text;
+    v_count bigint;
+    v_inserted bigint := 0;
+    v_updated bigint := 0;
+    v_deleted_rows bigint := 0;
+    v_conflicts bigint := 0;
+    v_hwm timestamp;
+    v_row record;
+BEGIN
+    IF p_mode NOT IN ('apply', 'reload') THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('merge mode must be ''apply'' or ''reload'', not %L', p_mode);
+    END IF;
+    SELECT * INTO m FROM sfsync.mapping WHERE id = p_mapping;
+    IF NOT FOUND OR m.columns IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'undefined_object',
+            MESSAGE = format('mapping %s does not exist or has no table yet', p_mapping);
+    END IF;
+    IF to_regclass(v_stage) IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'undefined_table',
+            MESSAGE = format('no staging table for mapping %s in this session: call sfsync._create_stage first', p_mapping);
+    END IF;
+    v_target := format('%I.%I', m.schema_name, m.table_name);
+
+    SELECT string_agg(format('%I', c->>'column'), ', '),
+           string_agg(sfsync._conv_sql(c->>'sf_type', format('NULLIF(s.%I, '''')', c->>'column')), ', '),
+           string_agg(format('t.%I', c->>'column'), ', ')
+      INTO v_cols, v_conv, v_tcols
+      FROM jsonb_array_elements(m.columns) c;
+    IF m.columns @> '[{"column": "isdeleted"}]' THEN
+        v_deleted := sfsync._conv_sql('boolean', 'NULLIF(s.isdeleted, '''')') || ' IS TRUE';
+    END IF;
+    IF m.columns @> '[{"column": "systemmodstamp"}]' THEN
+        v_stamp := sfsync._conv_sql('datetime', 'NULLIF(s.systemmodstamp, '''')');
+    END IF;
+    SELECT c INTO v_upsert FROM jsonb_array_elements(m.columns) c
+     WHERE c->>'column' = (SELECT c2->>'column' FROM jsonb_array_elements(m.columns) c2
+                            WHERE lower(c2->>'field') = lower(m.upsert_field) AND c2->>'relationship' IS NULL);
+    IF v_upsert IS NOT NULL THEN
+        v_upsert_match := format('(t.sfid IS NULL AND t.%I = %s)', v_upsert->>'column',
+                                 sfsync._conv_sql(v_upsert->>'sf_type', format('NULLIF(s.%I, '''')', v_upsert->>'column')));
+    END IF;
+    v_active := format('EXISTS (SELECT 1 FROM sfsync.change c WHERE c.mapping_id = %s AND c.record_id = t.id)', m.id);
+
+    -- every record needs an Id; each value must convert (else: an error naming record and field)
+    EXECUTE format('SELECT count(*) FROM %s s WHERE NULLIF(s.sfid, '''') IS NULL', v_stage) INTO v_count;
+    IF v_count > 0 THEN
+        RAISE EXCEPTION USING ERRCODE = 'not_null_violation',
+            MESSAGE = format('%s staged %s record(s) have no Id', v_count, m.object_name);
+    END IF;
+    BEGIN
+        -- count(ROW(...)) makes every conversion run (a plain count(*) would skip them)
+        EXECUTE format('SELECT count(ROW(%s)) FROM %s s', v_conv, v_stage) INTO v_count;
+        EXECUTE format('SELECT count(*) FROM %s s WHERE %s', v_stage,
+                       coalesce((SELECT string_agg(format('length(s.%I) > %s', c->>'column',
+                                                          substring(c->>'sql_type' FROM '^varchar\((\d+)\)$')), ' OR ')
+                                   FROM jsonb_array_elements(m.columns) c
+                                  WHERE c->>'sql_type' ~ '^varchar\(\d+\)$'), 'false'))
+           INTO v_count;
+        IF v_count > 0 THEN
+            RAISE EXCEPTION 'too long';
+        END IF;
+    EXCEPTION WHEN others THEN
+        PERFORM sfsync._explain_bad_value(m, v_stage);
+        RAISE;
+    END;
+
+    -- one version per record: the latest
+    EXECUTE format('DELETE FROM %1$s s WHERE s.ctid NOT IN (
+                        SELECT DISTINCT ON (s.sfid) s.ctid FROM %1$s s ORDER BY s.sfid, %2$s DESC NULLS LAST, s.ctid DESC)',
+                   v_stage, v_stamp);
+
+    -- rows with queued or in-flight local changes: merged field by field under the conflict policy
+    FOR v_row IN EXECUTE format(
+        'SELECT t.id AS record_id, to_jsonb(t) AS local, to_jsonb(x) AS incoming, %4$s AS deleted
+           FROM %1$s s
+           JOIN %2$s t ON t.sfid = s.sfid OR %5$s
+           CROSS JOIN LATERAL (SELECT %3$s) x
+          WHERE %6$s',
+        v_stage, v_target,
+        (SELECT string_agg(sfsync._conv_sql(c->>'sf_type', format('NULLIF(s.%I, '''')', c->>'column')) || ' AS ' || quote_ident(c->>'column'), ', ')
+           FROM jsonb_array_elements(m.columns) c),
+        v_deleted, v_upsert_match, v_active)
+    LOOP
+        v_conflicts := v_conflicts + sfsync._merge_protected_row(m, v_row.record_id, v_row.local, v_row.incoming, v_row.deleted);
+        v_updated := v_updated + 1;
+    END LOOP;
+
+    -- deleted in Salesforce
+    IF v_deleted <> 'false' AND NOT m.keep_deleted THEN
+        EXECUTE format('DELETE FROM %s t USING %s s WHERE t.sfid = s.sfid AND %s AND NOT %s',
+                       v_target, v_stage, v_deleted, v_active);
+        GET DIAGNOSTICS v_count = ROW_COUNT;
+        v_deleted_rows := v_deleted_rows + v_count;
+    END IF;
+
+    -- matched by sfid: update when something differs (and never with an older version)
+    EXECUTE format(
+        'UPDATE %1$s t SET (%3$s, _hc_lastop, _hc_err) = (%4$s, ''SYNCED'', NULL)
+           FROM %2$s s
+          WHERE t.sfid = s.sfid AND NOT %5$s AND (%6$s OR NOT (%7$s))
+            AND (t.systemmodstamp IS NULL OR %8$s IS NULL OR %8$s >= t.systemmodstamp)
+            AND ((%9$s) IS DISTINCT FROM (%4$s) OR t._hc_lastop IS DISTINCT FROM ''SYNCED'' OR t._hc_err IS NOT NULL)',
+        v_target, v_stage, v_cols, v_conv, v_active, m.keep_deleted::text, v_deleted,
+        CASE WHEN v_stamp LIKE 'NULL%' THEN 'NULL::timestamp' ELSE v_stamp END, v_tcols);
+    GET DIAGNOSTICS v_count = ROW_COUNT;
+    v_updated := v_updated + v_count;
+
+    -- matched by the upsert field: a local row whose insert reached Salesforce but whose sfid has not
+    -- come back (and which has no queued change any more)
+    IF v_upsert IS NOT NULL THEN
+        EXECUTE format(
+            'UPDATE %1$s t SET (%3$s, _hc_lastop, _hc_err) = (%4$s, ''SYNCED'', NULL)
+               FROM %2$s s
+              WHERE %5$s AND NOT %6$s AND (%7$s OR NOT (%8$s))
+                AND NOT EXISTS (SELECT 1 FROM %1$s t2 WHERE t2.sfid = s.sfid)',
+            v_target, v_stage, v_cols, v_conv, v_upsert_match, v_active, m.keep_deleted::text, v_deleted);
+        GET DIAGNOSTICS v_count = ROW_COUNT;
+        v_updated := v_updated + v_count;
+    END IF;
+
+    -- new records
+    EXECUTE format(
+        'INSERT INTO %1$s (%3$s, _hc_lastop)
+         SELECT %4$s, ''SYNCED'' FROM %2$s s
+          WHERE NOT EXISTS (SELECT 1 FROM %1$s t WHERE t.sfid = s.sfid OR %5$s)
+            AND (%6$s OR NOT (%7$s))',
+        v_target, v_stage, v_cols, v_conv, v_upsert_match, m.keep_deleted::text, v_deleted);
+    GET DIAGNOSTICS v_inserted = ROW_COUNT;
+
+    IF p_mode = 'reload' THEN
+        EXECUTE format(
+            'DELETE FROM %1$s t WHERE t.sfid IS NOT NULL AND NOT %3$s
+                AND NOT EXISTS (SELECT 1 FROM %2$s s WHERE s.sfid = t.sfid)',
+            v_target, v_stage, v_active);
+        GET DIAGNOSTICS v_count = ROW_COUNT;
+        v_deleted_rows := v_deleted_rows + v_count;
+    END IF;
+
+    IF v_conflicts > 0 THEN
+        PERFORM sfsync._archive_finished();
+    END IF;
+    EXECUTE format('SELECT max(%s) FROM %s s', v_stamp, v_stage) INTO v_hwm;
+    UPDATE sfsync.mapping
+       SET hwm = greatest(hwm, v_hwm AT TIME ZONE 'UTC'), last_read_at = now()
+     WHERE id = m.id;
+    RETURN jsonb_build_object('inserted', v_inserted, 'updated', v_updated, 'deleted', v_deleted_rows,
+                              'conflicts', v_conflicts, 'hwm', v_hwm AT TIME ZONE 'UTC');
+END
+$$;
+COMMENT ON FUNCTION sfsync._merge_stage(bigint, text) IS
+    'sfsync (sidecar): merges the session''s staging table into the mapping''s table (apply or reload)';
+
+-- One incoming record for a row that has queued or in-flight local changes. For each mapped field
+-- the local changes touch: an incoming value equal to the local one, or equal to the value before the
+-- local change (Salesforce has not seen it yet, e.g. the read-back of our own earlier write), is no
+-- conflict; anything else is a conflict, resolved by the mapping's policy and logged. Fields the local
+-- changes do not touch take the incoming value. Returns the number of conflicts.
+CREATE FUNCTION sfsync._merge_protected_row(p_mapping sfsync.mapping, p_record bigint, p_local jsonb,
+                                            p_incoming jsonb, p_deleted boolean)
+    RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    v_col jsonb;
+    v_name text;
+    v_new jsonb := p_local;
+    v_in jsonb;
+    v_pending jsonb;
+    v_base jsonb;
+    v_first_action text;
+    v_change_id bigint;
+    v_conflicts integer := 0;
+BEGIN
+    IF p_deleted AND NOT p_mapping.keep_deleted THEN
+        -- deleted in Salesforce: the row goes; queued changes to it can no longer be sent
+        INSERT INTO sfsync.conflict (mapping_id, record_id, sfid, field, column_name, local_value, incoming_value,
+                                     policy, change_id)
+        SELECT p_mapping.id, p_record, p_incoming->>'sfid', 'IsDeleted', 'isdeleted', 'false', 'true',
+               'deleted_in_salesforce', min(c.id)
+          FROM sfsync.change c WHERE c.mapping_id = p_mapping.id AND c.record_id = p_record;
+        UPDATE sfsync.change SET state = 'IGNORED', processed_at = now(), updated_at = now(),
+                                 sf_message = 'the record was deleted in Salesforce'
+         WHERE mapping_id = p_mapping.id AND record_id = p_record AND state = 'NEW';
+        EXECUTE format('DELETE FROM %I.%I WHERE id = $1', p_mapping.schema_name, p_mapping.table_name)
+          USING p_record;
+        RETURN 1;
+    END IF;
+
+    FOR v_col IN SELECT c FROM jsonb_array_elements(p_mapping.columns) c LOOP
+        v_name := v_col->>'column';
+        v_in := coalesce(p_incoming->v_name, 'null');
+        IF (v_col->>'system')::boolean THEN
+            v_new := jsonb_set(v_new, ARRAY[v_name], CASE WHEN v_name = 'sfid' THEN coalesce(NULLIF(p_local->'sfid', 'null'), v_in) ELSE v_in END);
+            CONTINUE;
+        END IF;
+        SELECT c."values"->v_name INTO v_pending FROM sfsync.change c
+         WHERE c.mapping_id = p_mapping.id AND c.record_id = p_record AND c."values" ? v_name
+         ORDER BY c.id DESC LIMIT 1;
+        IF NOT FOUND THEN
+            v_new := jsonb_set(v_new, ARRAY[v_name], v_in);
+            CONTINUE;
+        END IF;
+        SELECT c.old->v_name, c.action, c.id INTO v_base, v_first_action, v_change_id FROM sfsync.change c
+         WHERE c.mapping_id = p_mapping.id AND c.record_id = p_record AND c."values" ? v_name
+         ORDER BY c.id LIMIT 1;
+        IF v_in = v_pending OR (v_first_action = 'UPDATE' AND v_in = coalesce(v_base, 'null')) THEN
+            CONTINUE;
+        END IF;
+        v_conflicts := v_conflicts + 1;
+        INSERT INTO sfsync.conflict (mapping_id, record_id, sfid, field, column_name, local_value, incoming_value,
+                                     policy, change_id)
+        VALUES (p_mapping.id, p_record, coalesce(p_local->>'sfid', p_incoming->>'sfid'), v_col->>'field', v_name,
+                v_pending, v_in, p_mapping.conflict, v_change_id);
+        IF p_mapping.conflict = 'salesforce_wins' THEN
+            v_new := jsonb_set(v_new, ARRAY[v_name], v_in);
+            UPDATE sfsync.change SET "values" = "values" - v_name, updated_at = now()
+             WHERE mapping_id = p_mapping.id AND record_id = p_record AND state = 'NEW' AND "values" ? v_name;
+        END IF;
+    END LOOP;
+
+    -- a queued update left with nothing to send is folded into Salesforce's version
+    UPDATE sfsync.change SET state = 'MERGED', processed_at = now(), updated_at = now(),
+                             sf_message = 'superseded by the Salesforce value (conflict policy salesforce_wins)'
+     WHERE mapping_id = p_mapping.id AND record_id = p_record AND state = 'NEW'
+       AND action = 'UPDATE' AND "values" = '{}';
+    v_new := jsonb_set(v_new, '{_hc_lastop}',
+                       CASE WHEN EXISTS (SELECT 1 FROM sfsync.change c WHERE c.mapping_id = p_mapping.id
+                                            AND c.record_id = p_record AND c.state IN ('NEW', 'PENDING'))
+                            THEN '"PENDING"'::jsonb ELSE '"SYNCED"'::jsonb END);
+    EXECUTE format('UPDATE %1$I.%2$I t SET (%3$s) = (SELECT %3$s FROM jsonb_populate_record(NULL::%1$I.%2$I, $1)) WHERE t.id = $2',
+                   p_mapping.schema_name, p_mapping.table_name,
+                   (SELECT string_agg(quote_ident(k), ', ') FROM jsonb_object_keys(v_new) k WHERE k <> 'id'))
+      USING v_new, p_record;
+    RETURN v_conflicts;
+END
+$$;
+
+-- Applies records as the REST API returns them (query/queryAll, Collections retrieve): a JSON array
+-- of objects with "Id" and the mapped fields (relationship fields nested, e.g. "Account": {"Ext_Id__c": ..}).
+CREATE FUNCTION sfsync._apply_records(p_mapping bigint, p_records jsonb, p_mode text DEFAULT 'apply')
+    RETURNS jsonb
+    LANGUAGE plpgsql
+    SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    SET sfsync.origin = 'salesforce'
+    AS $$
+DECLARE
+    v_columns jsonb;
+    v_stage jsonb;
+    v_bad text;
+BEGIN
+    IF jsonb_typeof(p_records) IS DISTINCT FROM 'array' THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('records must be a JSON array, not %s', coalesce(jsonb_typeof(p_records), 'NULL'));
+    END IF;
+    SELECT string_agg(ord::text, ', ') INTO v_bad FROM jsonb_array_elements(p_records) WITH ORDINALITY AS r(rec, ord)
+     WHERE jsonb_typeof(rec) <> 'object' OR jsonb_typeof(rec->'Id') IS DISTINCT FROM 'string';
+    IF v_bad IS NOT NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('records at positions %s are not objects with a string "Id"', v_bad);
+    END IF;
+    SELECT columns INTO v_columns FROM sfsync.mapping WHERE id = p_mapping;
+    IF v_columns IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'undefined_object',
+            MESSAGE = format('mapping %s does not exist or has no table yet', p_mapping);
+    END IF;
+    v_stage := sfsync._create_stage(p_mapping);
+    EXECUTE format('INSERT INTO %s (%s) SELECT %s FROM jsonb_array_elements($1) r',
+                   v_stage->>'table',
+                   (SELECT string_agg(quote_ident(c->>'column'), ', ') FROM jsonb_array_elements(v_columns) c),
+                   (SELECT string_agg(format('r #>> %L', (SELECT array_agg(p) FROM jsonb_array_elements_text(c->'path') p)), ', ')
+                      FROM jsonb_array_elements(v_columns) c))
+      USING p_records;
+    RETURN sfsync._merge_stage(p_mapping, p_mode);
+END
+$$;
+COMMENT ON FUNCTION sfsync._apply_records(bigint, jsonb, text) IS
+    'sfsync (sidecar): applies Salesforce records (REST JSON) to the mapping''s table, with the same rules as a staged load';
+
+-- Records deleted in Salesforce (getDeleted, CDC DELETE events, records that left the filter).
+-- Rows go, or are marked isdeleted with keep_deleted (p_hard forces removal: e.g. left the filter).
+CREATE FUNCTION sfsync._delete_records(p_mapping bigint, p_sfids text[], p_hard boolean DEFAULT false)
+    RETURNS bigint
+    LANGUAGE plpgsql
+    SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    SET sfsync.origin = 'salesforce'
+    AS $$
+DECLARE
+    m sfsync.mapping;
+    v_count bigint;
+BEGIN
+    SELECT * INTO m FROM sfsync.mapping WHERE id = p_mapping;
+    IF NOT FOUND OR m.columns IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'undefined_object',
+            MESSAGE = format('mapping %s does not exist or has no table yet', p_mapping);
+    END IF;
+    EXECUTE format(
+        'UPDATE sfsync.change c SET state = ''IGNORED'', processed_at = now(), updated_at = now(),
+                sf_message = ''the record was deleted in Salesforce''
+           FROM %I.%I t WHERE t.sfid = ANY ($1) AND c.mapping_id = %s AND c.record_id = t.id AND c.state = ''NEW''',
+        m.schema_name, m.table_name, m.id) USING p_sfids;
+    IF m.keep_deleted AND NOT p_hard AND m.columns @> '[{"column": "isdeleted"}]' THEN
+        EXECUTE format('UPDATE %I.%I SET isdeleted = true, _hc_lastop = ''SYNCED'' WHERE sfid = ANY ($1) AND isdeleted IS NOT TRUE',
+                       m.schema_name, m.table_name) USING p_sfids;
+    ELSE
+        EXECUTE format('DELETE FROM %I.%I WHERE sfid = ANY ($1)', m.schema_name, m.table_name) USING p_sfids;
+    END IF;
+    GET DIAGNOSTICS v_count = ROW_COUNT;
+    UPDATE sfsync.mapping SET last_read_at = now() WHERE id = m.id;
+    RETURN v_count;
+END
+$$;
+COMMENT ON FUNCTION sfsync._delete_records(bigint, text[], boolean) IS
+    'sfsync (sidecar): removes rows whose records were deleted in Salesforce (or marks them with keep_deleted)';

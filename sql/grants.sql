@@ -1,0 +1,51 @@
+-- Least privilege: nothing in schema sfsync is open to PUBLIC except the echo-guard test;
+-- sfsync_admin manages mappings, sfsync_agent (the sidecar) speaks the queue protocol.
+
+REVOKE ALL ON ALL TABLES IN SCHEMA sfsync FROM PUBLIC;
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA sfsync FROM PUBLIC;
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA sfsync FROM PUBLIC;
+GRANT USAGE ON SCHEMA sfsync TO PUBLIC;
+GRANT EXECUTE ON FUNCTION sfsync.is_applying() TO PUBLIC;
+
+GRANT SELECT ON sfsync.mapping, sfsync.change, sfsync.change_archive, sfsync.conflict, sfsync.instance
+    TO sfsync_admin, sfsync_agent;
+
+GRANT EXECUTE ON FUNCTION
+    sfsync.create_mapping(text, text[], text, jsonb),
+    sfsync.alter_mapping(text, jsonb, text),
+    sfsync.drop_mapping(text, boolean, text),
+    sfsync.reload(text, text),
+    sfsync.pause(text, text),
+    sfsync.resume(text, text),
+    sfsync.retry(bigint[]),
+    sfsync.retry_failed(text, text),
+    sfsync.ignore(bigint[]),
+    sfsync.status(),
+    sfsync.import_config(jsonb, text),
+    sfsync.export_config(text)
+    TO sfsync_admin;
+
+GRANT EXECUTE ON FUNCTION
+    sfsync.status(),
+    sfsync.export_config(text),
+    sfsync._instance_id(),
+    sfsync._install_mapping(bigint, jsonb, jsonb),
+    sfsync._set_state(bigint, text, text),
+    sfsync._claim_changes(integer, integer, bigint),
+    sfsync._renew_leases(uuid, integer),
+    sfsync._complete_changes(jsonb, integer),
+    sfsync._archive_finished(),
+    sfsync._purge_archive(interval),
+    sfsync._create_stage(bigint),
+    sfsync._conv_sql(text, text),
+    sfsync._merge_stage(bigint, text),
+    sfsync._apply_records(bigint, jsonb, text),
+    sfsync._delete_records(bigint, text[], boolean),
+    sfsync._set_progress(bigint, bigint, bigint),
+    sfsync._acquire_reader(bigint, text, integer),
+    sfsync._release_reader(bigint, text),
+    sfsync._set_reader_position(bigint, timestamptz, bigint)
+    TO sfsync_agent;
+
+-- Only superusers and the sidecar may switch capture off for their own writes.
+GRANT SET ON PARAMETER sfsync.origin TO sfsync_agent;

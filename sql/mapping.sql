@@ -1,0 +1,609 @@
+-- Mappings: create, alter, drop, install (DDL from a describe), reload, pause and resume.
+
+-- Raises a clear error unless `p_options` only has keys of `p_allowed` with values of the right JSON type.
+CREATE FUNCTION sfsync._check_options(p_options jsonb, p_allowed jsonb, p_what text)
+    RETURNS void
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    v_key text;
+    v_type text;
+BEGIN
+    IF jsonb_typeof(p_options) IS DISTINCT FROM 'object' THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('%s must be a JSON object, not %s', p_what, coalesce(jsonb_typeof(p_options), 'null'));
+    END IF;
+    FOR v_key, v_type IN SELECT key, jsonb_typeof(value) FROM jsonb_each(p_options) LOOP
+        IF NOT p_allowed ? v_key THEN
+            RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+                MESSAGE = format('unknown %s key %L', p_what, v_key),
+                HINT = format('allowed keys: %s', (SELECT string_agg(k, ', ' ORDER BY k) FROM jsonb_object_keys(p_allowed) k));
+        END IF;
+        IF v_type <> p_allowed->>v_key AND NOT (v_type = 'null' AND v_key NOT IN ('access', 'fields')) THEN
+            RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+                MESSAGE = format('%s key %L must be a JSON %s, not %s', p_what, v_key, p_allowed->>v_key, v_type);
+        END IF;
+    END LOOP;
+END
+$$;
+
+-- Validates a list of field names: API names, no duplicates (case-insensitive).
+CREATE FUNCTION sfsync._check_fields(p_fields text[], p_what text DEFAULT 'fields')
+    RETURNS text[]
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    v_field text;
+    v_seen text[] := '{}';
+BEGIN
+    IF p_fields IS NULL THEN
+        RETURN '{}';
+    END IF;
+    FOREACH v_field IN ARRAY p_fields LOOP
+        IF v_field IS NULL THEN
+            RAISE EXCEPTION USING ERRCODE = 'null_value_not_allowed', MESSAGE = format('%s contains a NULL', p_what);
+        END IF;
+        PERFORM sfsync._check_api_name(v_field, 'field');
+        IF lower(v_field) = ANY (v_seen) THEN
+            RAISE EXCEPTION USING ERRCODE = 'duplicate_column',
+                MESSAGE = format('duplicate field %L in %s', v_field, p_what);
+        END IF;
+        v_seen := v_seen || lower(v_field);
+    END LOOP;
+    RETURN p_fields;
+END
+$$;
+
+-- JSON array of strings → text[] with a clear error for anything else.
+CREATE FUNCTION sfsync._text_array(p_value jsonb, p_what text)
+    RETURNS text[]
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+BEGIN
+    IF p_value IS NULL OR jsonb_typeof(p_value) = 'null' THEN
+        RETURN '{}';
+    END IF;
+    IF jsonb_typeof(p_value) <> 'array'
+       OR EXISTS (SELECT 1 FROM jsonb_array_elements(p_value) e WHERE jsonb_typeof(e) <> 'string') THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('%s must be a JSON array of strings, not %s', p_what, p_value);
+    END IF;
+    RETURN ARRAY(SELECT jsonb_array_elements_text(p_value));
+END
+$$;
+
+-- Checks the mapping settings that depend on each other; raises naming the bad value.
+CREATE FUNCTION sfsync._check_mapping_settings(p_fields text[], p_access text, p_upsert_field text,
+                                               p_read_only_fields text[], p_poll_seconds integer,
+                                               p_conflict text, p_filter text)
+    RETURNS void
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    v_field text;
+    v_lower text[] := ARRAY(SELECT lower(f) FROM unnest(p_fields) f);
+BEGIN
+    IF cardinality(p_fields) = 0 THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value', MESSAGE = 'fields must name at least one Salesforce field';
+    END IF;
+    IF p_access IS NULL OR p_access NOT IN ('read_only', 'read_write') THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('access must be ''read_only'' or ''read_write'', not %L', p_access);
+    END IF;
+    IF p_upsert_field IS NOT NULL THEN
+        PERFORM sfsync._check_api_name(p_upsert_field, 'upsert field');
+        IF NOT lower(p_upsert_field) = ANY (v_lower) THEN
+            RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+                MESSAGE = format('upsert_field %L is not in the field list', p_upsert_field);
+        END IF;
+    END IF;
+    FOREACH v_field IN ARRAY p_read_only_fields LOOP
+        PERFORM sfsync._check_api_name(v_field, 'field');
+        IF NOT lower(v_field) = ANY (v_lower) THEN
+            RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+                MESSAGE = format('read_only_fields names %L, which is not in the field list', v_field);
+        END IF;
+    END LOOP;
+    IF p_poll_seconds IS NULL OR p_poll_seconds NOT BETWEEN 1 AND 86400 THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('poll_seconds must be between 1 and 86400, not %s', coalesce(p_poll_seconds::text, 'NULL'));
+    END IF;
+    IF p_conflict IS NULL OR p_conflict NOT IN ('salesforce_wins', 'postgres_wins') THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('conflict must be ''salesforce_wins'' or ''postgres_wins'', not %L', p_conflict);
+    END IF;
+    IF p_filter IS NOT NULL THEN
+        PERFORM sfsync._check_filter(p_filter);
+    END IF;
+END
+$$;
+
+-- JSON number that must be an integer.
+CREATE FUNCTION sfsync._int_option(p_value jsonb, p_what text)
+    RETURNS integer
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+BEGIN
+    IF p_value IS NULL THEN
+        RETURN NULL;
+    END IF;
+    IF jsonb_typeof(p_value) <> 'number' OR (p_value::text)::numeric <> trunc((p_value::text)::numeric)
+       OR abs((p_value::text)::numeric) > 2147483647 THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('%s must be a whole number, not %s', p_what, p_value);
+    END IF;
+    RETURN (p_value::text)::integer;
+END
+$$;
+
+-- The mapping row for (schema, object), locked, or an error naming what was not found.
+CREATE FUNCTION sfsync._mapping_for_update(p_object_name text, p_schema text)
+    RETURNS sfsync.mapping
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    v_mapping sfsync.mapping;
+BEGIN
+    SELECT * INTO v_mapping FROM sfsync.mapping
+     WHERE schema_name = p_schema AND lower(object_name) = lower(p_object_name)
+       FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'undefined_object',
+            MESSAGE = format('no mapping for object %L in schema %L', p_object_name, p_schema),
+            HINT = 'SELECT * FROM sfsync.status() lists the mappings';
+    END IF;
+    RETURN v_mapping;
+END
+$$;
+
+-- Tells sidecars that a mapping needs attention (they also poll, so this is only a wake-up).
+CREATE FUNCTION sfsync._notify_control(p_op text, p_mapping bigint)
+    RETURNS void
+    LANGUAGE sql
+    SET search_path = pg_catalog, pg_temp
+    AS $$ SELECT pg_notify('sfsync_control', json_build_object('op', p_op, 'mapping', p_mapping)::text) $$;
+
+-- Drops the named triggers of a table where they exist.
+CREATE FUNCTION sfsync._drop_triggers(p_schema text, p_table text, p_triggers text[])
+    RETURNS void
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    v_trigger text;
+BEGIN
+    FOR v_trigger IN SELECT t.tgname FROM pg_trigger t
+                      WHERE t.tgrelid = format('%I.%I', p_schema, p_table)::regclass
+                        AND t.tgname = ANY (p_triggers) LOOP
+        EXECUTE format('DROP TRIGGER %I ON %I.%I', v_trigger, p_schema, p_table);
+    END LOOP;
+END
+$$;
+
+-- (Re)creates the capture triggers of a mapping with a new configuration version, so every backend's
+-- trigger cache reloads the column plan.
+CREATE FUNCTION sfsync._install_triggers(p_mapping bigint)
+    RETURNS void
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    m sfsync.mapping;
+BEGIN
+    UPDATE sfsync.mapping SET config_version = config_version + 1, updated_at = now()
+     WHERE id = p_mapping RETURNING * INTO m;
+    EXECUTE format('CREATE OR REPLACE TRIGGER sfsync_capture AFTER INSERT OR UPDATE OR DELETE ON %I.%I '
+                   'FOR EACH ROW EXECUTE FUNCTION sfsync._capture(%L, %L)',
+                   m.schema_name, m.table_name, m.id, m.config_version);
+    IF m.access = 'read_write' THEN
+        EXECUTE format('CREATE OR REPLACE TRIGGER sfsync_status BEFORE INSERT OR UPDATE ON %I.%I '
+                       'FOR EACH ROW EXECUTE FUNCTION sfsync._mark_pending(%L, %L)',
+                       m.schema_name, m.table_name, m.id, m.config_version);
+        EXECUTE format('CREATE OR REPLACE TRIGGER sfsync_truncate BEFORE TRUNCATE ON %I.%I '
+                       'FOR EACH STATEMENT EXECUTE FUNCTION sfsync._refuse_truncate()',
+                       m.schema_name, m.table_name);
+    ELSE
+        PERFORM sfsync._drop_triggers(m.schema_name, m.table_name, ARRAY['sfsync_status', 'sfsync_truncate']);
+    END IF;
+END
+$$;
+
+-- Creates or alters a mapping's table from a Salesforce describe (the sidecar calls this after
+-- describing the object; create_mapping calls it when options.describe is given). Returns the plan.
+CREATE FUNCTION sfsync._install_mapping(p_mapping bigint, p_describe jsonb, p_parents jsonb DEFAULT NULL)
+    RETURNS jsonb
+    LANGUAGE plpgsql
+    SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    SET sfsync.origin = 'salesforce'
+    AS $$
+DECLARE
+    m sfsync.mapping;
+    v_plan jsonb;
+    v_table regclass;
+    v_column jsonb;
+    v_existing text[];
+    v_old_columns text[];
+    v_new_columns text[];
+    v_added text[] := '{}';
+    v_name text;
+BEGIN
+    SELECT * INTO m FROM sfsync.mapping WHERE id = p_mapping FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'undefined_object', MESSAGE = format('no mapping with id %s', p_mapping);
+    END IF;
+    IF p_describe IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value', MESSAGE = 'describe must not be NULL';
+    END IF;
+    v_plan := sfsync._column_plan(m.object_name, m.fields, p_describe, m.read_only_fields,
+                                  m.upsert_field, m.access = 'read_write', p_parents);
+    v_new_columns := ARRAY(SELECT c->>'column' FROM jsonb_array_elements(v_plan->'columns') c);
+    v_old_columns := ARRAY(SELECT c->>'column' FROM jsonb_array_elements(coalesce(m.columns, '[]')) c);
+
+    PERFORM set_config('lock_timeout', '5s', true);
+    IF NOT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = m.schema_name) THEN
+        EXECUTE format('CREATE SCHEMA %I AUTHORIZATION sfsync_admin', m.schema_name);
+    END IF;
+    v_table := to_regclass(format('%I.%I', m.schema_name, m.table_name));
+
+    IF v_table IS NULL THEN
+        EXECUTE format('CREATE TABLE %I.%I (id bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, %s, '
+                       '_hc_lastop varchar(32), _hc_err text)',
+                       m.schema_name, m.table_name,
+                       (SELECT string_agg(format('%I %s', c->>'column', c->>'sql_type'), ', ')
+                          FROM jsonb_array_elements(v_plan->'columns') c));
+        EXECUTE format('ALTER TABLE %I.%I OWNER TO sfsync_admin', m.schema_name, m.table_name);
+        EXECUTE format('COMMENT ON TABLE %I.%I IS %L', m.schema_name, m.table_name,
+                       format('sfsync: Salesforce %s (%s)', m.object_name, replace(m.access, '_', '-')));
+    ELSE
+        v_existing := ARRAY(SELECT attname::text FROM pg_attribute
+                             WHERE attrelid = v_table AND attnum > 0 AND NOT attisdropped);
+        IF m.columns IS NULL AND NOT (v_existing @> ARRAY['id', 'sfid']) THEN
+            RAISE EXCEPTION USING ERRCODE = 'duplicate_table',
+                MESSAGE = format('table %I.%I already exists and is not an sfsync or Heroku Connect table (it has no id and sfid columns)',
+                                 m.schema_name, m.table_name),
+                HINT = 'choose another table with options.table, or rename the existing table';
+        END IF;
+        FOR v_column IN SELECT c FROM jsonb_array_elements(v_plan->'columns') c LOOP
+            IF NOT (v_column->>'column') = ANY (v_existing) THEN
+                EXECUTE format('ALTER TABLE %I.%I ADD COLUMN %I %s', m.schema_name, m.table_name,
+                               v_column->>'column', v_column->>'sql_type');
+                IF NOT (v_column->>'system')::boolean THEN
+                    v_added := v_added || (v_column->>'field');
+                END IF;
+            END IF;
+        END LOOP;
+        FOREACH v_name IN ARRAY v_old_columns LOOP
+            IF NOT v_name = ANY (v_new_columns) AND v_name = ANY (v_existing) THEN
+                EXECUTE format('ALTER TABLE %I.%I DROP COLUMN %I', m.schema_name, m.table_name, v_name);
+            END IF;
+        END LOOP;
+        IF NOT '_hc_lastop' = ANY (v_existing) THEN
+            EXECUTE format('ALTER TABLE %I.%I ADD COLUMN _hc_lastop varchar(32)', m.schema_name, m.table_name);
+        END IF;
+        IF NOT '_hc_err' = ANY (v_existing) THEN
+            EXECUTE format('ALTER TABLE %I.%I ADD COLUMN _hc_err text', m.schema_name, m.table_name);
+        END IF;
+    END IF;
+
+    EXECUTE format('CREATE UNIQUE INDEX IF NOT EXISTS %I ON %I.%I (sfid)',
+                   'hcu_idx_' || m.table_name || '_sfid', m.schema_name, m.table_name);
+    IF (v_plan->>'has_systemmodstamp')::boolean THEN
+        EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON %I.%I (systemmodstamp)',
+                       'hc_idx_' || m.table_name || '_systemmodstamp', m.schema_name, m.table_name);
+    END IF;
+    IF v_plan->>'upsert_column' IS NOT NULL THEN
+        EXECUTE format('CREATE UNIQUE INDEX IF NOT EXISTS %I ON %I.%I (%I)',
+                       'hcu_idx_' || m.table_name || '_' || (v_plan->>'upsert_column'),
+                       m.schema_name, m.table_name, v_plan->>'upsert_column');
+    END IF;
+
+    FOR v_name, v_column IN SELECT key, value FROM jsonb_each(m.indexes) LOOP
+        SELECT c->>'column' INTO v_name FROM jsonb_array_elements(v_plan->'columns') c
+         WHERE lower(c->>'field') = lower(v_name);
+        IF v_name IS NOT NULL AND v_name NOT IN ('sfid', 'systemmodstamp')
+           AND v_name IS DISTINCT FROM v_plan->>'upsert_column' THEN
+            IF coalesce((v_column->>'unique')::boolean, false) THEN
+                EXECUTE format('CREATE UNIQUE INDEX IF NOT EXISTS %I ON %I.%I (%I)',
+                               'hcu_idx_' || m.table_name || '_' || v_name, m.schema_name, m.table_name, v_name);
+            ELSE
+                EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON %I.%I (%I)',
+                               'hc_idx_' || m.table_name || '_' || v_name, m.schema_name, m.table_name, v_name);
+            END IF;
+        END IF;
+    END LOOP;
+
+    UPDATE sfsync.mapping
+       SET describe = p_describe,
+           columns = v_plan->'columns',
+           upsert_field = v_plan->>'upsert_field',
+           state = CASE WHEN state IN ('NEW', 'DESCRIBING') THEN 'LOADING' ELSE state END,
+           -- new columns of an already loaded table are filled in by the sidecar
+           backfill_fields = CASE WHEN m.columns IS NULL THEN '{}'
+                                  ELSE ARRAY(SELECT f FROM unnest(backfill_fields || v_added) WITH ORDINALITY AS u(f, n)
+                                              GROUP BY f ORDER BY min(n)) END,
+           describe_requested = false,
+           updated_at = now()
+     WHERE id = p_mapping;
+    PERFORM sfsync._install_triggers(p_mapping);
+    PERFORM sfsync._ensure_trigger_log_views(m.schema_name);
+    RETURN v_plan;
+END
+$$;
+COMMENT ON FUNCTION sfsync._install_mapping(bigint, jsonb, jsonb) IS
+    'sfsync (sidecar): creates or alters the mapping''s table, indexes and triggers from a Salesforce describe; returns the column plan';
+
+-- Creates a mapping. Without options.describe it waits in state NEW for the sidecar to describe the
+-- object and create the table; with it, the table is created now.
+CREATE FUNCTION sfsync.create_mapping(object_name text, fields text[], access text DEFAULT 'read_only',
+                                      options jsonb DEFAULT '{}')
+    RETURNS bigint
+    LANGUAGE plpgsql
+    SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    v_options jsonb := coalesce(options, '{}');
+    v_schema text;
+    v_table text;
+    v_upsert text;
+    v_read_only text[];
+    v_poll integer;
+    v_conflict text;
+    v_filter text;
+    v_id bigint;
+BEGIN
+    PERFORM sfsync._check_options(v_options, '{"schema": "string", "table": "string", "upsert_field": "string",
+        "poll_seconds": "number", "streaming": "boolean", "filter": "string", "read_only_fields": "array",
+        "conflict": "string", "keep_deleted": "boolean", "describe": "object", "parents": "object",
+        "indexes": "object"}', 'option');
+    PERFORM sfsync._check_api_name(create_mapping.object_name, 'object');
+    PERFORM sfsync._check_fields(fields);
+    v_schema := sfsync._check_identifier(coalesce(v_options->>'schema', 'salesforce'), 'schema');
+    v_table := sfsync._check_identifier(coalesce(v_options->>'table', lower(create_mapping.object_name)), 'table');
+    v_upsert := v_options->>'upsert_field';
+    v_read_only := sfsync._text_array(v_options->'read_only_fields', 'option read_only_fields');
+    v_poll := coalesce(sfsync._int_option(v_options->'poll_seconds', 'option poll_seconds'), 60);
+    v_conflict := coalesce(v_options->>'conflict', 'salesforce_wins');
+    v_filter := v_options->>'filter';
+    PERFORM sfsync._check_mapping_settings(fields, create_mapping.access, v_upsert, v_read_only, v_poll,
+                                           v_conflict, v_filter);
+    IF v_schema IN ('sfsync', 'pg_catalog', 'information_schema', 'pg_toast') THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('schema %L is reserved; mapped tables need their own schema', v_schema);
+    END IF;
+
+    BEGIN
+        INSERT INTO sfsync.mapping (schema_name, object_name, table_name, fields, access, upsert_field,
+                                    poll_seconds, streaming, filter, read_only_fields, conflict, keep_deleted,
+                                    indexes)
+        VALUES (v_schema, create_mapping.object_name, v_table, fields, create_mapping.access, v_upsert,
+                v_poll, coalesce((v_options->>'streaming')::boolean, false), v_filter, v_read_only,
+                v_conflict, coalesce((v_options->>'keep_deleted')::boolean, false),
+                coalesce(v_options->'indexes', '{}'))
+        RETURNING id INTO v_id;
+    EXCEPTION WHEN unique_violation THEN
+        RAISE EXCEPTION USING ERRCODE = 'duplicate_object',
+            MESSAGE = format('a mapping for %L (table %I.%I) already exists', create_mapping.object_name, v_schema, v_table),
+            HINT = 'use sfsync.alter_mapping to change it, or sfsync.drop_mapping first';
+    END;
+
+    IF v_options ? 'describe' THEN
+        PERFORM sfsync._install_mapping(v_id, v_options->'describe', v_options->'parents');
+    END IF;
+    PERFORM sfsync._notify_control('create', v_id);
+    RETURN v_id;
+END
+$$;
+COMMENT ON FUNCTION sfsync.create_mapping(text, text[], text, jsonb) IS
+    'Maps a Salesforce object to a Postgres table. access: read_only | read_write. options: schema, table, upsert_field, poll_seconds, streaming, filter, read_only_fields, conflict, keep_deleted, describe. Returns the mapping id.';
+
+-- Changes a mapping. Schema changes happen now when the stored describe knows every field; new
+-- columns are back-filled by the sidecar.
+CREATE FUNCTION sfsync.alter_mapping(object_name text, changes jsonb, schema text DEFAULT 'salesforce')
+    RETURNS void
+    LANGUAGE plpgsql
+    SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    m sfsync.mapping;
+    v_changes jsonb := coalesce(changes, '{}');
+    v_fields text[];
+    v_add text[];
+    v_drop text[];
+    v_field text;
+    v_known text[];
+BEGIN
+    PERFORM sfsync._check_options(v_changes, '{"add_fields": "array", "drop_fields": "array", "access": "string",
+        "upsert_field": "string", "poll_seconds": "number", "streaming": "boolean", "filter": "string",
+        "read_only_fields": "array", "conflict": "string", "keep_deleted": "boolean"}', 'alter_mapping change');
+    m := sfsync._mapping_for_update(alter_mapping.object_name, alter_mapping.schema);
+
+    v_add := sfsync._check_fields(sfsync._text_array(v_changes->'add_fields', 'add_fields'), 'add_fields');
+    v_drop := sfsync._check_fields(sfsync._text_array(v_changes->'drop_fields', 'drop_fields'), 'drop_fields');
+    v_fields := m.fields;
+    FOREACH v_field IN ARRAY v_drop LOOP
+        IF NOT lower(v_field) = ANY (ARRAY(SELECT lower(f) FROM unnest(v_fields) f)) THEN
+            RAISE EXCEPTION USING ERRCODE = 'undefined_column',
+                MESSAGE = format('drop_fields names %L, which the mapping of %s does not have', v_field, m.object_name);
+        END IF;
+        IF lower(v_field) = lower(coalesce(v_changes->>'upsert_field', m.upsert_field)) THEN
+            RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+                MESSAGE = format('cannot drop %L: it is the upsert field', v_field);
+        END IF;
+        v_fields := ARRAY(SELECT f FROM unnest(v_fields) f WHERE lower(f) <> lower(v_field));
+        m.read_only_fields := ARRAY(SELECT f FROM unnest(m.read_only_fields) f WHERE lower(f) <> lower(v_field));
+    END LOOP;
+    FOREACH v_field IN ARRAY v_add LOOP
+        IF lower(v_field) = ANY (ARRAY(SELECT lower(f) FROM unnest(v_fields) f)) THEN
+            RAISE EXCEPTION USING ERRCODE = 'duplicate_column',
+                MESSAGE = format('add_fields names %L, which is already mapped', v_field);
+        END IF;
+        v_fields := v_fields || v_field;
+    END LOOP;
+
+    m.fields := v_fields;
+    m.access := coalesce(v_changes->>'access', m.access);
+    IF v_changes ? 'upsert_field' THEN m.upsert_field := v_changes->>'upsert_field'; END IF;
+    m.poll_seconds := coalesce(sfsync._int_option(v_changes->'poll_seconds', 'poll_seconds'), m.poll_seconds);
+    m.streaming := coalesce((v_changes->>'streaming')::boolean, m.streaming);
+    IF v_changes ? 'filter' THEN m.filter := v_changes->>'filter'; END IF;
+    IF v_changes ? 'read_only_fields' THEN
+        m.read_only_fields := sfsync._text_array(v_changes->'read_only_fields', 'read_only_fields');
+    END IF;
+    m.conflict := coalesce(v_changes->>'conflict', m.conflict);
+    m.keep_deleted := coalesce((v_changes->>'keep_deleted')::boolean, m.keep_deleted);
+    PERFORM sfsync._check_mapping_settings(m.fields, m.access, m.upsert_field, m.read_only_fields,
+                                           m.poll_seconds, m.conflict, m.filter);
+
+    UPDATE sfsync.mapping
+       SET fields = m.fields, access = m.access, upsert_field = m.upsert_field, poll_seconds = m.poll_seconds,
+           streaming = m.streaming, filter = m.filter, read_only_fields = m.read_only_fields,
+           conflict = m.conflict, keep_deleted = m.keep_deleted, updated_at = now()
+     WHERE id = m.id;
+
+    IF m.columns IS NOT NULL THEN
+        v_known := ARRAY(SELECT lower(f->>'name') FROM jsonb_array_elements(m.describe->'fields') f);
+        IF (SELECT bool_and(lower(split_part(f, '.', 1)) = ANY (v_known) OR f LIKE '%.%')
+              FROM unnest(v_add) f) IS NOT FALSE THEN
+            PERFORM sfsync._install_mapping(m.id, m.describe);
+        ELSE
+            -- a field the stored describe does not know: the sidecar describes the object again
+            UPDATE sfsync.mapping
+               SET describe_requested = true,
+                   state_detail = format('waiting for the sidecar to describe %s again (new fields: %s)',
+                                         m.object_name, array_to_string(v_add, ', '))
+             WHERE id = m.id;
+        END IF;
+    END IF;
+    PERFORM sfsync._notify_control('alter', m.id);
+END
+$$;
+COMMENT ON FUNCTION sfsync.alter_mapping(text, jsonb, text) IS
+    'Changes a mapping. changes keys: add_fields, drop_fields, access, upsert_field, poll_seconds, streaming, filter, read_only_fields, conflict, keep_deleted.';
+
+-- Removes a mapping; its queued changes are archived as IGNORED. The table stays unless drop_table.
+CREATE FUNCTION sfsync.drop_mapping(object_name text, drop_table boolean DEFAULT false,
+                                    schema text DEFAULT 'salesforce')
+    RETURNS void
+    LANGUAGE plpgsql
+    SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    m sfsync.mapping;
+BEGIN
+    m := sfsync._mapping_for_update(drop_mapping.object_name, drop_mapping.schema);
+    PERFORM set_config('lock_timeout', '5s', true);
+    UPDATE sfsync.change SET state = 'IGNORED', processed_at = now(), updated_at = now(),
+                             sf_message = 'the mapping was dropped'
+     WHERE mapping_id = m.id;
+    PERFORM sfsync._archive_finished();
+    IF to_regclass(format('%I.%I', m.schema_name, m.table_name)) IS NOT NULL THEN
+        IF drop_table THEN
+            EXECUTE format('DROP TABLE %I.%I', m.schema_name, m.table_name);
+        ELSE
+            PERFORM sfsync._drop_triggers(m.schema_name, m.table_name,
+                                          ARRAY['sfsync_capture', 'sfsync_status', 'sfsync_truncate']);
+        END IF;
+    END IF;
+    DELETE FROM sfsync.mapping WHERE id = m.id;
+    PERFORM sfsync._notify_control('drop', m.id);
+END
+$$;
+COMMENT ON FUNCTION sfsync.drop_mapping(text, boolean, text) IS
+    'Removes a mapping and its capture triggers; queued changes are archived as IGNORED; drop_table also drops the table.';
+
+-- Asks the sidecar to re-read everything. Row ids stay; rows without sfid or with pending changes
+-- are never deleted by the reload.
+CREATE FUNCTION sfsync.reload(object_name text, schema text DEFAULT 'salesforce')
+    RETURNS void
+    LANGUAGE plpgsql
+    SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    m sfsync.mapping;
+BEGIN
+    m := sfsync._mapping_for_update(reload.object_name, reload.schema);
+    UPDATE sfsync.mapping SET reload_requested = true, updated_at = now() WHERE id = m.id;
+    PERFORM sfsync._notify_control('reload', m.id);
+END
+$$;
+COMMENT ON FUNCTION sfsync.reload(text, text) IS
+    'Re-reads every record of the object from Salesforce (done by the sidecar); row ids are kept.';
+
+-- Pauses one mapping (or every mapping of the schema): no reading, no writing; changes keep queueing.
+CREATE FUNCTION sfsync.pause(object_name text DEFAULT NULL, schema text DEFAULT 'salesforce')
+    RETURNS integer
+    LANGUAGE plpgsql
+    SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    v_count integer;
+BEGIN
+    IF pause.object_name IS NOT NULL THEN
+        PERFORM sfsync._mapping_for_update(pause.object_name, pause.schema);
+    END IF;
+    UPDATE sfsync.mapping
+       SET paused_state = state, state = 'PAUSED', updated_at = now()
+     WHERE schema_name = pause.schema AND state <> 'PAUSED'
+       AND (pause.object_name IS NULL OR lower(mapping.object_name) = lower(pause.object_name));
+    GET DIAGNOSTICS v_count = ROW_COUNT;
+    PERFORM sfsync._notify_control('pause', NULL);
+    RETURN v_count;
+END
+$$;
+COMMENT ON FUNCTION sfsync.pause(text, text) IS
+    'Pauses a mapping (or all mappings of the schema when object_name is NULL): local changes keep queueing and are sent on resume.';
+
+CREATE FUNCTION sfsync.resume(object_name text DEFAULT NULL, schema text DEFAULT 'salesforce')
+    RETURNS integer
+    LANGUAGE plpgsql
+    SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    v_count integer;
+BEGIN
+    IF resume.object_name IS NOT NULL THEN
+        PERFORM sfsync._mapping_for_update(resume.object_name, resume.schema);
+    END IF;
+    UPDATE sfsync.mapping
+       SET state = coalesce(paused_state, 'SYNCED'), paused_state = NULL, updated_at = now()
+     WHERE schema_name = resume.schema AND state = 'PAUSED'
+       AND (resume.object_name IS NULL OR lower(mapping.object_name) = lower(resume.object_name));
+    GET DIAGNOSTICS v_count = ROW_COUNT;
+    PERFORM sfsync._notify_control('resume', NULL);
+    RETURN v_count;
+END
+$$;
+COMMENT ON FUNCTION sfsync.resume(text, text) IS 'Resumes paused mappings; queued changes are then sent.';
+
+-- Sidecar: moves a mapping through its states (NEW → DESCRIBING → LOADING → SYNCED, ERROR, ...).
+CREATE FUNCTION sfsync._set_state(p_mapping bigint, p_state text, p_detail text DEFAULT NULL)
+    RETURNS void
+    LANGUAGE plpgsql
+    SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+BEGIN
+    UPDATE sfsync.mapping
+       SET state = CASE WHEN state = 'PAUSED' THEN state ELSE p_state END,
+           paused_state = CASE WHEN state = 'PAUSED' THEN p_state ELSE paused_state END,
+           state_detail = p_detail, updated_at = now()
+     WHERE id = p_mapping;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'undefined_object', MESSAGE = format('no mapping with id %s', p_mapping);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION sfsync._set_state(bigint, text, text) IS 'sfsync (sidecar): sets a mapping''s state and state_detail';

@@ -1,0 +1,439 @@
+-- The queue protocol the sidecar speaks (claim, renew, complete) and the user's retry/ignore.
+
+-- Moves finished entries (anything but NEW and PENDING) from sfsync.change to sfsync.change_archive.
+CREATE FUNCTION sfsync._archive_finished()
+    RETURNS bigint
+    LANGUAGE sql
+    SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+    WITH moved AS (
+        DELETE FROM sfsync.change WHERE state NOT IN ('NEW', 'PENDING') RETURNING *
+    ), archived AS (
+        INSERT INTO sfsync.change_archive (id, txid, mapping_id, record_id, sfid, action, "values", old, state,
+                                           attempts, not_before, lease_until, lease_token, sf_result, sf_message,
+                                           sf_error, created_at, updated_at, processed_at, processed_tx)
+        SELECT id, txid, mapping_id, record_id, sfid, action, "values", old, state, attempts, not_before,
+               lease_until, lease_token, sf_result, sf_message, sf_error, created_at, updated_at,
+               processed_at, processed_tx
+          FROM moved
+        RETURNING 1
+    )
+    SELECT count(*) FROM archived
+$$;
+COMMENT ON FUNCTION sfsync._archive_finished() IS 'sfsync: moves finished queue entries to sfsync.change_archive';
+
+-- A sidecar's result for one claimed change, joined with the change it is about.
+CREATE TYPE sfsync._result AS (
+    id bigint, token uuid, outcome text, sfid text, error jsonb, retry_after_seconds double precision,
+    mapping_id bigint, record_id bigint, action text, attempts integer
+);
+
+-- Claims up to p_batch records' worth of changes for one sidecar. A record is handed out only when
+-- its earliest unfinished change is claimable (NEW and due, or PENDING with an expired lease), and then
+-- with all of its queued changes so the sidecar can merge them. Claimed changes become PENDING under
+-- one fresh lease token. Changes of paused mappings stay queued.
+CREATE FUNCTION sfsync._claim_changes(p_batch integer DEFAULT 200, p_lease_seconds integer DEFAULT 60,
+                                      p_mapping bigint DEFAULT NULL)
+    RETURNS TABLE (change_id bigint, mapping_id bigint, record_id bigint, action text, sfid varchar,
+                   "values" jsonb, old jsonb, record jsonb, attempts integer, lease_token uuid,
+                   created_at timestamptz)
+    LANGUAGE plpgsql
+    SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    v_token uuid := gen_random_uuid();
+    v_claimed sfsync.change[];
+    v_mapping sfsync.mapping;
+    v_rows jsonb := '{}';
+    v_part jsonb;
+BEGIN
+    IF p_batch IS NULL OR p_batch < 1 OR p_lease_seconds IS NULL OR p_lease_seconds < 1 THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('batch and lease must be positive (got %s and %s)', p_batch, p_lease_seconds);
+    END IF;
+    IF EXISTS (SELECT 1 FROM sfsync.change c WHERE c.state NOT IN ('NEW', 'PENDING')) THEN
+        PERFORM sfsync._archive_finished();
+    END IF;
+
+    WITH heads AS (
+        SELECT c.id, c.mapping_id, c.record_id
+          FROM sfsync.change c
+          JOIN sfsync.mapping m ON m.id = c.mapping_id AND m.state <> 'PAUSED'
+         WHERE (p_mapping IS NULL OR c.mapping_id = p_mapping)
+           AND ((c.state = 'NEW' AND (c.not_before IS NULL OR c.not_before <= now()))
+                OR (c.state = 'PENDING' AND c.lease_until < now()))
+           AND NOT EXISTS (SELECT 1 FROM sfsync.change e
+                            WHERE e.mapping_id = c.mapping_id AND e.record_id = c.record_id AND e.id < c.id)
+         ORDER BY c.id
+         LIMIT p_batch
+           FOR UPDATE OF c SKIP LOCKED
+    ), claimed AS (
+        UPDATE sfsync.change c
+           SET state = 'PENDING', attempts = c.attempts + 1, lease_token = v_token,
+               lease_until = now() + make_interval(secs => p_lease_seconds), updated_at = now()
+          FROM heads h
+         WHERE c.mapping_id = h.mapping_id AND c.record_id = h.record_id AND c.id >= h.id
+           AND (c.state = 'NEW' OR (c.state = 'PENDING' AND c.lease_until < now()))
+        RETURNING c.*
+    )
+    SELECT array_agg(claimed ORDER BY claimed.id) INTO v_claimed FROM claimed;
+    IF v_claimed IS NULL THEN
+        RETURN;
+    END IF;
+
+    -- the current row of each claimed record, for merging and for re-sending failed inserts
+    FOR v_mapping IN SELECT * FROM sfsync.mapping
+                      WHERE id IN (SELECT DISTINCT k.mapping_id FROM unnest(v_claimed) k) LOOP
+        CONTINUE WHEN to_regclass(format('%I.%I', v_mapping.schema_name, v_mapping.table_name)) IS NULL;
+        EXECUTE format('SELECT jsonb_object_agg(%s || ''/'' || t.id, to_jsonb(t)) FROM %I.%I t WHERE t.id = ANY ($1)',
+                       v_mapping.id, v_mapping.schema_name, v_mapping.table_name)
+           INTO v_part
+          USING ARRAY(SELECT k.record_id FROM unnest(v_claimed) k WHERE k.mapping_id = v_mapping.id);
+        v_rows := v_rows || coalesce(v_part, '{}');
+    END LOOP;
+
+    RETURN QUERY
+        SELECT k.id, k.mapping_id, k.record_id, k.action,
+               coalesce(k.sfid, (v_rows->(k.mapping_id || '/' || k.record_id)->>'sfid'))::varchar,
+               k."values", k.old, v_rows->(k.mapping_id || '/' || k.record_id), k.attempts, k.lease_token,
+               k.created_at
+          FROM unnest(v_claimed) k
+         ORDER BY k.id;
+END
+$$;
+COMMENT ON FUNCTION sfsync._claim_changes(integer, integer, bigint) IS
+    'sfsync (sidecar): claims queued changes under a lease; returns them with the current row of each record';
+
+-- Extends the lease of every change held under p_token; returns how many are still held.
+CREATE FUNCTION sfsync._renew_leases(p_token uuid, p_lease_seconds integer DEFAULT 60)
+    RETURNS integer
+    LANGUAGE sql
+    SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+    WITH renewed AS (
+        UPDATE sfsync.change SET lease_until = now() + make_interval(secs => p_lease_seconds), updated_at = now()
+         WHERE lease_token = p_token AND state = 'PENDING'
+        RETURNING 1
+    )
+    SELECT count(*)::integer FROM renewed
+$$;
+COMMENT ON FUNCTION sfsync._renew_leases(uuid, integer) IS
+    'sfsync (sidecar): extends the lease of the changes held under a token while a call is in flight';
+
+-- Records what Salesforce said about claimed changes. p_results: JSON array of
+--   {"id", "token", "outcome": "SUCCESS"|"FAILED"|"MERGED"|"IGNORED"|"RETRY",
+--    "sfid", "error": {"code","message","fields"}, "retry_after_seconds"}.
+-- Results whose token no longer holds the change's lease are ignored (fencing). SUCCESS writes the
+-- sfid of inserts into the row and sets _hc_lastop INSERTED/UPDATED; FAILED stores Salesforce's error
+-- on the entry and in _hc_err; RETRY releases the change with a backoff, or fails it after
+-- p_max_attempts. Finished entries are archived. Returns {"applied": n, "ignored": [ids]}.
+CREATE FUNCTION sfsync._complete_changes(p_results jsonb, p_max_attempts integer DEFAULT 10)
+    RETURNS jsonb
+    LANGUAGE plpgsql
+    SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    SET sfsync.origin = 'salesforce'
+    AS $$
+DECLARE
+    v_mapping sfsync.mapping;
+    v_results sfsync._result[];
+    v_ignored jsonb;
+    v_bad text;
+BEGIN
+    IF jsonb_typeof(p_results) IS DISTINCT FROM 'array' THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('results must be a JSON array, not %s', coalesce(jsonb_typeof(p_results), 'NULL'));
+    END IF;
+    SELECT string_agg(r::text, ', ') INTO v_bad FROM jsonb_array_elements(p_results) r
+     WHERE jsonb_typeof(r) <> 'object' OR jsonb_typeof(r->'id') IS DISTINCT FROM 'number'
+        OR jsonb_typeof(r->'token') IS DISTINCT FROM 'string'
+        OR coalesce(r->>'outcome', '') NOT IN ('SUCCESS', 'FAILED', 'MERGED', 'IGNORED', 'RETRY')
+        OR (r ? 'error' AND jsonb_typeof(r->'error') NOT IN ('object', 'null'));
+    IF v_bad IS NOT NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('each result needs a numeric "id", a string "token" and an "outcome" of SUCCESS, FAILED, MERGED, IGNORED or RETRY ("error" must be an object); bad results: %s', v_bad);
+    END IF;
+
+    -- only results whose token still holds the lease count (fencing); the changes are locked so a
+    -- concurrent re-claim after lease expiry waits and then sees them finished
+    SELECT array_agg(ROW(r.id, r.token,
+                         CASE WHEN r.outcome = 'RETRY' AND c.attempts >= p_max_attempts THEN 'FAILED' ELSE r.outcome END,
+                         r.sfid, r.error, r.retry_after_seconds, c.mapping_id, c.record_id, c.action,
+                         c.attempts)::sfsync._result ORDER BY r.id)
+      INTO v_results
+      FROM (SELECT c.* FROM sfsync.change c
+             WHERE c.id IN (SELECT (e->>'id')::bigint FROM jsonb_array_elements(p_results) e)
+               FOR UPDATE) c
+      JOIN jsonb_to_recordset(p_results)
+           AS r(id bigint, token uuid, outcome text, sfid text, error jsonb, retry_after_seconds double precision)
+        ON c.id = r.id AND c.state = 'PENDING' AND c.lease_token = r.token;
+    v_results := coalesce(v_results, '{}');
+    v_ignored := coalesce((SELECT jsonb_agg(r->'id') FROM jsonb_array_elements(p_results) r
+                            WHERE (r->>'id')::bigint NOT IN (SELECT s.id FROM unnest(v_results) s)),
+                          '[]');
+
+    -- transient failures: back off and try again later
+    UPDATE sfsync.change c
+       SET state = 'NEW', lease_token = NULL, lease_until = NULL, updated_at = now(),
+           sf_result = s.error->>'code', sf_message = s.error->>'message', sf_error = s.error,
+           not_before = now() + make_interval(secs => coalesce(s.retry_after_seconds,
+                                 least(300, power(2, c.attempts)) * (0.5 + random() / 2)))
+      FROM unnest(v_results) s
+     WHERE c.id = s.id AND s.outcome = 'RETRY';
+
+    UPDATE sfsync.change c
+       SET state = s.outcome, processed_at = now(), processed_tx = pg_current_xact_id(), updated_at = now(),
+           lease_until = NULL,
+           sfid = coalesce(s.sfid, c.sfid),
+           sf_result = CASE WHEN s.outcome = 'FAILED' THEN coalesce(s.error->>'code', 'UNKNOWN_ERROR') END,
+           sf_message = CASE WHEN s.outcome = 'FAILED' THEN
+                                 coalesce(s.error->>'message', 'Salesforce rejected the change')
+                             ELSE s.error->>'message' END,
+           sf_error = CASE WHEN s.outcome = 'FAILED' THEN s.error END
+      FROM unnest(v_results) s
+     WHERE c.id = s.id AND s.outcome <> 'RETRY';
+
+    -- an insert that reached Salesforce gives its sfid to the record's later changes (a DELETE or
+    -- UPDATE queued while the insert was in flight)
+    UPDATE sfsync.change c SET sfid = s.sfid, updated_at = now()
+      FROM unnest(v_results) s
+     WHERE s.outcome = 'SUCCESS' AND s.sfid IS NOT NULL AND c.mapping_id = s.mapping_id
+       AND c.record_id = s.record_id AND c.state IN ('NEW', 'PENDING') AND c.sfid IS NULL;
+    -- an insert that failed for good: a DELETE queued behind it has nothing to delete
+    UPDATE sfsync.change c SET state = 'IGNORED', processed_at = now(), updated_at = now(),
+                               sf_message = 'the insert of this row failed: nothing to delete'
+      FROM unnest(v_results) s
+     WHERE s.outcome = 'FAILED' AND s.action = 'INSERT' AND c.mapping_id = s.mapping_id
+       AND c.record_id = s.record_id AND c.state = 'NEW' AND c.action = 'DELETE' AND c.sfid IS NULL;
+
+    -- the rows: sfid, _hc_lastop, _hc_err
+    FOR v_mapping IN SELECT * FROM sfsync.mapping
+                      WHERE id IN (SELECT DISTINCT s.mapping_id FROM unnest(v_results) s
+                                    WHERE s.outcome IN ('SUCCESS', 'FAILED')) LOOP
+        CONTINUE WHEN to_regclass(format('%I.%I', v_mapping.schema_name, v_mapping.table_name)) IS NULL;
+        -- without an upsert field the reader may already have stored our insert as a row of its own:
+        -- that copy goes, the application's row keeps its id
+        EXECUTE format(
+            'DELETE FROM %1$I.%2$I t USING unnest($1) s
+              WHERE s.mapping_id = %3$s AND s.outcome = ''SUCCESS'' AND s.sfid IS NOT NULL
+                AND t.sfid = s.sfid AND t.id <> s.record_id
+                AND NOT EXISTS (SELECT 1 FROM sfsync.change c WHERE c.mapping_id = %3$s AND c.record_id = t.id)',
+            v_mapping.schema_name, v_mapping.table_name, v_mapping.id) USING v_results;
+        EXECUTE format(
+            'UPDATE %1$I.%2$I t
+                SET sfid = coalesce(o.sfid, t.sfid),
+                    _hc_lastop = CASE WHEN o.lastop <> ''FAILED'' AND EXISTS (
+                                          SELECT 1 FROM sfsync.change c
+                                           WHERE c.mapping_id = %3$s AND c.record_id = t.id
+                                             AND c.state IN (''NEW'', ''PENDING'')) THEN ''PENDING''
+                                      ELSE o.lastop END,
+                    _hc_err = o.err
+               FROM (SELECT s.record_id,
+                            max(s.sfid) FILTER (WHERE s.outcome = ''SUCCESS'') AS sfid,
+                            CASE WHEN bool_or(s.outcome = ''FAILED'') THEN ''FAILED''
+                                 WHEN bool_or(s.action = ''INSERT'') THEN ''INSERTED''
+                                 ELSE ''UPDATED'' END AS lastop,
+                            (array_agg(jsonb_build_object(
+                                           ''code'', coalesce(s.error->>''code'', ''UNKNOWN_ERROR''),
+                                           ''message'', coalesce(s.error->>''message'', ''''),
+                                           ''fields'', coalesce(s.error->''fields'', ''[]''),
+                                           ''at'', now())::text ORDER BY s.id DESC)
+                                FILTER (WHERE s.outcome = ''FAILED''))[1] AS err
+                       FROM unnest($1) s
+                      WHERE s.mapping_id = %3$s AND s.outcome IN (''SUCCESS'', ''FAILED'')
+                      GROUP BY s.record_id) o
+              WHERE t.id = o.record_id',
+            v_mapping.schema_name, v_mapping.table_name, v_mapping.id) USING v_results;
+        UPDATE sfsync.mapping SET last_write_at = now() WHERE id = v_mapping.id;
+    END LOOP;
+
+    PERFORM sfsync._archive_finished();
+    RETURN jsonb_build_object('applied', cardinality(v_results), 'ignored', v_ignored);
+END
+$$;
+COMMENT ON FUNCTION sfsync._complete_changes(jsonb, integer) IS
+    'sfsync (sidecar): records Salesforce''s per-record results for claimed changes (fenced by lease token)';
+
+-- Queues the current values of a row again (Heroku Connect's hc_capture_*_from_row): an INSERT of
+-- every insertable non-null column when the row has no sfid, otherwise an UPDATE of p_columns.
+CREATE FUNCTION sfsync._recapture_row(p_mapping sfsync.mapping, p_record bigint, p_columns text[])
+    RETURNS bigint
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    v_row jsonb;
+    v_action text;
+    v_values jsonb;
+    v_id bigint;
+BEGIN
+    EXECUTE format('SELECT to_jsonb(t) FROM %I.%I t WHERE t.id = $1', p_mapping.schema_name, p_mapping.table_name)
+       INTO v_row USING p_record;
+    IF v_row IS NULL THEN
+        RETURN NULL;
+    END IF;
+    IF v_row->>'sfid' IS NULL THEN
+        v_action := 'INSERT';
+        SELECT jsonb_object_agg(c->>'column', v_row->(c->>'column')) INTO v_values
+          FROM jsonb_array_elements(p_mapping.columns) c
+         WHERE (c->>'insertable')::boolean AND jsonb_typeof(v_row->(c->>'column')) <> 'null';
+    ELSE
+        v_action := 'UPDATE';
+        SELECT jsonb_object_agg(c->>'column', v_row->(c->>'column')) INTO v_values
+          FROM jsonb_array_elements(p_mapping.columns) c
+         WHERE (c->>'updatable')::boolean AND (c->>'column') = ANY (p_columns);
+    END IF;
+    IF v_values IS NULL THEN
+        RETURN NULL;
+    END IF;
+    INSERT INTO sfsync.change (mapping_id, record_id, sfid, action, "values", state)
+    VALUES (p_mapping.id, p_record, v_row->>'sfid', v_action, v_values, 'NEW')
+    RETURNING id INTO v_id;
+    EXECUTE format('UPDATE %I.%I SET _hc_lastop = ''PENDING'', _hc_err = NULL WHERE id = $1',
+                   p_mapping.schema_name, p_mapping.table_name) USING p_record;
+    RETURN v_id;
+END
+$$;
+
+-- Sends failed changes again with the rows' current values. Returns the new change ids.
+CREATE FUNCTION sfsync.retry(change_ids bigint[])
+    RETURNS SETOF bigint
+    LANGUAGE plpgsql
+    SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    SET sfsync.origin = 'salesforce'
+    AS $$
+DECLARE
+    v_id bigint;
+    v_change sfsync.change_archive;
+    v_mapping sfsync.mapping;
+    v_new bigint;
+BEGIN
+    IF change_ids IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'null_value_not_allowed', MESSAGE = 'change_ids must not be NULL';
+    END IF;
+    PERFORM sfsync._archive_finished();
+    FOREACH v_id IN ARRAY change_ids LOOP
+        SELECT * INTO v_change FROM sfsync.change_archive WHERE id = v_id FOR UPDATE;
+        IF NOT FOUND THEN
+            IF EXISTS (SELECT 1 FROM sfsync.change WHERE id = v_id) THEN
+                RAISE EXCEPTION USING ERRCODE = 'object_not_in_prerequisite_state',
+                    MESSAGE = format('change %s is still queued; only FAILED changes can be retried', v_id);
+            END IF;
+            RAISE EXCEPTION USING ERRCODE = 'undefined_object', MESSAGE = format('no change with id %s', v_id);
+        END IF;
+        IF v_change.state <> 'FAILED' THEN
+            RAISE EXCEPTION USING ERRCODE = 'object_not_in_prerequisite_state',
+                MESSAGE = format('change %s is %s; only FAILED changes can be retried', v_id, v_change.state);
+        END IF;
+        SELECT * INTO v_mapping FROM sfsync.mapping WHERE id = v_change.mapping_id;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION USING ERRCODE = 'undefined_object',
+                MESSAGE = format('change %s belongs to a mapping that no longer exists', v_id);
+        END IF;
+        IF v_change.action = 'DELETE' THEN
+            INSERT INTO sfsync.change (mapping_id, record_id, sfid, action, old, state)
+            VALUES (v_change.mapping_id, v_change.record_id, v_change.sfid, 'DELETE', v_change.old, 'NEW')
+            RETURNING id INTO v_new;
+        ELSE
+            v_new := sfsync._recapture_row(v_mapping, v_change.record_id,
+                                           ARRAY(SELECT jsonb_object_keys(coalesce(v_change."values", '{}'))));
+        END IF;
+        UPDATE sfsync.change_archive SET state = 'REQUEUED', updated_at = now() WHERE id = v_id;
+        IF v_new IS NOT NULL THEN
+            RETURN NEXT v_new;
+        END IF;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION sfsync.retry(bigint[]) IS
+    'Queues FAILED changes again with the rows'' current values (a fixed row is sent as it is now); returns the new change ids.';
+
+CREATE FUNCTION sfsync.retry_failed(object_name text DEFAULT NULL, schema text DEFAULT 'salesforce')
+    RETURNS SETOF bigint
+    LANGUAGE plpgsql
+    SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    v_ids bigint[];
+BEGIN
+    IF retry_failed.object_name IS NOT NULL THEN
+        PERFORM sfsync._mapping_for_update(retry_failed.object_name, retry_failed.schema);
+    END IF;
+    PERFORM sfsync._archive_finished();
+    -- one retry per record: the latest failure of each
+    v_ids := ARRAY(
+        SELECT DISTINCT ON (a.mapping_id, a.record_id) a.id
+          FROM sfsync.change_archive a
+          JOIN sfsync.mapping m ON m.id = a.mapping_id
+         WHERE a.state = 'FAILED' AND m.schema_name = retry_failed.schema
+           AND (retry_failed.object_name IS NULL OR lower(m.object_name) = lower(retry_failed.object_name))
+         ORDER BY a.mapping_id, a.record_id, a.id DESC);
+    UPDATE sfsync.change_archive a SET state = 'REQUEUED', updated_at = now()
+      FROM sfsync.mapping m
+     WHERE m.id = a.mapping_id AND a.state = 'FAILED' AND m.schema_name = retry_failed.schema
+       AND (retry_failed.object_name IS NULL OR lower(m.object_name) = lower(retry_failed.object_name))
+       AND a.id <> ALL (v_ids);
+    RETURN QUERY SELECT sfsync.retry(v_ids);
+END
+$$;
+COMMENT ON FUNCTION sfsync.retry_failed(text, text) IS
+    'Retries every FAILED change of a mapping (or of all mappings in the schema) with the rows'' current values.';
+
+-- Gives up on changes: queued or failed changes become IGNORED and are never sent.
+CREATE FUNCTION sfsync.ignore(change_ids bigint[])
+    RETURNS integer
+    LANGUAGE plpgsql
+    SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    v_id bigint;
+    v_state text;
+BEGIN
+    IF change_ids IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'null_value_not_allowed', MESSAGE = 'change_ids must not be NULL';
+    END IF;
+    FOREACH v_id IN ARRAY change_ids LOOP
+        SELECT state INTO v_state FROM sfsync.change WHERE id = v_id FOR UPDATE;
+        IF FOUND THEN
+            IF v_state = 'PENDING' THEN
+                RAISE EXCEPTION USING ERRCODE = 'object_not_in_prerequisite_state',
+                    MESSAGE = format('change %s is being written to Salesforce right now and cannot be ignored', v_id);
+            END IF;
+            UPDATE sfsync.change SET state = 'IGNORED', processed_at = now(), updated_at = now(),
+                                     sf_message = coalesce(sf_message, 'ignored by the user')
+             WHERE id = v_id;
+            CONTINUE;
+        END IF;
+        SELECT state INTO v_state FROM sfsync.change_archive WHERE id = v_id FOR UPDATE;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION USING ERRCODE = 'undefined_object', MESSAGE = format('no change with id %s', v_id);
+        END IF;
+        IF v_state <> 'FAILED' THEN
+            RAISE EXCEPTION USING ERRCODE = 'object_not_in_prerequisite_state',
+                MESSAGE = format('change %s is %s; only queued or FAILED changes can be ignored', v_id, v_state);
+        END IF;
+        UPDATE sfsync.change_archive SET state = 'IGNORED', updated_at = now() WHERE id = v_id;
+    END LOOP;
+    PERFORM sfsync._archive_finished();
+    RETURN cardinality(change_ids);
+END
+$$;
+COMMENT ON FUNCTION sfsync.ignore(bigint[]) IS 'Marks queued or FAILED changes IGNORED: they are never sent.';
+
+-- Sidecar housekeeping: deletes archived changes older than the retention.
+CREATE FUNCTION sfsync._purge_archive(p_retention interval DEFAULT '31 days')
+    RETURNS bigint
+    LANGUAGE sql
+    SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+    WITH purged AS (DELETE FROM sfsync.change_archive WHERE archived_at < now() - p_retention RETURNING 1)
+    SELECT count(*) FROM purged
+$$;
+COMMENT ON FUNCTION sfsync._purge_archive(interval) IS 'sfsync (sidecar): purges archived changes older than the retention';

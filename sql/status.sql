@@ -1,0 +1,135 @@
+-- Status, Heroku Connect's trigger-log views, and the sidecar's bookkeeping (progress, reader leases).
+
+-- <schema>._trigger_log and <schema>._trigger_log_archive: read-only views with Heroku Connect's column
+-- names over sfsync.change / sfsync.change_archive, for tools written against Heroku Connect.
+CREATE FUNCTION sfsync._ensure_trigger_log_views(p_schema text)
+    RETURNS void
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    v_source text;
+    v_view text;
+BEGIN
+    FOR v_source, v_view IN VALUES ('sfsync.change', '_trigger_log'), ('sfsync.change_archive', '_trigger_log_archive') LOOP
+        EXECUTE format(
+            'CREATE OR REPLACE VIEW %1$I.%2$I WITH (security_barrier) AS
+             SELECT c.id, (c.txid::text)::bigint AS txid, c.created_at, c.updated_at, c.processed_at,
+                    (c.processed_tx::text)::bigint AS processed_tx, c.state, c.action,
+                    m.table_name::varchar(128) AS table_name, c.record_id, c.sfid, c.old, c."values",
+                    c.sf_result, c.sf_message
+               FROM %3$s c JOIN sfsync.mapping m ON m.id = c.mapping_id
+              WHERE m.schema_name = %4$L',
+            p_schema, v_view, v_source, p_schema);
+        EXECUTE format('ALTER VIEW %I.%I OWNER TO sfsync_admin', p_schema, v_view);
+        EXECUTE format('COMMENT ON VIEW %I.%I IS %L', p_schema, v_view,
+                       format('sfsync: Heroku Connect compatible view of %s for the mappings in schema %s', v_source, p_schema));
+    END LOOP;
+END
+$$;
+
+-- Per mapping: state, row and queue counts, and how far behind it is.
+--   rows: exact below a million rows, the planner's estimate above;
+--   pending: changes queued or in flight; failed: FAILED changes not yet retried or ignored;
+--   lag_seconds: age of the oldest change not yet written to Salesforce.
+CREATE FUNCTION sfsync.status()
+    RETURNS TABLE (schema text, object_name text, table_name text, access text, state text, state_detail text,
+                   rows bigint, pending bigint, failed bigint, last_read_at timestamptz,
+                   last_write_at timestamptz, lag_seconds double precision)
+    LANGUAGE plpgsql
+    STABLE
+    SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    m sfsync.mapping;
+    v_table regclass;
+    v_rows bigint;
+    v_detail text;
+BEGIN
+    FOR m IN SELECT * FROM sfsync.mapping ORDER BY schema_name, object_name LOOP
+        v_table := to_regclass(format('%I.%I', m.schema_name, m.table_name));
+        v_rows := NULL;
+        IF v_table IS NOT NULL THEN
+            SELECT CASE WHEN reltuples >= 1000000 THEN reltuples::bigint END INTO v_rows FROM pg_class WHERE oid = v_table;
+            IF v_rows IS NULL THEN
+                EXECUTE format('SELECT count(*) FROM %s', v_table) INTO v_rows;
+            END IF;
+        END IF;
+        v_detail := m.state_detail;
+        IF m.access = 'read_write' AND m.upsert_field IS NULL THEN
+            v_detail := concat_ws('; ', v_detail,
+                'warning: read-write mapping without an upsert field: an insert retried after a lost response can create a duplicate in Salesforce');
+        END IF;
+        schema := m.schema_name;
+        object_name := m.object_name;
+        table_name := m.table_name;
+        access := m.access;
+        state := m.state;
+        state_detail := v_detail;
+        rows := v_rows;
+        pending := (SELECT count(*) FROM sfsync.change c WHERE c.mapping_id = m.id AND c.state IN ('NEW', 'PENDING'));
+        failed := (SELECT count(*) FROM sfsync.change_archive a WHERE a.mapping_id = m.id AND a.state = 'FAILED');
+        last_read_at := m.last_read_at;
+        last_write_at := m.last_write_at;
+        lag_seconds := (SELECT extract(epoch FROM now() - min(c.created_at))::double precision
+                          FROM sfsync.change c WHERE c.mapping_id = m.id AND c.state IN ('NEW', 'PENDING'));
+        RETURN NEXT;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION sfsync.status() IS
+    'One row per mapping: schema, object_name, table_name, access, state, state_detail, rows, pending, failed, last_read_at, last_write_at, lag_seconds';
+
+-- Sidecar: initial load / reload progress shown by status().
+CREATE FUNCTION sfsync._set_progress(p_mapping bigint, p_expected bigint, p_done bigint)
+    RETURNS void
+    LANGUAGE sql
+    SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+    UPDATE sfsync.mapping SET load_expected = p_expected, load_done = p_done, updated_at = now() WHERE id = p_mapping
+$$;
+COMMENT ON FUNCTION sfsync._set_progress(bigint, bigint, bigint) IS 'sfsync (sidecar): records load progress';
+
+-- Sidecar: takes or renews the reading lease of a mapping. Returns true when p_owner holds it.
+CREATE FUNCTION sfsync._acquire_reader(p_mapping bigint, p_owner text, p_lease_seconds integer DEFAULT 30)
+    RETURNS boolean
+    LANGUAGE plpgsql
+    SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+BEGIN
+    UPDATE sfsync.mapping
+       SET reader_owner = p_owner, reader_lease_until = now() + make_interval(secs => p_lease_seconds)
+     WHERE id = p_mapping
+       AND (reader_owner IS NULL OR reader_owner = p_owner OR reader_lease_until < now());
+    RETURN FOUND;
+END
+$$;
+COMMENT ON FUNCTION sfsync._acquire_reader(bigint, text, integer) IS
+    'sfsync (sidecar): takes or renews the lease that makes one sidecar the reader of a mapping';
+
+-- Sidecar: gives a reading lease up (on shutdown), so another sidecar takes over at once.
+CREATE FUNCTION sfsync._release_reader(p_mapping bigint, p_owner text)
+    RETURNS void
+    LANGUAGE sql
+    SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+    UPDATE sfsync.mapping SET reader_owner = NULL, reader_lease_until = NULL
+     WHERE id = p_mapping AND reader_owner = p_owner
+$$;
+
+-- Sidecar: stores the reader's position (high-water mark and CDC replay id), and clears flags it handled.
+CREATE FUNCTION sfsync._set_reader_position(p_mapping bigint, p_hwm timestamptz DEFAULT NULL,
+                                            p_replay_id bigint DEFAULT NULL)
+    RETURNS void
+    LANGUAGE sql
+    SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+    UPDATE sfsync.mapping
+       SET hwm = coalesce(p_hwm, hwm), replay_id = coalesce(p_replay_id, replay_id), last_read_at = now()
+     WHERE id = p_mapping
+$$;

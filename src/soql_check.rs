@@ -1,0 +1,282 @@
+//! A plausibility check for a mapping's `filter` (a SOQL WHERE condition) before it is stored.
+//!
+//! sfsync never evaluates the filter itself (Salesforce does), but it is pasted into SOQL, so it must
+//! be one well-formed condition: no statement separators, no clauses that would change the query, and
+//! balanced quotes and parentheses. A small recursive-descent parser over a tokenizer checks exactly that.
+
+use crate::errors::raise;
+use pgrx::prelude::*;
+use pgrx::PgSqlErrorCode;
+
+#[derive(Debug, Clone, PartialEq)]
+enum Token {
+    Ident(String),
+    Str,
+    Number,
+    /// Unquoted date/datetime literal or date keyword such as `LAST_N_DAYS:7`.
+    Literal,
+    Op,
+    LParen,
+    RParen,
+    Comma,
+}
+
+fn tokenize(input: &str) -> Result<Vec<Token>, String> {
+    let chars: Vec<char> = input.chars().collect();
+    let mut tokens = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        match c {
+            c if c.is_whitespace() => i += 1,
+            '\'' => {
+                i += 1;
+                loop {
+                    match chars.get(i) {
+                        None => return Err("unterminated string literal".into()),
+                        Some('\\') => i += 2,
+                        Some('\'') => {
+                            i += 1;
+                            break;
+                        }
+                        Some(_) => i += 1,
+                    }
+                }
+                tokens.push(Token::Str);
+            }
+            '(' => {
+                tokens.push(Token::LParen);
+                i += 1;
+            }
+            ')' => {
+                tokens.push(Token::RParen);
+                i += 1;
+            }
+            ',' => {
+                tokens.push(Token::Comma);
+                i += 1;
+            }
+            '=' => {
+                tokens.push(Token::Op);
+                i += 1;
+            }
+            '!' | '<' | '>' => {
+                let next = chars.get(i + 1).copied();
+                let two = matches!((c, next), ('!', Some('=')) | ('<', Some('=')) | ('>', Some('=')) | ('<', Some('>')));
+                if c == '!' && !two {
+                    return Err("unexpected '!'".into());
+                }
+                tokens.push(Token::Op);
+                i += if two { 2 } else { 1 };
+            }
+            c if c.is_ascii_digit() || ((c == '-' || c == '+') && chars.get(i + 1).is_some_and(|d| d.is_ascii_digit())) => {
+                let start = i;
+                i += 1;
+                while i < chars.len() && (chars[i].is_ascii_alphanumeric() || matches!(chars[i], '.' | ':' | '-' | '+')) {
+                    i += 1;
+                }
+                let text: String = chars[start..i].iter().collect();
+                let is_number = text.trim_start_matches(['-', '+']).chars().all(|d| d.is_ascii_digit() || d == '.');
+                tokens.push(if is_number { Token::Number } else { Token::Literal });
+            }
+            c if c.is_ascii_alphabetic() || c == '_' => {
+                let start = i;
+                while i < chars.len() && (chars[i].is_ascii_alphanumeric() || matches!(chars[i], '_' | '.')) {
+                    i += 1;
+                }
+                let mut word: String = chars[start..i].iter().collect();
+                // Date keywords with a parameter, such as LAST_N_DAYS:7.
+                if chars.get(i) == Some(&':') && chars.get(i + 1).is_some_and(|d| d.is_ascii_digit()) {
+                    i += 1;
+                    while i < chars.len() && chars[i].is_ascii_digit() {
+                        i += 1;
+                    }
+                    word.push_str(":n");
+                    tokens.push(Token::Literal);
+                    let _ = word;
+                    continue;
+                }
+                tokens.push(Token::Ident(word));
+            }
+            other => return Err(format!("unexpected character {other:?}")),
+        }
+    }
+    Ok(tokens)
+}
+
+const FORBIDDEN: &[&str] = &[
+    "SELECT", "FROM", "WHERE", "ORDER", "GROUP", "HAVING", "LIMIT", "OFFSET", "FOR", "WITH", "USING",
+    "UPDATE", "ALL", "ROWS",
+];
+
+struct Parser {
+    tokens: Vec<Token>,
+    pos: usize,
+}
+
+impl Parser {
+    fn peek(&self) -> Option<&Token> {
+        self.tokens.get(self.pos)
+    }
+    fn next(&mut self) -> Option<Token> {
+        let t = self.tokens.get(self.pos).cloned();
+        self.pos += 1;
+        t
+    }
+    fn keyword(&self, word: &str) -> bool {
+        matches!(self.peek(), Some(Token::Ident(w)) if w.eq_ignore_ascii_case(word))
+    }
+
+    fn expression(&mut self) -> Result<(), String> {
+        self.term()?;
+        while self.keyword("AND") || self.keyword("OR") {
+            self.pos += 1;
+            self.term()?;
+        }
+        Ok(())
+    }
+
+    fn term(&mut self) -> Result<(), String> {
+        if self.keyword("NOT") {
+            self.pos += 1;
+            return self.term();
+        }
+        if self.peek() == Some(&Token::LParen) {
+            self.pos += 1;
+            self.expression()?;
+            return match self.next() {
+                Some(Token::RParen) => Ok(()),
+                _ => Err("missing ')'".into()),
+            };
+        }
+        self.comparison()
+    }
+
+    fn comparison(&mut self) -> Result<(), String> {
+        match self.next() {
+            Some(Token::Ident(field)) => {
+                if FORBIDDEN.iter().any(|k| field.eq_ignore_ascii_case(k)) {
+                    return Err(format!("{field} is not allowed in a filter condition"));
+                }
+            }
+            other => return Err(format!("expected a field name, found {}", describe(other.as_ref()))),
+        }
+        if self.keyword("NOT") {
+            self.pos += 1;
+            if !self.keyword("IN") {
+                return Err("expected IN after NOT".into());
+            }
+        }
+        if self.keyword("IN") || self.keyword("INCLUDES") || self.keyword("EXCLUDES") {
+            self.pos += 1;
+            return self.value_list();
+        }
+        if self.keyword("LIKE") {
+            self.pos += 1;
+        } else if self.next() != Some(Token::Op) {
+            return Err("expected a comparison operator (=, !=, <, <=, >, >=, LIKE, IN)".into());
+        }
+        self.value()
+    }
+
+    fn value(&mut self) -> Result<(), String> {
+        match self.next() {
+            Some(Token::Str | Token::Number | Token::Literal) => Ok(()),
+            Some(Token::Ident(word))
+                if ["TRUE", "FALSE", "NULL", "TODAY", "YESTERDAY", "TOMORROW", "THIS_WEEK", "LAST_WEEK", "NEXT_WEEK", "THIS_MONTH", "LAST_MONTH", "NEXT_MONTH", "THIS_YEAR", "LAST_YEAR", "NEXT_YEAR", "LAST_90_DAYS", "NEXT_90_DAYS", "THIS_QUARTER", "LAST_QUARTER", "NEXT_QUARTER"]
+                    .iter()
+                    .any(|k| word.eq_ignore_ascii_case(k)) =>
+            {
+                Ok(())
+            }
+            other => Err(format!("expected a value, found {}", describe(other.as_ref()))),
+        }
+    }
+
+    fn value_list(&mut self) -> Result<(), String> {
+        if self.next() != Some(Token::LParen) {
+            return Err("expected '(' to start a value list".into());
+        }
+        loop {
+            self.value()?;
+            match self.next() {
+                Some(Token::Comma) => continue,
+                Some(Token::RParen) => return Ok(()),
+                other => return Err(format!("expected ',' or ')' in a value list, found {}", describe(other.as_ref()))),
+            }
+        }
+    }
+}
+
+fn describe(token: Option<&Token>) -> String {
+    match token {
+        None => "the end of the condition".into(),
+        Some(Token::Ident(w)) => format!("{w:?}"),
+        Some(t) => format!("{t:?}").to_lowercase(),
+    }
+}
+
+/// Checks that `filter` is one plausible SOQL condition.
+pub fn check_filter(filter: &str) -> Result<(), String> {
+    if filter.trim().is_empty() {
+        return Err("the filter is empty".into());
+    }
+    let tokens = tokenize(filter)?;
+    let mut parser = Parser { tokens, pos: 0 };
+    parser.expression()?;
+    match parser.peek() {
+        None => Ok(()),
+        Some(t) => Err(format!("unexpected {} after the condition", describe(Some(t)))),
+    }
+}
+
+/// SQL entry point: returns the filter, or raises `invalid_parameter_value` explaining why it is not
+/// a plausible SOQL WHERE condition.
+#[pg_extern(immutable, parallel_safe)]
+fn _check_filter(filter: &str) -> String {
+    if let Err(reason) = check_filter(filter) {
+        raise(
+            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            format!("filter {filter:?} is not a plausible SOQL condition: {reason}"),
+        );
+    }
+    filter.to_string()
+}
+
+#[cfg(test)]
+mod unit {
+    use super::check_filter;
+
+    #[test]
+    fn accepts_conditions() {
+        for ok in [
+            "Industry = 'Banking'",
+            "Name LIKE 'A%' AND (AnnualRevenue > 1000 OR NOT IsActive__c = true)",
+            "Type IN ('A', 'B') AND Status__c NOT IN ('x')",
+            "CreatedDate > 2024-01-01T00:00:00Z",
+            "CreatedDate = LAST_N_DAYS:30",
+            "Owner.Name != null",
+            "Tags__c INCLUDES ('a;b', 'c')",
+            "Name = 'O\\'Brien'",
+        ] {
+            assert_eq!(check_filter(ok), Ok(()), "{ok}");
+        }
+    }
+
+    #[test]
+    fn refuses_injection_and_garbage() {
+        for bad in [
+            "",
+            "Name = 'x') OR (1=1",
+            "Name = 'x' LIMIT 1",
+            "Name = 'x'; DELETE",
+            "Name = 'unterminated",
+            "Id != null ORDER BY Name",
+            "SELECT Id FROM Account",
+            "Name",
+            "(Name = 'a'",
+        ] {
+            assert!(check_filter(bad).is_err(), "{bad}");
+        }
+    }
+}

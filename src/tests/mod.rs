@@ -1,0 +1,10 @@
+//! `#[pg_test]`s of the extension. They run inside one rolled-back transaction each, so everything
+//! about concurrency, commit visibility and SKIP LOCKED is tested over real connections in `tests/`.
+
+mod api;
+mod apply;
+mod capture;
+mod ddl;
+mod fixtures;
+mod protocol;
+mod validation;
