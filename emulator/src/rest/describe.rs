@@ -1,8 +1,8 @@
 //! Describe resources: global (`/sobjects`), basic info (`/sobjects/{Name}`) and full (`/sobjects/{Name}/describe`).
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::response::Response;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use serde_json::{json, Value as Json};
 
@@ -54,11 +54,25 @@ fn summary(store: &ObjectStore, base: &str) -> Json {
     })
 }
 
+/// Whether an `If-Modified-Since` header (`EEE, dd MMM yyyy HH:mm:ss z`) is at or after the last schema change.
+fn not_modified_since(headers: &HeaderMap, changed_ms: i64) -> bool {
+    headers
+        .get(header::IF_MODIFIED_SINCE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| chrono::DateTime::parse_from_rfc2822(v).ok())
+        // The header has second resolution.
+        .is_some_and(|since| since.timestamp_millis() >= changed_ms / 1000 * 1000)
+}
+
 pub async fn global(
     State(app): State<SharedState>,
     Extension(api): Extension<ApiContext>,
+    headers: HeaderMap,
 ) -> Response {
     let org = app.org.read();
+    if not_modified_since(&headers, org.schema_changed_ms) {
+        return StatusCode::NOT_MODIFIED.into_response();
+    }
     let base = api.base();
     let sobjects: Vec<Json> = org.objects().map(|store| summary(store, &base)).collect();
     json_response(

@@ -86,6 +86,8 @@ pub struct Org {
     pub org_id: RecordId,
     pub users: OrgUsers,
     pub admin_username: String,
+    /// When the set of objects or fields last changed (org clock, ms): global describe's `If-Modified-Since`.
+    pub schema_changed_ms: i64,
 }
 
 /// The organization id every emulated org reports.
@@ -109,6 +111,7 @@ impl Org {
                 other: RecordId::generate("005", 2),
             },
             admin_username: admin_username.to_string(),
+            schema_changed_ms: 0,
         };
         for schema in builtin::standard_objects()? {
             org.add_object_schema(schema)?;
@@ -195,6 +198,7 @@ impl Org {
         self.by_prefix.insert(schema.key_prefix.clone(), index);
         self.by_name.insert(lower, index);
         self.objects.push(ObjectStore::new(schema));
+        self.schema_changed_ms = self.clock.now_ms();
         Ok(index)
     }
 
@@ -321,6 +325,7 @@ impl Org {
             return Err(error);
         }
         store.rebuild_key_indexes();
+        self.schema_changed_ms = self.clock.now_ms();
         Ok(())
     }
 
@@ -356,6 +361,7 @@ impl Org {
         store.schema.reindex()?;
         store.drop_column(position);
         store.rebuild_key_indexes();
+        self.schema_changed_ms = self.clock.now_ms();
         Ok(())
     }
 

@@ -505,6 +505,27 @@ async fn describe_shapes() {
         .clone();
     assert_eq!(status["defaultedOnCreate"], true);
     assert_eq!(status["nillable"], false);
+    // If-Modified-Since: 304 when nothing changed since, the full answer after a schema change.
+    let global_url = format!("{}/services/data/v62.0/sobjects", api.base);
+    let since =
+        |at: chrono::DateTime<chrono::Utc>| at.format("%a, %d %b %Y %H:%M:%S GMT").to_string();
+    let later = since(chrono::Utc::now() + chrono::Duration::seconds(5));
+    let earlier = since(chrono::Utc::now() - chrono::Duration::days(1));
+    let status = |when: String| {
+        let request = api
+            .http
+            .get(&global_url)
+            .bearer_auth(&api.token)
+            .header("If-Modified-Since", when);
+        async move { request.send().await.expect("sent").status() }
+    };
+    assert_eq!(status(later.clone()).await, StatusCode::NOT_MODIFIED);
+    assert_eq!(status(earlier).await, StatusCode::OK);
+    assert_eq!(
+        status("Mon, 30 Nov 2020 08:34:54 MST".into()).await,
+        StatusCode::OK
+    );
+
     let basic = api.get("/sobjects/Contact").await.json;
     assert_eq!(basic["objectDescribe"]["keyPrefix"], "003");
 }
