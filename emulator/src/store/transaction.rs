@@ -49,6 +49,10 @@ enum Undo {
         object: usize,
         before: Box<Record>,
     },
+    Removed {
+        object: usize,
+        record: Box<Record>,
+    },
     DeleteLogPushed,
     DeleteLogRemoved {
         position: usize,
@@ -154,6 +158,9 @@ impl<'a> Transaction<'a> {
         match step {
             Undo::Inserted { object, id } => {
                 self.org.object_at_mut(object).remove(&id);
+            }
+            Undo::Removed { object, record } => {
+                self.org.object_at_mut(object).insert(*record);
             }
             Undo::Replaced { object, before } => {
                 self.org.object_at_mut(object).replace(*before);
@@ -475,6 +482,47 @@ impl<'a> Transaction<'a> {
             object: entity,
             id,
             deleted_date: timestamp,
+        });
+        self.undo.push(Undo::DeleteLogPushed);
+        self.pending.push(PendingEvent {
+            object,
+            record_id: id,
+            change_type: ChangeType::Delete,
+            fields: vec![],
+        });
+        Ok(id)
+    }
+
+    /// Deletes a live record for good, bypassing the recycle bin (Bulk API `hardDelete`); logged in the delete
+    /// log and the change log like a soft delete.
+    pub fn hard_delete(
+        &mut self,
+        object: Option<usize>,
+        id_text: &str,
+    ) -> Result<RecordId, RecordError> {
+        let (object, id) = self.locate(object, id_text)?;
+        live_record(self.org, object, &id).map_err(|e| e.with_id(id))?;
+        let schema = &self.org.object_at(object).schema;
+        if !schema.deletable {
+            return Err(RecordError::new(
+                "DELETE_FAILED",
+                format!("{} records cannot be deleted", schema.name),
+                vec![],
+            )
+            .with_id(id));
+        }
+        let entity = schema.name.clone();
+        let Some(record) = self.org.object_at_mut(object).remove(&id) else {
+            return Err(RecordError::not_found().with_id(id));
+        };
+        self.undo.push(Undo::Removed {
+            object,
+            record: Box::new(record),
+        });
+        self.org.delete_log.push(DeletedEntry {
+            object: entity,
+            id,
+            deleted_date: self.timestamp,
         });
         self.undo.push(Undo::DeleteLogPushed);
         self.pending.push(PendingEvent {
@@ -840,6 +888,36 @@ mod tests {
         );
         assert!(org.delete_log.is_empty());
         assert_eq!(org.change_log.last_seq(), seq_before);
+    }
+
+    #[test]
+    fn hard_delete_skips_the_recycle_bin_and_rolls_back() {
+        let mut org = Org::new("admin@x").expect("org");
+        let account = org.object_index("Account").expect("Account");
+        let context = context(&org);
+        let mut setup = org.transaction(context.clone());
+        let id = setup
+            .create(account, &body(json!({"Name": "H"})))
+            .expect("create");
+        setup.commit();
+        {
+            let mut transaction = org.transaction(context.clone());
+            transaction
+                .hard_delete(Some(account), id.as_str())
+                .expect("hard delete");
+        }
+        assert!(org.object_at(account).get(&id).is_some(), "rolled back");
+        let mut transaction = org.transaction(context);
+        transaction
+            .hard_delete(None, id.as_str())
+            .expect("hard delete");
+        transaction.commit();
+        assert!(org.object_at(account).get(&id).is_none());
+        assert_eq!(org.delete_log.len(), 1);
+        assert_eq!(
+            org.change_log.iter().last().map(|e| e.change_type),
+            Some(ChangeType::Delete)
+        );
     }
 
     #[test]
