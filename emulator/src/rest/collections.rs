@@ -240,20 +240,13 @@ pub async fn upsert(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let request = parse_write_request(&body)?;
-    let (index, key_field) =
-        {
-            let org = app.org.read();
-            let index = object_index(&org, &object)?;
-            let key_field = crate::store::transaction::upsert_key_field(&org, index, &field)
-                .map_err(|_| {
-                    ApiError::new(
-                StatusCode::NOT_FOUND,
-                "NOT_FOUND",
-                format!("Provided external ID field does not exist or is not accessible: {field}"),
-            )
-                })?;
-            (index, key_field)
-        };
+    let (index, key_field) = {
+        let org = app.org.read();
+        let index = object_index(&org, &object)?;
+        let key_field = crate::store::transaction::upsert_key_field(&org, index, &field)
+            .map_err(|_| super::records::key_field_error(&field))?;
+        (index, key_field)
+    };
     let records = request.records;
     Ok(run(
         &app,

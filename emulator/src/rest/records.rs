@@ -175,7 +175,8 @@ fn multiple_choices(api: &ApiContext, object: &str, ids: &[RecordId]) -> Respons
     json_response(StatusCode::MULTIPLE_CHOICES, &Json::Array(urls))
 }
 
-fn key_field_error(field: &str) -> ApiError {
+/// 404 for an upsert key that is neither an external id nor `Id`.
+pub(crate) fn key_field_error(field: &str) -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
         "NOT_FOUND",
