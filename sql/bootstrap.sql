@@ -5,14 +5,21 @@
 -- cannot drop user data.
 
 -- Roles are cluster-wide: a second database installing sfsync must not fail.
+-- Two databases installing at the same moment may both find a role missing: the loser's
+-- duplicate is harmless.
 DO $roles$
+DECLARE
+    v_role text;
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'sfsync_admin') THEN
-        CREATE ROLE sfsync_admin NOLOGIN;
-    END IF;
-    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'sfsync_agent') THEN
-        CREATE ROLE sfsync_agent NOLOGIN;
-    END IF;
+    FOREACH v_role IN ARRAY ARRAY['sfsync_admin', 'sfsync_agent'] LOOP
+        IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = v_role) THEN
+            BEGIN
+                EXECUTE format('CREATE ROLE %I NOLOGIN', v_role);
+            EXCEPTION WHEN duplicate_object OR unique_violation THEN
+                NULL;
+            END;
+        END IF;
+    END LOOP;
 END
 $roles$;
 COMMENT ON ROLE sfsync_admin IS 'sfsync: may create, alter and drop mappings and manage failed changes';

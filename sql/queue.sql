@@ -214,6 +214,10 @@ BEGIN
                       WHERE id IN (SELECT DISTINCT s.mapping_id FROM unnest(v_results) s
                                     WHERE s.outcome IN ('SUCCESS', 'FAILED')) LOOP
         CONTINUE WHEN to_regclass(format('%I.%I', v_mapping.schema_name, v_mapping.table_name)) IS NULL;
+        -- rows are locked in id order, the order application transactions are most likely to use too
+        EXECUTE format('SELECT 1 FROM %I.%I t WHERE t.id IN (SELECT s.record_id FROM unnest($1) s WHERE s.mapping_id = %s)
+                         ORDER BY t.id FOR UPDATE',
+                       v_mapping.schema_name, v_mapping.table_name, v_mapping.id) USING v_results;
         -- without an upsert field the reader may already have stored our insert as a row of its own:
         -- that copy goes, the application's row keeps its id
         EXECUTE format(

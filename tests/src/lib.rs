@@ -1,1 +1,6 @@
-//! Shared harness for sfsync's integration tests: real clusters and real processes.
+//! Shared harness for sfsync's integration and end-to-end tests: real Postgres clusters with the
+//! installed extension, and the emulator and sidecar as real processes.
+
+pub mod cluster;
+
+pub use cluster::{connect, describe_fixture, Cluster, TestDb};

@@ -1,0 +1,170 @@
+//! A throw-away Postgres 15 cluster with the installed `sfsync` extension, one database per test.
+//!
+//! Clusters live under `$SFSYNC_TMP` (default `/var/tmp/sfsync`), a directory the `postgres` user can
+//! reach; as root, `initdb` and `pg_ctl` run as `postgres`. The release extension must be installed
+//! (`make install`) before these tests run.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
+use tokio_postgres::{Client, NoTls};
+
+const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
+
+fn is_root() -> bool {
+    Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0\n")).unwrap_or(false)
+}
+
+/// Runs a Postgres binary, as `postgres` when we are root.
+fn pg_command(binary: &str) -> Command {
+    let path = format!("{PG_BIN}/{binary}");
+    if is_root() {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--", &path]);
+        c
+    } else {
+        Command::new(path)
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+}
+
+/// A running cluster; stopped and removed when dropped.
+pub struct Cluster {
+    pub dir: PathBuf,
+    pub port: u16,
+}
+
+impl Cluster {
+    /// Starts a new cluster (initdb + pg_ctl start), fsync off unless `durable`.
+    pub fn start(durable: bool) -> Cluster {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let root = PathBuf::from(std::env::var("SFSYNC_TMP").unwrap_or_else(|_| "/var/tmp/sfsync".into()));
+        std::fs::create_dir_all(&root).expect("create SFSYNC_TMP");
+        let _ = Command::new("chmod").arg("1777").arg(&root).status();
+        let dir = root.join(format!("cluster-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst)));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("cluster dir");
+        if is_root() {
+            let status = Command::new("chown").arg("postgres").arg(&dir).status().expect("chown");
+            assert!(status.success());
+        }
+        let data = dir.join("data");
+        let out = pg_command("initdb")
+            .args(["-D", data.to_str().unwrap(), "--no-locale", "-E", "UTF8", "-U", "postgres", "-A", "trust"])
+            .output()
+            .expect("initdb");
+        assert!(out.status.success(), "initdb failed: {}", String::from_utf8_lossy(&out.stderr));
+        let port = free_port();
+        let options = format!(
+            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync={} -c synchronous_commit={} -c max_connections=200 -c shared_buffers=256MB",
+            dir.display(),
+            if durable { "on" } else { "off" },
+            if durable { "on" } else { "off" },
+        );
+        let out = pg_command("pg_ctl")
+            .args(["-D", data.to_str().unwrap(), "-o", &options, "-l", dir.join("log").to_str().unwrap(), "-w", "start"])
+            .output()
+            .expect("pg_ctl start");
+        assert!(
+            out.status.success(),
+            "pg_ctl start failed: {}{}",
+            String::from_utf8_lossy(&out.stderr),
+            std::fs::read_to_string(dir.join("log")).unwrap_or_default()
+        );
+        Cluster { dir, port }
+    }
+
+    /// The cluster shared by all tests of this test binary (fsync off: tests need speed, not durability).
+    pub fn shared() -> &'static Cluster {
+        static SHARED: OnceLock<Cluster> = OnceLock::new();
+        SHARED.get_or_init(|| {
+            let cluster = Cluster::start(false);
+            // the shared cluster outlives every test: stop it when the test binary exits
+            let data = cluster.dir.join("data");
+            let dir = cluster.dir.clone();
+            register_exit_cleanup(data, dir);
+            cluster
+        })
+    }
+
+    pub fn url(&self, database: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("log")).unwrap_or_default()
+    }
+
+    /// Creates a fresh database with the extension installed.
+    pub async fn database(&self) -> TestDb {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let name = format!("t_{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst));
+        let admin = connect(&self.url("postgres")).await;
+        admin.batch_execute(&format!("CREATE DATABASE {name}")).await.expect("create database");
+        let db = TestDb { url: self.url(&name), name };
+        let client = db.connect().await;
+        client.batch_execute("CREATE EXTENSION sfsync").await.expect("CREATE EXTENSION sfsync (run `make install` first)");
+        db
+    }
+}
+
+fn stop(data: &Path) {
+    let _ = pg_command("pg_ctl").args(["-D", data.to_str().unwrap(), "-m", "immediate", "-w", "stop"]).output();
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        stop(&self.dir.join("data"));
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn register_exit_cleanup(data: PathBuf, dir: PathBuf) {
+    static TARGET: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
+    let _ = TARGET.set((data, dir));
+    extern "C" fn cleanup() {
+        if let Some((data, dir)) = TARGET.get() {
+            stop(data);
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+    extern "C" {
+        fn atexit(f: extern "C" fn()) -> i32;
+    }
+    // SAFETY: registers a plain function to run at process exit.
+    unsafe {
+        atexit(cleanup);
+    }
+}
+
+/// A database of a test cluster.
+pub struct TestDb {
+    pub name: String,
+    pub url: String,
+}
+
+impl TestDb {
+    pub async fn connect(&self) -> Client {
+        connect(&self.url).await
+    }
+}
+
+/// Connects and drives the connection on a background task.
+pub async fn connect(url: &str) -> Client {
+    let (client, connection) = tokio_postgres::connect(url, NoTls).await.unwrap_or_else(|e| panic!("connect {url}: {e}"));
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    client
+}
+
+/// The describe fixtures used by the extension's own tests.
+pub fn describe_fixture(name: &str) -> serde_json::Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/describe").join(format!("{name}.json"));
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
+        .expect("fixture JSON")
+}
