@@ -166,6 +166,7 @@ fn seed_context(app: &SharedState) -> WriteContext {
         user: app.org.read().users.admin,
         origin_client: None,
         api: None,
+        api_version: None,
     }
 }
 
@@ -224,6 +225,7 @@ pub async fn undelete(State(app): State<SharedState>, body: Bytes) -> Result<Res
     let body: Body = parse(&body)?;
     let context = WriteContext {
         api: Some(ApiKind::Soap),
+        api_version: Some(format!("{}.0", crate::http::context::MAX_VERSION)),
         ..seed_context(&app)
     };
     let mut org = app.org.write();
@@ -311,6 +313,7 @@ pub async fn records(State(app): State<SharedState>, body: Bytes) -> Result<Resp
         user,
         origin_client: body.client.clone(),
         api: Some(body.api.unwrap_or(ApiKind::Rest)),
+        api_version: Some(format!("{}.0", crate::http::context::MAX_VERSION)),
     };
     let operation = body
         .operation

@@ -24,6 +24,7 @@ impl ApiContext {
             user: self.user,
             origin_client: self.client.clone(),
             api: Some(ApiKind::Rest),
+            api_version: Some(self.version.clone()),
         }
     }
 

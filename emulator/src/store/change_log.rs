@@ -78,6 +78,8 @@ pub struct ChangeEvent {
     pub origin_client: Option<String>,
     /// `None` for changes that did not come through an API (seeding).
     pub api: Option<ApiKind>,
+    /// The writer's API version (`62.0`), the `<ver>` of CDC's `changeOrigin`.
+    pub api_version: Option<Arc<str>>,
 }
 
 /// The log itself. Events older than the retention or beyond the size cap are dropped from the front.

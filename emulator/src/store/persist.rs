@@ -92,6 +92,8 @@ struct EventSnapshot {
     commit_user: String,
     origin_client: Option<String>,
     api: Option<ApiKind>,
+    #[serde(default)]
+    api_version: Option<String>,
 }
 
 /// Type-independent exact encoding of one value.
@@ -200,6 +202,7 @@ pub fn save(org: &Org, path: &Path) -> Result<(), PersistError> {
                 commit_user: e.commit_user.to_string(),
                 origin_client: e.origin_client.clone(),
                 api: e.api,
+                api_version: e.api_version.as_deref().map(str::to_string),
             })
             .collect(),
     };
@@ -322,6 +325,7 @@ pub fn load(path: &Path) -> Result<Org, PersistError> {
                 commit_user: parse_id(&e.commit_user)?,
                 origin_client: e.origin_client,
                 api: e.api,
+                api_version: e.api_version.as_deref().map(Arc::from),
             })
         })
         .collect::<Result<Vec<_>, PersistError>>()?;

@@ -22,6 +22,8 @@ pub struct WriteContext {
     pub origin_client: Option<String>,
     /// `None` for writes that do not come through an API (seeding).
     pub api: Option<ApiKind>,
+    /// The caller's API version (`62.0`), for CDC's `changeOrigin`; `None` for non-API writes.
+    pub api_version: Option<String>,
 }
 
 /// Result of an upsert that succeeded.
@@ -603,6 +605,7 @@ impl<'a> Transaction<'a> {
         let commit_number = self.org.change_log.next_commit_number();
         let transaction_key: Arc<str> =
             Arc::from(transaction_key(commit_number, self.timestamp).as_str());
+        let api_version: Option<Arc<str>> = self.context.api_version.as_deref().map(Arc::from);
         let mut events = Vec::with_capacity(pending.len());
         for (position, change) in pending.into_iter().enumerate() {
             let store = self.org.object_at(change.object);
@@ -642,6 +645,7 @@ impl<'a> Transaction<'a> {
                 commit_user: self.context.user,
                 origin_client: self.context.origin_client.clone(),
                 api: self.context.api,
+                api_version: api_version.clone(),
             });
         }
         let first_seq = events.first().map(|e| e.seq);
@@ -800,6 +804,7 @@ mod tests {
             user: org.users.admin,
             origin_client: Some("tester".into()),
             api: Some(ApiKind::Rest),
+            api_version: Some("62.0".into()),
         }
     }
 
