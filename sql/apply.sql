@@ -428,6 +428,10 @@ BEGIN
                 sf_message = ''the record was deleted in Salesforce''
            FROM %I.%I t WHERE t.sfid = ANY ($1) AND c.mapping_id = %s AND c.record_id = t.id AND c.state = ''NEW''',
         m.schema_name, m.table_name, m.id) USING p_sfids;
+    GET DIAGNOSTICS v_count = ROW_COUNT;
+    IF v_count > 0 THEN
+        PERFORM sfsync._archive_finished();
+    END IF;
     IF m.keep_deleted AND NOT p_hard AND m.columns @> '[{"column": "isdeleted"}]' THEN
         EXECUTE format('UPDATE %I.%I SET isdeleted = true, _hc_lastop = ''SYNCED'' WHERE sfid = ANY ($1) AND isdeleted IS NOT TRUE',
                        m.schema_name, m.table_name) USING p_sfids;

@@ -83,8 +83,9 @@ COMMENT ON TABLE sfsync.mapping IS
     'sfsync: one row per Salesforce object mapped to a Postgres table (manage with sfsync.create_mapping, alter_mapping, drop_mapping)';
 
 -- The queue (Heroku Connect's _trigger_log). Only NEW and PENDING entries live here; finished entries
--- move to sfsync.change_archive. No foreign key to sfsync.mapping: a FK check would lock the mapping
--- row on every captured write.
+-- move to sfsync.change_archive in the statement that finishes them. No foreign key to sfsync.mapping:
+-- a FK check would lock the mapping row on every captured write. Capture writes this table directly
+-- (src/capture/direct.rs), which requires plain column indexes and no triggers on it.
 CREATE TABLE sfsync.change (
     id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     txid         xid8 NOT NULL DEFAULT pg_current_xact_id(),
@@ -109,8 +110,6 @@ CREATE TABLE sfsync.change (
     processed_tx xid8
 );
 CREATE INDEX change_record_idx ON sfsync.change (mapping_id, record_id, id);
--- finished entries waiting to be archived: rare, so the partial index stays tiny
-CREATE INDEX change_finished_idx ON sfsync.change (id) WHERE state NOT IN ('NEW', 'PENDING');
 ALTER TABLE sfsync.change SET (autovacuum_vacuum_scale_factor = 0.01, autovacuum_vacuum_threshold = 1000,
                                autovacuum_analyze_scale_factor = 0.02);
 COMMENT ON TABLE sfsync.change IS

@@ -46,6 +46,7 @@ CREATE FUNCTION sfsync._capture_unsynced_delete(p_mapping bigint, p_record bigin
     AS $$
 DECLARE
     v_insert_state text;
+    v_ignored bigint[];
 BEGIN
     SELECT c.state INTO v_insert_state
       FROM sfsync.change c
@@ -60,10 +61,15 @@ BEGIN
         RETURN;
     END IF;
 
-    UPDATE sfsync.change
-       SET state = 'IGNORED', processed_at = now(), updated_at = now(),
-           sf_message = 'the row was deleted locally before it reached Salesforce'
-     WHERE mapping_id = p_mapping AND record_id = p_record AND state = 'NEW';
+    WITH ignored AS (
+        UPDATE sfsync.change
+           SET state = 'IGNORED', processed_at = now(), updated_at = now(),
+               sf_message = 'the row was deleted locally before it reached Salesforce'
+         WHERE mapping_id = p_mapping AND record_id = p_record AND state = 'NEW'
+        RETURNING id
+    )
+    SELECT array_agg(id) INTO v_ignored FROM ignored;
+    PERFORM sfsync._archive_finished(v_ignored);
     INSERT INTO sfsync.change_archive (mapping_id, record_id, action, old, state, processed_at, sf_message)
     VALUES (p_mapping, p_record, 'DELETE', p_old, 'IGNORED', now(),
             'the row never reached Salesforce: nothing to delete');

@@ -34,7 +34,7 @@ GRANT EXECUTE ON FUNCTION
     sfsync._claim_changes(integer, integer, bigint),
     sfsync._renew_leases(uuid, integer),
     sfsync._complete_changes(jsonb, integer),
-    sfsync._archive_finished(),
+    sfsync._archive_finished(bigint[]),
     sfsync._purge_archive(interval),
     sfsync._create_stage(bigint),
     sfsync._conv_sql(text, text),

@@ -1,14 +1,17 @@
 -- The queue protocol the sidecar speaks (claim, renew, complete) and the user's retry/ignore.
 
--- Moves finished entries (anything but NEW and PENDING) from sfsync.change to sfsync.change_archive.
-CREATE FUNCTION sfsync._archive_finished()
+-- Moves finished entries (anything but NEW and PENDING) from sfsync.change to sfsync.change_archive:
+-- the given ones, or every finished entry when p_ids is NULL (a scan; for housekeeping).
+CREATE FUNCTION sfsync._archive_finished(p_ids bigint[] DEFAULT NULL)
     RETURNS bigint
     LANGUAGE sql
     SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
     AS $$
     WITH moved AS (
-        DELETE FROM sfsync.change WHERE state NOT IN ('NEW', 'PENDING') RETURNING *
+        DELETE FROM sfsync.change
+         WHERE state NOT IN ('NEW', 'PENDING') AND (p_ids IS NULL OR id = ANY (p_ids))
+        RETURNING *
     ), archived AS (
         INSERT INTO sfsync.change_archive (id, txid, mapping_id, record_id, sfid, action, "values", old, state,
                                            attempts, not_before, lease_until, lease_token, sf_result, sf_message,
@@ -21,7 +24,7 @@ CREATE FUNCTION sfsync._archive_finished()
     )
     SELECT count(*) FROM archived
 $$;
-COMMENT ON FUNCTION sfsync._archive_finished() IS 'sfsync: moves finished queue entries to sfsync.change_archive';
+COMMENT ON FUNCTION sfsync._archive_finished(bigint[]) IS 'sfsync: moves finished queue entries to sfsync.change_archive';
 
 -- A sidecar's result for one claimed change, joined with the change it is about.
 CREATE TYPE sfsync._result AS (
@@ -53,10 +56,6 @@ BEGIN
         RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
             MESSAGE = format('batch and lease must be positive (got %s and %s)', p_batch, p_lease_seconds);
     END IF;
-    IF EXISTS (SELECT 1 FROM sfsync.change c WHERE c.state NOT IN ('NEW', 'PENDING')) THEN
-        PERFORM sfsync._archive_finished();
-    END IF;
-
     WITH heads AS (
         SELECT c.id, c.mapping_id, c.record_id
           FROM sfsync.change c
@@ -142,6 +141,7 @@ DECLARE
     v_results sfsync._result[];
     v_ignored jsonb;
     v_bad text;
+    v_also_finished bigint[];
 BEGIN
     IF jsonb_typeof(p_results) IS DISTINCT FROM 'array' THEN
         RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
@@ -203,11 +203,15 @@ BEGIN
      WHERE s.outcome = 'SUCCESS' AND s.sfid IS NOT NULL AND c.mapping_id = s.mapping_id
        AND c.record_id = s.record_id AND c.state IN ('NEW', 'PENDING') AND c.sfid IS NULL;
     -- an insert that failed for good: a DELETE queued behind it has nothing to delete
-    UPDATE sfsync.change c SET state = 'IGNORED', processed_at = now(), updated_at = now(),
-                               sf_message = 'the insert of this row failed: nothing to delete'
-      FROM unnest(v_results) s
-     WHERE s.outcome = 'FAILED' AND s.action = 'INSERT' AND c.mapping_id = s.mapping_id
-       AND c.record_id = s.record_id AND c.state = 'NEW' AND c.action = 'DELETE' AND c.sfid IS NULL;
+    WITH ignored AS (
+        UPDATE sfsync.change c SET state = 'IGNORED', processed_at = now(), updated_at = now(),
+                                   sf_message = 'the insert of this row failed: nothing to delete'
+          FROM unnest(v_results) s
+         WHERE s.outcome = 'FAILED' AND s.action = 'INSERT' AND c.mapping_id = s.mapping_id
+           AND c.record_id = s.record_id AND c.state = 'NEW' AND c.action = 'DELETE' AND c.sfid IS NULL
+        RETURNING c.id
+    )
+    SELECT array_agg(id) INTO v_also_finished FROM ignored;
 
     -- the rows: sfid, _hc_lastop, _hc_err
     FOR v_mapping IN SELECT * FROM sfsync.mapping
@@ -254,7 +258,8 @@ BEGIN
         UPDATE sfsync.mapping SET last_write_at = now() WHERE id = v_mapping.id;
     END LOOP;
 
-    PERFORM sfsync._archive_finished();
+    PERFORM sfsync._archive_finished(ARRAY(SELECT s.id FROM unnest(v_results) s WHERE s.outcome <> 'RETRY')
+                                     || coalesce(v_also_finished, '{}'));
     RETURN jsonb_build_object('applied', cardinality(v_results), 'ignored', v_ignored);
 END
 $$;
@@ -412,6 +417,7 @@ BEGIN
             UPDATE sfsync.change SET state = 'IGNORED', processed_at = now(), updated_at = now(),
                                      sf_message = coalesce(sf_message, 'ignored by the user')
              WHERE id = v_id;
+            PERFORM sfsync._archive_finished(ARRAY[v_id]);
             CONTINUE;
         END IF;
         SELECT state INTO v_state FROM sfsync.change_archive WHERE id = v_id FOR UPDATE;
@@ -424,7 +430,6 @@ BEGIN
         END IF;
         UPDATE sfsync.change_archive SET state = 'IGNORED', updated_at = now() WHERE id = v_id;
     END LOOP;
-    PERFORM sfsync._archive_finished();
     RETURN cardinality(change_ids);
 END
 $$;

@@ -11,6 +11,7 @@
 
 mod config;
 mod dates;
+mod direct;
 mod json;
 pub mod queue;
 

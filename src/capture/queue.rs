@@ -70,7 +70,14 @@ pub fn as_extension_owner<R>(f: impl FnOnce() -> R) -> R {
 unsafe fn keep_plan(sql: &CStr, argtypes: &[Oid]) -> pg_sys::SPIPlanPtr {
     unsafe {
         pg_guard_ffi_boundary(|| {
-            let plan = pg_sys::SPI_prepare(sql.as_ptr(), argtypes.len() as i32, argtypes.as_ptr().cast_mut());
+            // A generic plan: the statement never benefits from parameter values, and re-planning per
+            // row (the custom-plan heuristic) would cost more than the insert itself.
+            let plan = pg_sys::SPI_prepare_cursor(
+                sql.as_ptr(),
+                argtypes.len() as i32,
+                argtypes.as_ptr().cast_mut(),
+                pg_sys::CURSOR_OPT_GENERIC_PLAN as i32,
+            );
             if plan.is_null() {
                 let spi_result = pg_sys::SPI_result;
                 error!("sfsync capture: cannot prepare {:?} (SPI result {spi_result})", sql);
@@ -166,6 +173,28 @@ fn opt_text(bytes: Option<&[u8]>) -> (Datum, c_char) {
 
 /// Inserts one change (and NOTIFYs when `sfsync.notify` is on and the change is queued).
 pub fn enqueue(change: &Change<'_>, destination: Destination) {
+    let notify = matches!(destination, Destination::Queue) && crate::guc::NOTIFY.get() && first_notify(change.mapping_id);
+    let direct = matches!(destination, Destination::Queue)
+        && change.state == "NEW"
+        && super::direct::insert_new_change(
+            change.mapping_id,
+            change.record_id,
+            change.sfid,
+            change.action,
+            change.values,
+            change.old,
+        );
+    if direct {
+        if notify {
+            let mut payload = [text_datum(change.mapping_id.to_string().as_bytes())];
+            with_spi(|| unsafe { execute((*plans()).notify, &mut payload, &[b' ' as c_char]) });
+        }
+        return;
+    }
+    enqueue_through_spi(change, destination, notify);
+}
+
+fn enqueue_through_spi(change: &Change<'_>, destination: Destination, notify: bool) {
     let (sfid, sfid_null) = opt_text(change.sfid);
     let (values, values_null) = opt_text(change.values);
     let (old, old_null) = opt_text(change.old);
@@ -179,7 +208,6 @@ pub fn enqueue(change: &Change<'_>, destination: Destination) {
         text_datum(change.state.as_bytes()),
     ];
     let nulls = [b' ' as c_char, b' ' as c_char, sfid_null, b' ' as c_char, values_null, old_null, b' ' as c_char];
-    let notify = matches!(destination, Destination::Queue) && crate::guc::NOTIFY.get() && first_notify(change.mapping_id);
     let mut payload = [text_datum(change.mapping_id.to_string().as_bytes())];
     as_extension_owner(|| {
         with_spi(|| unsafe {

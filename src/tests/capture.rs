@@ -228,6 +228,24 @@ mod tests {
     }
 
     #[pg_test]
+    fn indexes_added_to_the_queue_are_maintained() {
+        let m = map_account_rw();
+        run("INSERT INTO salesforce.account (name) VALUES ('before any index')");
+        // a DBA adds a plain and an expression index: capture must fill both (the expression index
+        // is one the direct insert path cannot fill, so capture falls back to SQL)
+        run("CREATE INDEX sfsync_test_created ON sfsync.change (created_at)");
+        run("INSERT INTO salesforce.account (name) VALUES ('plain index')");
+        run("CREATE INDEX sfsync_test_name ON sfsync.change ((\"values\"->>'name'))");
+        run("INSERT INTO salesforce.account (name) VALUES ('expression index')");
+        run("SET LOCAL enable_seqscan = off");
+        assert_eq!(count(&format!("SELECT count(*) FROM sfsync.change WHERE created_at >= '-infinity' AND mapping_id = {m}")), 3);
+        assert_eq!(count("SELECT count(*) FROM sfsync.change WHERE \"values\"->>'name' = 'expression index'"), 1);
+        assert_eq!(count("SELECT count(*) FROM sfsync.change WHERE \"values\"->>'name' = 'plain index'"), 1);
+        let plan = one::<pgrx::Json>("EXPLAIN (FORMAT JSON) SELECT count(*) FROM sfsync.change WHERE \"values\"->>'name' = 'x'").unwrap().0.to_string();
+        assert!(plan.contains("sfsync_test_name"), "the test must read through the index: {plan}");
+    }
+
+    #[pg_test]
     fn notify_option_does_not_change_what_is_queued() {
         let m = map_account_rw();
         run("SET LOCAL sfsync.notify = on");
