@@ -28,6 +28,8 @@ pub struct AppState {
     /// Objects with CDC on; `None` = all (`--cdc-objects`, `PUT /__emulator/cdc`).
     pub cdc_objects: Mutex<Option<Vec<String>>>,
     pub jwt: Option<JwtVerifier>,
+    /// Bulk API 2.0 ingest and query jobs.
+    pub bulk: crate::bulk::BulkJobs,
 }
 
 pub type SharedState = Arc<AppState>;
@@ -47,6 +49,7 @@ impl AppState {
             stats: Mutex::new(BTreeMap::new()),
             cdc_objects,
             jwt,
+            bulk: crate::bulk::BulkJobs::default(),
         }
     }
 

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod app;
 pub mod auth;
+pub mod bulk;
 pub mod config;
 pub mod faults;
 pub mod http;

@@ -50,6 +50,7 @@ pub async fn reset(State(app): State<SharedState>) -> Response {
     app.limits.reset_usage();
     app.stats.lock().clear();
     app.faults.clear();
+    app.bulk.clear();
     ok(json!({"reset": true}))
 }
 
