@@ -76,6 +76,7 @@ async fn concurrent_claimers_never_get_the_same_change() {
                 if claimed.is_empty() {
                     break;
                 }
+                assert!(claimed.iter().all(|c| c.action == "INSERT"));
                 seen.extend(claimed.iter().map(|c| c.change_id));
                 complete(&client, &claimed, "SUCCESS").await;
             }

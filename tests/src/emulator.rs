@@ -1,0 +1,180 @@
+//! The Salesforce emulator as a real process over HTTPS, with clients for its REST and admin APIs.
+
+use crate::binaries::binary;
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+pub const CLIENT_ID: &str = "sfsync-emulator";
+pub const CLIENT_SECRET: &str = "emulator-secret";
+pub const USERNAME: &str = "admin@sfsync.emulator";
+pub const PASSWORD: &str = "emulator-password";
+pub const API_VERSION: &str = "62.0";
+
+/// A running emulator; killed when dropped.
+pub struct Emulator {
+    child: Child,
+    pub url: String,
+    pub ca_file: PathBuf,
+    dir: PathBuf,
+    http: reqwest::Client,
+    token: tokio::sync::Mutex<Option<String>>,
+}
+
+impl Emulator {
+    /// Starts `sfsync-emulator --tls` on a free port with extra arguments.
+    pub fn start(extra: &[&str]) -> Emulator {
+        let root = PathBuf::from(std::env::var("SFSYNC_TMP").unwrap_or_else(|_| "/var/tmp/sfsync".into()));
+        let dir = root.join(format!("emulator-{}-{}", std::process::id(), rand::random::<u32>()));
+        std::fs::create_dir_all(&dir).expect("emulator dir");
+        let ca_file = dir.join("ca.pem");
+        let mut child = Command::new(binary("sfsync-emulator"))
+            .args(["--listen", "127.0.0.1:0", "--tls", "--cert-out"])
+            .arg(&ca_file)
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start sfsync-emulator");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).expect("emulator stdout");
+        let url = line
+            .trim()
+            .strip_prefix("sfsync-emulator listening on ")
+            .unwrap_or_else(|| panic!("unexpected emulator output: {line:?}"))
+            .to_string();
+        let ca = reqwest::Certificate::from_pem(&std::fs::read(&ca_file).expect("ca.pem")).expect("CA PEM");
+        let http = reqwest::Client::builder()
+            .use_rustls_tls()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(ca)
+            .timeout(Duration::from_secs(120))
+            .build()
+            .expect("reqwest client");
+        Emulator { child, url, ca_file, dir, http, token: tokio::sync::Mutex::new(None) }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Environment for a sidecar talking to this emulator (password flow, this CA).
+    pub fn sidecar_env(&self) -> Vec<(String, String)> {
+        vec![
+            ("SFSYNC_LOGIN_URL".into(), self.url.clone()),
+            ("SFSYNC_AUTH".into(), "password".into()),
+            ("SFSYNC_CLIENT_ID".into(), CLIENT_ID.into()),
+            ("SFSYNC_CLIENT_SECRET".into(), CLIENT_SECRET.into()),
+            ("SFSYNC_USERNAME".into(), USERNAME.into()),
+            ("SFSYNC_PASSWORD".into(), PASSWORD.into()),
+            ("SFSYNC_CA_FILE".into(), self.ca_file.display().to_string()),
+            ("SFSYNC_API_VERSION".into(), API_VERSION.into()),
+        ]
+    }
+
+    async fn token(&self) -> String {
+        let mut token = self.token.lock().await;
+        if let Some(t) = token.as_ref() {
+            return t.clone();
+        }
+        let response: Value = self
+            .http
+            .post(format!("{}/services/oauth2/token", self.url))
+            .form(&[
+                ("grant_type", "password"),
+                ("client_id", CLIENT_ID),
+                ("client_secret", CLIENT_SECRET),
+                ("username", USERNAME),
+                ("password", PASSWORD),
+            ])
+            .send()
+            .await
+            .expect("token request")
+            .json()
+            .await
+            .expect("token JSON");
+        let t = response["access_token"].as_str().expect("access_token").to_string();
+        *token = Some(t.clone());
+        t
+    }
+
+    /// A REST call on `/services/data/vXX.X/<path>` as the admin user; returns (status, JSON or Null).
+    pub async fn rest(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        for attempt in 0..2 {
+            let token = self.token().await;
+            let mut request = self
+                .http
+                .request(method.clone(), format!("{}/services/data/v{API_VERSION}/{}", self.url, path.trim_start_matches('/')))
+                .bearer_auth(&token);
+            if let Some(body) = &body {
+                request = request.json(body);
+            }
+            let response = request.send().await.expect("REST request");
+            let status = response.status().as_u16();
+            let text = response.text().await.unwrap_or_default();
+            if status == 401 && attempt == 0 {
+                *self.token.lock().await = None; // sessions may have been expired on purpose
+                continue;
+            }
+            return (status, serde_json::from_str(&text).unwrap_or(Value::Null));
+        }
+        unreachable!()
+    }
+
+    /// All records of a SOQL query (follows nextRecordsUrl). Panics on an error response.
+    pub async fn query(&self, soql: &str) -> Vec<Value> {
+        let mut records = Vec::new();
+        let (status, mut page) =
+            self.rest(reqwest::Method::GET, &format!("queryAll/?q={}", urlencode(soql)), None).await;
+        assert_eq!(status, 200, "query {soql}: {page}");
+        loop {
+            records.extend(page["records"].as_array().cloned().unwrap_or_default());
+            let Some(next) = page["nextRecordsUrl"].as_str().map(str::to_string) else { break };
+            let path = next.split_once(&format!("/v{API_VERSION}/")).map(|(_, p)| p.to_string()).unwrap_or(next);
+            let (status, next_page) = self.rest(reqwest::Method::GET, &path, None).await;
+            assert_eq!(status, 200, "{next_page}");
+            page = next_page;
+        }
+        records
+    }
+
+    /// An admin API call (`/__emulator/...`).
+    pub async fn admin(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let mut request = self.http.request(method, format!("{}/__emulator/{}", self.url, path.trim_start_matches('/')));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("admin request");
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        assert!(status.is_success(), "admin {path}: {status} {text}");
+        serde_json::from_str(&text).unwrap_or(Value::Null)
+    }
+
+    /// Writes records as another API client (so they are not the sidecar's own writes).
+    pub async fn write_as_other(&self, object: &str, records: Value) -> Value {
+        self.admin(reqwest::Method::POST, "records", Some(json!({"object": object, "records": records}))).await
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+pub fn urlencode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() * 3);
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}

@@ -1,0 +1,97 @@
+//! The sidecar as a real process: started with an environment, stopped with SIGTERM or killed with -9.
+
+use crate::binaries::binary;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running `sfsync-sidecar run`; killed when dropped.
+pub struct Sidecar {
+    child: Option<Child>,
+    env: Vec<(String, String)>,
+}
+
+impl Sidecar {
+    /// Starts `sfsync-sidecar run` with `env` (plus `RUST_LOG` from ours, default `warn`).
+    pub fn start(env: &[(String, String)]) -> Sidecar {
+        let mut sidecar = Sidecar { child: None, env: env.to_vec() };
+        sidecar.restart();
+        sidecar
+    }
+
+    /// Starts the process again (after `kill9` or `terminate`).
+    pub fn restart(&mut self) {
+        let mut command = Command::new(binary("sfsync-sidecar"));
+        command.arg("run").envs(self.env.iter().cloned());
+        if std::env::var("RUST_LOG").is_err() {
+            command.env("RUST_LOG", "warn");
+        }
+        command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::inherit());
+        self.child = Some(command.spawn().expect("start sfsync-sidecar"));
+    }
+
+    /// Runs a one-shot subcommand (`check`, `status`) with the same environment.
+    pub fn command(env: &[(String, String)], subcommand: &str) -> std::process::Output {
+        Command::new(binary("sfsync-sidecar"))
+            .arg(subcommand)
+            .envs(env.iter().cloned())
+            .output()
+            .expect("run sfsync-sidecar")
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// SIGKILL: no chance to clean up (what a crash looks like).
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERM, then waits up to `timeout` for a clean exit.
+    pub fn terminate(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let mut child = self.child.take()?;
+        let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        None
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.as_mut().map(|c| c.try_wait()), Some(Ok(None)))
+    }
+}
+
+impl Drop for Sidecar {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// Polls `check` until it returns true or `timeout` passes; panics with `what` on time-out.
+pub async fn eventually<F, Fut>(timeout: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if check().await {
+            return;
+        }
+        if Instant::now() > deadline {
+            panic!("timed out after {timeout:?} waiting for: {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
