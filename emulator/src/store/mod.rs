@@ -21,6 +21,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::query::catalog::SoqlCatalog;
+
 pub use change_log::{ApiKind, ChangeEvent, ChangeLog, ChangeType};
 pub use errors::{RecordError, SchemaError};
 pub use ids::RecordId;
@@ -88,6 +90,8 @@ pub struct Org {
     pub admin_username: String,
     /// When the set of objects or fields last changed (org clock, ms): global describe's `If-Modified-Since`.
     pub schema_changed_ms: i64,
+    /// The SOQL engine's metadata and compiled validation rules, rebuilt on every schema change.
+    pub soql: SoqlCatalog,
 }
 
 /// The organization id every emulated org reports.
@@ -112,6 +116,7 @@ impl Org {
             },
             admin_username: admin_username.to_string(),
             schema_changed_ms: 0,
+            soql: SoqlCatalog::default(),
         };
         for schema in builtin::standard_objects()? {
             org.add_object_schema(schema)?;
@@ -199,6 +204,7 @@ impl Org {
         self.by_name.insert(lower, index);
         self.objects.push(ObjectStore::new(schema));
         self.schema_changed_ms = self.clock.now_ms();
+        self.rebuild_soql_catalog();
         Ok(index)
     }
 
@@ -216,6 +222,13 @@ impl Org {
         self.objects.clear();
         self.by_name.clear();
         self.by_prefix.clear();
+        self.rebuild_soql_catalog();
+    }
+
+    /// Rebuilds the SOQL metadata and compiled validation rules after any schema change.
+    fn rebuild_soql_catalog(&mut self) {
+        let generation = self.soql.generation() + 1;
+        self.soql = SoqlCatalog::build(self.objects.iter().map(|store| &store.schema), generation);
     }
 
     /// Case-insensitive object lookup.
@@ -326,6 +339,7 @@ impl Org {
         }
         store.rebuild_key_indexes();
         self.schema_changed_ms = self.clock.now_ms();
+        self.rebuild_soql_catalog();
         Ok(())
     }
 
@@ -362,6 +376,7 @@ impl Org {
         store.drop_column(position);
         store.rebuild_key_indexes();
         self.schema_changed_ms = self.clock.now_ms();
+        self.rebuild_soql_catalog();
         Ok(())
     }
 
@@ -509,7 +524,7 @@ pub fn schema_from_spec(org: &Org, spec: ObjectSpec) -> Result<ObjectSchema, Sch
     )?;
     schema.deletable = spec.deletable.unwrap_or(true);
     for rule in &schema.validation_rules {
-        validation_rules::check_condition(&rule.condition, &schema).map_err(|e| {
+        validation_rules::check_condition(&rule.condition, &schema, org).map_err(|e| {
             SchemaError::BadValidationRule {
                 rule: rule.name.clone(),
                 reason: e.to_string(),

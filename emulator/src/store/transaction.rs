@@ -10,7 +10,7 @@ use super::convert::{prepare_assignments, Assignments, WriteMode};
 use super::errors::RecordError;
 use super::ids::RecordId;
 use super::object_store::Record;
-use super::schema::{FieldType, ObjectSchema};
+use super::schema::FieldType;
 use super::value::Value;
 use super::{derive, validation_rules, DeletedEntry, Org};
 
@@ -276,7 +276,7 @@ impl<'a> Transaction<'a> {
         let mut auto_number = store.auto_number;
         let previous_auto_number = auto_number;
         derive::apply(schema, &mut record, true, &mut auto_number, timestamp);
-        check_rules(schema, &record)?;
+        check_rules(self.org, object, &record)?;
         check_unique(self.org, object, &record, None)?;
 
         let store = self.org.object_at_mut(object);
@@ -344,7 +344,7 @@ impl<'a> Transaction<'a> {
         }
         let mut auto_number = 0;
         derive::apply(schema, &mut record, false, &mut auto_number, timestamp);
-        check_rules(schema, &record)?;
+        check_rules(self.org, object, &record)?;
         check_unique(self.org, object, &record, Some(&before))?;
         let system = schema.system.clone();
         let mut changed: Vec<usize> = (0..schema.fields.len())
@@ -738,17 +738,15 @@ pub(crate) fn upsert_key_field(
     }
 }
 
-fn check_rules(schema: &ObjectSchema, record: &Record) -> Result<(), RecordError> {
-    for rule in schema.validation_rules.iter().filter(|r| r.active) {
-        if validation_rules::rule_matches(&rule.condition, schema, record) {
-            return Err(RecordError::new(
-                "FIELD_CUSTOM_VALIDATION_EXCEPTION",
-                rule.error_message.clone(),
-                rule.error_display_field.iter().cloned().collect(),
-            ));
-        }
+fn check_rules(org: &Org, object: usize, record: &Record) -> Result<(), RecordError> {
+    match validation_rules::first_broken_rule(org, object, record) {
+        Some(rule) => Err(RecordError::new(
+            "FIELD_CUSTOM_VALIDATION_EXCEPTION",
+            rule.error_message.clone(),
+            rule.error_display_field.iter().cloned().collect(),
+        )),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// `DUPLICATE_VALUE` when a unique field's value is held by another live record.

@@ -1,0 +1,159 @@
+//! The org store seen through the SOQL engine's traits: records are read in place (values borrowed), parents
+//! are found through the id held in the reference field, and address compounds (not stored, built from their
+//! components) are assembled into a per-source arena so they can be lent out like stored values.
+
+use std::cell::OnceCell;
+
+use typed_arena::Arena;
+
+use super::catalog::{AddressParts, SoqlCatalog};
+use crate::soql::{Address, FieldValue, ObjectMeta, ParentRecord, RecordSource, Schema};
+use crate::store::{Org, Record, RecordId, Value};
+
+/// A read-only view of an org for one query run, one page, or one validation check.
+pub struct OrgSource<'o> {
+    org: &'o Org,
+    catalog: &'o SoqlCatalog,
+    /// Assembled address values; created on first use since most queries select none.
+    addresses: OnceCell<Arena<Address>>,
+}
+
+impl<'o> OrgSource<'o> {
+    pub fn new(org: &'o Org) -> OrgSource<'o> {
+        OrgSource {
+            org,
+            catalog: &org.soql,
+            addresses: OnceCell::new(),
+        }
+    }
+
+    pub fn org(&self) -> &'o Org {
+        self.org
+    }
+
+    pub fn catalog(&self) -> &'o SoqlCatalog {
+        self.catalog
+    }
+
+    /// The org's object index of a record, from its id's key prefix.
+    fn object_of(&self, record: &Record) -> Option<usize> {
+        self.org.object_index_by_prefix(record.id.key_prefix())
+    }
+
+    fn text(record: &Record, position: Option<usize>) -> Option<String> {
+        position.and_then(|position| match record.get(position) {
+            Value::Null => None,
+            Value::Text(text) => Some(text.to_string()),
+            other => Some(other.display_text()),
+        })
+    }
+
+    fn number(record: &Record, position: Option<usize>) -> Option<rust_decimal::Decimal> {
+        position.and_then(|position| match record.get(position) {
+            Value::Decimal(number) => Some(*number),
+            Value::Int(number) => Some(rust_decimal::Decimal::from(*number)),
+            _ => None,
+        })
+    }
+
+    fn address<'a>(&'a self, record: &Record, parts: &AddressParts) -> FieldValue<'a> {
+        let address = Address {
+            street: Self::text(record, parts[0]),
+            city: Self::text(record, parts[1]),
+            state: Self::text(record, parts[2]),
+            postal_code: Self::text(record, parts[3]),
+            country: Self::text(record, parts[4]),
+            latitude: Self::number(record, parts[5]),
+            longitude: Self::number(record, parts[6]),
+            geocode_accuracy: Self::text(record, parts[7]),
+        };
+        // Salesforce answers null for an address whose components are all null.
+        if address == Address::default() {
+            return FieldValue::Null;
+        }
+        let arena = self.addresses.get_or_init(Arena::new);
+        FieldValue::Address(arena.alloc(address))
+    }
+}
+
+impl Schema for OrgSource<'_> {
+    fn object(&self, name: &str) -> Option<&ObjectMeta> {
+        self.catalog.object(name)
+    }
+}
+
+impl RecordSource for OrgSource<'_> {
+    type Record = Record;
+    type Records<'a>
+        = Box<dyn Iterator<Item = &'a Record> + 'a>
+    where
+        Self: 'a;
+
+    fn records<'a>(&'a self, object: &ObjectMeta) -> Self::Records<'a> {
+        match self.catalog.position(object.name()) {
+            Some(position) => Box::new(self.org.object_at(position).iter()),
+            None => Box::new(std::iter::empty()),
+        }
+    }
+
+    fn record_id<'a>(&'a self, record: &'a Record) -> &'a str {
+        record.id.as_str()
+    }
+
+    fn is_deleted(&self, record: &Record) -> bool {
+        record.is_deleted()
+    }
+
+    fn value<'a>(&'a self, record: &'a Record, field_index: usize) -> FieldValue<'a> {
+        match record.get(field_index) {
+            Value::Null => {
+                // Address compounds are never stored: a null may stand for one.
+                let Some(object) = self.object_of(record) else {
+                    return FieldValue::Null;
+                };
+                let Some(extras) = self.catalog.extras_at(object) else {
+                    return FieldValue::Null;
+                };
+                match extras.addresses.get(field_index) {
+                    Some(Some(parts)) if extras.has_address => self.address(record, parts),
+                    _ => FieldValue::Null,
+                }
+            }
+            Value::Bool(flag) => FieldValue::Bool(*flag),
+            Value::Int(number) => FieldValue::Int(*number),
+            Value::Decimal(number) => {
+                // Numbers are written with the field's scale (`5.00` for a currency), as REST reads do.
+                let scale = self
+                    .object_of(record)
+                    .and_then(|object| self.catalog.extras_at(object))
+                    .and_then(|extras| extras.scales.get(field_index).copied().flatten());
+                let mut number = *number;
+                if let Some(scale) = scale {
+                    number.rescale(scale);
+                }
+                FieldValue::Decimal(number)
+            }
+            Value::Text(text) => FieldValue::Text(text),
+            Value::Date(date) => FieldValue::Date(*date),
+            Value::DateTime(millis) => FieldValue::DateTime(*millis),
+            Value::Time(millis) => FieldValue::Time(*millis),
+        }
+    }
+
+    fn parent<'a>(
+        &'a self,
+        record: &'a Record,
+        field_index: usize,
+    ) -> Option<ParentRecord<'a, Record>> {
+        let Value::Text(parent_id) = record.get(field_index) else {
+            return None;
+        };
+        let parent_id = RecordId::parse(parent_id)?;
+        let position = self.org.object_index_by_prefix(parent_id.key_prefix())?;
+        let parent = self.org.object_at(position).get(&parent_id)?;
+        Some(ParentRecord {
+            object: self.catalog.meta_at(position)?,
+            record: parent,
+        })
+    }
+}
