@@ -44,7 +44,9 @@ GRANT EXECUTE ON FUNCTION
     sfsync._set_progress(bigint, bigint, bigint),
     sfsync._acquire_reader(bigint, text, integer),
     sfsync._release_reader(bigint, text),
-    sfsync._set_reader_position(bigint, timestamptz, bigint)
+    sfsync._set_reader_position(bigint, timestamptz, bigint),
+    sfsync._finish_reload(bigint, timestamptz),
+    sfsync._finish_backfill(bigint, text[])
     TO sfsync_agent;
 
 -- Only superusers and the sidecar may switch capture off for their own writes.

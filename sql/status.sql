@@ -133,3 +133,31 @@ CREATE FUNCTION sfsync._set_reader_position(p_mapping bigint, p_hwm timestamptz 
        SET hwm = coalesce(p_hwm, hwm), replay_id = coalesce(p_replay_id, replay_id), last_read_at = now()
      WHERE id = p_mapping
 $$;
+
+-- Sidecar: a reload has been done (clears reload_requested; a newer request made meanwhile is kept
+-- when p_requested_before is given).
+CREATE FUNCTION sfsync._finish_reload(p_mapping bigint, p_requested_before timestamptz DEFAULT NULL)
+    RETURNS void
+    LANGUAGE sql
+    SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+    UPDATE sfsync.mapping SET reload_requested = false, updated_at = now()
+     WHERE id = p_mapping AND (p_requested_before IS NULL OR updated_at <= p_requested_before)
+$$;
+COMMENT ON FUNCTION sfsync._finish_reload(bigint, timestamptz) IS 'sfsync (sidecar): marks a requested reload as done';
+
+-- Sidecar: the given fields have been back-filled (removes them from backfill_fields).
+CREATE FUNCTION sfsync._finish_backfill(p_mapping bigint, p_fields text[])
+    RETURNS void
+    LANGUAGE sql
+    SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+    UPDATE sfsync.mapping
+       SET backfill_fields = ARRAY(SELECT f FROM unnest(backfill_fields) f
+                                    WHERE lower(f) <> ALL (ARRAY(SELECT lower(x) FROM unnest(p_fields) x))),
+           updated_at = now()
+     WHERE id = p_mapping
+$$;
+COMMENT ON FUNCTION sfsync._finish_backfill(bigint, text[]) IS 'sfsync (sidecar): marks back-filled fields as done';

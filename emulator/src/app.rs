@@ -30,12 +30,21 @@ pub struct AppState {
     pub jwt: Option<JwtVerifier>,
     /// Bulk API 2.0 ingest and query jobs.
     pub bulk: crate::bulk::BulkJobs,
+    /// Change Data Capture over CometD: clients, gap events.
+    pub cdc: crate::cdc::CdcState,
 }
 
 pub type SharedState = Arc<AppState>;
 
 impl AppState {
-    pub fn new(config: Config, base_url: String, org: Org, jwt: Option<JwtVerifier>) -> AppState {
+    pub fn new(
+        config: Config,
+        base_url: String,
+        mut org: Org,
+        jwt: Option<JwtVerifier>,
+    ) -> AppState {
+        org.change_log.retention_ms = crate::cdc::retention_ms(&config);
+        let cdc = crate::cdc::CdcState::new(&config);
         let sessions = SessionStore::new(Duration::from_secs(config.session_seconds), org.org_id);
         let limits = OrgLimits::new(config.daily_api_limit);
         let cdc_objects = Mutex::new(config.cdc_object_list());
@@ -50,6 +59,7 @@ impl AppState {
             cdc_objects,
             jwt,
             bulk: crate::bulk::BulkJobs::default(),
+            cdc,
         }
     }
 

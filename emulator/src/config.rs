@@ -50,6 +50,12 @@ pub struct Config {
     /// CometD long-poll timeout.
     #[arg(long, default_value_t = 110)]
     pub cometd_timeout_seconds: u64,
+    /// How long change events stay replayable, in hours of org time.
+    #[arg(long, default_value_t = 72)]
+    pub cdc_retention_hours: u64,
+    /// A CometD client that does not reconnect within this many seconds expires (Salesforce: 40); for tests.
+    #[arg(long, default_value_t = 40, hide = true)]
+    pub cometd_client_expiry_seconds: u64,
     /// Each refresh returns a new refresh token; reusing an old one revokes it and its access tokens.
     #[arg(long)]
     pub refresh_token_rotation: bool,

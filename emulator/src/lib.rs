@@ -5,6 +5,7 @@ pub mod admin;
 pub mod app;
 pub mod auth;
 pub mod bulk;
+pub mod cdc;
 pub mod config;
 pub mod faults;
 pub mod http;

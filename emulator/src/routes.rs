@@ -112,6 +112,7 @@ pub fn router(state: SharedState) -> Router {
         .route("/__emulator/refresh-tokens", post(admin::refresh_token))
         .route("/__emulator/changes", get(admin::changes))
         .merge(crate::bulk::routes())
+        .merge(crate::cdc::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .route_layer(from_fn_with_state(state.clone(), stats))

@@ -155,6 +155,8 @@ impl RunningServer {
     /// Stops serving (waiting a few seconds for open requests), then saves the state file if one is configured.
     pub async fn shutdown(mut self) -> Result<(), ServerError> {
         if let Some(shutdown) = self.shutdown.take() {
+            // Waiting CometD connects answer now instead of holding graceful shutdown for a long poll.
+            self.state.cdc.shutdown();
             let _ = shutdown.send(());
         }
         match tokio::time::timeout(Duration::from_secs(5), &mut self.task).await {

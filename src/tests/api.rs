@@ -112,6 +112,19 @@ mod tests {
     }
 
     #[pg_test]
+    fn the_sidecar_clears_reload_and_backfill_flags() {
+        let m = map_account_rw();
+        run("SELECT sfsync.reload('Account')");
+        run(&format!("SELECT sfsync._finish_reload({m}, now() - interval '1 hour')"));
+        assert_eq!(one::<bool>(&format!("SELECT reload_requested FROM sfsync.mapping WHERE id = {m}")), Some(true), "a newer request is kept");
+        run(&format!("SELECT sfsync._finish_reload({m})"));
+        assert_eq!(one::<bool>(&format!("SELECT reload_requested FROM sfsync.mapping WHERE id = {m}")), Some(false));
+        run("SELECT sfsync.alter_mapping('Account', '{\"add_fields\": [\"Phone\", \"Website\"]}')");
+        run(&format!("SELECT sfsync._finish_backfill({m}, ARRAY['phone'])"));
+        assert_eq!(json(&format!("SELECT to_jsonb(backfill_fields) FROM sfsync.mapping WHERE id = {m}")), json!(["Website"]));
+    }
+
+    #[pg_test]
     fn status_reports_each_mapping() {
         map_account_rw();
         map("Contact", &["LastName"], "read_write", CONTACT, "{}");
