@@ -6,6 +6,7 @@ pub mod format;
 pub mod ingest;
 pub mod job;
 pub mod list;
+pub mod query;
 pub mod registry;
 
 use axum::extract::DefaultBodyLimit;
@@ -26,6 +27,7 @@ fn data(path: &str) -> String {
 /// The Bulk API 2.0 routes (authenticated and counted by the `/services/data` middleware like every API call).
 pub fn routes() -> Router<SharedState> {
     use ingest::api;
+    use query::api as query_api;
     Router::new()
         .route(&data("/jobs/ingest"), post(api::create).get(api::list))
         .route(
@@ -50,4 +52,15 @@ pub fn routes() -> Router<SharedState> {
             &data("/jobs/ingest/{job}/unprocessedrecords"),
             get(api::unprocessed_records),
         )
+        .route(
+            &data("/jobs/query"),
+            post(query_api::create).get(query_api::list),
+        )
+        .route(
+            &data("/jobs/query/{job}"),
+            get(query_api::info)
+                .patch(query_api::abort)
+                .delete(query_api::delete),
+        )
+        .route(&data("/jobs/query/{job}/results"), get(query_api::results))
 }

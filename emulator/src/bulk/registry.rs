@@ -9,6 +9,7 @@ use parking_lot::Mutex;
 
 use super::ingest::IngestJob;
 use super::job::JOB_KEY_PREFIX;
+use super::query::QueryJob;
 use crate::store::RecordId;
 
 /// Jobs of one kind. Generated ids sort in creation order, so the map's order is the listing order.
@@ -65,6 +66,7 @@ impl<T> JobTable<T> {
 #[derive(Debug, Default)]
 pub struct BulkJobs {
     pub ingest: JobTable<IngestJob>,
+    pub query: JobTable<QueryJob>,
     serial: AtomicU64,
 }
 
@@ -82,5 +84,6 @@ impl BulkJobs {
             job.cancel();
         }
         self.ingest.clear();
+        self.query.clear();
     }
 }
