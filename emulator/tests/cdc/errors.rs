@@ -260,7 +260,7 @@ async fn gap_and_overflow_events() {
     let events = comet.events(4, Duration::from_secs(30)).await;
     let kinds: Vec<&str> = events.iter().map(change_type).collect();
     assert_eq!(kinds, ["CREATE", "GAP_UPDATE", "GAP_OVERFLOW", "CREATE"]);
-    assert_eq!(record_ids(&events[1]), [account.clone()]);
+    assert_eq!(record_ids(&events[1]), std::slice::from_ref(&account));
     assert_eq!(record_ids(&events[2]), ["000000000000000AAA"]);
     assert_eq!(record_ids(&events[3]), [after]);
     for gap_event in &events[1..3] {

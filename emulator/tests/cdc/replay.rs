@@ -140,7 +140,7 @@ async fn events_expire_after_72_hours_of_org_time() {
     let mut watcher = Comet::new(&emulator.base, Some(&api.token));
     watcher.start("/data/AccountChangeEvent", json!(-2)).await;
     let events = watcher.events(1, Duration::from_secs(30)).await;
-    assert_eq!(record_ids(&events[0]), [old.clone()]);
+    assert_eq!(record_ids(&events[0]), std::slice::from_ref(&old));
     let old_replay = replay_id(&events[0]);
 
     advance_hours(&emulator, 71).await;
