@@ -132,6 +132,7 @@ DECLARE
     v_conflicts bigint := 0;
     v_hwm timestamp;
     v_row record;
+    v_dupes boolean;
 BEGIN
     IF p_mode NOT IN ('apply', 'reload') THEN
         RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
@@ -168,91 +169,86 @@ BEGIN
     END IF;
     v_active := format('EXISTS (SELECT 1 FROM sfsync.change c WHERE c.mapping_id = %s AND c.record_id = t.id)', m.id);
 
-    -- every record needs an Id; each value must convert (else: an error naming record and field)
+    -- every record needs an Id
     EXECUTE format('SELECT count(*) FROM %s s WHERE NULLIF(s.sfid, '''') IS NULL', v_stage) INTO v_count;
     IF v_count > 0 THEN
         RAISE EXCEPTION USING ERRCODE = 'not_null_violation',
             MESSAGE = format('%s staged %s record(s) have no Id', v_count, m.object_name);
     END IF;
+
+    -- The statements below convert every value as they go. If one fails, the block is rolled back and
+    -- _explain_bad_value finds the record and field to name in the error.
     BEGIN
-        -- count(ROW(...)) makes every conversion run (a plain count(*) would skip them)
-        EXECUTE format('SELECT count(ROW(%s)) FROM %s s', v_conv, v_stage) INTO v_count;
-        EXECUTE format('SELECT count(*) FROM %s s WHERE %s', v_stage,
-                       coalesce((SELECT string_agg(format('length(s.%I) > %s', c->>'column',
-                                                          substring(c->>'sql_type' FROM '^varchar\((\d+)\)$')), ' OR ')
-                                   FROM jsonb_array_elements(m.columns) c
-                                  WHERE c->>'sql_type' ~ '^varchar\(\d+\)$'), 'false'))
-           INTO v_count;
-        IF v_count > 0 THEN
-            RAISE EXCEPTION 'too long';
+        -- one version per record, the latest (a hashed check first: duplicates are rare)
+        EXECUTE format('SELECT EXISTS (SELECT 1 FROM %s s GROUP BY s.sfid HAVING count(*) > 1)', v_stage) INTO v_dupes;
+        IF v_dupes THEN
+            EXECUTE format('DELETE FROM %1$s s WHERE s.ctid NOT IN (
+                                SELECT DISTINCT ON (s.sfid) s.ctid FROM %1$s s ORDER BY s.sfid, %2$s DESC NULLS LAST, s.ctid DESC)',
+                           v_stage, v_stamp);
         END IF;
-    EXCEPTION WHEN others THEN
-        PERFORM sfsync._explain_bad_value(m, v_stage);
-        RAISE;
-    END;
 
-    -- one version per record: the latest
-    EXECUTE format('DELETE FROM %1$s s WHERE s.ctid NOT IN (
-                        SELECT DISTINCT ON (s.sfid) s.ctid FROM %1$s s ORDER BY s.sfid, %2$s DESC NULLS LAST, s.ctid DESC)',
-                   v_stage, v_stamp);
+        -- rows with queued or in-flight local changes: merged field by field under the conflict policy
+        FOR v_row IN EXECUTE format(
+            'SELECT t.id AS record_id, to_jsonb(t) AS local, to_jsonb(x) AS incoming, %4$s AS deleted
+               FROM %1$s s
+               JOIN %2$s t ON t.sfid = s.sfid OR %5$s
+               CROSS JOIN LATERAL (SELECT %3$s) x
+              WHERE %6$s',
+            v_stage, v_target,
+            (SELECT string_agg(sfsync._conv_sql(c->>'sf_type', format('NULLIF(s.%I, '''')', c->>'column')) || ' AS ' || quote_ident(c->>'column'), ', ')
+               FROM jsonb_array_elements(m.columns) c),
+            v_deleted, v_upsert_match, v_active)
+        LOOP
+            v_conflicts := v_conflicts + sfsync._merge_protected_row(m, v_row.record_id, v_row.local, v_row.incoming, v_row.deleted);
+            v_updated := v_updated + 1;
+        END LOOP;
 
-    -- rows with queued or in-flight local changes: merged field by field under the conflict policy
-    FOR v_row IN EXECUTE format(
-        'SELECT t.id AS record_id, to_jsonb(t) AS local, to_jsonb(x) AS incoming, %4$s AS deleted
-           FROM %1$s s
-           JOIN %2$s t ON t.sfid = s.sfid OR %5$s
-           CROSS JOIN LATERAL (SELECT %3$s) x
-          WHERE %6$s',
-        v_stage, v_target,
-        (SELECT string_agg(sfsync._conv_sql(c->>'sf_type', format('NULLIF(s.%I, '''')', c->>'column')) || ' AS ' || quote_ident(c->>'column'), ', ')
-           FROM jsonb_array_elements(m.columns) c),
-        v_deleted, v_upsert_match, v_active)
-    LOOP
-        v_conflicts := v_conflicts + sfsync._merge_protected_row(m, v_row.record_id, v_row.local, v_row.incoming, v_row.deleted);
-        v_updated := v_updated + 1;
-    END LOOP;
+        -- deleted in Salesforce
+        IF v_deleted <> 'false' AND NOT m.keep_deleted THEN
+            EXECUTE format('DELETE FROM %s t USING %s s WHERE t.sfid = s.sfid AND %s AND NOT %s',
+                           v_target, v_stage, v_deleted, v_active);
+            GET DIAGNOSTICS v_count = ROW_COUNT;
+            v_deleted_rows := v_deleted_rows + v_count;
+        END IF;
 
-    -- deleted in Salesforce
-    IF v_deleted <> 'false' AND NOT m.keep_deleted THEN
-        EXECUTE format('DELETE FROM %s t USING %s s WHERE t.sfid = s.sfid AND %s AND NOT %s',
-                       v_target, v_stage, v_deleted, v_active);
-        GET DIAGNOSTICS v_count = ROW_COUNT;
-        v_deleted_rows := v_deleted_rows + v_count;
-    END IF;
-
-    -- matched by sfid: update when something differs (and never with an older version)
-    EXECUTE format(
-        'UPDATE %1$s t SET (%3$s, _hc_lastop, _hc_err) = (%4$s, ''SYNCED'', NULL)
-           FROM %2$s s
-          WHERE t.sfid = s.sfid AND NOT %5$s AND (%6$s OR NOT (%7$s))
-            AND (t.systemmodstamp IS NULL OR %8$s IS NULL OR %8$s >= t.systemmodstamp)
-            AND ((%9$s) IS DISTINCT FROM (%4$s) OR t._hc_lastop IS DISTINCT FROM ''SYNCED'' OR t._hc_err IS NOT NULL)',
-        v_target, v_stage, v_cols, v_conv, v_active, m.keep_deleted::text, v_deleted,
-        CASE WHEN v_stamp LIKE 'NULL%' THEN 'NULL::timestamp' ELSE v_stamp END, v_tcols);
-    GET DIAGNOSTICS v_count = ROW_COUNT;
-    v_updated := v_updated + v_count;
-
-    -- matched by the upsert field: a local row whose insert reached Salesforce but whose sfid has not
-    -- come back (and which has no queued change any more)
-    IF v_upsert IS NOT NULL THEN
+        -- matched by sfid: update when something differs (and never with an older version)
         EXECUTE format(
             'UPDATE %1$s t SET (%3$s, _hc_lastop, _hc_err) = (%4$s, ''SYNCED'', NULL)
                FROM %2$s s
-              WHERE %5$s AND NOT %6$s AND (%7$s OR NOT (%8$s))
-                AND NOT EXISTS (SELECT 1 FROM %1$s t2 WHERE t2.sfid = s.sfid)',
-            v_target, v_stage, v_cols, v_conv, v_upsert_match, v_active, m.keep_deleted::text, v_deleted);
+              WHERE t.sfid = s.sfid AND NOT %5$s AND (%6$s OR NOT (%7$s))
+                AND (t.systemmodstamp IS NULL OR %8$s IS NULL OR %8$s >= t.systemmodstamp)
+                AND ((%9$s) IS DISTINCT FROM (%4$s) OR t._hc_lastop IS DISTINCT FROM ''SYNCED'' OR t._hc_err IS NOT NULL)',
+            v_target, v_stage, v_cols, v_conv, v_active, m.keep_deleted::text, v_deleted,
+            CASE WHEN v_stamp LIKE 'NULL%' THEN 'NULL::timestamp' ELSE v_stamp END, v_tcols);
         GET DIAGNOSTICS v_count = ROW_COUNT;
         v_updated := v_updated + v_count;
-    END IF;
 
-    -- new records
-    EXECUTE format(
-        'INSERT INTO %1$s (%3$s, _hc_lastop)
-         SELECT %4$s, ''SYNCED'' FROM %2$s s
-          WHERE NOT EXISTS (SELECT 1 FROM %1$s t WHERE t.sfid = s.sfid OR %5$s)
-            AND (%6$s OR NOT (%7$s))',
-        v_target, v_stage, v_cols, v_conv, v_upsert_match, m.keep_deleted::text, v_deleted);
-    GET DIAGNOSTICS v_inserted = ROW_COUNT;
+        -- matched by the upsert field: a local row whose insert reached Salesforce but whose sfid has not
+        -- come back (and which has no queued change any more)
+        IF v_upsert IS NOT NULL THEN
+            EXECUTE format(
+                'UPDATE %1$s t SET (%3$s, _hc_lastop, _hc_err) = (%4$s, ''SYNCED'', NULL)
+                   FROM %2$s s
+                  WHERE %5$s AND NOT %6$s AND (%7$s OR NOT (%8$s))
+                    AND NOT EXISTS (SELECT 1 FROM %1$s t2 WHERE t2.sfid = s.sfid)',
+                v_target, v_stage, v_cols, v_conv, v_upsert_match, v_active, m.keep_deleted::text, v_deleted);
+            GET DIAGNOSTICS v_count = ROW_COUNT;
+            v_updated := v_updated + v_count;
+        END IF;
+
+        -- new records (two anti-joins, each of which can be hashed)
+        EXECUTE format(
+            'INSERT INTO %1$s (%3$s, _hc_lastop)
+             SELECT %4$s, ''SYNCED'' FROM %2$s s
+              WHERE NOT EXISTS (SELECT 1 FROM %1$s t WHERE t.sfid = s.sfid)
+                AND NOT EXISTS (SELECT 1 FROM %1$s t WHERE %5$s)
+                AND (%6$s OR NOT (%7$s))',
+            v_target, v_stage, v_cols, v_conv, v_upsert_match, m.keep_deleted::text, v_deleted);
+        GET DIAGNOSTICS v_inserted = ROW_COUNT;
+    EXCEPTION WHEN data_exception THEN
+        PERFORM sfsync._explain_bad_value(m, v_stage);
+        RAISE;
+    END;
 
     IF p_mode = 'reload' THEN
         EXECUTE format(

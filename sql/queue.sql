@@ -4,25 +4,40 @@
 -- the given ones, or every finished entry when p_ids is NULL (a scan; for housekeeping).
 CREATE FUNCTION sfsync._archive_finished(p_ids bigint[] DEFAULT NULL)
     RETURNS bigint
-    LANGUAGE sql
+    LANGUAGE plpgsql
     SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
     AS $$
-    WITH moved AS (
-        DELETE FROM sfsync.change
-         WHERE state NOT IN ('NEW', 'PENDING') AND (p_ids IS NULL OR id = ANY (p_ids))
-        RETURNING *
-    ), archived AS (
+DECLARE
+    v_moved bigint;
+BEGIN
+    -- two statements, so the usual case (given ids) is an index lookup instead of a scan
+    IF p_ids IS NULL THEN
+        WITH moved AS (
+            DELETE FROM sfsync.change WHERE state NOT IN ('NEW', 'PENDING') RETURNING *
+        )
         INSERT INTO sfsync.change_archive (id, txid, mapping_id, record_id, sfid, action, "values", old, state,
                                            attempts, not_before, lease_until, lease_token, sf_result, sf_message,
                                            sf_error, created_at, updated_at, processed_at, processed_tx)
         SELECT id, txid, mapping_id, record_id, sfid, action, "values", old, state, attempts, not_before,
                lease_until, lease_token, sf_result, sf_message, sf_error, created_at, updated_at,
                processed_at, processed_tx
-          FROM moved
-        RETURNING 1
-    )
-    SELECT count(*) FROM archived
+          FROM moved;
+    ELSE
+        WITH moved AS (
+            DELETE FROM sfsync.change WHERE id = ANY (p_ids) AND state NOT IN ('NEW', 'PENDING') RETURNING *
+        )
+        INSERT INTO sfsync.change_archive (id, txid, mapping_id, record_id, sfid, action, "values", old, state,
+                                           attempts, not_before, lease_until, lease_token, sf_result, sf_message,
+                                           sf_error, created_at, updated_at, processed_at, processed_tx)
+        SELECT id, txid, mapping_id, record_id, sfid, action, "values", old, state, attempts, not_before,
+               lease_until, lease_token, sf_result, sf_message, sf_error, created_at, updated_at,
+               processed_at, processed_tx
+          FROM moved;
+    END IF;
+    GET DIAGNOSTICS v_moved = ROW_COUNT;
+    RETURN v_moved;
+END
 $$;
 COMMENT ON FUNCTION sfsync._archive_finished(bigint[]) IS 'sfsync: moves finished queue entries to sfsync.change_archive';
 
@@ -44,9 +59,16 @@ CREATE FUNCTION sfsync._claim_changes(p_batch integer DEFAULT 200, p_lease_secon
     LANGUAGE plpgsql
     SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
+    -- The queue is walked in id order through its primary key and every other lookup is by key. A
+    -- freshly filled queue has no statistics yet, and the planner would then sort the whole queue:
+    -- these settings leave it only the index paths.
+    SET enable_seqscan = off
+    SET enable_bitmapscan = off
+    SET enable_sort = off
     AS $$
 DECLARE
     v_token uuid := gen_random_uuid();
+    v_paused bigint[];
     v_claimed sfsync.change[];
     v_mapping sfsync.mapping;
     v_rows jsonb := '{}';
@@ -56,11 +78,14 @@ BEGIN
         RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
             MESSAGE = format('batch and lease must be positive (got %s and %s)', p_batch, p_lease_seconds);
     END IF;
+    v_paused := ARRAY(SELECT m.id FROM sfsync.mapping m WHERE m.state = 'PAUSED');
+
     WITH heads AS (
+        -- the first claimable change of each record that has no earlier unfinished change
         SELECT c.id, c.mapping_id, c.record_id
           FROM sfsync.change c
-          JOIN sfsync.mapping m ON m.id = c.mapping_id AND m.state <> 'PAUSED'
          WHERE (p_mapping IS NULL OR c.mapping_id = p_mapping)
+           AND c.mapping_id <> ALL (v_paused)
            AND ((c.state = 'NEW' AND (c.not_before IS NULL OR c.not_before <= now()))
                 OR (c.state = 'PENDING' AND c.lease_until < now()))
            AND NOT EXISTS (SELECT 1 FROM sfsync.change e
@@ -68,13 +93,18 @@ BEGIN
          ORDER BY c.id
          LIMIT p_batch
            FOR UPDATE OF c SKIP LOCKED
+    ), members AS (
+        -- each head with the record's later changes, found through the record index
+        SELECT f.id
+          FROM heads h
+         CROSS JOIN LATERAL (SELECT e.id FROM sfsync.change e
+                              WHERE e.mapping_id = h.mapping_id AND e.record_id = h.record_id AND e.id >= h.id
+                                AND (e.state = 'NEW' OR (e.state = 'PENDING' AND e.lease_until < now()))) f
     ), claimed AS (
         UPDATE sfsync.change c
            SET state = 'PENDING', attempts = c.attempts + 1, lease_token = v_token,
                lease_until = now() + make_interval(secs => p_lease_seconds), updated_at = now()
-          FROM heads h
-         WHERE c.mapping_id = h.mapping_id AND c.record_id = h.record_id AND c.id >= h.id
-           AND (c.state = 'NEW' OR (c.state = 'PENDING' AND c.lease_until < now()))
+         WHERE c.id = ANY (ARRAY(SELECT id FROM members))
         RETURNING c.*
     )
     SELECT array_agg(claimed ORDER BY claimed.id) INTO v_claimed FROM claimed;
@@ -83,23 +113,23 @@ BEGIN
     END IF;
 
     -- the current row of each claimed record, for merging and for re-sending failed inserts
-    FOR v_mapping IN SELECT * FROM sfsync.mapping
-                      WHERE id IN (SELECT DISTINCT k.mapping_id FROM unnest(v_claimed) k) LOOP
+    FOR v_mapping IN SELECT * FROM sfsync.mapping m
+                      WHERE m.id = ANY (ARRAY(SELECT DISTINCT k.mapping_id FROM unnest(v_claimed) k)) LOOP
         CONTINUE WHEN to_regclass(format('%I.%I', v_mapping.schema_name, v_mapping.table_name)) IS NULL;
-        EXECUTE format('SELECT jsonb_object_agg(%s || ''/'' || t.id, to_jsonb(t)) FROM %I.%I t WHERE t.id = ANY ($1)',
-                       v_mapping.id, v_mapping.schema_name, v_mapping.table_name)
+        EXECUTE format('SELECT jsonb_object_agg(t.id::text, to_jsonb(t)) FROM %I.%I t WHERE t.id = ANY ($1)',
+                       v_mapping.schema_name, v_mapping.table_name)
            INTO v_part
           USING ARRAY(SELECT k.record_id FROM unnest(v_claimed) k WHERE k.mapping_id = v_mapping.id);
-        v_rows := v_rows || coalesce(v_part, '{}');
+        v_rows := v_rows || jsonb_build_object(v_mapping.id::text, coalesce(v_part, '{}'));
     END LOOP;
 
+    -- v_claimed is in id order already
     RETURN QUERY
         SELECT k.id, k.mapping_id, k.record_id, k.action,
-               coalesce(k.sfid, (v_rows->(k.mapping_id || '/' || k.record_id)->>'sfid'))::varchar,
-               k."values", k.old, v_rows->(k.mapping_id || '/' || k.record_id), k.attempts, k.lease_token,
+               coalesce(k.sfid, (v_rows->(k.mapping_id::text)->(k.record_id::text)->>'sfid'))::varchar,
+               k."values", k.old, v_rows->(k.mapping_id::text)->(k.record_id::text), k.attempts, k.lease_token,
                k.created_at
-          FROM unnest(v_claimed) k
-         ORDER BY k.id;
+          FROM unnest(v_claimed) k;
 END
 $$;
 COMMENT ON FUNCTION sfsync._claim_changes(integer, integer, bigint) IS
@@ -134,6 +164,9 @@ CREATE FUNCTION sfsync._complete_changes(p_results jsonb, p_max_attempts integer
     LANGUAGE plpgsql
     SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
+    -- lookups by key only: see _claim_changes
+    SET enable_seqscan = off
+    SET enable_bitmapscan = off
     SET sfsync.origin = 'salesforce'
     AS $$
 DECLARE
@@ -165,10 +198,11 @@ BEGIN
                          c.attempts)::sfsync._result ORDER BY r.id)
       INTO v_results
       FROM (SELECT c.* FROM sfsync.change c
-             WHERE c.id IN (SELECT (e->>'id')::bigint FROM jsonb_array_elements(p_results) e)
+             WHERE c.id = ANY (ARRAY(SELECT (e->>'id')::bigint FROM jsonb_array_elements(p_results) e))
+             ORDER BY c.id
                FOR UPDATE) c
-      JOIN jsonb_to_recordset(p_results)
-           AS r(id bigint, token uuid, outcome text, sfid text, error jsonb, retry_after_seconds double precision)
+      JOIN (SELECT * FROM jsonb_to_recordset(p_results)
+              AS x(id bigint, token uuid, outcome text, sfid text, error jsonb, retry_after_seconds double precision)) r
         ON c.id = r.id AND c.state = 'PENDING' AND c.lease_token = r.token;
     v_results := coalesce(v_results, '{}');
     v_ignored := coalesce((SELECT jsonb_agg(r->'id') FROM jsonb_array_elements(p_results) r
@@ -219,9 +253,9 @@ BEGIN
                                     WHERE s.outcome IN ('SUCCESS', 'FAILED')) LOOP
         CONTINUE WHEN to_regclass(format('%I.%I', v_mapping.schema_name, v_mapping.table_name)) IS NULL;
         -- rows are locked in id order, the order application transactions are most likely to use too
-        EXECUTE format('SELECT 1 FROM %I.%I t WHERE t.id IN (SELECT s.record_id FROM unnest($1) s WHERE s.mapping_id = %s)
-                         ORDER BY t.id FOR UPDATE',
-                       v_mapping.schema_name, v_mapping.table_name, v_mapping.id) USING v_results;
+        EXECUTE format('SELECT 1 FROM %I.%I t WHERE t.id = ANY ($1) ORDER BY t.id FOR UPDATE',
+                       v_mapping.schema_name, v_mapping.table_name)
+          USING ARRAY(SELECT s.record_id FROM unnest(v_results) s WHERE s.mapping_id = v_mapping.id);
         -- without an upsert field the reader may already have stored our insert as a row of its own:
         -- that copy goes, the application's row keeps its id
         EXECUTE format(
