@@ -30,6 +30,8 @@ pub struct AppState {
     pub jwt: Option<JwtVerifier>,
     /// Bulk API 2.0 ingest and query jobs.
     pub bulk: crate::bulk::BulkJobs,
+    /// Open SOQL query cursors (`nextRecordsUrl` locators).
+    pub query_locators: crate::query::locators::QueryLocators,
     /// Change Data Capture over CometD: clients, gap events.
     pub cdc: crate::cdc::CdcState,
 }
@@ -59,6 +61,7 @@ impl AppState {
             cdc_objects,
             jwt,
             bulk: crate::bulk::BulkJobs::default(),
+            query_locators: crate::query::locators::QueryLocators::default(),
             cdc,
         }
     }

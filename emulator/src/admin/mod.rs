@@ -51,6 +51,7 @@ pub async fn reset(State(app): State<SharedState>) -> Response {
     app.stats.lock().clear();
     app.faults.clear();
     app.bulk.clear();
+    app.query_locators.clear();
     app.cdc.gaps.lock().clear();
     ok(json!({"reset": true}))
 }

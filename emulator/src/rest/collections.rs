@@ -134,11 +134,10 @@ fn render(outcome: Outcome, rolled_back: bool) -> Json {
     }
 }
 
-/// Runs `operation` for each record inside one transaction (each record atomic on its own), applies
-/// `allOrNone`, commits, and renders per-record results in request order.
-fn run<F>(
-    app: &SharedState,
-    api: &ApiContext,
+/// Runs the records of one Collections call inside `transaction` (a direct call's own, or a composite
+/// request's); with `allOrNone` and a failure, everything this call did is rolled back.
+fn run_in<F>(
+    transaction: &mut Transaction<'_>,
     all_or_none: bool,
     count: usize,
     mut operation: F,
@@ -146,12 +145,11 @@ fn run<F>(
 where
     F: FnMut(&mut Transaction<'_>, usize) -> Outcome,
 {
-    let mut org = app.org.write();
-    let mut transaction = org.transaction(api.write_context());
+    let start = transaction.savepoint();
     let mut outcomes = Vec::with_capacity(count);
     for position in 0..count {
         let savepoint = transaction.savepoint();
-        let outcome = operation(&mut transaction, position);
+        let outcome = operation(transaction, position);
         if outcome.is_err() {
             transaction.rollback_to(savepoint);
         }
@@ -159,11 +157,8 @@ where
     }
     let rolled_back = all_or_none && outcomes.iter().any(Result::is_err);
     if rolled_back {
-        drop(transaction);
-    } else {
-        transaction.commit();
+        transaction.rollback_to(start);
     }
-    drop(org);
     let results: Vec<Json> = outcomes
         .into_iter()
         .map(|o| render(o, rolled_back))
@@ -177,12 +172,25 @@ pub async fn create(
     Extension(api): Extension<ApiContext>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let request = parse_write_request(&body)?;
+    let mut org = app.org.write();
+    let mut transaction = org.transaction(api.write_context());
+    let response = create_in(&mut transaction, &body, false)?;
+    transaction.commit();
+    Ok(response)
+}
+
+/// Collections create inside `transaction`; `force_all_or_none` is a composite request's `allOrNone`, which
+/// overrides the call's own.
+pub(crate) fn create_in(
+    transaction: &mut Transaction<'_>,
+    body: &Bytes,
+    force_all_or_none: bool,
+) -> Result<Response, ApiError> {
+    let request = parse_write_request(body)?;
     let records = request.records;
-    Ok(run(
-        &app,
-        &api,
-        request.all_or_none,
+    Ok(run_in(
+        transaction,
+        request.all_or_none || force_all_or_none,
         records.len(),
         |transaction, position| {
             let record = &records[position];
@@ -205,12 +213,24 @@ pub async fn update(
     Extension(api): Extension<ApiContext>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let request = parse_write_request(&body)?;
+    let mut org = app.org.write();
+    let mut transaction = org.transaction(api.write_context());
+    let response = update_in(&mut transaction, &body, false)?;
+    transaction.commit();
+    Ok(response)
+}
+
+/// Collections update inside `transaction` (see [`create_in`] for `force_all_or_none`).
+pub(crate) fn update_in(
+    transaction: &mut Transaction<'_>,
+    body: &Bytes,
+    force_all_or_none: bool,
+) -> Result<Response, ApiError> {
+    let request = parse_write_request(body)?;
     let records = request.records;
-    Ok(run(
-        &app,
-        &api,
-        request.all_or_none,
+    Ok(run_in(
+        transaction,
+        request.all_or_none || force_all_or_none,
         records.len(),
         |transaction, position| {
             let record = &records[position];
@@ -239,19 +259,33 @@ pub async fn upsert(
     Path((_, object, field)): Path<(String, String, String)>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let request = parse_write_request(&body)?;
+    let mut org = app.org.write();
+    let mut transaction = org.transaction(api.write_context());
+    let response = upsert_in(&mut transaction, &object, &field, &body, false)?;
+    transaction.commit();
+    Ok(response)
+}
+
+/// Collections upsert inside `transaction` (see [`create_in`] for `force_all_or_none`).
+pub(crate) fn upsert_in(
+    transaction: &mut Transaction<'_>,
+    object: &str,
+    field: &str,
+    body: &Bytes,
+    force_all_or_none: bool,
+) -> Result<Response, ApiError> {
+    let request = parse_write_request(body)?;
     let (index, key_field) = {
-        let org = app.org.read();
-        let index = object_index(&org, &object)?;
-        let key_field = crate::store::transaction::upsert_key_field(&org, index, &field)
-            .map_err(|_| super::records::key_field_error(&field))?;
+        let org = transaction.org();
+        let index = object_index(org, object)?;
+        let key_field = crate::store::transaction::upsert_key_field(org, index, field)
+            .map_err(|_| super::records::key_field_error(field))?;
         (index, key_field)
     };
     let records = request.records;
-    Ok(run(
-        &app,
-        &api,
-        request.all_or_none,
+    Ok(run_in(
+        transaction,
+        request.all_or_none || force_all_or_none,
         records.len(),
         |transaction, position| {
             let record = &records[position];
@@ -310,7 +344,7 @@ fn flag(params: &HashMap<String, String>, name: &str) -> bool {
         .is_some_and(|v| v.eq_ignore_ascii_case("true"))
 }
 
-fn split_list(text: &str) -> Vec<String> {
+pub(crate) fn split_list(text: &str) -> Vec<String> {
     text.split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
@@ -324,6 +358,19 @@ pub async fn delete(
     Extension(api): Extension<ApiContext>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
+    let mut org = app.org.write();
+    let mut transaction = org.transaction(api.write_context());
+    let response = delete_in(&mut transaction, &params, false)?;
+    transaction.commit();
+    Ok(response)
+}
+
+/// Collections delete inside `transaction` (see [`create_in`] for `force_all_or_none`).
+pub(crate) fn delete_in(
+    transaction: &mut Transaction<'_>,
+    params: &HashMap<String, String>,
+    force_all_or_none: bool,
+) -> Result<Response, ApiError> {
     let ids = params.get("ids").map(|s| split_list(s)).unwrap_or_default();
     if ids.is_empty() {
         return Err(ApiError::bad_request(
@@ -334,10 +381,9 @@ pub async fn delete(
     if ids.len() > MAX_RECORDS {
         return Err(too_many());
     }
-    Ok(run(
-        &app,
-        &api,
-        flag(&params, "allOrNone"),
+    Ok(run_in(
+        transaction,
+        flag(params, "allOrNone") || force_all_or_none,
         ids.len(),
         |transaction, position| Ok((transaction.delete(None, &ids[position])?, Done::Deleted)),
     ))
@@ -345,6 +391,18 @@ pub async fn delete(
 
 fn retrieve_records(
     app: &SharedState,
+    api: &ApiContext,
+    object: &str,
+    ids: &[String],
+    fields: &[String],
+) -> Result<Response, ApiError> {
+    let org = app.org.read();
+    retrieve_in(&org, api, object, ids, fields)
+}
+
+/// Collections retrieve from `org` (as committed, or as a composite request's transaction sees it).
+pub(crate) fn retrieve_in(
+    org: &Org,
     api: &ApiContext,
     object: &str,
     ids: &[String],
@@ -359,8 +417,7 @@ fn retrieve_records(
             "fields parameter is required",
         ));
     }
-    let org = app.org.read();
-    let index = object_index(&org, object)?;
+    let index = object_index(org, object)?;
     let store = org.object_at(index);
     let field_indexes = resolve_field_list(&store.schema, &fields.join(",")).map_err(|bad| {
         ApiError::bad_request(
@@ -370,7 +427,7 @@ fn retrieve_records(
     })?;
     let mut results = Vec::with_capacity(ids.len());
     for id_text in ids {
-        let (_, id) = crate::store::transaction::locate(&org, Some(index), id_text)?;
+        let (_, id) = crate::store::transaction::locate(org, Some(index), id_text)?;
         results.push(match store.get(&id) {
             Some(record) if !record.is_deleted() => {
                 record_json(&store.schema, record, &api.version, Some(&field_indexes))

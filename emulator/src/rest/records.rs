@@ -16,7 +16,7 @@ use crate::http::context::ApiContext;
 use crate::http::error::{json_response, ApiError};
 use crate::store::convert::convert_key_text;
 use crate::store::render::{record_json, record_url, resolve_field_list};
-use crate::store::{Org, RecordError, RecordId, UpsertError};
+use crate::store::{Org, RecordError, RecordId, Transaction, UpsertError};
 
 type Params = Query<HashMap<String, String>>;
 
@@ -48,14 +48,25 @@ pub async fn create(
     Path((_, object)): Path<(String, String)>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let body = parse_object(&body)?;
     let mut org = app.org.write();
-    let index = object_index(&org, &object)?;
-    let name = org.object_at(index).schema.name.clone();
     let mut transaction = org.transaction(api.write_context());
-    let id = transaction.create(index, &body)?;
+    let response = create_in(&mut transaction, &api, &object, &body)?;
     transaction.commit();
-    Ok(created_response(&api, &name, id, None))
+    Ok(response)
+}
+
+/// Creates a record inside `transaction` (a direct call's own, or a composite request's).
+pub(crate) fn create_in(
+    transaction: &mut Transaction<'_>,
+    api: &ApiContext,
+    object: &str,
+    body: &Bytes,
+) -> Result<Response, ApiError> {
+    let body = parse_object(body)?;
+    let index = object_index(transaction.org(), object)?;
+    let name = transaction.org().object_at(index).schema.name.clone();
+    let id = transaction.create(index, &body)?;
+    Ok(created_response(api, &name, id, None))
 }
 
 /// Resolves the id of a single-record URL: not an id at all → `NOT_FOUND`; another object's id → `MALFORMED_ID`.
@@ -96,9 +107,20 @@ pub async fn read(
     Query(params): Params,
 ) -> Result<Response, ApiError> {
     let org = app.org.read();
-    let index = object_index(&org, &object)?;
-    let id = url_id(&org, index, &id)?;
-    render_one(&org, &api, index, id, &params)
+    read_in(&org, &api, &object, &id, &params)
+}
+
+/// Reads one record by id from `org` (as a composite request's transaction sees it, or as committed).
+pub(crate) fn read_in(
+    org: &Org,
+    api: &ApiContext,
+    object: &str,
+    id: &str,
+    params: &HashMap<String, String>,
+) -> Result<Response, ApiError> {
+    let index = object_index(org, object)?;
+    let id = url_id(org, index, id)?;
+    render_one(org, api, index, id, params)
 }
 
 fn update_record(
@@ -108,13 +130,24 @@ fn update_record(
     id: &str,
     body: &Bytes,
 ) -> Result<Response, ApiError> {
-    let body = parse_object(body)?;
     let mut org = app.org.write();
-    let index = object_index(&org, object)?;
-    url_id(&org, index, id)?;
     let mut transaction = org.transaction(api.write_context());
-    transaction.update(Some(index), id, &body)?;
+    let response = update_in(&mut transaction, object, id, body)?;
     transaction.commit();
+    Ok(response)
+}
+
+/// Updates a record inside `transaction`.
+pub(crate) fn update_in(
+    transaction: &mut Transaction<'_>,
+    object: &str,
+    id: &str,
+    body: &Bytes,
+) -> Result<Response, ApiError> {
+    let body = parse_object(body)?;
+    let index = object_index(transaction.org(), object)?;
+    url_id(transaction.org(), index, id)?;
+    transaction.update(Some(index), id, &body)?;
     Ok(no_content())
 }
 
@@ -159,11 +192,21 @@ pub async fn delete(
     Path((_, object, id)): Path<(String, String, String)>,
 ) -> Result<Response, ApiError> {
     let mut org = app.org.write();
-    let index = object_index(&org, &object)?;
-    url_id(&org, index, &id)?;
     let mut transaction = org.transaction(api.write_context());
-    transaction.delete(Some(index), &id)?;
+    let response = delete_in(&mut transaction, &object, &id)?;
     transaction.commit();
+    Ok(response)
+}
+
+/// Deletes a record inside `transaction`.
+pub(crate) fn delete_in(
+    transaction: &mut Transaction<'_>,
+    object: &str,
+    id: &str,
+) -> Result<Response, ApiError> {
+    let index = object_index(transaction.org(), object)?;
+    url_id(transaction.org(), index, id)?;
+    transaction.delete(Some(index), id)?;
     Ok(no_content())
 }
 
@@ -193,11 +236,29 @@ fn upsert_record(
     params: &HashMap<String, String>,
     body: &Bytes,
 ) -> Result<Response, ApiError> {
-    let body = parse_object(body)?;
     let mut org = app.org.write();
-    let index = object_index(&org, object)?;
+    let mut transaction = org.transaction(api.write_context());
+    let response = upsert_in(&mut transaction, api, object, field, value, params, body)?;
+    // A 300 (several matches) wrote nothing; committing it is a no-op.
+    transaction.commit();
+    Ok(response)
+}
+
+/// Upserts by external id inside `transaction`.
+pub(crate) fn upsert_in(
+    transaction: &mut Transaction<'_>,
+    api: &ApiContext,
+    object: &str,
+    field: &str,
+    value: &str,
+    params: &HashMap<String, String>,
+    body: &Bytes,
+) -> Result<Response, ApiError> {
+    let body = parse_object(body)?;
+    let org = transaction.org();
+    let index = object_index(org, object)?;
     let name = org.object_at(index).schema.name.clone();
-    let key_field = crate::store::transaction::upsert_key_field(&org, index, field)
+    let key_field = crate::store::transaction::upsert_key_field(org, index, field)
         .map_err(|_| key_field_error(field))?;
     let key = convert_key_text(&org.object_at(index).schema.fields[key_field], value)?;
     // The key may also be in the body, but only with the same value.
@@ -215,13 +276,11 @@ fn upsert_record(
         }
     }
     let update_only = params.get("updateOnly").is_some_and(|v| v == "true");
-    let mut transaction = org.transaction(api.write_context());
     let outcome = match transaction.upsert(index, key_field, &key, &body, update_only) {
         Ok(outcome) => outcome,
         Err(UpsertError::MultipleMatches(ids)) => return Ok(multiple_choices(api, &name, &ids)),
         Err(UpsertError::Record(error)) => return Err(error.into()),
     };
-    transaction.commit();
     let since_46 = api.version_number >= 46.0;
     if outcome.created {
         return Ok(created_response(
@@ -295,12 +354,24 @@ pub async fn read_by_key(
     Query(params): Params,
 ) -> Result<Response, ApiError> {
     let org = app.org.read();
-    let index = object_index(&org, &object)?;
-    match match_key(&org, index, &field, &value)?.as_slice() {
+    read_by_key_in(&org, &api, &object, &field, &value, &params)
+}
+
+/// Reads one record by external id from `org`.
+pub(crate) fn read_by_key_in(
+    org: &Org,
+    api: &ApiContext,
+    object: &str,
+    field: &str,
+    value: &str,
+    params: &HashMap<String, String>,
+) -> Result<Response, ApiError> {
+    let index = object_index(org, object)?;
+    match match_key(org, index, field, value)?.as_slice() {
         [] => Err(RecordError::not_found().into()),
-        [id] => render_one(&org, &api, index, *id, &params),
+        [id] => render_one(org, api, index, *id, params),
         ids => Ok(multiple_choices(
-            &api,
+            api,
             &org.object_at(index).schema.name,
             ids,
         )),
@@ -314,19 +385,31 @@ pub async fn delete_by_key(
     Path((_, object, field, value)): Path<(String, String, String, String)>,
 ) -> Result<Response, ApiError> {
     let mut org = app.org.write();
-    let index = object_index(&org, &object)?;
-    let ids = match_key(&org, index, &field, &value)?;
+    let mut transaction = org.transaction(api.write_context());
+    let response = delete_by_key_in(&mut transaction, &api, &object, &field, &value)?;
+    transaction.commit();
+    Ok(response)
+}
+
+/// Deletes the record matching an external id inside `transaction`.
+pub(crate) fn delete_by_key_in(
+    transaction: &mut Transaction<'_>,
+    api: &ApiContext,
+    object: &str,
+    field: &str,
+    value: &str,
+) -> Result<Response, ApiError> {
+    let index = object_index(transaction.org(), object)?;
+    let ids = match_key(transaction.org(), index, field, value)?;
     match ids.as_slice() {
         [] => Err(RecordError::not_found().into()),
         [id] => {
-            let mut transaction = org.transaction(api.write_context());
             transaction.delete(Some(index), id.as_str())?;
-            transaction.commit();
             Ok(no_content())
         }
         ids => {
-            let name = org.object_at(index).schema.name.clone();
-            Ok(multiple_choices(&api, &name, ids))
+            let name = transaction.org().object_at(index).schema.name.clone();
+            Ok(multiple_choices(api, &name, ids))
         }
     }
 }

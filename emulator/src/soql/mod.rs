@@ -38,6 +38,7 @@ mod query;
 mod resolve;
 mod schema;
 mod value;
+mod write_json;
 
 #[cfg(test)]
 mod memory_source;

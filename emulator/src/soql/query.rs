@@ -220,6 +220,26 @@ impl CompiledQuery {
         render_node(source, object, record, output, api_version)
     }
 
+    /// Writes one record's REST JSON (the same document as [`CompiledQuery::json_record`]) straight into
+    /// `out`, without building a `serde_json::Value` per record: query pages are rendered this way.
+    pub fn write_json_record<S: RecordSource>(
+        &self,
+        source: &S,
+        record: &S::Record,
+        api_version: &str,
+        out: &mut Vec<u8>,
+    ) {
+        let Selection::Fields { output, .. } = &self.selection else {
+            out.extend_from_slice(b"null");
+            return;
+        };
+        let Some(object) = source.object(&self.object) else {
+            out.extend_from_slice(b"null");
+            return;
+        };
+        super::write_json::write_node(source, object, record, output, api_version, out);
+    }
+
     /// The aggregate row of a `COUNT(field)` query.
     pub fn aggregate_json(&self, counts: &[u64]) -> Value {
         let mut row = Map::new();
