@@ -99,7 +99,7 @@ async fn query_all_and_count_see_deleted_records() {
     .await;
     let gone = create_part(&client, json!({"Name": "Gone", "Status__c": "New"})).await;
     let deleted = client
-        .delete_records(&[gone.clone()], false)
+        .delete_records(std::slice::from_ref(&gone), false)
         .await
         .expect("delete");
     assert!(deleted[0].success);
@@ -143,7 +143,7 @@ async fn get_updated_and_get_deleted() {
     let changed = create_part(&client, json!({"Name": "Changed", "Status__c": "New"})).await;
     let removed = create_part(&client, json!({"Name": "Removed", "Status__c": "New"})).await;
     client
-        .delete_records(&[removed.clone()], false)
+        .delete_records(std::slice::from_ref(&removed), false)
         .await
         .expect("delete");
     // Both calls cover whole minutes up to the current one: move the org clock past it.
