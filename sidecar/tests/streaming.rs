@@ -116,7 +116,7 @@ async fn change_events_arrive_with_their_header_and_origin() {
     let header = event.header.as_ref().expect("a CDC header");
     assert_eq!(header.entity_name, "Part__c");
     assert_eq!(header.change_type, ChangeType::Create);
-    assert_eq!(header.record_ids, [id.clone()]);
+    assert_eq!(header.record_ids, std::slice::from_ref(&id));
     assert_eq!(header.origin_client(), Some("sfsync-cdc-test"));
     assert_eq!(event.payload["Name"], "Bolt");
 
