@@ -139,12 +139,21 @@ mod tests {
                     line_ending,
                 };
                 let mut writer = dialect.writer(Vec::new());
-                let values = ["a,b", "semi;colon", "pipe|`^\ttab", "line\nbreak", "quote\"d"];
+                let values = [
+                    "a,b",
+                    "semi;colon",
+                    "pipe|`^\ttab",
+                    "line\nbreak",
+                    "quote\"d",
+                ];
                 writer.write_record(values).expect("write");
                 let bytes = writer.into_inner().expect("flush");
                 let text = String::from_utf8(bytes).expect("utf-8");
                 assert!(text.ends_with(std::str::from_utf8(line_ending.bytes()).expect("ascii")));
-                assert_eq!(rows(dialect, &text), vec![values.map(str::to_string).to_vec()]);
+                assert_eq!(
+                    rows(dialect, &text),
+                    vec![values.map(str::to_string).to_vec()]
+                );
             }
         }
     }

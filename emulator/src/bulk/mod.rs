@@ -32,9 +32,7 @@ pub fn routes() -> Router<SharedState> {
         .route(&data("/jobs/ingest"), post(api::create).get(api::list))
         .route(
             &data("/jobs/ingest/{job}"),
-            get(api::info)
-                .patch(api::change_state)
-                .delete(api::delete),
+            get(api::info).patch(api::change_state).delete(api::delete),
         )
         .route(
             &data("/jobs/ingest/{job}/batches"),

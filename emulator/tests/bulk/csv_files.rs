@@ -44,13 +44,26 @@ async fn every_delimiter_and_line_ending() {
                 &csv,
             )
             .await;
-            assert_eq!(info["state"], "JobComplete", "{delimiter_name}/{ending_name}: {info}");
+            assert_eq!(
+                info["state"], "JobComplete",
+                "{delimiter_name}/{ending_name}: {info}"
+            );
             assert_eq!(info["columnDelimiter"], delimiter_name);
             assert_eq!(info["lineEnding"], ending_name);
-            assert_eq!(info["numberRecordsFailed"], 0, "{delimiter_name}/{ending_name}");
-            let response = get_text(&api, VERSION, &format!("/jobs/ingest/{job}/successfulResults")).await;
+            assert_eq!(
+                info["numberRecordsFailed"], 0,
+                "{delimiter_name}/{ending_name}"
+            );
+            let response = get_text(
+                &api,
+                VERSION,
+                &format!("/jobs/ingest/{job}/successfulResults"),
+            )
+            .await;
             assert!(
-                response.text.starts_with(&format!("\"sf__Id\"{d}\"sf__Created\"{d}\"Name\"")),
+                response
+                    .text
+                    .starts_with(&format!("\"sf__Id\"{d}\"sf__Created\"{d}\"Name\"")),
                 "{delimiter_name}: {}",
                 response.text
             );
@@ -64,7 +77,10 @@ async fn every_delimiter_and_line_ending() {
             assert_eq!(record["Description"], description.as_str());
             assert_eq!(record["NumberOfEmployees"], 12);
             let plain = api
-                .get(&format!("/sobjects/Account/{}", by_column(&rows, 2, "sf__Id")))
+                .get(&format!(
+                    "/sobjects/Account/{}",
+                    by_column(&rows, 2, "sf__Id")
+                ))
                 .await
                 .json;
             assert_eq!(plain["Description"], Json::Null);
@@ -84,12 +100,31 @@ async fn na_sets_null_and_empty_keeps_the_default() {
     .await;
     assert_eq!(info["numberRecordsFailed"], 0, "{info}");
     let rows = result_rows(&api, &job, "successfulResults").await;
-    let empty = api.get(&format!("/sobjects/Widget__c/{}", by_column(&rows, 1, "sf__Id"))).await.json;
-    assert_eq!(empty["Color__c"], "Green", "an empty value leaves the default");
+    let empty = api
+        .get(&format!(
+            "/sobjects/Widget__c/{}",
+            by_column(&rows, 1, "sf__Id")
+        ))
+        .await
+        .json;
+    assert_eq!(
+        empty["Color__c"], "Green",
+        "an empty value leaves the default"
+    );
     assert_eq!(empty["Active__c"], false);
-    let null = api.get(&format!("/sobjects/Widget__c/{}", by_column(&rows, 2, "sf__Id"))).await.json;
+    let null = api
+        .get(&format!(
+            "/sobjects/Widget__c/{}",
+            by_column(&rows, 2, "sf__Id")
+        ))
+        .await
+        .json;
     assert_eq!(null["Color__c"], Json::Null, "#N/A is null");
-    assert_eq!(by_column(&rows, 2, "Color__c"), "#N/A", "results echo the upload");
+    assert_eq!(
+        by_column(&rows, 2, "Color__c"),
+        "#N/A",
+        "results echo the upload"
+    );
 }
 
 async fn failed_job(api: &Api, spec: Json, csv: &[u8]) -> (String, Json) {
@@ -118,24 +153,56 @@ async fn malformed_files_fail_the_job() {
     let api = emulator.login().await;
     let insert = json!({"object": "Account", "operation": "insert"});
     let cases: [(&[u8], &str); 7] = [
-        (b"Name,Phone\nA,1\nB,2,3\n", "InvalidBatch : Row 3 has 3 values but the header row has 2 columns"),
-        (b"Name,Bogus__c\nA,1\n", "InvalidBatch : Field name not found : Bogus__c"),
-        (b"Name,,Phone\nA,,1\n", "InvalidBatch : Column 2 of the header row has no field name"),
-        (b"Name,name\nA,B\n", "InvalidBatch : Duplicate field name in the header row: name"),
-        (b"", "InvalidBatch : The uploaded data is empty: a header row is required"),
-        (b"Name\nAcme \xff\n", "InvalidBatch : The uploaded data is not valid UTF-8 (at byte 10)"),
+        (
+            b"Name,Phone\nA,1\nB,2,3\n",
+            "InvalidBatch : Row 3 has 3 values but the header row has 2 columns",
+        ),
+        (
+            b"Name,Bogus__c\nA,1\n",
+            "InvalidBatch : Field name not found : Bogus__c",
+        ),
+        (
+            b"Name,,Phone\nA,,1\n",
+            "InvalidBatch : Column 2 of the header row has no field name",
+        ),
+        (
+            b"Name,name\nA,B\n",
+            "InvalidBatch : Duplicate field name in the header row: name",
+        ),
+        (
+            b"",
+            "InvalidBatch : The uploaded data is empty: a header row is required",
+        ),
+        (
+            b"Name\nAcme \xff\n",
+            "InvalidBatch : The uploaded data is not valid UTF-8 (at byte 10)",
+        ),
         // An LF job sent CRLF data: the `\r` stays in the last column name.
-        (b"Name,Phone\r\nA,1\r\n", "InvalidBatch : Field name not found : Phone\r"),
+        (
+            b"Name,Phone\r\nA,1\r\n",
+            "InvalidBatch : Field name not found : Phone\r",
+        ),
     ];
     for (csv, message) in cases {
         let (id, info) = failed_job(&api, insert.clone(), csv).await;
         assert_eq!(info["errorMessage"], message);
-        let unprocessed = get_text(&api, VERSION, &format!("/jobs/ingest/{id}/unprocessedrecords")).await;
+        let unprocessed = get_text(
+            &api,
+            VERSION,
+            &format!("/jobs/ingest/{id}/unprocessedrecords"),
+        )
+        .await;
         assert_eq!(unprocessed.status, StatusCode::OK);
     }
     let (id, _) = failed_job(&api, insert.clone(), b"Name,Bogus__c\nA,1\nB,2\n").await;
     let unprocessed = result_rows(&api, &id, "unprocessedrecords").await;
     assert_eq!(unprocessed, [["Name", "Bogus__c"], ["A", "1"], ["B", "2"]]);
-    let stats = emulator.admin(Method::GET, "/__emulator/stats", None).await.json;
-    assert_eq!(stats["records"]["Account"]["live"], 0, "nothing was written");
+    let stats = emulator
+        .admin(Method::GET, "/__emulator/stats", None)
+        .await
+        .json;
+    assert_eq!(
+        stats["records"]["Account"]["live"], 0,
+        "nothing was written"
+    );
 }

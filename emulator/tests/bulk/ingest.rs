@@ -8,7 +8,9 @@ use crate::common::*;
 use crate::support::*;
 
 async fn widget_ids_by_ext(api: &Api, ext: &str) -> Json {
-    api.get(&format!("/sobjects/Widget__c/Ext_Id__c/{ext}")).await.json
+    api.get(&format!("/sobjects/Widget__c/Ext_Id__c/{ext}"))
+        .await
+        .json
 }
 
 #[tokio::test]
@@ -32,7 +34,9 @@ async fn insert_round_trip_with_mixed_results() {
         created["contentUrl"],
         format!("services/data/v62.0/jobs/ingest/{id}/batches")
     );
-    assert!(is_rest_datetime(created["createdDate"].as_str().expect("date")));
+    assert!(is_rest_datetime(
+        created["createdDate"].as_str().expect("date")
+    ));
     let csv = "Name,Ext_Id__c,Status__c,Color__c,Quantity__c,Price__c,Active__c,Ship_Date__c\n\
                One,W-1,Open,Red,5,12.50,true,2024-01-31\n\
                Two,W-2,,Blue,,,,\n\
@@ -86,7 +90,12 @@ async fn insert_round_trip_with_mixed_results() {
     let failed = result_rows(&api, &id, "failedResults").await;
     assert_eq!(failed[0][..4], ["sf__Id", "sf__Error", "Name", "Ext_Id__c"]);
     let errors: Vec<(&str, &str)> = (1..failed.len())
-        .map(|row| (by_column(&failed, row, "Name"), by_column(&failed, row, "sf__Error")))
+        .map(|row| {
+            (
+                by_column(&failed, row, "Name"),
+                by_column(&failed, row, "sf__Error"),
+            )
+        })
         .collect();
     assert_eq!(
         errors,
@@ -98,13 +107,19 @@ async fn insert_round_trip_with_mixed_results() {
             ("Six", "INVALID_TYPE_ON_FIELD_IN_RECORD:Quantity: value not of required type: abc:Quantity__c"),
         ]
     );
-    assert!(failed[1..].iter().all(|row| row[0].is_empty()), "inserts have no id");
+    assert!(
+        failed[1..].iter().all(|row| row[0].is_empty()),
+        "inserts have no id"
+    );
 
     let unprocessed = result_rows(&api, &id, "unprocessedrecords").await;
     assert_eq!(unprocessed.len(), 1, "header only: {unprocessed:?}");
     assert_eq!(unprocessed[0][0], "Name");
 
-    let stats = emulator.admin(Method::GET, "/__emulator/stats", None).await.json;
+    let stats = emulator
+        .admin(Method::GET, "/__emulator/stats", None)
+        .await
+        .json;
     assert_eq!(stats["records"]["Widget__c"]["live"], 1);
     let changes = emulator
         .admin(Method::GET, "/__emulator/changes", None)
@@ -151,7 +166,10 @@ async fn update_leaves_empty_cells_alone_and_nulls_na() {
     assert_eq!(info["numberRecordsFailed"], 6);
     let record = api.get(&format!("/sobjects/Widget__c/{kept}")).await.json;
     assert_eq!(record["Name"], "Renamed");
-    assert_eq!(record["Notes__c"], "old", "empty cell leaves the field alone");
+    assert_eq!(
+        record["Notes__c"], "old",
+        "empty cell leaves the field alone"
+    );
     assert_eq!(record["Phone__c"], Json::Null, "#N/A sets null");
     assert_eq!(record["Status__c"], "Open");
     assert_eq!(record["Account__c"], account);
@@ -162,17 +180,34 @@ async fn update_leaves_empty_cells_alone_and_nulls_na() {
     assert_eq!(by_column(&successful, 1, "sf__Created"), "false");
     let failed = result_rows(&api, &id, "failedResults").await;
     let rows: Vec<(&str, &str)> = (1..failed.len())
-        .map(|row| (by_column(&failed, row, "sf__Id"), by_column(&failed, row, "sf__Error")))
+        .map(|row| {
+            (
+                by_column(&failed, row, "sf__Id"),
+                by_column(&failed, row, "sf__Error"),
+            )
+        })
         .collect();
     assert_eq!(
         rows,
         [
-            (other.as_str(), "FIELD_CUSTOM_VALIDATION_EXCEPTION:Blocked widgets are not allowed:Status__c"),
+            (
+                other.as_str(),
+                "FIELD_CUSTOM_VALIDATION_EXCEPTION:Blocked widgets are not allowed:Status__c"
+            ),
             (deleted.as_str(), "ENTITY_IS_DELETED:entity is deleted:--"),
             ("", "MISSING_ARGUMENT:Id not specified in an update call:--"),
-            ("", "MALFORMED_ID:Widget ID: id value of incorrect type: not-an-id:Id"),
-            (account.as_str(), &format!("MALFORMED_ID:Widget ID: id value of incorrect type: {account}:Id")),
-            (other.as_str(), "INVALID_CROSS_REFERENCE_KEY:invalid cross reference id:Account__c"),
+            (
+                "",
+                "MALFORMED_ID:Widget ID: id value of incorrect type: not-an-id:Id"
+            ),
+            (
+                account.as_str(),
+                &format!("MALFORMED_ID:Widget ID: id value of incorrect type: {account}:Id")
+            ),
+            (
+                other.as_str(),
+                "INVALID_CROSS_REFERENCE_KEY:invalid cross reference id:Account__c"
+            ),
         ]
     );
 }
@@ -217,7 +252,11 @@ async fn failed_rows_report_their_id_only_from_api_53() {
             Some(json!({"object": "Widget__c", "operation": "insert"})),
         )
         .await;
-    assert_eq!(old.status, StatusCode::NOT_FOUND, "Bulk API 2.0 starts at 41.0");
+    assert_eq!(
+        old.status,
+        StatusCode::NOT_FOUND,
+        "Bulk API 2.0 starts at 41.0"
+    );
 }
 
 #[tokio::test]
@@ -346,12 +385,18 @@ async fn delete_and_hard_delete() {
     let api = emulator.login().await;
     let mut ids = Vec::new();
     for n in 0..4 {
-        ids.push(api.create("Account", json!({"Name": format!("A{n}")})).await);
+        ids.push(
+            api.create("Account", json!({"Name": format!("A{n}")}))
+                .await,
+        );
     }
     let (job, info) = run_ingest(
         &api,
         json!({"object": "Account", "operation": "delete"}),
-        &format!("Id\n{}\n{}\n{}\n001000000000000AAA\n", ids[0], ids[1], ids[0]),
+        &format!(
+            "Id\n{}\n{}\n{}\n001000000000000AAA\n",
+            ids[0], ids[1], ids[0]
+        ),
     )
     .await;
     assert_eq!(info["numberRecordsProcessed"], 4);
@@ -361,11 +406,20 @@ async fn delete_and_hard_delete() {
         by_column(&failed, 1, "sf__Error"),
         "ENTITY_IS_DELETED:entity is deleted:--"
     );
-    assert_eq!(by_column(&failed, 2, "sf__Error"), "NOT_FOUND:The requested resource does not exist:--");
+    assert_eq!(
+        by_column(&failed, 2, "sf__Error"),
+        "NOT_FOUND:The requested resource does not exist:--"
+    );
     let read = api.get(&format!("/sobjects/Account/{}", ids[0])).await;
     assert_eq!(read.status, StatusCode::NOT_FOUND);
-    let stats = emulator.admin(Method::GET, "/__emulator/stats", None).await.json;
-    assert_eq!(stats["records"]["Account"], json!({"live": 2, "deleted": 2}));
+    let stats = emulator
+        .admin(Method::GET, "/__emulator/stats", None)
+        .await
+        .json;
+    assert_eq!(
+        stats["records"]["Account"],
+        json!({"live": 2, "deleted": 2})
+    );
 
     let (job, info) = run_ingest(
         &api,
@@ -374,15 +428,32 @@ async fn delete_and_hard_delete() {
     )
     .await;
     assert_eq!(info["operation"], "hardDelete");
-    assert_eq!(info["numberRecordsFailed"], 1, "a record in the recycle bin is deleted already");
+    assert_eq!(
+        info["numberRecordsFailed"], 1,
+        "a record in the recycle bin is deleted already"
+    );
     let successful = result_rows(&api, &job, "successfulResults").await;
     assert_eq!(by_column(&successful, 1, "sf__Id"), ids[2]);
-    let stats = emulator.admin(Method::GET, "/__emulator/stats", None).await.json;
-    assert_eq!(stats["records"]["Account"], json!({"live": 1, "deleted": 2}));
+    let stats = emulator
+        .admin(Method::GET, "/__emulator/stats", None)
+        .await
+        .json;
+    assert_eq!(
+        stats["records"]["Account"],
+        json!({"live": 1, "deleted": 2})
+    );
     let undelete = emulator
-        .admin(Method::POST, "/__emulator/undelete", Some(json!({"ids": [ids[2]]})))
+        .admin(
+            Method::POST,
+            "/__emulator/undelete",
+            Some(json!({"ids": [ids[2]]})),
+        )
         .await;
-    assert_eq!(undelete.json[0]["success"], false, "hard-deleted records are gone: {:?}", undelete.json);
+    assert_eq!(
+        undelete.json[0]["success"], false,
+        "hard-deleted records are gone: {:?}",
+        undelete.json
+    );
 
     let user_job = create_ingest(&api, json!({"object": "User", "operation": "delete"})).await;
     let job = user_job["id"].as_str().expect("id").to_string();
@@ -406,7 +477,10 @@ async fn second_upload_makes_the_close_fail() {
     upload(&api, id, "Name\nA\n").await;
     upload(&api, id, "Name\nB\n").await;
     let response = api
-        .patch(&format!("/jobs/ingest/{id}"), json!({"state": "UploadComplete"}))
+        .patch(
+            &format!("/jobs/ingest/{id}"),
+            json!({"state": "UploadComplete"}),
+        )
         .await;
     assert_eq!(response.status, StatusCode::BAD_REQUEST);
     assert_eq!(
@@ -425,8 +499,14 @@ async fn second_upload_makes_the_close_fail() {
         .patch(&format!("/jobs/ingest/{id}"), json!({"state": "Aborted"}))
         .await;
     assert_eq!(again.status, StatusCode::BAD_REQUEST);
-    let stats = emulator.admin(Method::GET, "/__emulator/stats", None).await.json;
-    assert_eq!(stats["records"]["Account"]["live"], 0, "nothing was processed");
+    let stats = emulator
+        .admin(Method::GET, "/__emulator/stats", None)
+        .await
+        .json;
+    assert_eq!(
+        stats["records"]["Account"]["live"], 0,
+        "nothing was processed"
+    );
 
     let late = send_text(
         &api,
@@ -440,7 +520,10 @@ async fn second_upload_makes_the_close_fail() {
     assert_eq!(late.status, StatusCode::BAD_REQUEST, "{}", late.text);
     let deleted = api.delete(&format!("/jobs/ingest/{id}")).await;
     assert_eq!(deleted.status, StatusCode::NO_CONTENT);
-    assert_eq!(api.get(&format!("/jobs/ingest/{id}")).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        api.get(&format!("/jobs/ingest/{id}")).await.status,
+        StatusCode::NOT_FOUND
+    );
 }
 
 #[tokio::test]
@@ -462,7 +545,10 @@ async fn job_protocol_errors() {
     let open_delete = api.delete(&format!("/jobs/ingest/{id}")).await;
     assert_eq!(open_delete.status, StatusCode::BAD_REQUEST);
     let bad_state = api
-        .patch(&format!("/jobs/ingest/{id}"), json!({"state": "JobComplete"}))
+        .patch(
+            &format!("/jobs/ingest/{id}"),
+            json!({"state": "JobComplete"}),
+        )
         .await;
     assert_eq!(bad_state.status, StatusCode::BAD_REQUEST);
     let unknown = api.get("/jobs/ingest/7508E0000000zzzAAA").await;
@@ -471,13 +557,19 @@ async fn job_protocol_errors() {
     assert_eq!(no_data.json["state"], "UploadComplete");
     let info = wait_for(&api, "ingest", id).await;
     assert_eq!(info["state"], "Failed");
-    assert_eq!(info["errorMessage"], "InvalidBatch : No data was uploaded for this job");
+    assert_eq!(
+        info["errorMessage"],
+        "InvalidBatch : No data was uploaded for this job"
+    );
     let csv_params = create_ingest(&api, json!({"object": "Account", "operation": "insert"})).await;
     let response = send_text(
         &api,
         VERSION,
         Method::PUT,
-        &format!("/jobs/ingest/{}/batches", csv_params["id"].as_str().expect("id")),
+        &format!(
+            "/jobs/ingest/{}/batches",
+            csv_params["id"].as_str().expect("id")
+        ),
         "text/csv; charset=UTF-8",
         "Name\nX\n",
     )
@@ -492,8 +584,7 @@ async fn job_list_pages_by_a_thousand() {
     let mut created = Vec::new();
     for _ in 0..1001 {
         created.push(
-            create_ingest(&api, json!({"object": "Account", "operation": "insert"}))
-                .await["id"]
+            create_ingest(&api, json!({"object": "Account", "operation": "insert"})).await["id"]
                 .as_str()
                 .expect("id")
                 .to_string(),
@@ -508,14 +599,18 @@ async fn job_list_pages_by_a_thousand() {
     assert_eq!(records[0]["jobType"], "V2Ingest");
     assert_eq!(records[0]["state"], "Open");
     let next = first.json["nextRecordsUrl"].as_str().expect("next page");
-    let path = next.strip_prefix("/services/data/v62.0").expect("relative url");
+    let path = next
+        .strip_prefix("/services/data/v62.0")
+        .expect("relative url");
     let second = api.get(path).await;
     assert_eq!(second.json["done"], true);
     assert_eq!(second.json["nextRecordsUrl"], Json::Null);
     assert_eq!(second.json["records"][0]["id"], created[1000]);
     let filtered = api.get("/jobs/ingest?jobType=Classic").await;
     assert_eq!(filtered.json["records"], json!([]));
-    let reset = emulator.admin(Method::POST, "/__emulator/reset", None).await;
+    let reset = emulator
+        .admin(Method::POST, "/__emulator/reset", None)
+        .await;
     assert_eq!(reset.status, StatusCode::OK);
     let after = api.get("/jobs/ingest").await;
     assert_eq!(after.json["records"], json!([]));
@@ -525,18 +620,30 @@ async fn job_list_pages_by_a_thousand() {
 async fn batches_of_ten_thousand_are_counted_and_limited() {
     let emulator = Emulator::start(&[]);
     let api = emulator.login().await;
-    let remaining = |limits: &Json| limits["DailyBulkApiBatches"]["Remaining"].as_u64().expect("remaining");
+    let remaining = |limits: &Json| {
+        limits["DailyBulkApiBatches"]["Remaining"]
+            .as_u64()
+            .expect("remaining")
+    };
     let before = remaining(&api.get("/limits").await.json);
     let mut csv = String::from("Name\n");
     for n in 0..10_001 {
         csv.push_str(&format!("Account {n}\n"));
     }
-    let (_, info) = run_ingest(&api, json!({"object": "Account", "operation": "insert"}), &csv).await;
+    let (_, info) = run_ingest(
+        &api,
+        json!({"object": "Account", "operation": "insert"}),
+        &csv,
+    )
+    .await;
     assert_eq!(info["state"], "JobComplete");
     assert_eq!(info["numberRecordsProcessed"], 10_001);
     let limits = api.get("/limits").await;
     assert_eq!(remaining(&limits.json), before - 2, "two internal batches");
-    let usage = limits.header("Sforce-Limit-Info").expect("usage header").to_string();
+    let usage = limits
+        .header("Sforce-Limit-Info")
+        .expect("usage header")
+        .to_string();
     assert!(usage.starts_with("api-usage="), "{usage}");
 
     let lowered = emulator
@@ -547,17 +654,28 @@ async fn batches_of_ten_thousand_are_counted_and_limited() {
         )
         .await;
     assert_eq!(lowered.status, StatusCode::OK, "{:?}", lowered.json);
-    let (job, info) = run_ingest(&api, json!({"object": "Account", "operation": "insert"}), &csv).await;
+    let (job, info) = run_ingest(
+        &api,
+        json!({"object": "Account", "operation": "insert"}),
+        &csv,
+    )
+    .await;
     assert_eq!(info["state"], "Failed");
     assert!(
-        info["errorMessage"].as_str().expect("message").starts_with("ExceededQuota"),
+        info["errorMessage"]
+            .as_str()
+            .expect("message")
+            .starts_with("ExceededQuota"),
         "{info}"
     );
     assert_eq!(info["numberRecordsProcessed"], 10_000);
     let unprocessed = result_rows(&api, &job, "unprocessedrecords").await;
     assert_eq!(unprocessed.len(), 2);
     assert_eq!(unprocessed[1], ["Account 10000"]);
-    let stats = emulator.admin(Method::GET, "/__emulator/stats", None).await.json;
+    let stats = emulator
+        .admin(Method::GET, "/__emulator/stats", None)
+        .await
+        .json;
     assert_eq!(stats["records"]["Account"]["live"], 20_001);
     assert!(
         stats["apiCalls"]["PUT /services/data/{version}/jobs/ingest/{job}/batches"]

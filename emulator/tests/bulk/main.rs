@@ -5,4 +5,5 @@
 mod common;
 mod csv_files;
 mod ingest;
+mod query;
 mod support;

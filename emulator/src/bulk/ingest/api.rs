@@ -78,9 +78,7 @@ pub async fn create(
         let schema = &org.object_at(index).schema;
         let external_id_field = match (operation, request.external_id_field_name) {
             (IngestOperation::Upsert, None) => {
-                return Err(invalid_job(
-                    "An upsert job needs externalIdFieldName",
-                ))
+                return Err(invalid_job("An upsert job needs externalIdFieldName"))
             }
             (IngestOperation::Upsert, Some(field)) => {
                 let key = upsert_key_field(&org, index, &field).map_err(|_| {
@@ -93,7 +91,11 @@ pub async fn create(
             }
             _ => None,
         };
-        (schema.name.to_string(), external_id_field, org.clock.now_ms())
+        (
+            schema.name.to_string(),
+            external_id_field,
+            org.clock.now_ms(),
+        )
     };
     let identity = JobIdentity {
         id: app.bulk.next_id(),
@@ -266,10 +268,9 @@ pub async fn delete(
 
 fn csv_response(bytes: Vec<u8>) -> Response {
     let mut response = (StatusCode::OK, bytes).into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/csv"),
-    );
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv"));
     response
 }
 
@@ -286,8 +287,20 @@ async fn result_file(
         results::render(&progress, kind, dialect)
     })
     .await
-    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "UNKNOWN_EXCEPTION", e.to_string()))?
-    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "UNKNOWN_EXCEPTION", e.to_string()))?;
+    .map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "UNKNOWN_EXCEPTION",
+            e.to_string(),
+        )
+    })?
+    .map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "UNKNOWN_EXCEPTION",
+            e.to_string(),
+        )
+    })?;
     Ok(csv_response(rendered))
 }
 

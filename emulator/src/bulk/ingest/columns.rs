@@ -82,7 +82,9 @@ fn resolve_column(org: &Org, schema: &ObjectSchema, column: &str) -> Result<Colu
     };
     // The documented polymorphic form is `Type:Relationship`; `Relationship:Type` is accepted too.
     let (parent_type, relationship) = match path.split_once(':') {
-        Some((first, second)) if schema.relationship_field(second).is_some() => (Some(first), second),
+        Some((first, second)) if schema.relationship_field(second).is_some() => {
+            (Some(first), second)
+        }
         Some((first, second)) => (Some(second), first),
         None => (None, path),
     };
@@ -92,7 +94,7 @@ fn resolve_column(org: &Org, schema: &ObjectSchema, column: &str) -> Result<Colu
     let reference_field = &schema.fields[reference];
     if key.contains('.') {
         return Err(bad(
-            "a relationship column cannot reach a grandparent".to_string(),
+            "a relationship column cannot reach a grandparent".to_string()
         ));
     }
     let target_name = match parent_type {
@@ -101,12 +103,7 @@ fn resolve_column(org: &Org, schema: &ObjectSchema, column: &str) -> Result<Colu
             .iter()
             .find(|target| target.eq_ignore_ascii_case(given))
             .cloned()
-            .ok_or_else(|| {
-                bad(format!(
-                    "{} cannot point at {given}",
-                    reference_field.name
-                ))
-            })?,
+            .ok_or_else(|| bad(format!("{} cannot point at {given}", reference_field.name)))?,
         None => reference_field
             .reference_to
             .first()
@@ -180,7 +177,10 @@ mod tests {
     fn unknown_columns_fail() {
         let org = Org::new("admin@x").expect("org");
         let error = plan_columns(&org, "Account", ["Name", "Nope__c"]).expect_err("unknown");
-        assert_eq!(error.to_string(), "InvalidBatch : Field name not found : Nope__c");
+        assert_eq!(
+            error.to_string(),
+            "InvalidBatch : Field name not found : Nope__c"
+        );
         assert!(matches!(
             plan_columns(&org, "Contact", ["Account.Owner.Name"]),
             Err(ColumnError::BadRelationship { .. })

@@ -151,10 +151,7 @@ impl IngestJob {
             "numberRecordsProcessed".into(),
             json!(progress.outcomes.len()),
         );
-        map.insert(
-            "numberRecordsFailed".into(),
-            json!(progress.records_failed),
-        );
+        map.insert("numberRecordsFailed".into(), json!(progress.records_failed));
         map.insert("retries".into(), json!(0));
         map.insert(
             "totalProcessingTime".into(),

@@ -45,9 +45,10 @@ pub fn render(
                     (ResultKind::Successful, RowOutcome::Succeeded { id, created }) => {
                         (id.as_str(), if *created { "true" } else { "false" })
                     }
-                    (ResultKind::Failed, RowOutcome::Failed { id, error }) => {
-                        (id.as_ref().map(|id| id.as_str()).unwrap_or(""), error.as_str())
-                    }
+                    (ResultKind::Failed, RowOutcome::Failed { id, error }) => (
+                        id.as_ref().map(|id| id.as_str()).unwrap_or(""),
+                        error.as_str(),
+                    ),
                     _ => continue,
                 };
                 writer.write_field(id)?;

@@ -44,7 +44,11 @@ fn strip_date_zone(text: &str) -> &str {
 }
 
 /// Builds the write body of `row`, leaving out the columns at `skip` (the row key).
-pub fn row_body(plan: &ColumnPlan, row: &csv::StringRecord, skip: Option<usize>) -> Map<String, Json> {
+pub fn row_body(
+    plan: &ColumnPlan,
+    row: &csv::StringRecord,
+    skip: Option<usize>,
+) -> Map<String, Json> {
     let mut body = Map::with_capacity(plan.columns.len());
     for (position, (column, text)) in plan.columns.iter().zip(row.iter()).enumerate() {
         if Some(position) == skip || text.is_empty() {
@@ -98,7 +102,10 @@ mod tests {
             "12345678901234.56"
         );
         assert_eq!(cell_json(FieldType::Int, "12x"), json!("12x"));
-        assert_eq!(cell_json(FieldType::Date, "1940-06-07Z"), json!("1940-06-07"));
+        assert_eq!(
+            cell_json(FieldType::Date, "1940-06-07Z"),
+            json!("1940-06-07")
+        );
         assert_eq!(
             cell_json(FieldType::Date, "1940-06-07+02:00"),
             json!("1940-06-07")

@@ -22,7 +22,9 @@ pub enum UploadError {
     EmptyColumnName(usize),
     #[error("InvalidBatch : Duplicate field name in the header row: {0}")]
     DuplicateColumn(String),
-    #[error("InvalidBatch : Row {row} has {found} values but the header row has {expected} columns")]
+    #[error(
+        "InvalidBatch : Row {row} has {found} values but the header row has {expected} columns"
+    )]
     WrongColumnCount {
         row: u64,
         expected: usize,
@@ -88,7 +90,10 @@ mod tests {
     fn quotes_embedded_delimiters_and_newlines() {
         let text = "Name,Description\n\"Acme, Inc.\",\"line one\nline \"\"two\"\"\"\nPlain,\n";
         let upload = parse_upload(text.as_bytes(), CsvDialect::default()).expect("parses");
-        assert_eq!(upload.header.iter().collect::<Vec<_>>(), ["Name", "Description"]);
+        assert_eq!(
+            upload.header.iter().collect::<Vec<_>>(),
+            ["Name", "Description"]
+        );
         assert_eq!(upload.rows.len(), 2);
         assert_eq!(&upload.rows[0][0], "Acme, Inc.");
         assert_eq!(&upload.rows[0][1], "line one\nline \"two\"");

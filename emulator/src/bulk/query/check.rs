@@ -115,10 +115,16 @@ mod tests {
     #[test]
     fn refuses_what_bulk_queries_do_not_run() {
         for (query, message) in [
-            ("SELECT Id, (SELECT Id FROM Contacts) FROM Account", "Aggregate Relationships"),
+            (
+                "SELECT Id, (SELECT Id FROM Contacts) FROM Account",
+                "Aggregate Relationships",
+            ),
             ("SELECT Name FROM Account GROUP BY Name", "GROUP BY"),
             ("SELECT Id FROM Account LIMIT 5 OFFSET 10", "OFFSET"),
-            ("SELECT TYPEOF What WHEN Account THEN Name END FROM Event", "TYPEOF"),
+            (
+                "SELECT TYPEOF What WHEN Account THEN Name END FROM Event",
+                "TYPEOF",
+            ),
             ("SELECT COUNT() FROM Account", "Aggregate queries"),
             ("SELECT count(Id) FROM Account", "Aggregate queries"),
             ("SELECT FIELDS(STANDARD) FROM Account", "compound data"),

@@ -98,10 +98,7 @@ impl QueryJob {
         let mut map = self.head(&progress);
         map.insert("jobType".into(), json!("V2Query"));
         self.identity.insert_dialect(&mut map);
-        map.insert(
-            "numberRecordsProcessed".into(),
-            json!(progress.ids.len()),
-        );
+        map.insert("numberRecordsProcessed".into(), json!(progress.ids.len()));
         map.insert("retries".into(), json!(0));
         map.insert(
             "totalProcessingTime".into(),

@@ -92,7 +92,10 @@ fn render_chunk(
     ids: &[RecordId],
     with_header: bool,
 ) -> Result<Vec<u8>, PageError> {
-    let mut writer = job.identity.dialect.writer(Vec::with_capacity(ids.len() * 64));
+    let mut writer = job
+        .identity
+        .dialect
+        .writer(Vec::with_capacity(ids.len() * 64));
     let org = app.org.read();
     let query = current_query(&org, job)?;
     if with_header {
