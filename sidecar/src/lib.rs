@@ -6,12 +6,14 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod db;
+pub mod housekeeping;
 pub mod http;
 pub mod metrics;
 pub mod salesforce;
 pub mod shutdown;
 pub mod telemetry;
 pub mod tls;
+pub mod writer;
 
 /// An error and all its sources on one line: `outer: inner: innermost`.
 pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {

@@ -68,8 +68,11 @@ pub async fn run(config: Config) -> Result<(), CommandError> {
 }
 
 /// The writer and reader tasks are spawned here (each with a clone of `context` and a
-/// `context.shutdown.signal()`); none exist yet.
-fn spawn_workers(_context: &RunContext, _tasks: &mut JoinSet<TaskResult>) {}
+/// `context.shutdown.signal()`).
+fn spawn_workers(context: &RunContext, tasks: &mut JoinSet<TaskResult>) {
+    tasks.spawn(crate::writer::run(context.clone()));
+    tasks.spawn(crate::housekeeping::run(context.clone()));
+}
 
 /// Waits for shutdown; a task failing or ending early stops everything with an error.
 async fn supervise(

@@ -201,6 +201,19 @@ pub struct Tuning {
     pub bulk_threshold: u64,
     pub poll_interval: Duration,
     pub archive_retention_days: u32,
+    /// Reader: initial loads, reloads and back-fills of at least this many records use a Bulk API
+    /// 2.0 query job.
+    pub load_bulk_threshold: u64,
+    /// Reader: how far behind the high-water mark each poll starts (late-committing transactions).
+    pub reread_window: Duration,
+    /// Reader: how often a streaming mapping is still polled, as a safety net.
+    pub safety_poll_interval: Duration,
+    /// Reader: how often each mapped object is described again to detect schema drift.
+    pub describe_interval: Duration,
+    /// How long a claimed change stays leased to this sidecar without a renewal.
+    pub write_lease: Duration,
+    /// While the org's API allowance (or our reserve) is spent: how often one call probes it.
+    pub limit_probe_interval: Duration,
 }
 
 impl Default for Tuning {
@@ -212,6 +225,12 @@ impl Default for Tuning {
             bulk_threshold: 10_000,
             poll_interval: Duration::from_millis(50),
             archive_retention_days: 31,
+            load_bulk_threshold: 10_000,
+            reread_window: Duration::from_secs(60),
+            safety_poll_interval: Duration::from_secs(300),
+            describe_interval: Duration::from_secs(600),
+            write_lease: Duration::from_secs(60),
+            limit_probe_interval: Duration::from_secs(60),
         }
     }
 }
@@ -482,6 +501,42 @@ impl Validator<'_> {
                 1,
                 36_500,
             )? as u32,
+            load_bulk_threshold: self.number(
+                sources::LOAD_BULK_THRESHOLD,
+                defaults.load_bulk_threshold,
+                1,
+                u64::MAX,
+            )?,
+            reread_window: Duration::from_secs(self.number(
+                sources::REREAD_SECONDS,
+                defaults.reread_window.as_secs(),
+                0,
+                3_600,
+            )?),
+            safety_poll_interval: Duration::from_secs(self.number(
+                sources::SAFETY_POLL_SECONDS,
+                defaults.safety_poll_interval.as_secs(),
+                1,
+                86_400,
+            )?),
+            describe_interval: Duration::from_secs(self.number(
+                sources::DESCRIBE_SECONDS,
+                defaults.describe_interval.as_secs(),
+                10,
+                86_400,
+            )?),
+            write_lease: Duration::from_secs(self.number(
+                sources::WRITE_LEASE_SECONDS,
+                defaults.write_lease.as_secs(),
+                5,
+                3_600,
+            )?),
+            limit_probe_interval: Duration::from_secs(self.number(
+                sources::LIMIT_PROBE_SECONDS,
+                defaults.limit_probe_interval.as_secs(),
+                1,
+                3_600,
+            )?),
         })
     }
 }

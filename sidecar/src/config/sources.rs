@@ -53,6 +53,12 @@ pub const BULK_THRESHOLD: KeySpec = key("SFSYNC_BULK_THRESHOLD", "bulk_threshold
 pub const POLL_MS: KeySpec = key("SFSYNC_POLL_MS", "poll_ms");
 pub const ARCHIVE_RETENTION_DAYS: KeySpec =
     key("SFSYNC_ARCHIVE_RETENTION_DAYS", "archive_retention_days");
+pub const LOAD_BULK_THRESHOLD: KeySpec = key("SFSYNC_LOAD_BULK_THRESHOLD", "load_bulk_threshold");
+pub const REREAD_SECONDS: KeySpec = key("SFSYNC_REREAD_SECONDS", "reread_seconds");
+pub const SAFETY_POLL_SECONDS: KeySpec = key("SFSYNC_SAFETY_POLL_SECONDS", "safety_poll_seconds");
+pub const DESCRIBE_SECONDS: KeySpec = key("SFSYNC_DESCRIBE_SECONDS", "describe_seconds");
+pub const WRITE_LEASE_SECONDS: KeySpec = key("SFSYNC_WRITE_LEASE_SECONDS", "write_lease_seconds");
+pub const LIMIT_PROBE_SECONDS: KeySpec = key("SFSYNC_LIMIT_PROBE_SECONDS", "limit_probe_seconds");
 
 /// Every key the sidecar understands; anything else in the file is a typo and refused.
 pub const ALL_KEYS: &[KeySpec] = &[
@@ -77,6 +83,12 @@ pub const ALL_KEYS: &[KeySpec] = &[
     BULK_THRESHOLD,
     POLL_MS,
     ARCHIVE_RETENTION_DAYS,
+    LOAD_BULK_THRESHOLD,
+    REREAD_SECONDS,
+    SAFETY_POLL_SECONDS,
+    DESCRIBE_SECONDS,
+    WRITE_LEASE_SECONDS,
+    LIMIT_PROBE_SECONDS,
 ];
 
 /// Where a value was found, so error messages can point at the right place.

@@ -2,6 +2,9 @@
 //! tokio-postgres connections on demand.
 
 pub mod catalog;
+mod listen;
+pub mod pool;
+pub mod queue;
 mod tls;
 
 use std::path::PathBuf;
@@ -13,6 +16,8 @@ use tokio_postgres::config::SslMode;
 use tokio_postgres::{Client, NoTls};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
+pub use listen::Notification;
+pub use pool::{ClientPool, PooledClient};
 pub use tls::CertificatePolicy;
 
 use crate::tls::{CaBundle, CaFileError};
@@ -52,6 +57,37 @@ pub enum DbError {
         "extension sfsync is not installed in database {database}: run CREATE EXTENSION sfsync"
     )]
     ExtensionMissing { database: String },
+    #[error("not connected to database {target}")]
+    NotConnected { target: String },
+    #[error("cannot decode {what} returned by the database")]
+    Decode {
+        what: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+impl DbError {
+    /// A deadlock or serialization failure: the statement did nothing and may simply run again.
+    pub fn is_retryable_conflict(&self) -> bool {
+        use tokio_postgres::error::SqlState;
+        let source = match self {
+            DbError::Query { source, .. } | DbError::Connect { source, .. } => source,
+            _ => return false,
+        };
+        source.code().is_some_and(|code| {
+            *code == SqlState::T_R_DEADLOCK_DETECTED || *code == SqlState::T_R_SERIALIZATION_FAILURE
+        })
+    }
+
+    /// The connection is gone (server restart, network): reconnecting may help.
+    pub fn is_connection_lost(&self) -> bool {
+        match self {
+            DbError::Connect { .. } | DbError::NotConnected { .. } => true,
+            DbError::Query { source, .. } => source.is_closed() || source.code().is_none(),
+            _ => false,
+        }
+    }
 }
 
 /// A parsed `DATABASE_URL`: the tokio-postgres configuration plus what to do about TLS.

@@ -3,10 +3,12 @@
 use std::collections::BTreeMap;
 use std::sync::{Mutex, PoisonError};
 
-/// Shared health board; parts (writer, reader, ...) report themselves by name.
+/// Shared health board; parts (writer, reader, ...) report themselves by name. Notes describe a
+/// degraded but expected state (e.g. writing paused for API limits): shown by `/healthz`, not failing it.
 #[derive(Default)]
 pub struct Health {
     parts: Mutex<BTreeMap<String, Option<String>>>,
+    notes: Mutex<BTreeMap<String, String>>,
 }
 
 impl Health {
@@ -24,6 +26,31 @@ impl Health {
 
     pub fn remove(&self, part: &str) {
         self.lock().remove(part);
+    }
+
+    /// Sets (or replaces) the note of `part`.
+    pub fn set_note(&self, part: &str, note: impl Into<String>) {
+        self.notes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(part.to_string(), note.into());
+    }
+
+    pub fn clear_note(&self, part: &str) {
+        self.notes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(part);
+    }
+
+    /// Every part's note.
+    pub fn notes(&self) -> Vec<(String, String)> {
+        self.notes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(|(part, note)| (part.clone(), note.clone()))
+            .collect()
     }
 
     /// `Ok` when every part is healthy, otherwise the failing parts and why.

@@ -89,13 +89,20 @@ async fn metrics_handler(State(state): State<ServerState>) -> Response {
 }
 
 async fn health_handler(State(state): State<ServerState>) -> Response {
+    let notes: String = state
+        .health
+        .notes()
+        .into_iter()
+        .map(|(part, note)| format!("{part}: {note}\n"))
+        .collect();
     match state.health.check() {
-        Ok(()) => (StatusCode::OK, "ok\n").into_response(),
+        Ok(()) => (StatusCode::OK, format!("ok\n{notes}")).into_response(),
         Err(failing) => {
             let mut text = String::from("unhealthy\n");
             for (part, reason) in failing {
                 text.push_str(&format!("{part}: {reason}\n"));
             }
+            text.push_str(&notes);
             (StatusCode::SERVICE_UNAVAILABLE, text).into_response()
         }
     }

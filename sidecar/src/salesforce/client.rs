@@ -160,6 +160,7 @@ impl SalesforceClient {
             &config.salesforce,
             ClientOptions {
                 api_reserve: config.tuning.api_reserve,
+                budget_probe_interval: config.tuning.limit_probe_interval,
                 ..ClientOptions::default()
             },
             metrics,

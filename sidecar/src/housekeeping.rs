@@ -1,0 +1,50 @@
+//! Housekeeping: purges finished queue entries from `sfsync.change_archive` once they are older than
+//! the retention (`SFSYNC_ARCHIVE_RETENTION_DAYS`), shortly after start and then hourly.
+
+use std::time::Duration;
+
+use prometheus::IntCounter;
+
+use crate::commands::run::RunContext;
+use crate::commands::CommandError;
+use crate::db::queue::purge_archive;
+
+const FIRST_PURGE_AFTER: Duration = Duration::from_secs(60);
+const PURGE_EVERY: Duration = Duration::from_secs(3600);
+
+pub async fn run(context: RunContext) -> Result<(), CommandError> {
+    let purged = IntCounter::new(
+        "sfsync_archive_purged_total",
+        "Archived queue entries deleted after the retention (SFSYNC_ARCHIVE_RETENTION_DAYS)",
+    )?;
+    context
+        .metrics
+        .registry()
+        .register(Box::new(purged.clone()))?;
+    let retention_days = context.config.tuning.archive_retention_days;
+    let mut shutdown = context.shutdown.signal();
+    let mut wait = FIRST_PURGE_AFTER;
+    loop {
+        tokio::select! {
+            _ = shutdown.triggered() => return Ok(()),
+            _ = tokio::time::sleep(wait) => {}
+        }
+        wait = PURGE_EVERY;
+        let result = async {
+            let client = context.database.connect().await?;
+            purge_archive(&client, retention_days).await
+        }
+        .await;
+        match result {
+            Ok(count) => {
+                purged.inc_by(u64::try_from(count).unwrap_or(0));
+                if count > 0 {
+                    tracing::info!(count, retention_days, "purged archived queue entries");
+                }
+            }
+            Err(error) => {
+                tracing::warn!(error = %crate::error_chain(&error), "cannot purge the queue archive; trying again in an hour")
+            }
+        }
+    }
+}

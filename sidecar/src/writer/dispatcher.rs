@@ -1,0 +1,652 @@
+//! The writer's loop: wakes on a short poll of the queue (and on `NOTIFY sfsync_changes`), claims
+//! changes while calls are free, hands ready writes out as calls (several in flight), renews the
+//! leases of everything it holds, pauses while the API allowance is spent, and on shutdown stops
+//! claiming, gives back what it has not sent and lets in-flight calls finish.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::task::JoinSet;
+use tokio_postgres::Client;
+
+use super::mapping::MappingCatalog;
+use super::operation::{group_by_record, plan_record, Operation, Plan};
+use super::outcome::{ignored_results, retry_result, WriteError};
+use super::schedule::{BatchLimits, Scheduler, Waiting};
+use super::shipment::{self, Pause, ShipmentContext, ShipmentReport, MAX_ATTEMPTS};
+use crate::db::queue::{self, retry_conflicts, Backlog};
+use crate::db::{Database, DbError, Notification};
+use crate::metrics::Health;
+use crate::salesforce::{Backoff, SalesforceClient};
+use crate::shutdown::ShutdownSignal;
+
+/// The name under which the writer reports to `/healthz`.
+pub const HEALTH_PART: &str = "writer";
+/// The channel the extension notifies (when `sfsync.notify` is on).
+const CHANGES_CHANNEL: &str = "sfsync_changes";
+/// Records claimed at once for a Bulk API job.
+const BULK_CLAIM_RECORDS: i32 = 10_000;
+/// A Bulk job is only worth its fixed cost of about seven calls above this many writes.
+const BULK_MIN_WRITES: usize = 2_000;
+/// A call that is not full waits at most this long for more writes of its kind.
+const PARTIAL_CALL_WAIT: Duration = Duration::from_millis(100);
+/// How often the mappings are read again (new mappings, altered column plans).
+const CATALOG_REFRESH: Duration = Duration::from_secs(2);
+/// How often the backlog is measured while the queue does not drain.
+const BACKLOG_CHECK: Duration = Duration::from_secs(2);
+/// How long in-flight calls get to finish after shutdown is requested.
+const SHUTDOWN_WAIT: Duration = Duration::from_secs(20);
+/// Changes of a mapping the writer does not know (yet) are released for this long.
+const UNKNOWN_MAPPING_RETRY: Duration = Duration::from_secs(5);
+
+/// The writer's knobs, from the configuration.
+#[derive(Debug, Clone)]
+pub struct WriterSettings {
+    pub write_batch: usize,
+    pub concurrency: usize,
+    pub bulk_threshold: u64,
+    pub poll_interval: Duration,
+    pub lease: Duration,
+    pub limit_probe_interval: Duration,
+}
+
+impl WriterSettings {
+    fn lease_seconds(&self) -> i32 {
+        i32::try_from(self.lease.as_secs().max(1)).unwrap_or(i32::MAX)
+    }
+}
+
+struct Paused {
+    pause: Pause,
+    until: Instant,
+    since: Instant,
+}
+
+pub struct Dispatcher {
+    settings: WriterSettings,
+    database: Database,
+    salesforce: SalesforceClient,
+    context: Arc<ShipmentContext>,
+    health: Arc<Health>,
+    shutdown: ShutdownSignal,
+    claim_client: Option<Client>,
+    listener: Option<(Client, UnboundedReceiver<Notification>)>,
+    listener_retry_at: Instant,
+    catalog: Arc<MappingCatalog>,
+    catalog_loaded_at: Option<Instant>,
+    scheduler: Scheduler,
+    in_flight: JoinSet<ShipmentReport>,
+    /// Unfinished writes per lease token (waiting or in flight).
+    leases: HashMap<String, usize>,
+    /// The last claim got fewer records than it asked for: the queue is (nearly) empty.
+    drained: bool,
+    /// Mappings with a Bulk-sized backlog, and about how many of its writes Bulk could carry.
+    bulk_backlog: HashMap<i64, i64>,
+    backlog_checked_at: Option<Instant>,
+    paused: Option<Paused>,
+    /// Salesforce looked unavailable: no new calls before this.
+    hold_until: Option<Instant>,
+    unavailable_streak: u32,
+    database_failures: u32,
+}
+
+impl Dispatcher {
+    pub fn new(
+        settings: WriterSettings,
+        database: Database,
+        salesforce: SalesforceClient,
+        context: Arc<ShipmentContext>,
+        health: Arc<Health>,
+        shutdown: ShutdownSignal,
+    ) -> Self {
+        Self {
+            settings,
+            database,
+            salesforce,
+            context,
+            health,
+            shutdown,
+            claim_client: None,
+            listener: None,
+            listener_retry_at: Instant::now(),
+            catalog: Arc::new(MappingCatalog::default()),
+            catalog_loaded_at: None,
+            scheduler: Scheduler::new(),
+            in_flight: JoinSet::new(),
+            leases: HashMap::new(),
+            drained: true,
+            bulk_backlog: HashMap::new(),
+            backlog_checked_at: None,
+            paused: None,
+            hold_until: None,
+            unavailable_streak: 0,
+            database_failures: 0,
+        }
+    }
+
+    /// Runs until shutdown.
+    pub async fn run(mut self) {
+        let mut poll = tokio::time::interval(self.settings.poll_interval);
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut renew = tokio::time::interval(self.settings.lease / 3);
+        renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut signal = self.shutdown.clone();
+        self.health.set_healthy(HEALTH_PART);
+        loop {
+            if signal.is_triggered() {
+                break;
+            }
+            if let Err(error) = self.step().await {
+                self.database_trouble(&error).await;
+                continue;
+            }
+            self.ship();
+            if self.wants_to_claim_now() {
+                // More is queued and calls are free: claim again at once, after taking any results.
+                while let Some(joined) = self.in_flight.try_join_next() {
+                    self.on_joined(joined);
+                }
+                tokio::task::yield_now().await;
+                continue;
+            }
+            let wake_at = self.next_wake();
+            tokio::select! {
+                _ = signal.triggered() => break,
+                Some(joined) = self.in_flight.join_next(), if !self.in_flight.is_empty() => self.on_joined(joined),
+                _ = renew.tick() => {
+                    if let Err(error) = self.renew_leases().await {
+                        self.database_trouble(&error).await;
+                    }
+                }
+                _ = poll.tick() => {}
+                notification = next_notification(&mut self.listener) => {
+                    if notification.is_none() {
+                        self.listener = None;
+                    }
+                }
+                _ = sleep_until(wake_at) => {}
+            }
+        }
+        self.stop().await;
+    }
+
+    /// One round: connections, catalog, resume after a pause, claim.
+    async fn step(&mut self) -> Result<(), DbError> {
+        if self.claim_client.as_ref().is_none_or(Client::is_closed) {
+            self.claim_client = Some(self.database.connect().await?);
+            tracing::debug!("writer connected to the database");
+        }
+        self.ensure_listener().await;
+        if self
+            .catalog_loaded_at
+            .is_none_or(|at| at.elapsed() >= CATALOG_REFRESH)
+        {
+            self.reload_catalog().await?;
+        }
+        if self.database_failures > 0 {
+            self.database_failures = 0;
+            self.health.set_healthy(HEALTH_PART);
+        }
+        if let Some(paused) = &self.paused {
+            if Instant::now() >= paused.until {
+                self.probe_pause().await;
+            }
+        }
+        if let Some(paused) = &self.paused {
+            if self.scheduler.waiting_len() > 0 {
+                // Nothing goes out while paused: let the queue hold the changes, not this process.
+                let after = paused.until.saturating_duration_since(Instant::now());
+                self.release_waiting(after, "writing paused for API limits")
+                    .await;
+            }
+        }
+        if self.may_claim() {
+            self.intake().await?;
+        }
+        Ok(())
+    }
+
+    fn free_calls(&self) -> usize {
+        self.settings
+            .concurrency
+            .saturating_sub(self.in_flight.len())
+    }
+
+    fn may_claim(&self) -> bool {
+        self.paused.is_none()
+            && self.hold_until.is_none_or(|until| Instant::now() >= until)
+            && self.free_calls() > 0
+            && self.scheduler.waiting_len() < self.free_calls() * self.settings.write_batch
+    }
+
+    fn wants_to_claim_now(&self) -> bool {
+        !self.drained && self.may_claim() && !self.shutdown.is_triggered()
+    }
+
+    fn next_wake(&self) -> Option<Instant> {
+        let pause = self.paused.as_ref().map(|paused| paused.until);
+        let hold = self.hold_until;
+        let partial = (self.scheduler.waiting_len() > 0 && self.free_calls() > 0)
+            .then(|| Instant::now() + PARTIAL_CALL_WAIT);
+        [pause, hold, partial].into_iter().flatten().min()
+    }
+
+    async fn ensure_listener(&mut self) {
+        if self.listener.is_some() || Instant::now() < self.listener_retry_at {
+            return;
+        }
+        match self.database.listen(CHANGES_CHANNEL).await {
+            Ok(listener) => self.listener = Some(listener),
+            Err(error) => {
+                tracing::debug!(error = %crate::error_chain(&error), "cannot LISTEN for change notifications; polling only");
+                self.listener_retry_at = Instant::now() + Duration::from_secs(10);
+            }
+        }
+    }
+
+    async fn reload_catalog(&mut self) -> Result<(), DbError> {
+        let client = self.claim_client()?;
+        self.catalog = Arc::new(MappingCatalog::load(client).await?);
+        self.catalog_loaded_at = Some(Instant::now());
+        Ok(())
+    }
+
+    fn claim_client(&self) -> Result<&Client, DbError> {
+        self.claim_client
+            .as_ref()
+            .filter(|client| !client.is_closed())
+            .ok_or_else(|| DbError::NotConnected {
+                target: self.database.settings().describe(),
+            })
+    }
+
+    /// Claims a Bulk-sized batch when a mapping's backlog calls for it, else enough records to fill
+    /// the free calls.
+    async fn intake(&mut self) -> Result<(), DbError> {
+        if !self.drained
+            && self
+                .backlog_checked_at
+                .is_none_or(|at| at.elapsed() >= BACKLOG_CHECK)
+        {
+            self.measure_backlog().await?;
+        }
+        let lease_seconds = self.settings.lease_seconds();
+        let bulk_mapping = self
+            .bulk_backlog
+            .iter()
+            .max_by_key(|(_, count)| **count)
+            .map(|(mapping, _)| *mapping);
+        let (batch, mapping) = match bulk_mapping {
+            Some(mapping) => (BULK_CLAIM_RECORDS, Some(mapping)),
+            None => {
+                let wanted = self.free_calls() * self.settings.write_batch
+                    - self
+                        .scheduler
+                        .waiting_len()
+                        .min(self.free_calls() * self.settings.write_batch);
+                (i32::try_from(wanted.max(1)).unwrap_or(i32::MAX), None)
+            }
+        };
+        let client = self.claim_client()?;
+        let rows = retry_conflicts(5, || {
+            queue::claim_changes(client, batch, lease_seconds, mapping)
+        })
+        .await?;
+        let claimed = rows.len();
+        if let Some(mapping) = mapping {
+            let estimate = self.bulk_backlog.entry(mapping).or_default();
+            *estimate -= claimed as i64;
+            if *estimate < self.settings.bulk_threshold as i64 || claimed < batch as usize {
+                self.bulk_backlog.remove(&mapping);
+            }
+            self.drained = false;
+        } else {
+            self.drained = claimed < batch as usize;
+        }
+        if rows.is_empty() {
+            return Ok(());
+        }
+        if rows
+            .iter()
+            .any(|row| self.catalog.get(row.mapping_id).is_none())
+        {
+            self.reload_catalog().await?;
+        }
+        let mut operations: Vec<Operation> = Vec::new();
+        let mut finished: Vec<Value> = Vec::new();
+        for group in group_by_record(rows) {
+            let Some(mapping) = self.catalog.get(group[0].mapping_id).cloned() else {
+                let error = WriteError::new(
+                    "UNKNOWN_MAPPING",
+                    "the mapping of this change is not known to the writer (yet)",
+                );
+                finished.extend(group.iter().map(|row| {
+                    retry_result(
+                        row.change_id,
+                        &row.lease_token,
+                        &error,
+                        Some(UNKNOWN_MAPPING_RETRY),
+                    )
+                }));
+                continue;
+            };
+            match plan_record(&mapping, &group) {
+                Plan::Send(operation) => {
+                    *self.leases.entry(operation.token.clone()).or_default() += 1;
+                    operations.push(operation);
+                }
+                Plan::Ignore {
+                    change_ids,
+                    token,
+                    reason,
+                } => {
+                    self.context
+                        .metrics
+                        .count(&mapping.object, "ignored", change_ids.len() as u64);
+                    finished.extend(ignored_results(&change_ids, &token, reason));
+                }
+            }
+        }
+        if !finished.is_empty() {
+            let results = Value::Array(finished);
+            let client = self.claim_client()?;
+            retry_conflicts(5, || {
+                queue::complete_changes(client, &results, MAX_ATTEMPTS)
+            })
+            .await?;
+        }
+        tracing::debug!(
+            claimed,
+            writes = operations.len(),
+            bulk = mapping.is_some(),
+            "claimed changes"
+        );
+        self.scheduler.add_claim(operations, mapping.is_some());
+        Ok(())
+    }
+
+    async fn measure_backlog(&mut self) -> Result<(), DbError> {
+        self.backlog_checked_at = Some(Instant::now());
+        let upsert_columns: Vec<(i64, String)> = self
+            .catalog
+            .mappings()
+            .filter_map(|mapping| Some((mapping.id, mapping.upsert_column.clone()?)))
+            .collect();
+        let client = self.claim_client()?;
+        let backlog = queue::backlog(client, &upsert_columns).await?;
+        let threshold = i64::try_from(self.settings.bulk_threshold).unwrap_or(i64::MAX);
+        self.bulk_backlog = backlog
+            .into_iter()
+            .filter(
+                |Backlog {
+                     creates_with_external_id,
+                     changes_by_id,
+                     ..
+                 }| {
+                    *creates_with_external_id >= threshold || *changes_by_id >= threshold
+                },
+            )
+            .map(|backlog| {
+                (
+                    backlog.mapping_id,
+                    backlog.creates_with_external_id.max(backlog.changes_by_id),
+                )
+            })
+            .collect();
+        if !self.bulk_backlog.is_empty() {
+            tracing::debug!(mappings = ?self.bulk_backlog, "backlog large enough for Bulk API 2.0");
+        }
+        Ok(())
+    }
+
+    /// Starts calls for ready writes while calls are free.
+    fn ship(&mut self) {
+        if self.paused.is_some() || self.hold_until.is_some_and(|until| Instant::now() < until) {
+            return;
+        }
+        let limits = BatchLimits {
+            call_size: self.settings.write_batch,
+            bulk_min: BULK_MIN_WRITES,
+            bulk_max: BULK_CLAIM_RECORDS as usize,
+            max_wait: PARTIAL_CALL_WAIT,
+        };
+        let flush = self.drained || self.shutdown.is_triggered();
+        let batches = self
+            .scheduler
+            .take_batches(self.free_calls(), limits, flush, Instant::now());
+        for batch in batches {
+            let context = self.context.clone();
+            let catalog = self.catalog.clone();
+            self.in_flight.spawn(shipment::run(context, catalog, batch));
+        }
+    }
+
+    fn on_joined(&mut self, joined: Result<ShipmentReport, tokio::task::JoinError>) {
+        let report = match joined {
+            Ok(report) => report,
+            Err(error) => {
+                // The writes of a crashed shipment stay leased until the lease lapses and are then
+                // claimed again; their lease counts are left as they are so renewal stops with them.
+                tracing::error!(error = %error, "a write call task failed");
+                return;
+            }
+        };
+        for (seq, operation) in &report.writes {
+            self.scheduler.finish(*seq, operation);
+            if let Some(count) = self.leases.get_mut(&operation.token) {
+                *count = count.saturating_sub(1);
+                if *count == 0 {
+                    self.leases.remove(&operation.token);
+                }
+            }
+        }
+        if report.succeeded > 0 {
+            self.unavailable_streak = 0;
+            self.hold_until = None;
+        }
+        if report.unavailable {
+            let backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
+            let delay = backoff.delay(self.unavailable_streak);
+            self.unavailable_streak = self.unavailable_streak.saturating_add(1);
+            self.hold_until = Some(Instant::now() + delay);
+            tracing::warn!(
+                ?delay,
+                "Salesforce looks unavailable; holding new write calls"
+            );
+        }
+        if let Some(pause) = report.pause {
+            self.enter_pause(pause);
+        }
+    }
+
+    fn enter_pause(&mut self, pause: Pause) {
+        let until = Instant::now() + pause.retry_after;
+        if let Some(paused) = &mut self.paused {
+            paused.until = paused.until.max(until);
+            return;
+        }
+        tracing::warn!(reason = pause.reason.label(), detail = %pause.detail, retry_in = ?pause.retry_after, "writing paused");
+        self.context.metrics.paused.set(1);
+        self.context
+            .metrics
+            .pauses
+            .with_label_values(&[pause.reason.label()])
+            .inc();
+        self.health.set_note(
+            HEALTH_PART,
+            format!("paused ({}): {}", pause.reason.label(), pause.detail),
+        );
+        self.paused = Some(Paused {
+            pause,
+            until,
+            since: Instant::now(),
+        });
+    }
+
+    /// At the end of a pause: one cheap call (`/limits`) tells whether calls were freed.
+    async fn probe_pause(&mut self) {
+        let Some(paused) = &self.paused else { return };
+        let reason = paused.pause.reason.clone();
+        let open = match self.salesforce.limits().await {
+            Ok(_) => self.budget_is_open(),
+            Err(error) => {
+                tracing::info!(error = %crate::error_chain(&error), "writing stays paused");
+                false
+            }
+        };
+        if open {
+            if let Some(paused) = self.paused.take() {
+                self.context
+                    .metrics
+                    .pause_seconds
+                    .add(paused.since.elapsed().as_secs_f64());
+            }
+            self.context.metrics.paused.set(0);
+            self.health.clear_note(HEALTH_PART);
+            tracing::info!(reason = reason.label(), "writing resumed");
+        } else if let Some(paused) = &mut self.paused {
+            paused.until = Instant::now() + self.settings.limit_probe_interval;
+        }
+    }
+
+    /// Whether a call would be let through now (without using up the budget's probe).
+    fn budget_is_open(&self) -> bool {
+        let budget = self.salesforce.budget();
+        match budget.usage() {
+            None => true,
+            Some(usage) => {
+                let reserve = budget.reserve().calls_out_of(usage.max);
+                usage.max > 0 && usage.used < usage.max.saturating_sub(reserve)
+            }
+        }
+    }
+
+    async fn renew_leases(&mut self) -> Result<(), DbError> {
+        if self.leases.is_empty() {
+            return Ok(());
+        }
+        let lease_seconds = self.settings.lease_seconds();
+        let tokens: Vec<String> = self.leases.keys().cloned().collect();
+        let client = self.claim_client()?;
+        let mut lost = Vec::new();
+        for token in tokens {
+            let held =
+                retry_conflicts(5, || queue::renew_leases(client, &token, lease_seconds)).await?;
+            if held == 0 {
+                lost.push(token);
+            }
+        }
+        for token in lost {
+            let dropped = self.scheduler.remove_token(&token);
+            if !dropped.is_empty() {
+                tracing::warn!(writes = dropped.len(), "a lease lapsed before its changes were sent; another sidecar may hold them now");
+            }
+            self.leases.remove(&token);
+        }
+        Ok(())
+    }
+
+    /// Gives waiting writes back to the queue (shutdown, pause, lost database).
+    async fn release_waiting(&mut self, after: Duration, reason: &str) {
+        let waiting = self.scheduler.remove_all();
+        if waiting.is_empty() {
+            return;
+        }
+        let error = WriteError::new("RELEASED", reason);
+        let results: Vec<Value> = waiting
+            .iter()
+            .flat_map(|entry| {
+                entry
+                    .operation
+                    .change_ids()
+                    .map(|id| retry_result(id, &entry.operation.token, &error, Some(after)))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        self.forget(&waiting);
+        let results = Value::Array(results);
+        let released = async {
+            let client = self.claim_client()?;
+            retry_conflicts(5, || {
+                queue::complete_changes(client, &results, MAX_ATTEMPTS)
+            })
+            .await
+        }
+        .await;
+        if let Err(error) = released {
+            tracing::warn!(error = %crate::error_chain(&error), "cannot give unsent changes back; they return when their lease lapses");
+        }
+    }
+
+    fn forget(&mut self, writes: &[Waiting]) {
+        for entry in writes {
+            if let Some(count) = self.leases.get_mut(&entry.operation.token) {
+                *count = count.saturating_sub(1);
+                if *count == 0 {
+                    self.leases.remove(&entry.operation.token);
+                }
+            }
+        }
+    }
+
+    async fn database_trouble(&mut self, error: &DbError) {
+        self.database_failures = self.database_failures.saturating_add(1);
+        let detail = crate::error_chain(error);
+        tracing::warn!(error = %detail, "writer: database error");
+        self.health
+            .set_unhealthy(HEALTH_PART, format!("database: {detail}"));
+        if error.is_connection_lost() {
+            self.claim_client = None;
+        }
+        let backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
+        let delay = backoff.delay(self.database_failures.saturating_sub(1));
+        let mut signal = self.shutdown.clone();
+        tokio::select! {
+            _ = signal.triggered() => {}
+            _ = tokio::time::sleep(delay) => {}
+        }
+    }
+
+    async fn stop(mut self) {
+        tracing::info!(
+            in_flight = self.in_flight.len(),
+            waiting = self.scheduler.waiting_len(),
+            "writer stopping: no more claims"
+        );
+        self.release_waiting(Duration::ZERO, "the sidecar stopped before sending it")
+            .await;
+        let deadline = tokio::time::Instant::now() + SHUTDOWN_WAIT;
+        while !self.in_flight.is_empty() {
+            match tokio::time::timeout_at(deadline, self.in_flight.join_next()).await {
+                Ok(Some(joined)) => self.on_joined(joined),
+                Ok(None) => break,
+                Err(_) => {
+                    tracing::warn!(calls = self.in_flight.len(), "write calls still running at shutdown are abandoned; their changes return when the lease lapses");
+                    self.in_flight.abort_all();
+                    break;
+                }
+            }
+        }
+        self.health.remove(HEALTH_PART);
+        self.health.clear_note(HEALTH_PART);
+    }
+}
+
+async fn next_notification(
+    listener: &mut Option<(Client, UnboundedReceiver<Notification>)>,
+) -> Option<Notification> {
+    match listener {
+        Some((_, receiver)) => receiver.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,110 @@
+//! The writer: Postgres → Salesforce. Claims queued changes (`sfsync._claim_changes`), merges each
+//! record's changes into one write, orders parents before children, sends them through sObject
+//! Collections (or Bulk API 2.0 for large backlogs) with `Sforce-Call-Options: client=sfsync-<id>`,
+//! and records every record's outcome (`sfsync._complete_changes`).
+
+pub mod bulk;
+pub mod collections;
+pub mod convert;
+mod dispatcher;
+mod gauges;
+pub mod mapping;
+pub mod metrics;
+pub mod operation;
+pub mod outcome;
+pub mod schedule;
+mod shipment;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use dispatcher::{WriterSettings, HEALTH_PART};
+pub use metrics::WriterMetrics;
+
+use crate::commands::run::RunContext;
+use crate::commands::CommandError;
+use crate::db::queue::instance_id;
+use crate::db::{ClientPool, Database, DbError};
+use crate::salesforce::bulk::PollOptions;
+use crate::salesforce::Backoff;
+use crate::shutdown::ShutdownSignal;
+
+impl WriterSettings {
+    pub fn from_config(config: &crate::config::Config) -> Self {
+        let tuning = &config.tuning;
+        Self {
+            write_batch: tuning.write_batch,
+            concurrency: tuning.write_concurrency,
+            bulk_threshold: tuning.bulk_threshold,
+            poll_interval: tuning.poll_interval,
+            lease: tuning.write_lease,
+            limit_probe_interval: tuning.limit_probe_interval,
+        }
+    }
+}
+
+/// Runs the writer until shutdown.
+pub async fn run(context: RunContext) -> Result<(), CommandError> {
+    let metrics = WriterMetrics::register(context.metrics.registry())?;
+    let mut shutdown = context.shutdown.signal();
+    let Some(instance) = wait_for_instance_id(&context.database, &mut shutdown).await else {
+        return Ok(());
+    };
+    let call_client = format!("sfsync-{instance}");
+    let salesforce = context.salesforce.with_call_client(&call_client)?;
+    tracing::info!(client = %call_client, "writer started");
+
+    let settings = WriterSettings::from_config(&context.config);
+    let pool = ClientPool::new(context.database.clone(), settings.concurrency + 2);
+    let shipments = Arc::new(shipment::ShipmentContext {
+        salesforce: salesforce.clone(),
+        pool: pool.clone(),
+        metrics: metrics.clone(),
+        bulk_poll: PollOptions {
+            backoff: Backoff::new(Duration::from_millis(100), Duration::from_secs(5)),
+            timeout: Duration::from_secs(2 * 3600),
+        },
+        call_backoff: Backoff::new(Duration::from_millis(250), Duration::from_secs(8)),
+    });
+    let gauges = tokio::spawn(gauges::run(pool, metrics, context.shutdown.signal()));
+    dispatcher::Dispatcher::new(
+        settings,
+        context.database.clone(),
+        salesforce,
+        shipments,
+        context.health.clone(),
+        context.shutdown.signal(),
+    )
+    .run()
+    .await;
+    gauges.abort();
+    Ok(())
+}
+
+/// The instance id names this database in `Sforce-Call-Options`; without the database nothing can be
+/// written anyway, so this waits (with backoff) until it can be read or shutdown is requested.
+async fn wait_for_instance_id(
+    database: &Database,
+    shutdown: &mut ShutdownSignal,
+) -> Option<String> {
+    let backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
+    let mut attempt = 0;
+    loop {
+        let result: Result<String, DbError> = async {
+            let client = database.connect().await?;
+            instance_id(&client).await
+        }
+        .await;
+        match result {
+            Ok(instance) => return Some(instance),
+            Err(error) => {
+                tracing::warn!(error = %crate::error_chain(&error), "writer: cannot read the sfsync instance id; retrying");
+            }
+        }
+        tokio::select! {
+            _ = shutdown.triggered() => return None,
+            _ = tokio::time::sleep(backoff.delay(attempt)) => {}
+        }
+        attempt = attempt.saturating_add(1);
+    }
+}

@@ -1,0 +1,564 @@
+//! Claimed changes and what the writer makes of them: per record, all queued changes are merged into
+//! at most one Salesforce write (the protocol's merge rule), which knows the parent records it needs
+//! and the external ids it provides to children.
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
+use super::convert::{record_body, scalar_text, BodyKind};
+use super::mapping::WriteMapping;
+use crate::db::queue::ClaimedRow;
+use crate::salesforce::Record;
+
+/// The action a change records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Insert,
+    Update,
+    Delete,
+}
+
+impl Action {
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "INSERT" => Some(Action::Insert),
+            "UPDATE" => Some(Action::Update),
+            "DELETE" => Some(Action::Delete),
+            _ => None,
+        }
+    }
+}
+
+/// A record a write refers to or provides by external id: `(object, field, value)`, lower-cased
+/// (Salesforce matches external ids case-insensitively unless told otherwise; being too careful
+/// only orders a little more).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ParentKey {
+    pub object: String,
+    pub field: String,
+    pub value: String,
+}
+
+impl ParentKey {
+    fn new(object: &str, field: &str, value: &str) -> Self {
+        Self {
+            object: object.to_ascii_lowercase(),
+            field: field.to_ascii_lowercase(),
+            value: value.to_lowercase(),
+        }
+    }
+}
+
+/// The one Salesforce write for a record.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Write {
+    /// Insert without an external id (a retry after a lost response can duplicate it).
+    Create {
+        fields: Record,
+    },
+    /// Insert-or-update on the mapping's upsert field; `fields` includes that field.
+    Upsert {
+        key: String,
+        fields: Record,
+    },
+    Update {
+        sfid: String,
+        fields: Record,
+    },
+    Delete {
+        sfid: String,
+    },
+}
+
+/// Which API call a write goes into; writes of one kind and mapping share calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum WriteKind {
+    Create,
+    Upsert,
+    Update,
+    Delete,
+}
+
+impl Write {
+    pub fn kind(&self) -> WriteKind {
+        match self {
+            Write::Create { .. } => WriteKind::Create,
+            Write::Upsert { .. } => WriteKind::Upsert,
+            Write::Update { .. } => WriteKind::Update,
+            Write::Delete { .. } => WriteKind::Delete,
+        }
+    }
+}
+
+/// A write and the queue entries it settles.
+#[derive(Debug, Clone)]
+pub struct Operation {
+    pub mapping: Arc<WriteMapping>,
+    pub record_id: i64,
+    pub write: Write,
+    /// The change whose result is the write's result.
+    pub carrier: i64,
+    /// Changes folded into the carrier (MERGED when it finishes, released with it on RETRY).
+    pub merged: Vec<i64>,
+    pub token: String,
+    /// The oldest change's `created_at` (Unix seconds): where the write latency is measured from.
+    pub oldest_created_at: f64,
+    /// Records this write refers to by external id.
+    pub needs: Vec<ParentKey>,
+    /// External ids this write creates (or upserts), which children may refer to.
+    pub provides: Vec<ParentKey>,
+}
+
+impl Operation {
+    pub fn change_ids(&self) -> impl Iterator<Item = i64> + '_ {
+        std::iter::once(self.carrier).chain(self.merged.iter().copied())
+    }
+}
+
+/// What to do with one claimed record.
+#[derive(Debug, Clone)]
+pub enum Plan {
+    Send(Operation),
+    /// Nothing to send: every change finishes IGNORED with this reason.
+    Ignore {
+        change_ids: Vec<i64>,
+        token: String,
+        reason: &'static str,
+    },
+}
+
+/// Groups claimed rows by record, keeping each record's changes in id order (the claim returns them
+/// ordered by id, and that order is kept here).
+pub fn group_by_record(rows: Vec<ClaimedRow>) -> Vec<Vec<ClaimedRow>> {
+    let mut groups: Vec<Vec<ClaimedRow>> = Vec::new();
+    let mut index: std::collections::HashMap<(i64, i64), usize> = std::collections::HashMap::new();
+    for row in rows {
+        let key = (row.mapping_id, row.record_id);
+        match index.get(&key) {
+            Some(&position) => groups[position].push(row),
+            None => {
+                index.insert(key, groups.len());
+                groups.push(vec![row]);
+            }
+        }
+    }
+    for group in &mut groups {
+        group.sort_by_key(|row| row.change_id);
+    }
+    groups
+}
+
+/// Applies the merge rule to one record's changes (`changes` non-empty, in id order).
+pub fn plan_record(mapping: &Arc<WriteMapping>, changes: &[ClaimedRow]) -> Plan {
+    let token = changes[0].lease_token.clone();
+    let all_ids: Vec<i64> = changes.iter().map(|change| change.change_id).collect();
+    let actions: Vec<Option<Action>> = changes
+        .iter()
+        .map(|change| Action::parse(&change.action))
+        .collect();
+    let has_insert = actions.contains(&Some(Action::Insert));
+    let delete_position = actions
+        .iter()
+        .rposition(|action| *action == Some(Action::Delete));
+    let sfid = changes
+        .iter()
+        .rev()
+        .find_map(|change| change.sfid.clone().filter(|sfid| !sfid.is_empty()));
+    let oldest_created_at = changes
+        .iter()
+        .map(|change| change.created_at_epoch)
+        .fold(f64::INFINITY, f64::min);
+    let record_id = changes[0].record_id;
+
+    let operation =
+        |write: Write, carrier: i64, provides: Vec<ParentKey>, needs: Vec<ParentKey>| {
+            Plan::Send(Operation {
+                mapping: mapping.clone(),
+                record_id,
+                write,
+                carrier,
+                merged: all_ids
+                    .iter()
+                    .copied()
+                    .filter(|id| *id != carrier)
+                    .collect(),
+                token: token.clone(),
+                oldest_created_at,
+                needs,
+                provides,
+            })
+        };
+
+    if let Some(position) = delete_position {
+        if has_insert {
+            return Plan::Ignore {
+                change_ids: all_ids,
+                token,
+                reason: "inserted and deleted before it reached Salesforce",
+            };
+        }
+        return match sfid {
+            Some(sfid) => operation(
+                Write::Delete { sfid },
+                changes[position].change_id,
+                Vec::new(),
+                Vec::new(),
+            ),
+            None => Plan::Ignore {
+                change_ids: all_ids,
+                token,
+                reason: "the row never reached Salesforce: nothing to delete",
+            },
+        };
+    }
+
+    let current = current_values(changes);
+    if has_insert || sfid.is_none() {
+        let names: Vec<&str> = mapping.columns.iter().map(|c| c.column.as_str()).collect();
+        let fields = record_body(mapping, BodyKind::Create, names.into_iter(), &current);
+        let needs = parent_keys(mapping, &current);
+        let provides = provided_keys(mapping, &current);
+        let carrier = changes[0].change_id;
+        // Upsert only when the body carries the upsert field (it is insertable and has a value).
+        let upsert_key = mapping
+            .upsert_column
+            .as_ref()
+            .and_then(|column| mapping.column(column))
+            .and_then(|column| fields.get(&column.field))
+            .and_then(scalar_text)
+            .filter(|key| !key.is_empty());
+        let write = match (upsert_key, sfid) {
+            (Some(key), _) => Write::Upsert { key, fields },
+            // Already in Salesforce (the reader matched it after a lost response): update it
+            // rather than create a second copy.
+            (None, Some(sfid)) => Write::Update {
+                sfid,
+                fields: record_body(
+                    mapping,
+                    BodyKind::Update,
+                    current.keys().map(String::as_str),
+                    &current,
+                )
+                .into_iter()
+                .filter(|(_, value)| !value.is_null())
+                .collect(),
+            },
+            (None, None) => Write::Create { fields },
+        };
+        return operation(write, carrier, provides, needs);
+    }
+
+    let Some(sfid) = sfid else {
+        unreachable!("handled above: no sfid means a create")
+    };
+    let mut columns: Vec<&str> = Vec::new();
+    for change in changes {
+        for name in change.values.iter().flat_map(|values| values.keys()) {
+            if !columns.contains(&name.as_str()) {
+                columns.push(name);
+            }
+        }
+    }
+    let fields = record_body(mapping, BodyKind::Update, columns.iter().copied(), &current);
+    if fields.is_empty() {
+        return Plan::Ignore {
+            change_ids: all_ids,
+            token,
+            reason: "no writable field left to send",
+        };
+    }
+    let needs = parent_keys(mapping, &select(&current, &columns));
+    operation(
+        Write::Update { sfid, fields },
+        changes[changes.len() - 1].change_id,
+        Vec::new(),
+        needs,
+    )
+}
+
+/// The record's current values: the row as the claim read it, or (if it vanished meanwhile) the
+/// changes' values folded in order, latest winning.
+fn current_values(changes: &[ClaimedRow]) -> Map<String, Value> {
+    if let Some(record) = changes
+        .iter()
+        .rev()
+        .find_map(|change| change.record.as_ref())
+    {
+        return record.clone();
+    }
+    let mut folded = Map::new();
+    for values in changes.iter().filter_map(|change| change.values.as_ref()) {
+        for (name, value) in values {
+            folded.insert(name.clone(), value.clone());
+        }
+    }
+    folded
+}
+
+fn select(source: &Map<String, Value>, columns: &[&str]) -> Map<String, Value> {
+    columns
+        .iter()
+        .filter_map(|name| {
+            source
+                .get(*name)
+                .map(|value| (name.to_string(), value.clone()))
+        })
+        .collect()
+}
+
+/// Parents referred to by external id through relationship columns with a value.
+fn parent_keys(mapping: &WriteMapping, values: &Map<String, Value>) -> Vec<ParentKey> {
+    let mut keys = Vec::new();
+    for column in &mapping.columns {
+        let Some(field) = column.relationship_key_field() else {
+            continue;
+        };
+        if column.system || !(column.insertable || column.updatable) {
+            continue;
+        }
+        let Some(value) = values.get(&column.column).and_then(scalar_text) else {
+            continue;
+        };
+        for object in &column.reference_to {
+            keys.push(ParentKey::new(object, field, &value));
+        }
+    }
+    keys
+}
+
+/// The record's own external ids with a value.
+fn provided_keys(mapping: &WriteMapping, values: &Map<String, Value>) -> Vec<ParentKey> {
+    mapping
+        .columns
+        .iter()
+        .filter(|column| column.is_own_external_id())
+        .filter_map(|column| {
+            let value = values.get(&column.column).and_then(scalar_text)?;
+            Some(ParentKey::new(&mapping.object, &column.field, &value))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::writer::mapping::tests::{account, contact};
+    use serde_json::json;
+
+    fn row(
+        id: i64,
+        record: i64,
+        action: &str,
+        sfid: Option<&str>,
+        values: Value,
+        current: Value,
+    ) -> ClaimedRow {
+        ClaimedRow {
+            change_id: id,
+            mapping_id: 1,
+            record_id: record,
+            action: action.into(),
+            sfid: sfid.map(str::to_string),
+            values: values.as_object().cloned(),
+            old: None,
+            record: current.as_object().cloned(),
+            attempts: 1,
+            lease_token: "token".into(),
+            created_at_epoch: 1000.0 + id as f64,
+        }
+    }
+
+    fn send(plan: Plan) -> Operation {
+        match plan {
+            Plan::Send(operation) => operation,
+            Plan::Ignore { reason, .. } => panic!("expected a write, got ignore: {reason}"),
+        }
+    }
+
+    #[test]
+    fn insert_and_updates_become_one_upsert_of_the_current_row() {
+        let mapping = Arc::new(account());
+        let current = json!({"id": 5, "sfid": null, "name": "Acme 2", "annualrevenue": 10, "ext_id__c": "A-1", "_hc_lastop": "PENDING"});
+        let changes = vec![
+            row(
+                1,
+                5,
+                "INSERT",
+                None,
+                json!({"name": "Acme", "ext_id__c": "A-1"}),
+                current.clone(),
+            ),
+            row(
+                2,
+                5,
+                "UPDATE",
+                None,
+                json!({"name": "Acme 2"}),
+                current.clone(),
+            ),
+            row(3, 5, "UPDATE", None, json!({"annualrevenue": 10}), current),
+        ];
+        let operation = send(plan_record(&mapping, &changes));
+        assert_eq!(operation.carrier, 1);
+        assert_eq!(operation.merged, [2, 3]);
+        assert_eq!(operation.oldest_created_at, 1001.0);
+        match &operation.write {
+            Write::Upsert { key, fields } => {
+                assert_eq!(key, "A-1");
+                assert_eq!(
+                    Value::Object(fields.clone()),
+                    json!({"Name": "Acme 2", "AnnualRevenue": 10, "Ext_Id__c": "A-1"})
+                );
+            }
+            other => panic!("expected an upsert, got {other:?}"),
+        }
+        assert_eq!(
+            operation.provides,
+            [ParentKey::new("Account", "Ext_Id__c", "A-1")]
+        );
+    }
+
+    #[test]
+    fn updates_send_the_union_of_their_columns_with_current_values() {
+        let mapping = Arc::new(account());
+        let current = json!({"id": 5, "sfid": "001000000000001AAA", "name": "Newest", "annualrevenue": 7, "ext_id__c": "A-1"});
+        let changes = vec![
+            row(
+                1,
+                5,
+                "UPDATE",
+                Some("001000000000001AAA"),
+                json!({"name": "Newer"}),
+                current.clone(),
+            ),
+            row(
+                2,
+                5,
+                "UPDATE",
+                Some("001000000000001AAA"),
+                json!({"annualrevenue": 7, "name": "Newest"}),
+                current,
+            ),
+        ];
+        let operation = send(plan_record(&mapping, &changes));
+        assert_eq!(operation.carrier, 2);
+        assert_eq!(operation.merged, [1]);
+        assert_eq!(
+            operation.write,
+            Write::Update {
+                sfid: "001000000000001AAA".into(),
+                fields: json!({"Name": "Newest", "AnnualRevenue": 7})
+                    .as_object()
+                    .cloned()
+                    .expect("object"),
+            }
+        );
+    }
+
+    #[test]
+    fn insert_then_delete_sends_nothing_and_deletes_use_the_sfid() {
+        let mapping = Arc::new(account());
+        let changes = vec![
+            row(1, 5, "INSERT", None, json!({"name": "Gone"}), Value::Null),
+            row(2, 5, "DELETE", None, Value::Null, Value::Null),
+        ];
+        match plan_record(&mapping, &changes) {
+            Plan::Ignore { change_ids, .. } => assert_eq!(change_ids, [1, 2]),
+            Plan::Send(operation) => panic!("nothing should be sent: {operation:?}"),
+        }
+        let changes = vec![
+            row(
+                1,
+                6,
+                "UPDATE",
+                Some("001000000000002AAA"),
+                json!({"name": "x"}),
+                Value::Null,
+            ),
+            row(
+                2,
+                6,
+                "DELETE",
+                Some("001000000000002AAA"),
+                Value::Null,
+                Value::Null,
+            ),
+        ];
+        let operation = send(plan_record(&mapping, &changes));
+        assert_eq!(
+            operation.write,
+            Write::Delete {
+                sfid: "001000000000002AAA".into()
+            }
+        );
+        assert_eq!((operation.carrier, operation.merged.clone()), (2, vec![1]));
+        let changes = vec![row(3, 7, "DELETE", None, Value::Null, Value::Null)];
+        assert!(matches!(
+            plan_record(&mapping, &changes),
+            Plan::Ignore { .. }
+        ));
+    }
+
+    #[test]
+    fn an_update_of_a_row_whose_insert_failed_is_sent_as_a_create() {
+        let mapping = Arc::new(contact());
+        let current =
+            json!({"id": 9, "sfid": null, "lastname": "Fixed", "account__ext_id__c": "A-1"});
+        let changes = vec![row(
+            4,
+            9,
+            "UPDATE",
+            None,
+            json!({"lastname": "Fixed"}),
+            current,
+        )];
+        let operation = send(plan_record(&mapping, &changes));
+        match &operation.write {
+            Write::Create { fields } => {
+                assert_eq!(
+                    Value::Object(fields.clone()),
+                    json!({"LastName": "Fixed", "Account": {"Ext_Id__c": "A-1"}})
+                )
+            }
+            other => panic!("expected a create, got {other:?}"),
+        }
+        assert_eq!(
+            operation.needs,
+            [ParentKey::new("Account", "Ext_Id__c", "a-1")]
+        );
+        assert!(operation.provides.is_empty());
+    }
+
+    #[test]
+    fn an_update_that_lost_all_its_fields_is_ignored() {
+        let mapping = Arc::new(account());
+        let changes = vec![row(
+            1,
+            5,
+            "UPDATE",
+            Some("001000000000001AAA"),
+            json!({"sfid": "x"}),
+            json!({"sfid": "x"}),
+        )];
+        assert!(matches!(
+            plan_record(&mapping, &changes),
+            Plan::Ignore { .. }
+        ));
+    }
+
+    #[test]
+    fn rows_are_grouped_per_record_in_change_order() {
+        let rows = vec![
+            row(3, 2, "UPDATE", None, json!({}), Value::Null),
+            row(1, 1, "INSERT", None, json!({}), Value::Null),
+            row(2, 2, "INSERT", None, json!({}), Value::Null),
+        ];
+        let groups = group_by_record(rows);
+        let ids: Vec<Vec<i64>> = groups
+            .iter()
+            .map(|g| g.iter().map(|r| r.change_id).collect())
+            .collect();
+        assert_eq!(ids, [vec![2, 3], vec![1]]);
+    }
+}
