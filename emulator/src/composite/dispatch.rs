@@ -139,7 +139,9 @@ fn not_found(url: &str) -> SubResponse {
     SubResponse::error(&ApiError::new(
         StatusCode::NOT_FOUND,
         "NOT_FOUND",
-        format!("The requested resource does not exist: {url} is not supported in a composite request"),
+        format!(
+            "The requested resource does not exist: {url} is not supported in a composite request"
+        ),
     ))
 }
 
@@ -160,10 +162,7 @@ pub fn dispatch(
     request: &Subrequest<'_>,
     force_all_or_none: bool,
 ) -> SubResponse {
-    let (path, query) = request
-        .url
-        .split_once('?')
-        .unwrap_or((request.url, ""));
+    let (path, query) = request.url.split_once('?').unwrap_or((request.url, ""));
     let params: HashMap<String, String> = serde_urlencoded::from_str(query).unwrap_or_default();
     let Some(rest) = path.strip_prefix("/services/data/") else {
         return not_found(request.url);
@@ -194,9 +193,13 @@ pub fn dispatch(
         ("POST", ["sobjects", object]) => {
             from_result(records::create_in(transaction, &api, object, &body))
         }
-        ("GET", ["sobjects", object, id]) => {
-            from_result(records::read_in(transaction.org(), &api, object, id, &params))
-        }
+        ("GET", ["sobjects", object, id]) => from_result(records::read_in(
+            transaction.org(),
+            &api,
+            object,
+            id,
+            &params,
+        )),
         ("PATCH", ["sobjects", object, id]) => {
             from_result(records::update_in(transaction, object, id, &body))
         }
@@ -229,9 +232,13 @@ pub fn dispatch(
             value,
             &params,
         )),
-        ("DELETE", ["sobjects", object, field, value]) => from_result(
-            records::delete_by_key_in(transaction, &api, object, field, value),
-        ),
+        ("DELETE", ["sobjects", object, field, value]) => from_result(records::delete_by_key_in(
+            transaction,
+            &api,
+            object,
+            field,
+            value,
+        )),
         ("GET", [resource @ ("query" | "queryAll")]) => {
             let text = params.get("q").map(String::as_str).unwrap_or_default();
             let size = batch_size(
@@ -254,12 +261,16 @@ pub fn dispatch(
         ("GET", ["query" | "queryAll", locator]) => {
             from_json_bytes(next_page(app, transaction.org(), &api.version, locator))
         }
-        ("POST", ["composite", "sobjects"]) => {
-            from_result(collections::create_in(transaction, &body, force_all_or_none))
-        }
-        ("PATCH", ["composite", "sobjects"]) => {
-            from_result(collections::update_in(transaction, &body, force_all_or_none))
-        }
+        ("POST", ["composite", "sobjects"]) => from_result(collections::create_in(
+            transaction,
+            &body,
+            force_all_or_none,
+        )),
+        ("PATCH", ["composite", "sobjects"]) => from_result(collections::update_in(
+            transaction,
+            &body,
+            force_all_or_none,
+        )),
         ("DELETE", ["composite", "sobjects"]) => from_result(collections::delete_in(
             transaction,
             &params,
@@ -280,9 +291,13 @@ pub fn dispatch(
                 &list("fields"),
             ))
         }
-        ("PATCH", ["composite", "sobjects", object, field]) => from_result(
-            collections::upsert_in(transaction, object, field, &body, force_all_or_none),
-        ),
+        ("PATCH", ["composite", "sobjects", object, field]) => from_result(collections::upsert_in(
+            transaction,
+            object,
+            field,
+            &body,
+            force_all_or_none,
+        )),
         (_, ["sobjects", _] | ["sobjects", _, _] | ["sobjects", _, _, _])
         | (_, ["query" | "queryAll"] | ["query" | "queryAll", _])
         | (_, ["composite", "sobjects", ..]) => method_not_allowed(method),

@@ -82,7 +82,9 @@ fn parse_subrequest(position: usize, value: &Json) -> Result<Planned, ApiError> 
         let Json::Object(given) = given else {
             return Err(ApiError::bad_request(
                 "JSON_PARSER_ERROR",
-                format!("compositeRequest[{position}].httpHeaders must be a JSON object of strings"),
+                format!(
+                    "compositeRequest[{position}].httpHeaders must be a JSON object of strings"
+                ),
             ));
         };
         for (name, value) in given {
@@ -95,7 +97,10 @@ fn parse_subrequest(position: usize, value: &Json) -> Result<Planned, ApiError> 
                      composite request and may not set"
                 )));
             }
-            let value = value.as_str().map(str::to_string).unwrap_or_else(|| value.to_string());
+            let value = value
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| value.to_string());
             headers.insert(name.clone(), value);
         }
     }
@@ -121,7 +126,9 @@ fn parse_request(body: &Bytes) -> Result<(bool, Vec<Planned>), ApiError> {
         ));
     };
     if requests.is_empty() {
-        return Err(invalid("compositeRequest must hold at least one subrequest"));
+        return Err(invalid(
+            "compositeRequest must hold at least one subrequest",
+        ));
     }
     if requests.len() > MAX_SUBREQUESTS {
         return Err(ApiError::bad_request(
@@ -193,8 +200,7 @@ pub async fn composite(
                         body: body.as_ref(),
                         headers: &request.headers,
                     };
-                    let response =
-                        dispatch(&app, &api, &mut transaction, &subrequest, all_or_none);
+                    let response = dispatch(&app, &api, &mut transaction, &subrequest, all_or_none);
                     if response.failed(all_or_none) {
                         transaction.rollback_to(savepoint);
                     }

@@ -61,9 +61,8 @@ fn lookup<'r>(inner: &str, results: &'r Results) -> Result<&'r Json, ReferenceEr
             reference_id: reference_id.to_string(),
         });
     };
-    let steps = parse_path(&inner[id_end..]).ok_or_else(|| ReferenceError::Malformed {
-        text: text.clone(),
-    })?;
+    let steps = parse_path(&inner[id_end..])
+        .ok_or_else(|| ReferenceError::Malformed { text: text.clone() })?;
     for step in steps {
         let next = match step {
             Step::Field(name) => value.get(name),
@@ -182,7 +181,9 @@ mod tests {
                         "Note": "from @{Query1.records[0].Id}", "Tags": ["@{NewAccount.success}"]}),
                 &results
             ),
-            Ok(json!({"AccountId": "001R00000064wdtIAA", "Amount": 12.5, "Note": "from 003A", "Tags": [true]}))
+            Ok(
+                json!({"AccountId": "001R00000064wdtIAA", "Amount": 12.5, "Note": "from 003A", "Tags": [true]})
+            )
         );
     }
 

@@ -16,8 +16,14 @@ use crate::app::SharedState;
 pub fn routes() -> Router<SharedState> {
     Router::new()
         .route("/services/data/{version}/query", get(handlers::query))
-        .route("/services/data/{version}/queryAll", get(handlers::query_all))
-        .route("/services/data/{version}/query/{locator}", get(handlers::more))
+        .route(
+            "/services/data/{version}/queryAll",
+            get(handlers::query_all),
+        )
+        .route(
+            "/services/data/{version}/query/{locator}",
+            get(handlers::more),
+        )
         .route(
             "/services/data/{version}/queryAll/{locator}",
             get(handlers::more),

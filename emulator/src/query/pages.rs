@@ -57,7 +57,12 @@ fn org_now(org: &Org) -> DateTime<Utc> {
 }
 
 /// Writes `{"totalSize":N,"done":B[,"nextRecordsUrl":U],"records":[...]}` around already rendered records.
-fn page_body(total_size: usize, next_url: Option<&str>, records: &[u8], record_count: usize) -> Vec<u8> {
+fn page_body(
+    total_size: usize,
+    next_url: Option<&str>,
+    records: &[u8],
+    record_count: usize,
+) -> Vec<u8> {
     let mut body = Vec::with_capacity(records.len() + 128);
     let _ = write!(
         body,
@@ -188,7 +193,9 @@ pub fn next_page(
             .get(locator, org.clock.now_ms())
             .ok_or_else(invalid_locator)?;
     }
-    let end = offset.saturating_add(cursor.batch_size).min(cursor.ids.len());
+    let end = offset
+        .saturating_add(cursor.batch_size)
+        .min(cursor.ids.len());
     let source = OrgSource::new(org);
     let store = org.object_at(cursor.object);
     let records = cursor.ids[offset..end]

@@ -123,7 +123,9 @@ pub fn write_node<S: RecordSource>(
 #[cfg(test)]
 mod tests {
     use super::super::memory_source::MemoryOrg;
-    use super::super::{CompiledQuery, ExecuteOptions, FieldMeta, FieldType, ObjectMeta, QueryRows};
+    use super::super::{
+        CompiledQuery, ExecuteOptions, FieldMeta, FieldType, ObjectMeta, QueryRows,
+    };
     use serde_json::json;
 
     #[test]

@@ -98,16 +98,20 @@ mod tests {
 
     #[test]
     fn the_three_original_forms_still_work() {
-        let (org, deal) = org_with_rules(&[
-            "ISBLANK(Reason__c)",
-            "Stage__c != 'Open'",
-            "Amount__c = -5",
-        ]);
+        let (org, deal) =
+            org_with_rules(&["ISBLANK(Reason__c)", "Stage__c != 'Open'", "Amount__c = -5"]);
         let reason = ("Reason__c", Value::text("because"));
         let open = ("Stage__c", Value::text("open"));
-        assert_eq!(broken(&org, deal, &[open.clone()]), Some("R0".into()));
         assert_eq!(
-            broken(&org, deal, &[reason.clone(), ("Stage__c", Value::text("Won"))]),
+            broken(&org, deal, std::slice::from_ref(&open)),
+            Some("R0".into())
+        );
+        assert_eq!(
+            broken(
+                &org,
+                deal,
+                &[reason.clone(), ("Stage__c", Value::text("Won"))]
+            ),
             Some("R1".into())
         );
         let minus_five = ("Amount__c", Value::Decimal((-5).into()));
@@ -120,13 +124,18 @@ mod tests {
 
     #[test]
     fn and_or_comparisons_and_isblank() {
-        let (org, deal) =
-            org_with_rules(&["(Amount__c < 0 OR Amount__c >= 1000000) AND (ISBLANK(Reason__c) OR Stage__c = 'Won')"]);
+        let (org, deal) = org_with_rules(&[
+            "(Amount__c < 0 OR Amount__c >= 1000000) AND (ISBLANK(Reason__c) OR Stage__c = 'Won')",
+        ]);
         let amount = |n: i64| ("Amount__c", Value::Decimal(n.into()));
         assert_eq!(broken(&org, deal, &[amount(-1)]), Some("R0".into()));
         assert_eq!(broken(&org, deal, &[amount(5)]), None);
         assert_eq!(
-            broken(&org, deal, &[amount(2_000_000), ("Reason__c", Value::text("x"))]),
+            broken(
+                &org,
+                deal,
+                &[amount(2_000_000), ("Reason__c", Value::text("x"))]
+            ),
             None
         );
         assert_eq!(

@@ -91,10 +91,20 @@ async fn references_chain_every_kind_of_subrequest() {
         "SELECT FirstName, Description, Account.Name FROM Contact WHERE LastName = 'Ref'",
     )
     .await;
-    assert_eq!(contact.json["records"][0]["FirstName"], json!("Composite Co"));
-    assert_eq!(contact.json["records"][0]["Description"], json!("employees: 12"));
     assert_eq!(
-        count(&api, "SELECT COUNT() FROM Widget__c WHERE Account__r.Name = 'Composite Co'").await,
+        contact.json["records"][0]["FirstName"],
+        json!("Composite Co")
+    );
+    assert_eq!(
+        contact.json["records"][0]["Description"],
+        json!("employees: 12")
+    );
+    assert_eq!(
+        count(
+            &api,
+            "SELECT COUNT() FROM Widget__c WHERE Account__r.Name = 'Composite Co'"
+        )
+        .await,
         json!(1)
     );
 }
@@ -104,7 +114,11 @@ async fn all_or_none_rolls_back_everything() {
     let emulator = Emulator::start(&[]);
     let api = emulator.login().await;
     let changes_before = emulator
-        .admin(Method::GET, "/__emulator/changes?after=0&limit=100000", None)
+        .admin(
+            Method::GET,
+            "/__emulator/changes?after=0&limit=100000",
+            None,
+        )
         .await;
     let results = composite(
         &api,
@@ -127,13 +141,23 @@ async fn all_or_none_rolls_back_everything() {
     for position in [0, 1, 3] {
         assert_eq!(results[position]["body"], halted, "{position}");
     }
-    assert_eq!(results[2]["body"][0]["errorCode"], json!("INVALID_EMAIL_ADDRESS"));
+    assert_eq!(
+        results[2]["body"][0]["errorCode"],
+        json!("INVALID_EMAIL_ADDRESS")
+    );
     assert_eq!(count(&api, "SELECT COUNT() FROM Account").await, json!(0));
     assert_eq!(count(&api, "SELECT COUNT() FROM Contact").await, json!(0));
     let changes_after = emulator
-        .admin(Method::GET, "/__emulator/changes?after=0&limit=100000", None)
+        .admin(
+            Method::GET,
+            "/__emulator/changes?after=0&limit=100000",
+            None,
+        )
         .await;
-    assert_eq!(changes_before.json, changes_after.json, "nothing reached the change log");
+    assert_eq!(
+        changes_before.json, changes_after.json,
+        "nothing reached the change log"
+    );
 
     // Without allOrNone the failure stays local: the others are committed, in one transaction.
     let results = composite(
@@ -152,7 +176,10 @@ async fn all_or_none_rolls_back_everything() {
     )
     .await;
     assert_eq!(statuses(&results), [201, 400, 400, 201]);
-    assert_eq!(results[2]["body"][0]["errorCode"], json!("PROCESSING_HALTED"));
+    assert_eq!(
+        results[2]["body"][0]["errorCode"],
+        json!("PROCESSING_HALTED")
+    );
     assert!(results[2]["body"][0]["message"]
         .as_str()
         .unwrap_or_default()
@@ -181,7 +208,10 @@ async fn all_or_none_applies_to_nested_collections() {
         results[0]["body"][0]["errors"][0]["statusCode"],
         json!("ALL_OR_NONE_OPERATION_ROLLED_BACK")
     );
-    assert_eq!(results[1]["body"][0]["errorCode"], json!("PROCESSING_HALTED"));
+    assert_eq!(
+        results[1]["body"][0]["errorCode"],
+        json!("PROCESSING_HALTED")
+    );
     assert_eq!(count(&api, "SELECT COUNT() FROM Account").await, json!(0));
     assert_eq!(count(&api, "SELECT COUNT() FROM Contact").await, json!(0));
     // With the outer flag off the inner one decides: one account and the contact are created.
@@ -201,14 +231,42 @@ async fn malformed_requests_are_refused_whole() {
     };
     let too_many: Vec<Json> = (0..26).map(|n| create(&format!("r{n}"))).collect();
     let cases = [
-        (json!({"compositeRequest": too_many}), "LIMIT_EXCEEDED", "at most 25"),
-        (json!({"compositeRequest": [create("bad-id")]}), "INVALID_INPUT", "bad-id"),
-        (json!({"compositeRequest": [create("same"), create("same")]}), "INVALID_INPUT", "Duplicate"),
-        (json!({"compositeRequest": [{"method": "POST", "url": "/x"}]}), "INVALID_INPUT", "referenceId"),
-        (json!({"compositeRequest": [{"method": "post", "url": "/x", "referenceId": "a"}]}), "INVALID_INPUT", "method"),
-        (json!({"compositeRequest": [{"method": "GET", "url": format!("{BASE}/limits"), "referenceId": "a",
-                                      "httpHeaders": {"Authorization": "Bearer x"}}]}), "INVALID_INPUT", "Authorization"),
-        (json!({"allOrNone": true}), "JSON_PARSER_ERROR", "compositeRequest"),
+        (
+            json!({"compositeRequest": too_many}),
+            "LIMIT_EXCEEDED",
+            "at most 25",
+        ),
+        (
+            json!({"compositeRequest": [create("bad-id")]}),
+            "INVALID_INPUT",
+            "bad-id",
+        ),
+        (
+            json!({"compositeRequest": [create("same"), create("same")]}),
+            "INVALID_INPUT",
+            "Duplicate",
+        ),
+        (
+            json!({"compositeRequest": [{"method": "POST", "url": "/x"}]}),
+            "INVALID_INPUT",
+            "referenceId",
+        ),
+        (
+            json!({"compositeRequest": [{"method": "post", "url": "/x", "referenceId": "a"}]}),
+            "INVALID_INPUT",
+            "method",
+        ),
+        (
+            json!({"compositeRequest": [{"method": "GET", "url": format!("{BASE}/limits"), "referenceId": "a",
+                                      "httpHeaders": {"Authorization": "Bearer x"}}]}),
+            "INVALID_INPUT",
+            "Authorization",
+        ),
+        (
+            json!({"allOrNone": true}),
+            "JSON_PARSER_ERROR",
+            "compositeRequest",
+        ),
     ];
     for (body, code, text) in cases {
         let response = api.post("/composite", body).await;
@@ -257,8 +315,17 @@ async fn a_composite_request_is_one_api_call() {
     assert_eq!(usage(&response), usage(&before) + 1);
     let stats = emulator.admin(Method::GET, "/__emulator/stats", None).await;
     let calls = &stats.json["apiCalls"];
-    assert_eq!(calls["POST /services/data/{version}/composite"], json!(1), "{calls}");
-    assert!(calls.get("POST /services/data/{version}/sobjects/{object}").is_none(), "{calls}");
+    assert_eq!(
+        calls["POST /services/data/{version}/composite"],
+        json!(1),
+        "{calls}"
+    );
+    assert!(
+        calls
+            .get("POST /services/data/{version}/sobjects/{object}")
+            .is_none(),
+        "{calls}"
+    );
     // Unknown resources answer 404 inside the composite response, not for the whole request.
     let results = composite(
         &api,

@@ -44,11 +44,8 @@ async fn fixture(api: &Api) -> Fixture {
         json!({"LastName": "Doe", "FirstName": "Jane", "AccountId": acme, "Email": "jane@acme.example"}),
     )
     .await;
-    api.create(
-        "Contact",
-        json!({"LastName": "Roe", "AccountId": globex}),
-    )
-    .await;
+    api.create("Contact", json!({"LastName": "Roe", "AccountId": globex}))
+        .await;
     api.create("Contact", json!({"LastName": "Poe"})).await;
     api.create(
         "Widget__c",
@@ -303,7 +300,10 @@ async fn query_values_match_rest_reads() {
         assert_eq!(*record, read.json, "query and read differ");
     }
     assert_eq!(records[0]["Price__c"].to_string(), "5.00");
-    assert_eq!(records[0]["Shipped_At__c"], json!("2024-01-31T10:20:30.456+0000"));
+    assert_eq!(
+        records[0]["Shipped_At__c"],
+        json!("2024-01-31T10:20:30.456+0000")
+    );
     let account = query(
         &api,
         "SELECT Id, Name, BillingAddress, AnnualRevenue FROM Account WHERE Name = 'Acme'",

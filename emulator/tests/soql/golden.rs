@@ -146,7 +146,11 @@ async fn replication_response_shapes() {
     assert_eq!(deleted.status, StatusCode::OK, "{}", deleted.json);
     assert_eq!(
         keys(&deleted.json),
-        ["deletedRecords", "earliestDateAvailable", "latestDateCovered"]
+        [
+            "deletedRecords",
+            "earliestDateAvailable",
+            "latestDateCovered"
+        ]
     );
     for key in ["earliestDateAvailable", "latestDateCovered"] {
         let text = deleted.json[key].as_str().expect("date");
@@ -173,7 +177,9 @@ async fn composite_subresult_examples() {
         .await;
     assert_eq!(response.status, StatusCode::OK, "{}", response.json);
     assert_eq!(keys(&response.json), ["compositeResponse"]);
-    let results = response.json["compositeResponse"].as_array().expect("array");
+    let results = response.json["compositeResponse"]
+        .as_array()
+        .expect("array");
     let id = results[0]["body"]["id"].as_str().expect("id");
     assert!(id.starts_with("001"));
     assert_eq!(

@@ -100,7 +100,12 @@ async fn pages_stay_consistent_while_records_change() {
             .rsplit_once('-')
             .and_then(|(_, offset)| offset.parse().ok())
             .expect("offset in the locator");
-        set_name(&api, &snapshot[position + 10], &format!("AAA renamed {round}")).await;
+        set_name(
+            &api,
+            &snapshot[position + 10],
+            &format!("AAA renamed {round}"),
+        )
+        .await;
         let gone = api
             .delete(&format!("/sobjects/Account/{}", snapshot[position + 20]))
             .await;
@@ -121,8 +126,9 @@ async fn pages_stay_consistent_while_records_change() {
         .iter()
         .map(|record| record["Id"].as_str().expect("id").to_string())
         .collect();
-    let deleted_unseen: HashSet<&String> =
-        (0..4).map(|round| &snapshot[200 * (round + 1) + 20]).collect();
+    let deleted_unseen: HashSet<&String> = (0..4)
+        .map(|round| &snapshot[200 * (round + 1) + 20])
+        .collect();
     let expected: Vec<String> = snapshot
         .iter()
         .filter(|id| !deleted_unseen.contains(id))
@@ -137,9 +143,10 @@ async fn pages_stay_consistent_while_records_change() {
             .expect("renamed record returned");
         assert_eq!(record["Name"], json!(format!("AAA renamed {round}")));
     }
-    assert!(seen
-        .iter()
-        .all(|record| !record["Name"].as_str().unwrap_or_default().starts_with("AAA new")));
+    assert!(seen.iter().all(|record| !record["Name"]
+        .as_str()
+        .unwrap_or_default()
+        .starts_with("AAA new")));
 }
 
 #[tokio::test]
@@ -158,7 +165,10 @@ async fn query_all_returns_deleted_records_and_query_does_not() {
         assert_eq!(response.status, StatusCode::NO_CONTENT);
     }
     let count = |response: &crate::common::Resp| response.json["totalSize"].clone();
-    assert_eq!(count(&query(&api, "SELECT COUNT() FROM Account").await), json!(445));
+    assert_eq!(
+        count(&query(&api, "SELECT COUNT() FROM Account").await),
+        json!(445)
+    );
     assert_eq!(
         count(&query_all(&api, "SELECT COUNT() FROM Account").await),
         json!(450)
@@ -167,7 +177,11 @@ async fn query_all_returns_deleted_records_and_query_does_not() {
         count(&query(&api, "SELECT COUNT() FROM Account WHERE IsDeleted = true").await),
         json!(0)
     );
-    let deleted = query_all(&api, "SELECT Id, IsDeleted FROM Account WHERE IsDeleted = true").await;
+    let deleted = query_all(
+        &api,
+        "SELECT Id, IsDeleted FROM Account WHERE IsDeleted = true",
+    )
+    .await;
     let mut deleted_ids: Vec<&str> = deleted.json["records"]
         .as_array()
         .expect("records")
@@ -184,7 +198,10 @@ async fn query_all_returns_deleted_records_and_query_does_not() {
 
     // queryAll pages continue through /query/ and keep returning deleted rows.
     let first = query_batched(&api, "queryAll", "SELECT Id, IsDeleted FROM Account", 200).await;
-    let next = first.json["nextRecordsUrl"].as_str().expect("next").to_string();
+    let next = first.json["nextRecordsUrl"]
+        .as_str()
+        .expect("next")
+        .to_string();
     assert!(next.contains("/query/"), "{next}");
     let pages = all_pages(&api, first).await;
     let deleted_rows = pages
@@ -212,7 +229,10 @@ async fn locators_expire_and_bad_locators_are_refused() {
     let api = emulator.login().await;
     seed(&emulator, "Account", 700).await;
     let first = query_batched(&api, "query", "SELECT Id FROM Account", 200).await;
-    let next = first.json["nextRecordsUrl"].as_str().expect("next").to_string();
+    let next = first.json["nextRecordsUrl"]
+        .as_str()
+        .expect("next")
+        .to_string();
     let advance = |seconds: i64| {
         let emulator = &emulator;
         async move {
@@ -230,14 +250,20 @@ async fn locators_expire_and_bad_locators_are_refused() {
     advance(600).await;
     let second = get_absolute(&api, &next, None).await;
     assert_eq!(second.status, StatusCode::OK, "{}", second.json);
-    let third_url = second.json["nextRecordsUrl"].as_str().expect("next").to_string();
+    let third_url = second.json["nextRecordsUrl"]
+        .as_str()
+        .expect("next")
+        .to_string();
     advance(600).await;
     let third = get_absolute(&api, &third_url, None).await;
     assert_eq!(third.status, StatusCode::OK, "{}", third.json);
     // Pages can be fetched again while the cursor is open.
     let again = get_absolute(&api, &third_url, None).await;
     assert_eq!(again.json, third.json);
-    let fourth_url = third.json["nextRecordsUrl"].as_str().expect("next").to_string();
+    let fourth_url = third.json["nextRecordsUrl"]
+        .as_str()
+        .expect("next")
+        .to_string();
     advance(16 * 60).await;
     let expired = get_absolute(&api, &fourth_url, None).await;
     assert_eq!(expired.status, StatusCode::BAD_REQUEST);
@@ -257,7 +283,10 @@ async fn locators_expire_and_bad_locators_are_refused() {
     }
     // An offset past the end of an open cursor is refused too.
     let fresh = query_batched(&api, "query", "SELECT Id FROM Account", 200).await;
-    let fresh_next = fresh.json["nextRecordsUrl"].as_str().expect("next").to_string();
+    let fresh_next = fresh.json["nextRecordsUrl"]
+        .as_str()
+        .expect("next")
+        .to_string();
     let (locator, _) = fresh_next.rsplit_once('-').expect("offset");
     let past = get_absolute(&api, &format!("{locator}-700"), None).await;
     assert_eq!(past.error_code(), "INVALID_QUERY_LOCATOR");
@@ -282,7 +311,10 @@ async fn pages_survive_schema_drift() {
         200,
     )
     .await;
-    let next = first.json["nextRecordsUrl"].as_str().expect("next").to_string();
+    let next = first.json["nextRecordsUrl"]
+        .as_str()
+        .expect("next")
+        .to_string();
     let added = emulator
         .admin(
             Method::POST,
@@ -317,7 +349,12 @@ async fn uris_over_16384_bytes_are_refused() {
     let names: Vec<String> = (0..2000).map(|n| format!("'Name {n:05}'")).collect();
     let text = format!("SELECT Id FROM Account WHERE Name IN ({})", names.join(","));
     let response = query(&api, &text).await;
-    assert_eq!(response.status, StatusCode::URI_TOO_LONG, "{}", response.json);
+    assert_eq!(
+        response.status,
+        StatusCode::URI_TOO_LONG,
+        "{}",
+        response.json
+    );
     let short = format!(
         "SELECT Id FROM Account WHERE Name IN ({})",
         names[..100].join(",")

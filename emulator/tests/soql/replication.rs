@@ -88,8 +88,14 @@ async fn get_updated_follows_system_modstamp() {
     let mut expected = vec![a.clone(), b.clone()];
     expected.sort();
     assert_eq!(sorted_ids(&response.json["ids"]), expected);
-    let covered = response.json["latestDateCovered"].as_str().expect("covered");
-    assert_eq!(parse(covered), minute(now), "the current minute, not the future end");
+    let covered = response.json["latestDateCovered"]
+        .as_str()
+        .expect("covered");
+    assert_eq!(
+        parse(covered),
+        minute(now),
+        "the current minute, not the future end"
+    );
 
     // The next call starts at latestDateCovered: only what changed since.
     let updated = api
@@ -100,7 +106,11 @@ async fn get_updated_follows_system_modstamp() {
     let response = window(&api, "account", "updated", covered, &iso(later)).await;
     assert_eq!(sorted_ids(&response.json["ids"]), vec![b.clone()]);
     assert_eq!(
-        parse(response.json["latestDateCovered"].as_str().expect("covered")),
+        parse(
+            response.json["latestDateCovered"]
+                .as_str()
+                .expect("covered")
+        ),
         minute(later)
     );
 
@@ -115,7 +125,11 @@ async fn get_updated_follows_system_modstamp() {
     .await;
     assert_eq!(response.json["ids"], json!([]));
     assert_eq!(
-        parse(response.json["latestDateCovered"].as_str().expect("covered")),
+        parse(
+            response.json["latestDateCovered"]
+                .as_str()
+                .expect("covered")
+        ),
         minute(before - Duration::minutes(2) + Duration::seconds(30))
     );
 }
@@ -138,7 +152,9 @@ async fn get_deleted_includes_hard_deletes_and_drops_undeletes() {
         )
         .await;
     assert_eq!(undeleted.status, StatusCode::OK, "{}", undeleted.json);
-    let purged = emulator.admin(Method::POST, "/__emulator/purge", None).await;
+    let purged = emulator
+        .admin(Method::POST, "/__emulator/purge", None)
+        .await;
     assert_eq!(purged.status, StatusCode::OK, "{}", purged.json);
     let now = advance(&emulator, 120).await;
     let response = window(
@@ -194,7 +210,10 @@ async fn get_deleted_includes_hard_deletes_and_drops_undeletes() {
 async fn futures_ids(api: &Api, count: usize) -> Vec<String> {
     let mut ids = Vec::new();
     for n in 0..count {
-        ids.push(api.create("Account", json!({"Name": format!("D{n}")})).await);
+        ids.push(
+            api.create("Account", json!({"Name": format!("D{n}")}))
+                .await,
+        );
     }
     ids
 }
@@ -205,9 +224,24 @@ async fn windows_and_parameters_are_checked() {
     let api = emulator.login().await;
     let now = advance(&emulator, 0).await;
     let cases = [
-        ("updated", now - Duration::days(31), now, "INVALID_REPLICATION_DATE"),
-        ("deleted", now - Duration::days(16), now, "INVALID_REPLICATION_DATE"),
-        ("updated", now, now - Duration::hours(1), "INVALID_REPLICATION_DATE"),
+        (
+            "updated",
+            now - Duration::days(31),
+            now,
+            "INVALID_REPLICATION_DATE",
+        ),
+        (
+            "deleted",
+            now - Duration::days(16),
+            now,
+            "INVALID_REPLICATION_DATE",
+        ),
+        (
+            "updated",
+            now,
+            now - Duration::hours(1),
+            "INVALID_REPLICATION_DATE",
+        ),
     ];
     for (kind, start, end, code) in cases {
         let response = window(&api, "Account", kind, &iso(start), &iso(end)).await;
@@ -215,7 +249,14 @@ async fn windows_and_parameters_are_checked() {
         assert_eq!(response.error_code(), code, "{}", response.json);
     }
     for (kind, days) in [("updated", 29), ("deleted", 14)] {
-        let response = window(&api, "Account", kind, &iso(now - Duration::days(days)), &iso(now)).await;
+        let response = window(
+            &api,
+            "Account",
+            kind,
+            &iso(now - Duration::days(days)),
+            &iso(now),
+        )
+        .await;
         assert_eq!(response.status, StatusCode::OK, "{kind} {}", response.json);
     }
     // An unencoded '+' of the offset arrives as a space and is still understood.
@@ -258,5 +299,10 @@ async fn get_updated_refuses_more_than_600000_ids() {
     let now = advance(&emulator, 120).await;
     let response = window(&api, "Contact", "updated", &start, &iso(now)).await;
     assert_eq!(response.status, StatusCode::BAD_REQUEST);
-    assert_eq!(response.error_code(), "EXCEEDED_ID_LIMIT", "{}", response.json);
+    assert_eq!(
+        response.error_code(),
+        "EXCEEDED_ID_LIMIT",
+        "{}",
+        response.json
+    );
 }

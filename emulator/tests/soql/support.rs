@@ -46,10 +46,7 @@ pub async fn get_absolute(api: &Api, path: &str, batch_size: Option<usize>) -> R
 
 /// Runs a query with a batch size and returns the first response.
 pub async fn query_batched(api: &Api, resource: &str, text: &str, batch_size: usize) -> Resp {
-    let path = format!(
-        "/services/data/v{VERSION}{}",
-        query_path(resource, text)
-    );
+    let path = format!("/services/data/v{VERSION}{}", query_path(resource, text));
     get_absolute(api, &path, Some(batch_size)).await
 }
 
