@@ -59,8 +59,9 @@ test: setup
 test-extension:
 	@$(SUDO) mkdir -p $(SFSYNC_TMP)/pgrx-test && $(if $(IS_ROOT),chown postgres $(SFSYNC_TMP)/pgrx-test,true)
 	$(CARGO) test -p sfsync --lib
-	# one at a time: parallel #[pg_test]s create the same schemas and tables and could deadlock
-	RUST_TEST_THREADS=1 $(CARGO) pgrx test pg15 -p sfsync $(PGRX_RUNAS)
+	# one at a time: parallel #[pg_test]s create the same schemas and tables and could deadlock;
+	# CARGO_PGRX: see scripts/cargo-pgrx-sfsync
+	CARGO_PGRX=$(CURDIR)/scripts/cargo-pgrx-sfsync RUST_TEST_THREADS=1 $(CARGO) pgrx test pg15 -p sfsync $(PGRX_RUNAS)
 
 test-workspace: build
 	$(CARGO) test --release --workspace --exclude sfsync
