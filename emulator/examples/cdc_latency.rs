@@ -1,8 +1,11 @@
 //! Measures how fast a REST write reaches CometD subscribers that are waiting in `/meta/connect`: the time from
 //! sending `PATCH /sobjects/Account/{id}` to the connect response carrying its change event, over loopback HTTP.
 //!
-//! `cargo run --release -p sfsync-emulator --example cdc_latency -- [WRITES] [SUBSCRIBERS]` (defaults 500 and 1;
-//! run it again with 50 subscribers to see the fan-out cost). The emulator runs in-process on its own runtime.
+//! Then it measures catch-up: a new subscriber replaying (`-2`) a backlog of seeded change events.
+//!
+//! `cargo run --release -p sfsync-emulator --example cdc_latency -- [WRITES] [SUBSCRIBERS] [BACKLOG]` (defaults
+//! 500, 1 and 100000; run it again with 50 subscribers to see the fan-out cost). The emulator runs in-process on
+//! its own runtime.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -92,7 +95,7 @@ impl Subscriber {
         response.json().await.expect("CometD JSON")
     }
 
-    async fn start(base: &str, token: &str) -> Subscriber {
+    async fn start(base: &str, token: &str, channel: &str, replay: i64) -> Subscriber {
         let mut subscriber = Subscriber {
             http: reqwest::Client::new(),
             url: format!("{base}/cometd/62.0"),
@@ -110,11 +113,10 @@ impl Subscriber {
         let subscribe = subscriber
             .post(
                 json!([{"channel": "/meta/subscribe", "clientId": subscriber.client_id,
-                           "subscription": CHANNEL, "ext": {"replay": {CHANNEL: -1}}}]),
+                           "subscription": channel, "ext": {"replay": {channel: replay}}}]),
             )
             .await;
         assert_eq!(subscribe[0]["successful"], true, "{subscribe:?}");
-        subscriber.connect().await;
         subscriber
     }
 
@@ -166,6 +168,32 @@ fn report(label: &str, mut samples: Vec<Duration>) {
     );
 }
 
+/// Seeds `backlog` Contacts with change events, then times a `-2` subscriber reading them all.
+async fn catch_up(http: &reqwest::Client, base: &str, token: &str, backlog: usize) {
+    let seeded = http
+        .post(format!("{base}/__emulator/seed"))
+        .json(&json!({"object": "Contact", "count": backlog, "changeEvents": true}))
+        .send()
+        .await
+        .expect("seed");
+    assert!(seeded.status().is_success());
+    let channel = "/data/ContactChangeEvent";
+    let started = Instant::now();
+    let mut subscriber = Subscriber::start(base, token, channel, -2).await;
+    let mut received = 0;
+    let mut connects = 0;
+    while received < backlog {
+        let replies = subscriber.connect().await;
+        connects += 1;
+        received += replies.iter().filter(|r| r["channel"] == channel).count();
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    println!(
+        "catch-up: {received} retained events replayed with -2 in {seconds:.2} s ({:.0} events/s, {connects} connects)",
+        received as f64 / seconds
+    );
+}
+
 fn main() {
     let writes = argument(1, 500);
     let subscribers = argument(2, 1).max(1);
@@ -191,7 +219,9 @@ fn main() {
         let account = created["id"].as_str().expect("id").to_string();
         let (sender, mut receiver) = mpsc::unbounded_channel();
         for index in 0..subscribers {
-            let subscriber = Subscriber::start(&base, &token).await;
+            let mut subscriber = Subscriber::start(&base, &token, CHANNEL, -1).await;
+            // The first connect returns at once (it only picks up the advice).
+            subscriber.connect().await;
             tokio::spawn(subscriber.listen(index, sender.clone()));
         }
         let url = format!("{base}/services/data/v62.0/sobjects/Account/{account}");
@@ -232,5 +262,10 @@ fn main() {
         report("REST PATCH round trip", rest);
         report("write -> event (first sub)", first);
         report("write -> event (every sub)", all);
+
+        let backlog = argument(3, 100_000);
+        if backlog > 0 {
+            catch_up(&http, &base, &token, backlog).await;
+        }
     });
 }

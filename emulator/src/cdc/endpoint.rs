@@ -312,29 +312,31 @@ fn disconnect(app: &SharedState, session: &RequestSession, message: &Message) ->
 }
 
 /// Reads every subscription of `client` forward; returns the messages in replay-id order and whether a read
-/// limit left more to read.
+/// limit left more to read. Events are collected under the org lock and rendered after it is released.
 fn read_events(app: &SharedState, client: &Client) -> (Vec<Json>, bool) {
     let selection = Selection::current(app);
-    let org = app.org.read();
-    let gaps = app.cdc.gaps.lock();
-    let mut view = StreamView::new(&org, &gaps, &selection, org.change_log.retention_ms);
-    let mut state = client.state.lock();
-    let mut messages = Vec::new();
+    let mut pending = Vec::new();
     let mut more = false;
-    for subscription in state.subscriptions.iter_mut() {
-        let batch = view.read(
-            &subscription.channel,
-            &subscription.target,
-            subscription.cursor,
-            READ_LIMITS,
-        );
-        subscription.cursor = batch.cursor;
-        more |= !batch.exhausted;
-        messages.extend(batch.messages);
+    {
+        let org = app.org.read();
+        let gaps = app.cdc.gaps.lock();
+        let mut view = StreamView::new(&org, &gaps, &selection, org.change_log.retention_ms);
+        let mut state = client.state.lock();
+        for subscription in state.subscriptions.iter_mut() {
+            let batch = view.read(&subscription.target, subscription.cursor, READ_LIMITS);
+            subscription.cursor = batch.cursor;
+            more |= !batch.exhausted;
+            let channel: Arc<str> = Arc::from(subscription.channel.as_str());
+            pending.extend(batch.items.into_iter().map(|item| (channel.clone(), item)));
+        }
     }
     // Several subscriptions: deliver in commit order across channels.
-    messages.sort_by_key(|(replay_id, _)| *replay_id);
-    (messages.into_iter().map(|(_, m)| m).collect(), more)
+    pending.sort_by_key(|(_, item)| item.replay_id());
+    let messages = pending
+        .iter()
+        .map(|(channel, item)| item.render(channel))
+        .collect();
+    (messages, more)
 }
 
 /// Waits for the next value of a watch; never returns if its sender is gone.

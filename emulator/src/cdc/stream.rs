@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde_json::Value as Json;
 
 use super::channels::{ChannelTarget, Selection};
-use super::gaps::GapLog;
+use super::gaps::{GapEvent, GapLog};
 use super::render::{self, EntityLayout};
 use crate::store::{ChangeEvent, Org};
 
@@ -23,11 +23,45 @@ pub struct ReadLimits {
     pub max_scanned: usize,
 }
 
+/// One event to deliver, rendered after the org lock is released (rendering is the costly part of a read).
+#[derive(Debug)]
+pub enum StreamItem {
+    /// One change, or identical changes to several records of one transaction.
+    Change {
+        group: Vec<Arc<ChangeEvent>>,
+        layout: Arc<EntityLayout>,
+    },
+    Gap {
+        event: Arc<GapEvent>,
+        layout: Arc<EntityLayout>,
+    },
+}
+
+impl StreamItem {
+    pub fn replay_id(&self) -> u64 {
+        match self {
+            StreamItem::Change { group, .. } => group.last().map_or(0, |e| e.seq),
+            StreamItem::Gap { event, .. } => event.seq,
+        }
+    }
+
+    /// The CometD message for this event on `channel`.
+    pub fn render(&self, channel: &str) -> Json {
+        match self {
+            StreamItem::Change { group, layout } => {
+                let members: Vec<&ChangeEvent> = group.iter().map(|e| &**e).collect();
+                render::change_message(channel, &members, layout)
+            }
+            StreamItem::Gap { event, layout } => render::gap_message(channel, event, layout),
+        }
+    }
+}
+
 /// What one read produced.
 #[derive(Debug, Default)]
 pub struct Batch {
-    /// `(replay id, message)` in replay-id order.
-    pub messages: Vec<(u64, Json)>,
+    /// In replay-id order.
+    pub items: Vec<StreamItem>,
     /// Where the next read starts (the last sequence number looked at).
     pub cursor: u64,
     /// False when a limit stopped the read before the end of the stream.
@@ -95,14 +129,8 @@ impl<'a> StreamView<'a> {
         layout
     }
 
-    /// Reads the events after `after` that belong on `channel`.
-    pub fn read(
-        &mut self,
-        channel: &str,
-        target: &ChannelTarget,
-        after: u64,
-        limits: ReadLimits,
-    ) -> Batch {
+    /// Reads the events after `after` that belong on the channel of `target`.
+    pub fn read(&mut self, target: &ChannelTarget, after: u64, limits: ReadLimits) -> Batch {
         let org = self.org;
         let gap_log = self.gaps;
         let mut changes = org.change_log.events_after(after).peekable();
@@ -113,7 +141,7 @@ impl<'a> StreamView<'a> {
         };
         let mut scanned = 0;
         loop {
-            if batch.messages.len() >= limits.max_messages || scanned >= limits.max_scanned {
+            if batch.items.len() >= limits.max_messages || scanned >= limits.max_scanned {
                 return batch;
             }
             let next_change = changes.peek().map(|e| e.seq);
@@ -127,7 +155,7 @@ impl<'a> StreamView<'a> {
                     let Some(first) = changes.next() else {
                         continue;
                     };
-                    let mut group: Vec<&ChangeEvent> = vec![first];
+                    let mut group: Vec<Arc<ChangeEvent>> = vec![first.clone()];
                     let mut records = HashSet::from([first.record_id]);
                     while let Some(next) = changes.peek() {
                         if group.len() >= MAX_GROUPED_RECORDS
@@ -136,7 +164,7 @@ impl<'a> StreamView<'a> {
                         {
                             break;
                         }
-                        group.push(next);
+                        group.push((*next).clone());
                         changes.next();
                     }
                     scanned += group.len();
@@ -145,8 +173,7 @@ impl<'a> StreamView<'a> {
                         && target.accepts(&first.entity, self.selection)
                     {
                         let layout = self.layout(&first.entity);
-                        let message = render::change_message(channel, &group, &layout);
-                        batch.messages.push((batch.cursor, message));
+                        batch.items.push(StreamItem::Change { group, layout });
                     }
                 }
                 _ => {
@@ -159,8 +186,10 @@ impl<'a> StreamView<'a> {
                         && target.accepts(&gap.entity, self.selection)
                     {
                         let layout = self.layout(&gap.entity);
-                        let message = render::gap_message(channel, gap, &layout);
-                        batch.messages.push((gap.seq, message));
+                        batch.items.push(StreamItem::Gap {
+                            event: gap.clone(),
+                            layout,
+                        });
                     }
                 }
             }
@@ -192,6 +221,14 @@ mod tests {
 
     fn body(value: serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
         value.as_object().cloned().unwrap_or_default()
+    }
+
+    fn rendered(batch: &Batch) -> Vec<(u64, serde_json::Value)> {
+        batch
+            .items
+            .iter()
+            .map(|item| (item.replay_id(), item.render("/data/ChangeEvents")))
+            .collect()
     }
 
     fn write(org: &mut Org, build: impl FnOnce(&mut crate::store::Transaction<'_>)) {
@@ -251,10 +288,10 @@ mod tests {
         let selection = Selection::All;
         let mut view = StreamView::new(&org, &gaps, &selection, 3_600_000);
         let target = ChannelTarget::Object("Account".into());
-        let batch = view.read("/data/AccountChangeEvent", &target, 0, LIMITS);
+        let batch = view.read(&target, 0, LIMITS);
         assert!(batch.exhausted);
-        let kinds: Vec<(String, usize)> = batch
-            .messages
+        let messages = rendered(&batch);
+        let kinds: Vec<(String, usize)> = messages
             .iter()
             .map(|(_, m)| {
                 let header = &m["data"]["payload"]["ChangeEventHeader"];
@@ -279,10 +316,9 @@ mod tests {
         assert_eq!(
             kinds,
             expected.map(|(k, n)| (k.to_string(), n)).to_vec(),
-            "{:#?}",
-            batch.messages
+            "{messages:#?}"
         );
-        let replay_ids: Vec<u64> = batch.messages.iter().map(|(seq, _)| *seq).collect();
+        let replay_ids: Vec<u64> = messages.iter().map(|(seq, _)| *seq).collect();
         assert!(replay_ids.windows(2).all(|w| w[0] < w[1]));
         assert_eq!(batch.cursor, org.change_log.last_seq());
         assert!(view.is_retained(created_tip));
@@ -290,13 +326,12 @@ mod tests {
         assert!(!view.is_retained(0));
         assert!(!view.is_retained(org.change_log.last_seq() + 1));
 
-        let after_creates = view.read("/data/AccountChangeEvent", &target, created_tip, LIMITS);
-        assert_eq!(after_creates.messages.len(), 4);
+        let after_creates = view.read(&target, created_tip, LIMITS);
+        assert_eq!(after_creates.items.len(), 4);
         let contacts = ChannelTarget::Object("Contact".into());
-        let none = view.read("/data/ContactChangeEvent", &contacts, 0, LIMITS);
-        assert!(none.messages.is_empty() && none.cursor == batch.cursor);
+        let none = view.read(&contacts, 0, LIMITS);
+        assert!(none.items.is_empty() && none.cursor == batch.cursor);
         let limited = view.read(
-            "/data/ChangeEvents",
             &ChannelTarget::AllSelected,
             0,
             ReadLimits {
@@ -304,9 +339,9 @@ mod tests {
                 max_scanned: 100,
             },
         );
-        assert_eq!(limited.messages.len(), 2);
+        assert_eq!(limited.items.len(), 2);
         assert!(!limited.exhausted);
-        assert_eq!(limited.cursor, limited.messages[1].0);
+        assert_eq!(limited.cursor, limited.items[1].replay_id());
     }
 
     #[test]
@@ -323,8 +358,8 @@ mod tests {
         let selection = Selection::All;
         let mut view = StreamView::new(&org, &gaps, &selection, 3_600_000);
         assert!(!view.is_retained(old));
-        let batch = view.read("/data/ChangeEvents", &ChannelTarget::AllSelected, 0, LIMITS);
-        assert!(batch.messages.is_empty());
+        let batch = view.read(&ChannelTarget::AllSelected, 0, LIMITS);
+        assert!(batch.items.is_empty());
         assert_eq!(batch.cursor, old);
     }
 }
