@@ -1,6 +1,7 @@
 //! sfsync-sidecar: parses the command line, loads the configuration and sets up logging before the
 //! tokio runtime exists, then runs the chosen subcommand. Exit codes: 0 ok, 1 failure, 2 configuration.
 
+use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -16,10 +17,7 @@ fn main() -> ExitCode {
     let config = match Config::load(cli.config.as_deref()) {
         Ok(config) => config,
         Err(error) => {
-            eprintln!(
-                "sfsync-sidecar: configuration error: {}",
-                error_chain(&error)
-            );
+            report(&format!("configuration error: {}", error_chain(&error)));
             return ExitCode::from(EXIT_CONFIG);
         }
     };
@@ -36,7 +34,7 @@ fn main() -> ExitCode {
     {
         Ok(runtime) => runtime,
         Err(error) => {
-            eprintln!("sfsync-sidecar: cannot start the async runtime: {error}");
+            report(&format!("cannot start the async runtime: {error}"));
             return ExitCode::from(EXIT_FAILURE);
         }
     };
@@ -45,8 +43,13 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("sfsync-sidecar: {}", error_chain(&error));
+            report(&error_chain(&error));
             ExitCode::from(error.exit_code())
         }
     }
+}
+
+/// One line on stderr; a closed stderr must not turn a clean failure into a panic.
+fn report(message: &str) {
+    let _ = writeln!(std::io::stderr(), "sfsync-sidecar: {message}");
 }

@@ -64,8 +64,8 @@ pub fn trigger_on_signals(shutdown: Shutdown) -> std::io::Result<tokio::task::Jo
             _ = terminate.recv() => "SIGTERM",
             _ = interrupt.recv() => "SIGINT",
         };
-        tracing::info!(signal = name, "shutting down");
         shutdown.trigger();
+        tracing::info!(signal = name, "shutting down");
     }))
 }
 

@@ -12,7 +12,10 @@ pub fn init(format: LogFormat) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal());
+        .with_ansi(std::io::stderr().is_terminal())
+        // On a write failure (stderr closed by a supervisor) tracing would report it with
+        // `eprintln!`, which panics on that same closed stderr: losing a log line is the lesser harm.
+        .log_internal_errors(false);
     let result = match format {
         LogFormat::Text => builder.with_target(false).try_init(),
         LogFormat::Json => builder

@@ -27,16 +27,45 @@ fn run_to_end(args: &[&str], environment: &[(&str, String)]) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start sfsync-sidecar");
+    // Read both pipes while waiting so a chatty child cannot block on a full pipe.
+    let stdout = child.stdout.take().expect("piped stdout");
+    let stderr = child.stderr.take().expect("piped stderr");
+    let read_all = |mut pipe: Box<dyn std::io::Read + Send>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = pipe.read_to_end(&mut bytes);
+            bytes
+        })
+    };
+    let stdout = read_all(Box::new(stdout));
+    let stderr = read_all(Box::new(stderr));
+    let mut child = KillOnDrop(child);
     let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        if child.try_wait().expect("poll").is_some() {
-            return child.wait_with_output().expect("output");
+    let status = loop {
+        if let Some(status) = child.0.try_wait().expect("poll") {
+            break status;
         }
         if Instant::now() > deadline {
-            let _ = child.kill();
             panic!("sfsync-sidecar {args:?} did not finish within 90s");
         }
         std::thread::sleep(Duration::from_millis(50));
+    };
+    Output {
+        status,
+        stdout: stdout.join().expect("stdout reader"),
+        stderr: stderr.join().expect("stderr reader"),
+    }
+}
+
+/// Kills the process if the test panics before it ended (no process may outlive the tests).
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
     }
 }
 
@@ -175,21 +204,27 @@ fn configuration_errors_exit_2_naming_the_key() {
     );
 }
 
-#[test]
-fn run_serves_metrics_and_health_and_stops_on_sigterm() {
-    let environment = vec![
+fn run_environment() -> Vec<(&'static str, String)> {
+    vec![
         ("DATABASE_URL", UNREACHABLE_DATABASE.to_string()),
         ("SFSYNC_AUTH", "client_credentials".to_string()),
         ("SFSYNC_CLIENT_ID", "id".to_string()),
         ("SFSYNC_CLIENT_SECRET", "secret".to_string()),
         ("SFSYNC_HTTP_LISTEN", "127.0.0.1:0".to_string()),
-    ];
-    let mut child = sidecar(&["run"], &environment)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start sfsync-sidecar run");
-    let stderr = child.stderr.take().expect("piped stderr");
+    ]
+}
+
+/// Starts `run`, returns it, the metrics base URL and a thread collecting its log lines; with
+/// `keep_reading` false the log pipe is closed as soon as the address is known.
+fn start_run(keep_reading: bool) -> (KillOnDrop, String, std::thread::JoinHandle<Vec<String>>) {
+    let mut child = KillOnDrop(
+        sidecar(&["run"], &run_environment())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start sfsync-sidecar run"),
+    );
+    let stderr = child.0.stderr.take().expect("piped stderr");
     let (sender, receiver) = mpsc::channel();
     let reader = std::thread::spawn(move || {
         let mut lines = Vec::new();
@@ -200,19 +235,42 @@ fn run_serves_metrics_and_health_and_stops_on_sigterm() {
                     .next()
                     .unwrap_or_default();
                 let _ = sender.send(address.to_string());
+                if !keep_reading {
+                    return lines;
+                }
             }
             lines.push(line);
         }
         lines
     });
-    let base = match receiver.recv_timeout(Duration::from_secs(30)) {
-        Ok(base) => base,
-        Err(_) => {
-            let _ = child.kill();
-            panic!("no metrics address logged: {:?}", reader.join());
-        }
+    let Ok(base) = receiver.recv_timeout(Duration::from_secs(30)) else {
+        drop(child);
+        panic!("no metrics address logged: {:?}", reader.join());
     };
+    (child, base, reader)
+}
 
+fn terminate_and_wait(child: &mut KillOnDrop) -> std::process::ExitStatus {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.0.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(exit) = child.0.try_wait().expect("poll") {
+            return exit;
+        }
+        if Instant::now() > deadline {
+            panic!("sfsync-sidecar did not stop within 30s of SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn run_serves_metrics_and_health_and_stops_on_sigterm() {
+    let (mut child, base, reader) = start_run(true);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -258,26 +316,21 @@ fn run_serves_metrics_and_health_and_stops_on_sigterm() {
         metrics.1
     );
 
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(status.success());
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let exit = loop {
-        if let Some(exit) = child.try_wait().expect("poll") {
-            break exit;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("sfsync-sidecar did not stop within 30s of SIGTERM");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let exit = terminate_and_wait(&mut child);
     let lines = reader.join().expect("reader");
     assert_eq!(exit.code(), Some(0), "{lines:#?}");
     assert!(
         lines.iter().any(|line| line.contains("SIGTERM")),
         "{lines:#?}"
     );
+}
+
+#[test]
+fn run_stops_cleanly_when_nobody_reads_its_logs() {
+    // A supervisor that went away closes the log pipe: logging must neither panic nor keep the
+    // process from stopping.
+    let (mut child, _base, reader) = start_run(false);
+    reader.join().expect("reader");
+    let exit = terminate_and_wait(&mut child);
+    assert_eq!(exit.code(), Some(0));
 }

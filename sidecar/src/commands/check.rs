@@ -18,18 +18,24 @@ struct Report {
 
 impl Report {
     fn ok(&self, topic: &str, detail: impl AsRef<str>) {
-        println!("ok    {topic:<11} {}", detail.as_ref());
+        print_line("ok", topic, detail.as_ref());
     }
 
     fn warn(&self, topic: &str, detail: impl AsRef<str>) {
-        println!("WARN  {topic:<11} {}", detail.as_ref());
+        print_line("WARN", topic, detail.as_ref());
     }
 
     fn fail(&mut self, topic: &str, detail: impl Into<String>) {
         let detail = detail.into();
-        println!("FAIL  {topic:<11} {detail}");
+        print_line("FAIL", topic, &detail);
         self.failures.push(format!("{topic}: {detail}"));
     }
+}
+
+/// `println!` would panic when stdout is closed (`check | head -1`); the exit code must still tell.
+fn print_line(verdict: &str, topic: &str, detail: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout(), "{verdict:<5} {topic:<11} {detail}");
 }
 
 pub async fn check(config: Config) -> Result<(), CommandError> {
