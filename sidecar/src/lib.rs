@@ -9,6 +9,7 @@ pub mod db;
 pub mod housekeeping;
 pub mod http;
 pub mod metrics;
+pub mod reader;
 pub mod salesforce;
 pub mod shutdown;
 pub mod telemetry;

@@ -9,9 +9,15 @@ pub fn binary(name: &str) -> PathBuf {
         return PathBuf::from(path);
     }
     let exe = std::env::current_exe().expect("current exe");
-    // target/<profile>/deps/<test> → target/<profile>/<name>
-    let profile_dir = exe.parent().and_then(|p| p.parent()).expect("target profile dir");
-    let path = profile_dir.join(name);
+    // a test: target/<profile>/deps/<test> → target/<profile>/<name>;
+    // a benchmark program (`cargo run --bin`): target/<profile>/<bench> → target/<profile>/<name>
+    let exe_dir = exe.parent().expect("executable directory");
+    let beside = exe_dir.join(name);
+    let path = if beside.exists() {
+        beside
+    } else {
+        exe_dir.parent().expect("target profile dir").join(name)
+    };
     assert!(
         path.exists(),
         "{} not found: build it first (`cargo build --release -p {name}`, same profile and CARGO_TARGET_DIR as the tests) or set {env}",

@@ -124,6 +124,22 @@ impl Emulator {
         unreachable!()
     }
 
+    /// A GET on `/services/data/vXX.X/<path>` as the admin user, returning the status, the headers
+    /// and the raw body (for CSV results).
+    pub async fn get_raw(&self, path: &str) -> (u16, reqwest::header::HeaderMap, bytes::Bytes) {
+        let token = self.token().await;
+        let response = self
+            .http
+            .get(format!("{}/services/data/v{API_VERSION}/{}", self.url, path.trim_start_matches('/')))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("REST request");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        (status, headers, response.bytes().await.expect("response body"))
+    }
+
     /// All records of a SOQL query (follows nextRecordsUrl). Panics on an error response.
     pub async fn query(&self, soql: &str) -> Vec<Value> {
         let mut records = Vec::new();

@@ -70,6 +70,7 @@ pub async fn run(config: Config) -> Result<(), CommandError> {
 /// The writer and reader tasks are spawned here (each with a clone of `context` and a
 /// `context.shutdown.signal()`).
 fn spawn_workers(context: &RunContext, tasks: &mut JoinSet<TaskResult>) {
+    crate::reader::spawn(context, tasks);
     tasks.spawn(crate::writer::run(context.clone()));
     tasks.spawn(crate::housekeeping::run(context.clone()));
 }

@@ -1,5 +1,6 @@
-//! `sfsync-sidecar status`: the extension version and the Salesforce API usage. Per-mapping rows
-//! are added once the extension's `sfsync.status()` exists.
+//! `sfsync-sidecar status`: the extension version, the Salesforce API usage, and one block per
+//! mapping of the schema (`sfsync.status()`), with the fields Salesforce has gained since the table
+//! was installed.
 
 use super::check::usage_line;
 use super::CommandError;
@@ -36,6 +37,72 @@ pub async fn status(config: Config) -> Result<(), CommandError> {
             usage_line(usage.used, usage.max, config.tuning.api_reserve)
         ),
         None => println!("api         usage not reported"),
+    }
+    print_mappings(&client, &salesforce, &config.schema).await
+}
+
+/// One block per mapping: state, counts, detail, and new Salesforce fields not mapped yet.
+async fn print_mappings(
+    client: &tokio_postgres::Client,
+    salesforce: &SalesforceClient,
+    schema: &str,
+) -> Result<(), CommandError> {
+    let rows = client
+        .query(
+            "SELECT s.object_name, s.table_name, s.access, s.state, s.state_detail, s.rows, s.pending,
+                    s.failed, to_char(s.last_read_at, 'YYYY-MM-DD HH24:MI:SSOF'), m.describe::text
+               FROM sfsync.status() s
+               JOIN sfsync.mapping m ON m.schema_name = s.schema AND m.object_name = s.object_name
+              WHERE s.schema = $1
+              ORDER BY s.object_name",
+            &[&schema],
+        )
+        .await
+        .map_err(|source| crate::db::DbError::Query {
+            what: "reading sfsync.status()",
+            source,
+        })?;
+    if rows.is_empty() {
+        println!("mappings    none in schema {schema}");
+    }
+    for row in rows {
+        let object: String = row.get(0);
+        let table: String = row.get(1);
+        let access: String = row.get(2);
+        let state: String = row.get(3);
+        let detail: Option<String> = row.get(4);
+        let count: Option<i64> = row.get(5);
+        let pending: i64 = row.get(6);
+        let failed: i64 = row.get(7);
+        let last_read: Option<String> = row.get(8);
+        let stored: Option<String> = row.get(9);
+        println!(
+            "mapping     {schema}.{table} ({object}, {access}) {state}: {} rows, {pending} pending, {failed} failed, last read {}",
+            count.map_or_else(|| "?".to_string(), |count| count.to_string()),
+            last_read.as_deref().unwrap_or("never"),
+        );
+        if let Some(detail) = detail {
+            println!("            {detail}");
+        }
+        let Some(stored) = stored else {
+            continue;
+        };
+        let stored: Option<serde_json::Value> = serde_json::from_str(&stored).ok();
+        match salesforce.describe_sobject(&object).await {
+            Ok(live) => {
+                let new = crate::reader::new_fields(stored.as_ref(), &live);
+                if !new.is_empty() {
+                    println!(
+                        "            new in Salesforce since the table was installed (add with alter_mapping): {}",
+                        new.join(", ")
+                    );
+                }
+            }
+            Err(error) => println!(
+                "            cannot describe {object}: {}",
+                crate::error_chain(&error)
+            ),
+        }
     }
     Ok(())
 }

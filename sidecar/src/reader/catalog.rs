@@ -1,0 +1,189 @@
+//! The mappings as the reader sees them: rows of `sfsync.mapping` (without the stored describe, which
+//! can be large and is not needed to read) and their column plans.
+
+use chrono::{DateTime, TimeZone, Utc};
+use serde::Deserialize;
+use tokio_postgres::{Client, Row};
+
+use super::error::ReaderError;
+
+/// Mapping states (`sfsync.mapping.state`).
+pub mod state {
+    pub const NEW: &str = "NEW";
+    pub const DESCRIBING: &str = "DESCRIBING";
+    pub const LOADING: &str = "LOADING";
+    pub const SYNCED: &str = "SYNCED";
+    pub const RELOADING: &str = "RELOADING";
+    pub const PAUSED: &str = "PAUSED";
+    pub const ERROR: &str = "ERROR";
+}
+
+/// One column of the column plan (`sfsync.mapping.columns`), the parts the reader uses.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ColumnPlan {
+    pub column: String,
+    /// The name to SELECT (`Name`, `Account.Ext_Id__c`).
+    pub field: String,
+    /// The keys to follow in a REST record.
+    pub path: Vec<String>,
+    pub sf_type: String,
+    pub sql_type: String,
+    #[serde(default)]
+    pub system: bool,
+    #[serde(default)]
+    pub length: Option<i64>,
+    #[serde(default)]
+    pub relationship: Option<String>,
+    /// For relationship columns: the lookup field on this object (`AccountId`).
+    #[serde(default)]
+    pub reference_field: Option<String>,
+    #[serde(default)]
+    pub reference_to: Vec<String>,
+}
+
+/// A row of `sfsync.mapping`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mapping {
+    pub id: i64,
+    pub schema_name: String,
+    pub object_name: String,
+    pub table_name: String,
+    pub fields: Vec<String>,
+    pub upsert_field: Option<String>,
+    pub poll_seconds: i32,
+    pub streaming: bool,
+    pub filter: Option<String>,
+    pub keep_deleted: bool,
+    pub state: String,
+    pub state_detail: Option<String>,
+    /// `None` until the table has been installed.
+    pub columns: Option<Vec<ColumnPlan>>,
+    pub backfill_fields: Vec<String>,
+    pub reload_requested: bool,
+    pub describe_requested: bool,
+    pub hwm: Option<DateTime<Utc>>,
+    pub replay_id: Option<i64>,
+    pub reader_owner: Option<String>,
+    pub last_read_at: Option<DateTime<Utc>>,
+}
+
+const SELECT: &str =
+    "SELECT id, schema_name, object_name, table_name, fields, upsert_field, poll_seconds,
+        streaming, filter, keep_deleted, state, state_detail, columns::text, backfill_fields,
+        reload_requested, describe_requested, (extract(epoch FROM hwm) * 1000)::int8, replay_id,
+        reader_owner, (extract(epoch FROM last_read_at) * 1000)::int8
+   FROM sfsync.mapping";
+
+impl Mapping {
+    fn from_row(row: &Row) -> Result<Self, ReaderError> {
+        let id: i64 = row.get(0);
+        let columns = match row.get::<_, Option<String>>(12) {
+            None => None,
+            Some(text) => Some(serde_json::from_str::<Vec<ColumnPlan>>(&text).map_err(
+                |source| ReaderError::Decode {
+                    what: format!("the column plan of mapping {id}"),
+                    source,
+                },
+            )?),
+        };
+        Ok(Self {
+            id,
+            schema_name: row.get(1),
+            object_name: row.get(2),
+            table_name: row.get(3),
+            fields: row.get(4),
+            upsert_field: row.get(5),
+            poll_seconds: row.get(6),
+            streaming: row.get(7),
+            filter: row
+                .get::<_, Option<String>>(8)
+                .filter(|filter| !filter.trim().is_empty()),
+            keep_deleted: row.get(9),
+            state: row.get(10),
+            state_detail: row.get(11),
+            columns,
+            backfill_fields: row.get(13),
+            reload_requested: row.get(14),
+            describe_requested: row.get(15),
+            hwm: row.get::<_, Option<i64>>(16).and_then(from_millis),
+            replay_id: row.get(17),
+            reader_owner: row.get(18),
+            last_read_at: row.get::<_, Option<i64>>(19).and_then(from_millis),
+        })
+    }
+
+    /// Every mapping of `schema`, by id.
+    pub async fn all(client: &Client, schema: &str) -> Result<Vec<Mapping>, ReaderError> {
+        let rows = client
+            .query(
+                &format!("{SELECT} WHERE schema_name = $1 ORDER BY id"),
+                &[&schema],
+            )
+            .await
+            .map_err(ReaderError::query("reading sfsync.mapping"))?;
+        rows.iter().map(Mapping::from_row).collect()
+    }
+
+    /// The mapping `id` as it is now, or `None` when it was dropped.
+    pub async fn fetch(client: &Client, id: i64) -> Result<Option<Mapping>, ReaderError> {
+        let row = client
+            .query_opt(&format!("{SELECT} WHERE id = $1"), &[&id])
+            .await
+            .map_err(ReaderError::query("reading a mapping"))?;
+        row.as_ref().map(Mapping::from_row).transpose()
+    }
+
+    pub fn is_paused(&self) -> bool {
+        self.state == state::PAUSED
+    }
+
+    /// `schema.table`, for messages.
+    pub fn label(&self) -> String {
+        format!(
+            "{}.{} ({})",
+            self.schema_name, self.table_name, self.object_name
+        )
+    }
+
+    /// The column plan, or an error saying the table is not installed yet.
+    pub fn plan(&self) -> Result<&[ColumnPlan], ReaderError> {
+        self.columns
+            .as_deref()
+            .ok_or_else(|| ReaderError::NotInstalled {
+                object: self.object_name.clone(),
+            })
+    }
+
+    /// Whether the plan has a `SystemModstamp` column (what incremental polling needs).
+    pub fn has_systemmodstamp(&self) -> bool {
+        self.columns
+            .as_deref()
+            .is_some_and(|plan| plan.iter().any(|column| column.column == "systemmodstamp"))
+    }
+}
+
+fn from_millis(millis: i64) -> Option<DateTime<Utc>> {
+    Utc.timestamp_millis_opt(millis).single()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plan_as_the_extension_stores_it_parses() {
+        let plan: Vec<ColumnPlan> = serde_json::from_str(
+            r#"[{"column":"sfid","field":"Id","path":["Id"],"sf_type":"id","sql_type":"varchar(18)","insertable":false,
+                 "updatable":false,"read_only":true,"system":true,"external_id":false,"nillable":true,"length":18},
+                {"column":"account__ext_id__c","field":"Account.Ext_Id__c","path":["Account","Ext_Id__c"],
+                 "sf_type":"string","sql_type":"varchar(20)","insertable":true,"updatable":true,"read_only":false,
+                 "system":false,"external_id":true,"nillable":true,"length":20,"reference_to":["Account"],
+                 "relationship":"Account","reference_field":"AccountId"}]"#,
+        )
+        .expect("parses");
+        assert!(plan[0].system);
+        assert_eq!(plan[1].path, ["Account", "Ext_Id__c"]);
+        assert_eq!(plan[1].reference_field.as_deref(), Some("AccountId"));
+        assert_eq!(plan[1].length, Some(20));
+    }
+}

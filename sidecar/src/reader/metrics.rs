@@ -1,0 +1,55 @@
+//! The reader's Prometheus metrics.
+
+use prometheus::{IntCounterVec, IntGauge, Opts, Registry};
+
+/// Counters per mapped object.
+#[derive(Clone)]
+pub struct ReaderMetrics {
+    /// Records read from Salesforce and handed to the merge, by object and source
+    /// (`load`, `poll`, `stream`).
+    pub records_read: IntCounterVec,
+    /// Rows removed because their records were deleted or left the filter.
+    pub rows_deleted: IntCounterVec,
+    /// Failed reader steps, by object.
+    pub errors: IntCounterVec,
+    /// Mappings this sidecar currently reads.
+    pub mappings_owned: IntGauge,
+}
+
+impl ReaderMetrics {
+    pub fn register(registry: &Registry) -> Result<Self, prometheus::Error> {
+        let metrics = Self::unregistered()?;
+        registry.register(Box::new(metrics.records_read.clone()))?;
+        registry.register(Box::new(metrics.rows_deleted.clone()))?;
+        registry.register(Box::new(metrics.errors.clone()))?;
+        registry.register(Box::new(metrics.mappings_owned.clone()))?;
+        Ok(metrics)
+    }
+
+    pub fn unregistered() -> Result<Self, prometheus::Error> {
+        Ok(Self {
+            records_read: IntCounterVec::new(
+                Opts::new(
+                    "sfsync_reader_records_total",
+                    "Salesforce records read and merged into Postgres",
+                ),
+                &["object", "source"],
+            )?,
+            rows_deleted: IntCounterVec::new(
+                Opts::new(
+                    "sfsync_reader_deleted_rows_total",
+                    "Rows removed because their records were deleted in Salesforce or left the filter",
+                ),
+                &["object"],
+            )?,
+            errors: IntCounterVec::new(
+                Opts::new("sfsync_reader_errors_total", "Failed reader steps"),
+                &["object"],
+            )?,
+            mappings_owned: IntGauge::new(
+                "sfsync_reader_mappings_owned",
+                "Mappings whose reading lease this sidecar holds",
+            )?,
+        })
+    }
+}

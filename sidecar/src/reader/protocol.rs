@@ -1,0 +1,243 @@
+//! The reader's side of the extension protocol (`docs/protocol.md`, "Reader"): one typed call per
+//! SQL function. JSON travels as text so numbers keep their exact digits.
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::Value;
+use tokio_postgres::Client;
+
+use super::error::ReaderError;
+
+/// What `_merge_stage` and `_apply_records` report.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+pub struct MergeOutcome {
+    #[serde(default)]
+    pub inserted: i64,
+    #[serde(default)]
+    pub updated: i64,
+    #[serde(default)]
+    pub deleted: i64,
+    #[serde(default)]
+    pub conflicts: i64,
+}
+
+impl MergeOutcome {
+    pub fn changed(&self) -> i64 {
+        self.inserted + self.updated + self.deleted
+    }
+}
+
+/// What `_create_stage` returns: the staging table and its columns with their SOQL fields.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Stage {
+    pub table: String,
+    pub columns: Vec<String>,
+    pub fields: Vec<String>,
+}
+
+fn decode<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> Result<T, ReaderError> {
+    serde_json::from_str(text).map_err(|source| ReaderError::Decode {
+        what: what.to_string(),
+        source,
+    })
+}
+
+pub async fn set_state(
+    client: &Client,
+    mapping: i64,
+    state: &str,
+    detail: Option<&str>,
+) -> Result<(), ReaderError> {
+    client
+        .execute(
+            "SELECT sfsync._set_state($1, $2, $3)",
+            &[&mapping, &state, &detail],
+        )
+        .await
+        .map_err(ReaderError::query("setting the mapping state"))?;
+    Ok(())
+}
+
+/// `_install_mapping`: creates or alters the table from the describe; returns nothing the reader
+/// needs (it reads the stored plan back).
+pub async fn install_mapping(
+    client: &Client,
+    mapping: i64,
+    describe: &Value,
+    parents: Option<&Value>,
+) -> Result<(), ReaderError> {
+    let describe = describe.to_string();
+    let parents = parents.map(Value::to_string);
+    client
+        .execute(
+            "SELECT sfsync._install_mapping($1, $2::text::jsonb, $3::text::jsonb)",
+            &[&mapping, &describe, &parents],
+        )
+        .await
+        .map_err(ReaderError::query("installing the mapping"))?;
+    Ok(())
+}
+
+pub async fn set_progress(
+    client: &Client,
+    mapping: i64,
+    expected: i64,
+    done: i64,
+) -> Result<(), ReaderError> {
+    client
+        .execute(
+            "SELECT sfsync._set_progress($1, $2, $3)",
+            &[&mapping, &expected, &done],
+        )
+        .await
+        .map_err(ReaderError::query("recording load progress"))?;
+    Ok(())
+}
+
+/// `_create_stage`: this session's (empty) staging table.
+pub async fn create_stage(client: &Client, mapping: i64) -> Result<Stage, ReaderError> {
+    let row = client
+        .query_one("SELECT sfsync._create_stage($1)::text", &[&mapping])
+        .await
+        .map_err(ReaderError::query("creating the staging table"))?;
+    decode("the staging table description", row.get(0))
+}
+
+/// `_merge_stage(mapping, 'apply' | 'reload')`.
+pub async fn merge_stage(
+    client: &Client,
+    mapping: i64,
+    mode: MergeMode,
+) -> Result<MergeOutcome, ReaderError> {
+    let row = client
+        .query_one(
+            "SELECT sfsync._merge_stage($1, $2)::text",
+            &[&mapping, &mode.as_str()],
+        )
+        .await
+        .map_err(ReaderError::query("merging the staged records"))?;
+    decode("the merge result", row.get(0))
+}
+
+/// `_apply_records`: `records_json` is a JSON array of REST records.
+pub async fn apply_records(
+    client: &Client,
+    mapping: i64,
+    records_json: &str,
+) -> Result<MergeOutcome, ReaderError> {
+    let row = client
+        .query_one(
+            "SELECT sfsync._apply_records($1, $2::text::jsonb, 'apply')::text",
+            &[&mapping, &records_json],
+        )
+        .await
+        .map_err(ReaderError::query("applying Salesforce records"))?;
+    decode("the apply result", row.get(0))
+}
+
+/// `_delete_records`: rows whose records were deleted (or, with `hard`, left the filter).
+pub async fn delete_records(
+    client: &Client,
+    mapping: i64,
+    sfids: &[String],
+    hard: bool,
+) -> Result<i64, ReaderError> {
+    if sfids.is_empty() {
+        return Ok(0);
+    }
+    let row = client
+        .query_one(
+            "SELECT sfsync._delete_records($1, $2, $3)",
+            &[&mapping, &sfids, &hard],
+        )
+        .await
+        .map_err(ReaderError::query("deleting rows of deleted records"))?;
+    Ok(row.get(0))
+}
+
+/// `_set_reader_position`: `None` keeps the stored value; always touches `last_read_at`.
+pub async fn set_reader_position(
+    client: &Client,
+    mapping: i64,
+    hwm: Option<DateTime<Utc>>,
+    replay_id: Option<i64>,
+) -> Result<(), ReaderError> {
+    let hwm_millis = hwm.map(|time| time.timestamp_millis() as f64 / 1000.0);
+    client
+        .execute(
+            "SELECT sfsync._set_reader_position($1, to_timestamp($2::float8), $3)",
+            &[&mapping, &hwm_millis, &replay_id],
+        )
+        .await
+        .map_err(ReaderError::query("storing the reader position"))?;
+    Ok(())
+}
+
+/// `_finish_reload`.
+pub async fn finish_reload(client: &Client, mapping: i64) -> Result<(), ReaderError> {
+    client
+        .execute("SELECT sfsync._finish_reload($1, NULL)", &[&mapping])
+        .await
+        .map_err(ReaderError::query("finishing the reload"))?;
+    Ok(())
+}
+
+/// `_finish_backfill`.
+pub async fn finish_backfill(
+    client: &Client,
+    mapping: i64,
+    fields: &[String],
+) -> Result<(), ReaderError> {
+    client
+        .execute(
+            "SELECT sfsync._finish_backfill($1, $2)",
+            &[&mapping, &fields],
+        )
+        .await
+        .map_err(ReaderError::query("finishing the back-fill"))?;
+    Ok(())
+}
+
+/// `_acquire_reader`: take or renew the reading lease; `true` when we hold it.
+pub async fn acquire_reader(
+    client: &Client,
+    mapping: i64,
+    owner: &str,
+    lease_seconds: i32,
+) -> Result<bool, ReaderError> {
+    let row = client
+        .query_one(
+            "SELECT sfsync._acquire_reader($1, $2, $3)",
+            &[&mapping, &owner, &lease_seconds],
+        )
+        .await
+        .map_err(ReaderError::query("taking the reading lease"))?;
+    Ok(row.get(0))
+}
+
+/// `_release_reader`.
+pub async fn release_reader(client: &Client, mapping: i64, owner: &str) -> Result<(), ReaderError> {
+    client
+        .execute("SELECT sfsync._release_reader($1, $2)", &[&mapping, &owner])
+        .await
+        .map_err(ReaderError::query("releasing the reading lease"))?;
+    Ok(())
+}
+
+/// How `_merge_stage` treats rows whose records were not staged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MergeMode {
+    /// Upsert what was staged.
+    Apply,
+    /// Also delete rows whose records were not staged (never rows without sfid or with queued changes).
+    Reload,
+}
+
+impl MergeMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MergeMode::Apply => "apply",
+            MergeMode::Reload => "reload",
+        }
+    }
+}

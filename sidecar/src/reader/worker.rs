@@ -1,0 +1,726 @@
+//! One mapping's reader, run while this sidecar holds the mapping's reading lease. Each step looks at
+//! the mapping as it is now and does the first thing it needs: describe and install the table, the
+//! initial load, a requested reload, a back-fill of new columns; otherwise it syncs incrementally
+//! (polling, or CDC with a slow safety poll) until something needs attention. A failed step puts the
+//! mapping in state ERROR with a detail naming the step and the cause, and is retried with backoff.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Duration as TimeDelta, Utc};
+use tokio::sync::watch;
+use tokio::time::{sleep, sleep_until, Instant};
+use tokio_postgres::Client;
+
+use super::catalog::{state, Mapping};
+use super::context::ReaderContext;
+use super::describe::describe_with_parents;
+use super::drift::Drift;
+use super::error::ReaderError;
+use super::events::{self, EventBatch};
+use super::load;
+use super::poll;
+use super::protocol::{self, MergeMode};
+use super::stream::{StreamItem, StreamSession};
+use super::sweep::DeleteSweep;
+use crate::salesforce::cometd::{ReplayFrom, StreamingError};
+use crate::salesforce::Backoff;
+use crate::shutdown::ShutdownSignal;
+
+/// After a subscription starts, one poll closes the gap between the last read and the subscription.
+const CATCH_UP_DELAY: Duration = Duration::from_secs(5);
+/// An object whose change events cannot be subscribed to is tried again this often.
+const CDC_RETRY: Duration = Duration::from_secs(600);
+/// After a streaming failure, the subscription is restarted after this (polling meanwhile).
+const STREAM_RESTART: Duration = Duration::from_secs(30);
+/// Events applied together at most.
+const EVENT_BATCH: usize = 2_000;
+/// Delete sweeps run at least this often...
+const SWEEP_MAX_INTERVAL: Duration = Duration::from_secs(300);
+/// ...and at most this often.
+const SWEEP_MIN_INTERVAL: Duration = Duration::from_secs(30);
+/// On start, sweeps begin this long before the last read (the last sweep was at most one interval
+/// before it).
+const SWEEP_RESTART_MARGIN: TimeDelta = TimeDelta::minutes(10);
+/// Transient failures are retried quietly this many times before the mapping shows ERROR.
+const QUIET_RETRIES: u32 = 3;
+
+/// The step that failed, named in `state_detail`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Database,
+    Describe,
+    InitialLoad,
+    Reload,
+    Backfill,
+    Polling,
+    Streaming,
+}
+
+impl Phase {
+    fn as_str(self) -> &'static str {
+        match self {
+            Phase::Database => "reading the mapping",
+            Phase::Describe => "describe",
+            Phase::InitialLoad => "initial load",
+            Phase::Reload => "reload",
+            Phase::Backfill => "back-fill",
+            Phase::Polling => "polling",
+            Phase::Streaming => "streaming",
+        }
+    }
+}
+
+type Failure = (Phase, ReaderError);
+
+trait InPhase<T> {
+    fn phase(self, phase: Phase) -> Result<T, Failure>;
+}
+
+impl<T, E: Into<ReaderError>> InPhase<T> for Result<T, E> {
+    fn phase(self, phase: Phase) -> Result<T, Failure> {
+        self.map_err(|error| (phase, error.into()))
+    }
+}
+
+/// What a step asks for next.
+enum Next {
+    Continue,
+    Stop,
+}
+
+/// The latest snapshot of the mapping from the supervisor (`None`: dropped).
+pub type MappingUpdates = watch::Receiver<Option<Arc<Mapping>>>;
+
+pub struct Worker {
+    context: ReaderContext,
+    mapping_id: i64,
+    updates: MappingUpdates,
+    stop: ShutdownSignal,
+    client: Option<Client>,
+    /// Mapped fields Salesforce no longer has (lower-case): left out of every query.
+    skipped: BTreeSet<String>,
+    drift_note: Option<String>,
+    stream_note: Option<String>,
+    next_describe: Instant,
+    /// A query failed with INVALID_FIELD and a describe is being tried before reporting it.
+    describe_forced: bool,
+    sweep: Option<DeleteSweep>,
+    next_sweep: Instant,
+    /// Where polling starts when the mapping has no high-water mark yet.
+    poll_floor: Option<DateTime<Utc>>,
+    /// The filter the table's contents were read with (a change means a reload).
+    loaded_filter: Option<Option<String>>,
+    /// A reload this worker decided on (filter changed, deletes may have been lost).
+    reload_wanted: bool,
+    /// No subscription before this (CDC unavailable or failing).
+    stream_blocked_until: Option<Instant>,
+    failures: u32,
+}
+
+impl Worker {
+    pub fn new(
+        context: ReaderContext,
+        mapping_id: i64,
+        updates: MappingUpdates,
+        stop: ShutdownSignal,
+    ) -> Self {
+        Self {
+            context,
+            mapping_id,
+            updates,
+            stop,
+            client: None,
+            skipped: BTreeSet::new(),
+            drift_note: None,
+            stream_note: None,
+            next_describe: Instant::now(),
+            describe_forced: false,
+            sweep: None,
+            next_sweep: Instant::now(),
+            poll_floor: None,
+            loaded_filter: None,
+            reload_wanted: false,
+            stream_blocked_until: None,
+            failures: 0,
+        }
+    }
+
+    /// Runs until the stop signal fires or the mapping is dropped.
+    pub async fn run(mut self) {
+        let backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(300));
+        loop {
+            if self.stop.is_triggered() {
+                return;
+            }
+            let mut stop = self.stop.clone();
+            let outcome = tokio::select! {
+                outcome = self.step() => outcome,
+                // A long load is abandoned mid-way: the merge is one statement, so nothing half-done stays.
+                _ = stop.triggered() => return,
+            };
+            match outcome {
+                Ok(Next::Continue) => self.failures = 0,
+                Ok(Next::Stop) => return,
+                Err((phase, error)) => {
+                    if error.is_connection_lost() {
+                        self.client = None;
+                    }
+                    if error.is_invalid_field() && !self.describe_forced {
+                        // Probably a field removed in Salesforce: describe now, then try again.
+                        tracing::info!(mapping = self.mapping_id, error = %error.detail(), "a query names a field Salesforce does not know; describing the object again");
+                        self.describe_forced = true;
+                        self.next_describe = Instant::now();
+                        continue;
+                    }
+                    self.failures += 1;
+                    self.context
+                        .metrics
+                        .errors
+                        .with_label_values(&[self.object_label().as_str()])
+                        .inc();
+                    let wait = error
+                        .retry_after()
+                        .unwrap_or_else(|| backoff.delay(self.failures.saturating_sub(1)));
+                    tracing::warn!(
+                        mapping = self.mapping_id,
+                        phase = phase.as_str(),
+                        error = %error.detail(),
+                        retry_in = wait.as_secs(),
+                        "reader step failed"
+                    );
+                    let quiet = error.is_transient()
+                        && error.retry_after().is_none()
+                        && self.failures < QUIET_RETRIES;
+                    if !quiet {
+                        self.report_error(phase, &error, wait).await;
+                    }
+                    let mut stop = self.stop.clone();
+                    tokio::select! {
+                        _ = sleep(wait) => {}
+                        _ = stop.triggered() => return,
+                    }
+                }
+            }
+        }
+    }
+
+    fn object_label(&self) -> String {
+        self.updates
+            .borrow()
+            .as_ref()
+            .map(|mapping| mapping.object_name.clone())
+            .unwrap_or_else(|| self.mapping_id.to_string())
+    }
+
+    async fn connection(&mut self) -> Result<&Client, Failure> {
+        if self.client.as_ref().is_some_and(Client::is_closed) {
+            self.client = None;
+        }
+        if self.client.is_none() {
+            let client = self
+                .context
+                .database
+                .connect()
+                .await
+                .phase(Phase::Database)?;
+            self.client = Some(client);
+        }
+        self.client.as_ref().ok_or_else(|| {
+            (
+                Phase::Database,
+                ReaderError::Unexpected("no connection".into()),
+            )
+        })
+    }
+
+    async fn fetch(&mut self) -> Result<Option<Mapping>, Failure> {
+        let id = self.mapping_id;
+        let client = self.connection().await?;
+        Mapping::fetch(client, id).await.phase(Phase::Database)
+    }
+
+    fn client(&self) -> Result<&Client, ReaderError> {
+        self.client
+            .as_ref()
+            .ok_or_else(|| ReaderError::Unexpected("no database connection".into()))
+    }
+
+    /// Drift and streaming notes, for `state_detail`.
+    fn notes(&self) -> Option<String> {
+        let notes: Vec<&str> = [self.drift_note.as_deref(), self.stream_note.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect();
+        (!notes.is_empty()).then(|| notes.join("; "))
+    }
+
+    /// Sets `state` with the current notes unless the mapping already shows exactly that.
+    async fn show(&self, mapping: &Mapping, state: &str) -> Result<(), ReaderError> {
+        let notes = self.notes();
+        if mapping.state == state && mapping.state_detail == notes {
+            return Ok(());
+        }
+        protocol::set_state(self.client()?, mapping.id, state, notes.as_deref()).await
+    }
+
+    async fn report_error(&mut self, phase: Phase, error: &ReaderError, wait: Duration) {
+        let mut detail = format!(
+            "{} failed: {}; retrying in {}s",
+            phase.as_str(),
+            error.detail(),
+            wait.as_secs().max(1)
+        );
+        if let Some(notes) = self.notes() {
+            detail.push_str("; ");
+            detail.push_str(&notes);
+        }
+        let id = self.mapping_id;
+        let Ok(client) = self.connection().await else {
+            return;
+        };
+        if let Err(error) = protocol::set_state(client, id, state::ERROR, Some(&detail)).await {
+            tracing::warn!(mapping = id, error = %error.detail(), "cannot record the error on the mapping");
+        }
+    }
+
+    async fn step(&mut self) -> Result<Next, Failure> {
+        let Some(mapping) = self.fetch().await? else {
+            return Ok(Next::Stop);
+        };
+        if mapping.is_paused() {
+            return self.wait_for_change().await;
+        }
+        if mapping.columns.is_none()
+            || mapping.describe_requested
+            || mapping.state == state::NEW
+            || mapping.state == state::DESCRIBING
+        {
+            self.install(&mapping).await.phase(Phase::Describe)?;
+            return Ok(Next::Continue);
+        }
+        if self.next_describe <= Instant::now() {
+            self.check_drift(&mapping).await.phase(Phase::Describe)?;
+        }
+        if self.loaded_filter.is_none() {
+            self.start_position(&mapping);
+        }
+        if needs_initial_load(&mapping) {
+            self.initial_load(&mapping)
+                .await
+                .phase(Phase::InitialLoad)?;
+            return Ok(Next::Continue);
+        }
+        if mapping.reload_requested
+            || mapping.state == state::RELOADING
+            || self.reload_wanted
+            || self.loaded_filter.as_ref() != Some(&mapping.filter)
+        {
+            self.reload(&mapping).await.phase(Phase::Reload)?;
+            return Ok(Next::Continue);
+        }
+        if !mapping.backfill_fields.is_empty() {
+            self.backfill(&mapping).await.phase(Phase::Backfill)?;
+            return Ok(Next::Continue);
+        }
+        self.show(&mapping, state::SYNCED)
+            .await
+            .phase(Phase::Polling)?;
+        self.sync(mapping).await
+    }
+
+    /// Where polling and delete sweeps start when this worker takes over a loaded mapping.
+    fn start_position(&mut self, mapping: &Mapping) {
+        self.loaded_filter = Some(mapping.filter.clone());
+        let last_read = mapping.last_read_at.unwrap_or_else(Utc::now);
+        self.poll_floor = Some(last_read);
+        self.sweep = Some(DeleteSweep::since(last_read - SWEEP_RESTART_MARGIN));
+    }
+
+    async fn wait_for_change(&mut self) -> Result<Next, Failure> {
+        let mut stop = self.stop.clone();
+        tokio::select! {
+            _ = stop.triggered() => Ok(Next::Stop),
+            changed = self.updates.changed() => match changed {
+                Ok(()) => Ok(Next::Continue),
+                Err(_) => Ok(Next::Stop),
+            },
+            _ = sleep(Duration::from_secs(5)) => Ok(Next::Continue),
+        }
+    }
+
+    /// Describe (with parents) → `_install_mapping` → drift check against the fresh plan.
+    async fn install(&mut self, mapping: &Mapping) -> Result<(), ReaderError> {
+        if mapping.columns.is_none() && mapping.state != state::DESCRIBING {
+            protocol::set_state(self.client()?, mapping.id, state::DESCRIBING, None).await?;
+        }
+        let described = describe_with_parents(
+            &self.context.salesforce,
+            &mapping.object_name,
+            &mapping.fields,
+        )
+        .await?;
+        protocol::install_mapping(
+            self.client()?,
+            mapping.id,
+            &described.object.raw,
+            described.parents.as_ref(),
+        )
+        .await?;
+        tracing::info!(mapping = %mapping.label(), "table installed from the describe");
+        if let Some(installed) = Mapping::fetch(self.client()?, mapping.id).await? {
+            self.apply_drift(
+                &installed,
+                Drift::between(installed.plan()?, &described.object),
+            );
+        }
+        self.next_describe = Instant::now() + self.context.tuning.describe_interval;
+        Ok(())
+    }
+
+    async fn check_drift(&mut self, mapping: &Mapping) -> Result<(), ReaderError> {
+        let describe = self
+            .context
+            .salesforce
+            .describe_sobject(&mapping.object_name)
+            .await?;
+        self.apply_drift(mapping, Drift::between(mapping.plan()?, &describe));
+        self.next_describe = Instant::now() + self.context.tuning.describe_interval;
+        self.describe_forced = false;
+        Ok(())
+    }
+
+    fn apply_drift(&mut self, mapping: &Mapping, drift: Drift) {
+        let note = drift.note(&mapping.object_name);
+        if note != self.drift_note {
+            match &note {
+                Some(note) => tracing::warn!(mapping = %mapping.label(), "{note}"),
+                None => tracing::info!(mapping = %mapping.label(), "no schema drift any more"),
+            }
+        }
+        self.skipped = drift.skipped_fields();
+        self.drift_note = note;
+    }
+
+    async fn initial_load(&mut self, mapping: &Mapping) -> Result<(), ReaderError> {
+        self.show(mapping, state::LOADING).await?;
+        // Reload semantics: a table that already has rows (a retried load, an adopted Heroku
+        // Connect table) loses the rows whose records are gone, keeping row ids.
+        let report = load::load(
+            &self.context,
+            self.client()?,
+            mapping,
+            &self.skipped,
+            MergeMode::Reload,
+            "initial load",
+        )
+        .await?;
+        if report.merge.conflicts > 0 {
+            tracing::info!(mapping = %mapping.label(), conflicts = report.merge.conflicts, "the initial load met queued local changes");
+        }
+        self.after_full_read(mapping, report.started_at);
+        let mapping = Mapping::fetch(self.client()?, mapping.id)
+            .await?
+            .unwrap_or_else(|| mapping.clone());
+        self.show(&mapping, state::SYNCED).await
+    }
+
+    async fn reload(&mut self, mapping: &Mapping) -> Result<(), ReaderError> {
+        self.show(mapping, state::RELOADING).await?;
+        let report = load::load(
+            &self.context,
+            self.client()?,
+            mapping,
+            &self.skipped,
+            MergeMode::Reload,
+            "reload",
+        )
+        .await?;
+        if mapping.reload_requested {
+            protocol::finish_reload(self.client()?, mapping.id).await?;
+        }
+        self.reload_wanted = false;
+        self.after_full_read(mapping, report.started_at);
+        let mapping = Mapping::fetch(self.client()?, mapping.id)
+            .await?
+            .unwrap_or_else(|| mapping.clone());
+        self.show(&mapping, state::SYNCED).await
+    }
+
+    /// New columns (from `alter_mapping`) are filled by reading every record again.
+    async fn backfill(&mut self, mapping: &Mapping) -> Result<(), ReaderError> {
+        let fields = mapping.backfill_fields.clone();
+        tracing::info!(mapping = %mapping.label(), fields = %fields.join(", "), "back-filling new columns");
+        load::load(
+            &self.context,
+            self.client()?,
+            mapping,
+            &self.skipped,
+            MergeMode::Apply,
+            "back-fill",
+        )
+        .await?;
+        protocol::finish_backfill(self.client()?, mapping.id, &fields).await
+    }
+
+    fn after_full_read(&mut self, mapping: &Mapping, started_at: DateTime<Utc>) {
+        self.loaded_filter = Some(mapping.filter.clone());
+        self.poll_floor = Some(started_at);
+        self.sweep = Some(DeleteSweep::since(started_at));
+    }
+
+    /// Polls, or streams with a safety poll, until the mapping needs something else.
+    async fn sync(&mut self, mut mapping: Mapping) -> Result<Next, Failure> {
+        let now = Instant::now();
+        let mut session = None;
+        let mut next_poll = now;
+        if mapping.streaming && self.stream_blocked_until.is_none_or(|until| until <= now) {
+            session = Some(self.subscribe(&mapping));
+            next_poll = now + CATCH_UP_DELAY;
+        } else if !mapping.streaming && self.stream_note.is_some() {
+            self.stream_note = None;
+            self.show(&mapping, state::SYNCED)
+                .await
+                .phase(Phase::Polling)?;
+        }
+        self.next_sweep = self.next_sweep.min(now + SWEEP_MAX_INTERVAL);
+        let mut stop = self.stop.clone();
+        loop {
+            let streaming = session.is_some();
+            let resubscribe_at = match (mapping.streaming, streaming, self.stream_blocked_until) {
+                (true, false, Some(until)) => Some(until),
+                _ => None,
+            };
+            tokio::select! {
+                _ = stop.triggered() => return Ok(Next::Stop),
+                changed = self.updates.changed() => {
+                    if changed.is_err() {
+                        return Ok(Next::Stop);
+                    }
+                    let Some(latest) = self.fetch().await? else {
+                        return Ok(Next::Stop);
+                    };
+                    if self.needs_attention(&mapping, &latest) {
+                        return Ok(Next::Continue);
+                    }
+                    mapping = latest;
+                }
+                item = next_event(&mut session) => match item {
+                    StreamItem::Event(event) => {
+                        let mut batch = EventBatch::default();
+                        batch.add(&event);
+                        if let Some(session) = session.as_mut() {
+                            session.drain_ready(&mut batch, EVENT_BATCH);
+                        }
+                        self.apply_events(&mapping, &batch).await.phase(Phase::Streaming)?;
+                    }
+                    StreamItem::Ended(result) => {
+                        session = None;
+                        next_poll = Instant::now();
+                        if let Some(from) = self.stream_ended(&mapping, result).await.phase(Phase::Streaming)? {
+                            session = Some(self.subscribe_from(&mapping, from));
+                            next_poll = Instant::now() + CATCH_UP_DELAY;
+                        }
+                    }
+                },
+                _ = sleep_until(next_poll) => {
+                    let Some(latest) = self.fetch().await? else {
+                        return Ok(Next::Stop);
+                    };
+                    if self.needs_attention(&mapping, &latest) {
+                        return Ok(Next::Continue);
+                    }
+                    mapping = latest;
+                    self.poll(&mapping).await.phase(Phase::Polling)?;
+                    let interval = if session.is_some() {
+                        self.context.tuning.safety_poll_interval
+                    } else {
+                        Duration::from_secs(u64::try_from(mapping.poll_seconds.max(1)).unwrap_or(60))
+                    };
+                    next_poll = Instant::now() + interval;
+                }
+                _ = sleep_until(self.next_sweep) => {
+                    self.run_sweep(&mapping, session.is_some()).await.phase(Phase::Polling)?;
+                    if self.reload_wanted {
+                        return Ok(Next::Continue);
+                    }
+                }
+                _ = sleep_until(self.next_describe) => {
+                    self.check_drift(&mapping).await.phase(Phase::Describe)?;
+                    self.show(&mapping, state::SYNCED).await.phase(Phase::Describe)?;
+                }
+                _ = sleep_until(resubscribe_at.unwrap_or(now)), if resubscribe_at.is_some() => {
+                    self.stream_blocked_until = None;
+                    session = Some(self.subscribe(&mapping));
+                    next_poll = Instant::now() + CATCH_UP_DELAY;
+                }
+            }
+        }
+    }
+
+    /// Changes that need a step of their own (reload, describe, back-fill, mode switch).
+    fn needs_attention(&self, current: &Mapping, latest: &Mapping) -> bool {
+        latest.reload_requested
+            || latest.describe_requested
+            || !latest.backfill_fields.is_empty()
+            || latest.is_paused()
+            || latest.streaming != current.streaming
+            || self.loaded_filter.as_ref() != Some(&latest.filter)
+    }
+
+    fn subscribe(&self, mapping: &Mapping) -> StreamSession {
+        let from = match mapping.replay_id {
+            Some(id) if id >= 0 => ReplayFrom::After(id),
+            _ => ReplayFrom::NewEvents,
+        };
+        self.subscribe_from(mapping, from)
+    }
+
+    fn subscribe_from(&self, mapping: &Mapping, from: ReplayFrom) -> StreamSession {
+        tracing::info!(mapping = %mapping.label(), ?from, "subscribing to change events");
+        StreamSession::start(&self.context.salesforce, &mapping.object_name, from)
+    }
+
+    /// Applies a batch of events and stores the replay id after it.
+    async fn apply_events(
+        &mut self,
+        mapping: &Mapping,
+        batch: &EventBatch,
+    ) -> Result<(), ReaderError> {
+        let report =
+            events::apply(&self.context, self.client()?, mapping, &self.skipped, batch).await?;
+        tracing::debug!(
+            mapping = %mapping.label(),
+            events = batch.events,
+            records = batch.records(),
+            changed = report.changed,
+            deleted = report.deleted,
+            "change events applied"
+        );
+        if batch.overflow {
+            // The records are not named: read everything changed since the high-water mark now,
+            // before the replay id moves past the overflow.
+            self.poll(mapping).await?;
+        }
+        if let Some(replay_id) = batch.max_replay_id {
+            protocol::set_reader_position(self.client()?, mapping.id, None, Some(replay_id))
+                .await?;
+        }
+        if self.stream_note.is_some() {
+            self.stream_note = None;
+            if let Some(latest) = Mapping::fetch(self.client()?, mapping.id).await? {
+                self.show(&latest, state::SYNCED).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The subscription ended; returns where to subscribe again right away, if at all.
+    async fn stream_ended(
+        &mut self,
+        mapping: &Mapping,
+        result: Result<(), StreamingError>,
+    ) -> Result<Option<ReplayFrom>, ReaderError> {
+        match result {
+            Ok(()) => Ok(None),
+            Err(StreamingError::InvalidReplayId { message, .. }) => {
+                tracing::warn!(mapping = %mapping.label(), %message, "the stored replay id is no longer valid; polling from the high-water mark and subscribing to new events");
+                self.poll(mapping).await?;
+                // -1 is "new events only": what a restarted worker should subscribe with too.
+                protocol::set_reader_position(self.client()?, mapping.id, None, Some(-1)).await?;
+                Ok(Some(ReplayFrom::NewEvents))
+            }
+            Err(StreamingError::SubscribeFailed { channel, message }) => {
+                self.stream_note = Some(format!(
+                    "Change Data Capture is not available for {} (subscribing to {channel} failed: {message}); \
+                     polling every {}s instead",
+                    mapping.object_name, mapping.poll_seconds
+                ));
+                tracing::warn!(mapping = %mapping.label(), "{}", self.stream_note.as_deref().unwrap_or_default());
+                self.stream_blocked_until = Some(Instant::now() + CDC_RETRY);
+                self.show(mapping, state::SYNCED).await?;
+                Ok(None)
+            }
+            Err(error) => {
+                tracing::warn!(mapping = %mapping.label(), error = %crate::error_chain(&error), "the change-event subscription failed; polling until it is restarted");
+                self.stream_blocked_until = Some(Instant::now() + STREAM_RESTART);
+                Ok(None)
+            }
+        }
+    }
+
+    async fn poll(&mut self, mapping: &Mapping) -> Result<(), ReaderError> {
+        let fresh = Mapping::fetch(self.client()?, mapping.id)
+            .await?
+            .unwrap_or_else(|| mapping.clone());
+        let floor = fresh
+            .hwm
+            .or(self.poll_floor)
+            .or(fresh.last_read_at)
+            .unwrap_or_else(|| Utc::now() - TimeDelta::days(1));
+        let window = TimeDelta::from_std(self.context.tuning.reread_window)
+            .unwrap_or(TimeDelta::seconds(60));
+        let since = floor - window;
+        let report =
+            poll::poll_once(&self.context, self.client()?, mapping, &self.skipped, since).await?;
+        if report.changed > 0 || report.left_filter > 0 {
+            tracing::debug!(
+                mapping = %mapping.label(),
+                records = report.records,
+                changed = report.changed,
+                left_filter = report.left_filter,
+                "polled"
+            );
+        }
+        Ok(())
+    }
+
+    async fn run_sweep(&mut self, mapping: &Mapping, streaming: bool) -> Result<(), ReaderError> {
+        let mut sweep = self
+            .sweep
+            .take()
+            .unwrap_or_else(|| DeleteSweep::since(Utc::now() - SWEEP_RESTART_MARGIN));
+        let result = sweep.run(&self.context, self.client()?, mapping).await;
+        self.sweep = Some(sweep);
+        let report = result?;
+        if report.rows_deleted > 0 {
+            tracing::debug!(mapping = %mapping.label(), rows = report.rows_deleted, "hard deletes applied");
+        }
+        if report.deletes_may_be_lost {
+            tracing::warn!(mapping = %mapping.label(), "Salesforce's delete log no longer reaches back to the last sweep: reloading to catch deletes that may have been missed");
+            self.reload_wanted = true;
+        }
+        let poll_seconds = u64::try_from(mapping.poll_seconds.max(1)).unwrap_or(60);
+        let interval = if streaming {
+            SWEEP_MAX_INTERVAL
+        } else {
+            Duration::from_secs(poll_seconds * 5).clamp(SWEEP_MIN_INTERVAL, SWEEP_MAX_INTERVAL)
+        };
+        self.next_sweep = Instant::now() + interval;
+        Ok(())
+    }
+}
+
+/// The next event of the subscription, or never without one.
+async fn next_event(session: &mut Option<StreamSession>) -> StreamItem {
+    match session {
+        Some(session) => session.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Whether the table still needs its first full read.
+fn needs_initial_load(mapping: &Mapping) -> bool {
+    match mapping.state.as_str() {
+        state::LOADING => true,
+        state::ERROR => {
+            mapping.last_read_at.is_none()
+                || mapping
+                    .state_detail
+                    .as_deref()
+                    .is_some_and(|detail| detail.starts_with(Phase::InitialLoad.as_str()))
+        }
+        _ => false,
+    }
+}
