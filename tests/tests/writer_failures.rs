@@ -1,0 +1,176 @@
+//! Records Salesforce refuses: the failure (Salesforce's code, message and fields) lands on that row
+//! and its queue entry only; once fixed, `sfsync.retry_failed()` sends it again and it is synced once.
+
+mod writer_support;
+
+use serde_json::{json, Value};
+use writer_support::World;
+
+async fn gadget_world() -> World {
+    let world = World::start(&[], &[]).await;
+    world
+        .define_object(json!({
+            "name": "Gadget__c",
+            "fields": [
+                {"name": "Code__c", "type": "string", "length": 40, "externalId": true, "unique": true},
+                {"name": "Status__c", "type": "picklist", "restrictedPicklist": true,
+                 "picklistValues": [{"value": "New"}, {"value": "Done"}]}
+            ],
+            "validationRules": [
+                {"name": "No_Bad_Names", "errorMessage": "Bad names are not allowed", "errorDisplayField": "Name",
+                 "condition": "Name = 'Bad'"}
+            ]
+        }))
+        .await;
+    world.map("Gadget__c", &["Name", "Code__c", "Status__c"], json!({"upsert_field": "Code__c"})).await;
+    world
+}
+
+#[tokio::test]
+async fn a_refused_record_fails_alone_and_is_sent_once_after_a_fix_and_retry() {
+    let world = gadget_world().await;
+    let _sidecar = world.sidecar();
+    world
+        .sql
+        .batch_execute(
+            "INSERT INTO salesforce.gadget__c (name, code__c, status__c)
+             SELECT 'Gadget ' || g, 'G-' || g, 'New' FROM generate_series(1, 20) g;
+             INSERT INTO salesforce.gadget__c (name, code__c, status__c) VALUES ('Bad', 'G-BAD', 'New'), ('Odd', 'G-ODD', 'Purple');",
+        )
+        .await
+        .expect("insert");
+    world.drained("the gadgets to be written or refused").await;
+
+    let rows = world
+        .sql
+        .query("SELECT code__c, sfid, _hc_lastop, _hc_err FROM salesforce.gadget__c ORDER BY id", &[])
+        .await
+        .expect("rows");
+    for row in &rows {
+        let code: String = row.get(0);
+        let sfid: Option<String> = row.get(1);
+        let lastop: Option<String> = row.get(2);
+        let err: Option<String> = row.get(3);
+        match code.as_str() {
+            "G-BAD" | "G-ODD" => {
+                assert_eq!((sfid.as_deref(), lastop.as_deref()), (None, Some("FAILED")), "{code}");
+                let err: Value = serde_json::from_str(err.as_deref().expect("_hc_err")).expect("_hc_err is JSON");
+                if code == "G-BAD" {
+                    assert_eq!(err["code"], "FIELD_CUSTOM_VALIDATION_EXCEPTION", "{err}");
+                    assert_eq!(err["message"], "Bad names are not allowed", "{err}");
+                    assert_eq!(err["fields"], json!(["Name"]), "{err}");
+                } else {
+                    assert_eq!(err["code"], "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST", "{err}");
+                    assert_eq!(err["fields"], json!(["Status__c"]), "{err}");
+                }
+                assert!(err["at"].is_string(), "{err}");
+            }
+            _ => {
+                assert!(sfid.is_some(), "{code} synced");
+                assert_eq!(err, None, "{code}: the neighbours' failures are not theirs");
+            }
+        }
+    }
+    let archived = world
+        .sql
+        .query(
+            "SELECT sf_result, sf_message FROM salesforce._trigger_log_archive WHERE state = 'FAILED' ORDER BY id",
+            &[],
+        )
+        .await
+        .expect("trigger log");
+    let failures: Vec<(Option<String>, Option<String>)> = archived.iter().map(|r| (r.get(0), r.get(1))).collect();
+    assert_eq!(
+        failures,
+        [
+            (Some("FIELD_CUSTOM_VALIDATION_EXCEPTION".into()), Some("Bad names are not allowed".into())),
+            (Some("INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST".into()), failures[1].1.clone()),
+        ]
+    );
+    let status = world
+        .sql
+        .query_one("SELECT pending, failed FROM sfsync.status() WHERE object_name = 'Gadget__c'", &[])
+        .await
+        .expect("status");
+    assert_eq!((status.get::<_, i64>(0), status.get::<_, i64>(1)), (0, 2));
+    assert_eq!(world.org_counts("Gadget__c", "Code__c").await.len(), 20);
+
+    // Fix the rows, then retry: each is sent once more, as it is now.
+    world
+        .sql
+        .batch_execute(
+            "UPDATE salesforce.gadget__c SET name = 'Good now' WHERE code__c = 'G-BAD';
+             UPDATE salesforce.gadget__c SET status__c = 'Done' WHERE code__c = 'G-ODD';
+             SELECT sfsync.retry_failed('Gadget__c');",
+        )
+        .await
+        .expect("fix and retry");
+    world.drained("the fixed gadgets to be written").await;
+    let counts = world.org_counts("Gadget__c", "Code__c").await;
+    assert_eq!(counts.len(), 22);
+    assert!(counts.values().all(|&n| n == 1), "{counts:?}");
+    let records = world.org_records("Gadget__c", "Name, Status__c, Code__c", "Code__c").await;
+    assert_eq!(records["G-BAD"]["Name"], "Good now");
+    assert_eq!(records["G-ODD"]["Status__c"], "Done");
+    let fixed = world
+        .count("SELECT count(*) FROM salesforce.gadget__c WHERE sfid IS NOT NULL AND _hc_err IS NULL AND _hc_lastop <> 'FAILED'")
+        .await;
+    assert_eq!(fixed, 22);
+    let failed: i64 = world
+        .sql
+        .query_one("SELECT failed FROM sfsync.status() WHERE object_name = 'Gadget__c'", &[])
+        .await
+        .expect("status")
+        .get(0);
+    assert_eq!(failed, 0, "retried failures no longer count");
+}
+
+#[tokio::test]
+async fn updates_and_deletes_of_records_gone_from_salesforce_fail_or_finish() {
+    let world = gadget_world().await;
+    let _sidecar = world.sidecar();
+    world
+        .sql
+        .batch_execute("INSERT INTO salesforce.gadget__c (name, code__c) VALUES ('One', 'G-1'), ('Two', 'G-2')")
+        .await
+        .expect("insert");
+    world.drained("the gadgets to be written").await;
+    // Someone deletes both records in Salesforce; locally one is updated, the other deleted.
+    let ids: Vec<String> = world
+        .sql
+        .query("SELECT sfid FROM salesforce.gadget__c ORDER BY code__c", &[])
+        .await
+        .expect("sfids")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    world
+        .emulator
+        .admin(reqwest::Method::POST, "records", Some(json!({"object": "Gadget__c", "operation": "delete", "records": [{"Id": ids[0]}, {"Id": ids[1]}]})))
+        .await;
+    world
+        .sql
+        .batch_execute(
+            "UPDATE salesforce.gadget__c SET name = 'One again' WHERE code__c = 'G-1';
+             DELETE FROM salesforce.gadget__c WHERE code__c = 'G-2';",
+        )
+        .await
+        .expect("local changes");
+    world.drained("the changes to finish").await;
+    let update: (Option<String>, Option<String>) = {
+        let row = world
+            .sql
+            .query_one("SELECT state, sf_result FROM sfsync.change_archive WHERE action = 'UPDATE'", &[])
+            .await
+            .expect("update entry");
+        (row.get(0), row.get(1))
+    };
+    assert_eq!(update, (Some("FAILED".into()), Some("ENTITY_IS_DELETED".into())));
+    let delete: String = world
+        .sql
+        .query_one("SELECT state FROM sfsync.change_archive WHERE action = 'DELETE'", &[])
+        .await
+        .expect("delete entry")
+        .get(0);
+    assert_eq!(delete, "SUCCESS", "deleting what is already deleted is done");
+}
