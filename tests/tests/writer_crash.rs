@@ -1,0 +1,144 @@
+//! Sidecars dying and sharing: `kill -9` several times during a 20,000-change drain, then a restart,
+//! loses nothing and (with an upsert field) duplicates nothing; two sidecars draining one queue
+//! duplicate nothing; SIGTERM gives unsent changes back and exits 0.
+
+mod writer_support;
+
+use serde_json::json;
+use sfsync_tests::Sidecar;
+use std::time::Duration;
+use writer_support::{World, WAIT};
+
+async fn assert_each_once(world: &World, object: &str, key: &str, expected: usize) {
+    let counts = world.org_counts(object, key).await;
+    assert_eq!(counts.len(), expected, "{object}: every record landed");
+    let duplicated: Vec<_> = counts.iter().filter(|(_, &n)| n > 1).take(5).collect();
+    assert!(duplicated.is_empty(), "{object}: duplicates {duplicated:?}");
+}
+
+#[tokio::test]
+async fn kill_9_during_a_large_drain_loses_and_duplicates_nothing() {
+    let world = World::start(&[], &[("SFSYNC_WRITE_CONCURRENCY", "4")]).await;
+    world.map_accounts_and_contacts().await;
+    // 12,000 accounts (a Bulk-sized backlog) and 8,000 contacts pointing at them.
+    world
+        .sql
+        .batch_execute(
+            "INSERT INTO salesforce.account (name, ext_id__c) SELECT 'Account ' || g, 'K-' || g FROM generate_series(1, 12000) g;
+             INSERT INTO salesforce.contact (lastname, account__ext_id__c, ext_id__c)
+             SELECT 'Contact ' || g, 'K-' || (g % 12000 + 1), 'KC-' || g FROM generate_series(1, 8000) g;",
+        )
+        .await
+        .expect("20,000 changes");
+    let total = world.queued().await;
+    assert_eq!(total, 20_000);
+
+    let mut sidecar = Sidecar::start(&world.env);
+    let mut kills = 0;
+    let mut last_queued = total;
+    let deadline = std::time::Instant::now() + Duration::from_secs(240);
+    // Kill the sidecar whenever it has made some progress, until it has been killed four times.
+    while kills < 4 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let queued = world.queued().await;
+        let done = world.count("SELECT count(*) FROM sfsync.change_archive").await;
+        if queued == 0 {
+            break;
+        }
+        if last_queued - queued >= 500 || (done > 0 && kills == 0 && queued < total) {
+            sidecar.kill9();
+            kills += 1;
+            last_queued = queued;
+            sidecar.restart();
+        }
+    }
+    assert!(kills >= 2, "the sidecar was killed during the drain ({kills} times)");
+    world.drained("the drain to finish after the kills").await;
+    assert_each_once(&world, "Account", "Ext_Id__c", 12_000).await;
+    assert_each_once(&world, "Contact", "Ext_Id__c", 8_000).await;
+    let without_sfid = world
+        .count(
+            "SELECT (SELECT count(*) FROM salesforce.account WHERE sfid IS NULL) + (SELECT count(*) FROM salesforce.contact WHERE sfid IS NULL)",
+        )
+        .await;
+    assert_eq!(without_sfid, 0);
+    let failed = world.count("SELECT count(*) FROM sfsync.change_archive WHERE state = 'FAILED'").await;
+    assert_eq!(failed, 0);
+    // the children point at the right parents
+    let records = world.org_records("Contact", "AccountId, Ext_Id__c", "Ext_Id__c").await;
+    let rows = world
+        .sql
+        .query(
+            "SELECT c.ext_id__c, a.sfid FROM salesforce.contact c JOIN salesforce.account a ON a.ext_id__c = c.account__ext_id__c
+              WHERE c.id % 97 = 0",
+            &[],
+        )
+        .await
+        .expect("sample");
+    for row in rows {
+        let ext: String = row.get(0);
+        let parent: String = row.get(1);
+        assert_eq!(records[&ext]["AccountId"].as_str(), Some(parent.as_str()), "{ext}");
+    }
+}
+
+#[tokio::test]
+async fn two_sidecars_on_one_queue_duplicate_nothing() {
+    let world = World::start(&[], &[("SFSYNC_WRITE_BATCH", "50")]).await;
+    world.map("Lead", &["LastName", "Company"], json!({})).await;
+    world.add_external_id("Account", "Ext_Id__c").await;
+    world.map("Account", &["Name", "Ext_Id__c"], json!({"upsert_field": "Ext_Id__c"})).await;
+    let _first = Sidecar::start(&world.env);
+    let _second = Sidecar::start(&world.env);
+    // changes keep arriving while both drain; leads have no upsert field, so only the queue's
+    // leases keep them from being created twice
+    for round in 0..10 {
+        world
+            .sql
+            .batch_execute(&format!(
+                "INSERT INTO salesforce.lead (lastname, company) SELECT 'Lead {round}-' || g, 'Co' FROM generate_series(1, 300) g;
+                 INSERT INTO salesforce.account (name, ext_id__c) SELECT 'Acc {round}-' || g, 'T-{round}-' || g FROM generate_series(1, 200) g;
+                 UPDATE salesforce.account SET name = name || '+' WHERE ext_id__c LIKE 'T-{round}-%' AND right(ext_id__c, 1) = '7';"
+            ))
+            .await
+            .expect("changes");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    world.drained("both sidecars to drain the queue").await;
+    assert_each_once(&world, "Lead", "LastName", 3_000).await;
+    assert_each_once(&world, "Account", "Ext_Id__c", 2_000).await;
+    let names = world.org_records("Account", "Name, Ext_Id__c", "Ext_Id__c").await;
+    assert_eq!(names["T-3-17"]["Name"], "Acc 3-17+");
+    let lost = world.count("SELECT count(*) FROM salesforce.lead WHERE sfid IS NULL").await;
+    assert_eq!(lost, 0);
+}
+
+#[tokio::test]
+async fn sigterm_stops_claiming_gives_back_and_exits_0() {
+    let world = World::start(&[], &[]).await;
+    world.map("Lead", &["LastName", "Company"], json!({})).await;
+    world
+        .sql
+        .batch_execute("INSERT INTO salesforce.lead (lastname, company) SELECT 'Lead ' || g, 'Co' FROM generate_series(1, 5000) g")
+        .await
+        .expect("leads");
+    // slow calls, so some are in flight when the signal comes
+    world
+        .emulator
+        .admin(reqwest::Method::POST, "faults", Some(json!({"path": "/services/data/v62.0/composite", "latencyMs": 300})))
+        .await;
+    let mut sidecar = Sidecar::start(&world.env);
+    sfsync_tests::eventually(WAIT, "some leads to be written", || async {
+        world.count("SELECT count(*) FROM sfsync.change_archive").await > 0
+    })
+    .await;
+    let status = sidecar.terminate(WAIT).expect("the sidecar exits after SIGTERM");
+    assert!(status.success(), "exit status {status:?}");
+    // nothing stays claimed by the stopped sidecar: every change is finished or back in the queue
+    let held = world.count("SELECT count(*) FROM sfsync.change WHERE state = 'PENDING'").await;
+    assert_eq!(held, 0, "in-flight calls were finished and unsent changes given back");
+    world.emulator.admin(reqwest::Method::DELETE, "faults", None).await;
+    let _again = Sidecar::start(&world.env);
+    world.drained("a new sidecar to finish the rest").await;
+    assert_each_once(&world, "Lead", "LastName", 5_000).await;
+}
