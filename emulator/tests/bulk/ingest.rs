@@ -684,3 +684,34 @@ async fn batches_of_ten_thousand_are_counted_and_limited() {
         "{stats}"
     );
 }
+
+#[tokio::test]
+async fn writes_carry_the_creator_and_its_client() {
+    let emulator = Emulator::start(&[]);
+    let api = emulator.login().await;
+    let created = api
+        .http
+        .post(format!("{}/services/data/v{VERSION}/jobs/ingest", api.base))
+        .bearer_auth(&api.token)
+        .header("Sforce-Call-Options", "client=sfsync-bulk-test")
+        .header("Content-Type", "application/json")
+        .body(json!({"object": "Account", "operation": "insert"}).to_string())
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(created.status(), StatusCode::OK);
+    let job: Json = created.json().await.expect("job");
+    let id = job["id"].as_str().expect("id");
+    upload(&api, id, "Name\nFrom bulk\n").await;
+    close(&api, id).await;
+    wait_for(&api, "ingest", id).await;
+    let changes = emulator
+        .admin(Method::GET, "/__emulator/changes", None)
+        .await
+        .json;
+    let event = &changes["events"][0];
+    assert_eq!(event["client"], "sfsync-bulk-test");
+    assert_eq!(event["api"], "bulkapi");
+    assert_eq!(event["commitUser"], job["createdById"]);
+    assert_eq!(event["changeType"], "CREATE");
+}
