@@ -1,5 +1,5 @@
-//! One session receives the changes of every write path (REST, sObject Collections, Bulk API 2.0 ingest, the admin
-//! writer, seeding with change events) in commit order, grouped as Salesforce groups them.
+//! One session receives the changes of every write path (REST, sObject Collections, composite, Bulk API 2.0 ingest,
+//! the admin writer, seeding with change events) in commit order, grouped as Salesforce groups them.
 
 use std::time::Duration;
 
@@ -50,6 +50,24 @@ async fn one_session_sees_every_write_path_in_commit_order() {
     )
     .await;
     assert_eq!(updated.status, StatusCode::OK, "{:?}", updated.json);
+    let composite = call_as(
+        &api,
+        "app-composite",
+        Method::POST,
+        "/composite",
+        Some(json!({"allOrNone": true, "compositeRequest": [
+            {"method": "POST", "url": "/services/data/v62.0/sobjects/Account", "referenceId": "parent",
+             "body": {"Name": "Composite parent"}},
+            {"method": "POST", "url": "/services/data/v62.0/sobjects/Contact", "referenceId": "child",
+             "body": {"LastName": "Composite child", "AccountId": "@{parent.id}"}}
+        ]})),
+    )
+    .await;
+    assert_eq!(composite.status, StatusCode::OK, "{:?}", composite.json);
+    let parent = composite.json["compositeResponse"][0]["body"]["id"]
+        .as_str()
+        .expect("parent id")
+        .to_string();
     let info = bulk_ingest(
         &api,
         "app-bulk",
@@ -85,17 +103,20 @@ async fn one_session_sees_every_write_path_in_commit_order() {
         .await;
     assert_eq!(seeded.status, StatusCode::OK, "{:?}", seeded.json);
 
-    let events = comet.events(11, Duration::from_secs(60)).await;
+    let events = comet.events(13, Duration::from_secs(60)).await;
     let summaries: Vec<(String, String, usize, String)> = events.iter().map(summary).collect();
     let rest = "com/salesforce/api/rest/62.0;client=app-rest".to_string();
     let coll = "com/salesforce/api/rest/62.0;client=app-coll".to_string();
     let bulk = "com/salesforce/api/bulkapi/62.0;client=app-bulk".to_string();
+    let composite = "com/salesforce/api/rest/62.0;client=app-composite".to_string();
     let expected = vec![
         ("Account".into(), "CREATE".into(), 1, rest),
         ("Account".into(), "CREATE".into(), 1, coll.clone()),
         ("Account".into(), "CREATE".into(), 1, coll.clone()),
         ("Account".into(), "CREATE".into(), 1, coll.clone()),
         ("Account".into(), "UPDATE".into(), 3, coll.clone()),
+        ("Account".into(), "CREATE".into(), 1, composite.clone()),
+        ("Contact".into(), "CREATE".into(), 1, composite),
         ("Widget__c".into(), "CREATE".into(), 1, bulk.clone()),
         ("Widget__c".into(), "CREATE".into(), 1, bulk),
         (
@@ -108,8 +129,8 @@ async fn one_session_sees_every_write_path_in_commit_order() {
         ("Contact".into(), "CREATE".into(), 1, String::new()),
         ("Contact".into(), "CREATE".into(), 1, String::new()),
     ];
-    assert_eq!(summaries[..11], expected[..], "{events:#?}");
-    assert_eq!(events.len(), 11, "{events:#?}");
+    assert_eq!(summaries[..13], expected[..], "{events:#?}");
+    assert_eq!(events.len(), 13, "{events:#?}");
 
     let replay_ids: Vec<u64> = events.iter().map(replay_id).collect();
     assert!(
@@ -123,8 +144,8 @@ async fn one_session_sees_every_write_path_in_commit_order() {
     assert!(stamps.windows(2).all(|w| w[0] <= w[1]));
     assert_eq!(record_ids(&events[4]), batch, "one grouped UPDATE");
     assert_eq!(events[4]["data"]["payload"]["Phone"], "555");
-    assert_eq!(record_ids(&events[8]), batch, "one grouped DELETE");
-    let other_user = header(&events[7])["commitUser"].clone();
+    assert_eq!(record_ids(&events[10]), batch, "one grouped DELETE");
+    let other_user = header(&events[9])["commitUser"].clone();
     assert_ne!(other_user, header(&events[0])["commitUser"]);
     // Same transaction, same key; different transactions, different keys.
     assert_eq!(
@@ -136,6 +157,14 @@ async fn one_session_sees_every_write_path_in_commit_order() {
         header(&events[0])["transactionKey"],
         header(&events[1])["transactionKey"]
     );
+    // A composite request is one transaction: its changes share a key, in subrequest order.
+    assert_eq!(record_ids(&events[5]), [parent.clone()]);
+    assert_eq!(events[6]["data"]["payload"]["AccountId"], json!(parent));
+    assert_eq!(
+        header(&events[5])["transactionKey"],
+        header(&events[6])["transactionKey"]
+    );
+    assert_eq!(header(&events[6])["sequenceNumber"], 2);
 }
 
 #[tokio::test]
