@@ -158,7 +158,7 @@ async fn one_session_sees_every_write_path_in_commit_order() {
         header(&events[1])["transactionKey"]
     );
     // A composite request is one transaction: its changes share a key, in subrequest order.
-    assert_eq!(record_ids(&events[5]), [parent.clone()]);
+    assert_eq!(record_ids(&events[5]), std::slice::from_ref(&parent));
     assert_eq!(events[6]["data"]["payload"]["AccountId"], json!(parent));
     assert_eq!(
         header(&events[5])["transactionKey"],
