@@ -1,10 +1,9 @@
 //! `sfsync-sidecar check`: configuration, database (extension installed, its version), Salesforce
 //! login (org, user, API usage), mapping warnings. One line per finding; non-zero exit on any problem.
 
-use tokio_postgres::Client;
-
 use super::CommandError;
 use crate::config::{ApiReserve, Config};
+use crate::db::queue::MappingStatus;
 use crate::db::{catalog, Database};
 use crate::error_chain;
 use crate::metrics::SalesforceMetrics;
@@ -87,22 +86,59 @@ async fn check_database(config: &Config, report: &mut Report) {
         ),
         Err(error) => return report.fail("database", error_chain(&error)),
     }
-    match mapping_warnings(&client).await {
-        Ok(warnings) => {
-            for warning in warnings {
-                report.warn("mapping", warning);
-            }
-        }
+    match crate::db::queue::mapping_status(&client).await {
+        Ok(mappings) => check_mappings(&mappings, report),
         Err(error) => report.fail("mappings", error_chain(&error)),
     }
 }
 
-/// MAPPING WARNINGS GO HERE. Once the extension exposes them through `sfsync.status()`, this returns
-/// one line per read-write mapping without an upsert field (a crash between Salesforce's commit and
-/// ours can duplicate an insert for those). Until then there is nothing to read, so nothing is
-/// reported: no warning is invented here.
-async fn mapping_warnings(_client: &Client) -> Result<Vec<String>, crate::db::DbError> {
-    Ok(Vec::new())
+/// One line per mapping problem from `sfsync.status()`: a mapping in ERROR fails the check; a
+/// warning in `state_detail` (e.g. a read-write mapping without an upsert field, whose inserts can
+/// be duplicated by a crash between Salesforce's commit and ours) is reported; then the queue.
+fn check_mappings(mappings: &[MappingStatus], report: &mut Report) {
+    if mappings.is_empty() {
+        report.warn(
+            "mappings",
+            "no mappings yet (create one with sfsync.create_mapping)",
+        );
+        return;
+    }
+    for mapping in mappings {
+        let name = format!("{}.{}", mapping.schema, mapping.object_name);
+        let detail = mapping.state_detail.as_deref().unwrap_or("");
+        if mapping.state == "ERROR" {
+            report.fail("mapping", format!("{name} is in ERROR: {detail}"));
+            continue;
+        }
+        for warning in detail
+            .split("; ")
+            .filter(|part| part.starts_with("warning:"))
+        {
+            report.warn(
+                "mapping",
+                format!("{name}: {}", warning.trim_start_matches("warning:").trim()),
+            );
+        }
+    }
+    let pending: i64 = mappings.iter().map(|mapping| mapping.pending).sum();
+    let failed: i64 = mappings.iter().map(|mapping| mapping.failed).sum();
+    let line = format!(
+        "{} mappings ({}), {pending} changes queued, {failed} failed",
+        mappings.len(),
+        mappings
+            .iter()
+            .map(|mapping| format!("{} {}", mapping.object_name, mapping.state))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    if failed > 0 {
+        report.warn(
+            "mappings",
+            format!("{line} (see _trigger_log_archive; retry with sfsync.retry_failed())"),
+        );
+    } else {
+        report.ok("mappings", line);
+    }
 }
 
 async fn check_salesforce(config: &Config, report: &mut Report) -> Result<(), CommandError> {

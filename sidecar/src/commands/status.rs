@@ -1,4 +1,4 @@
-//! `sfsync-sidecar status`: the extension version, the Salesforce API usage, and one block per
+//! `sfsync-sidecar status`: the extension version, the queue, the Salesforce API usage, and one block per
 //! mapping of the schema (`sfsync.status()`), with the fields Salesforce has gained since the table
 //! was installed.
 
@@ -20,6 +20,7 @@ pub async fn status(config: Config) -> Result<(), CommandError> {
         "extension   sfsync {version} in {}",
         database.settings().describe()
     );
+    print_queue(&client).await?;
 
     let salesforce = SalesforceClient::from_config(&config, SalesforceMetrics::unregistered()?)?;
     let token = salesforce
@@ -50,7 +51,8 @@ async fn print_mappings(
     let rows = client
         .query(
             "SELECT s.object_name, s.table_name, s.access, s.state, s.state_detail, s.rows, s.pending,
-                    s.failed, to_char(s.last_read_at, 'YYYY-MM-DD HH24:MI:SSOF'), m.describe::text
+                    s.failed, to_char(s.last_read_at, 'YYYY-MM-DD HH24:MI:SSOF'), m.describe::text,
+                    to_char(s.last_write_at, 'YYYY-MM-DD HH24:MI:SSOF'), s.lag_seconds
                FROM sfsync.status() s
                JOIN sfsync.mapping m ON m.schema_name = s.schema AND m.object_name = s.object_name
               WHERE s.schema = $1
@@ -81,6 +83,15 @@ async fn print_mappings(
             count.map_or_else(|| "?".to_string(), |count| count.to_string()),
             last_read.as_deref().unwrap_or("never"),
         );
+        let last_write: Option<String> = row.get(10);
+        let lag: Option<f64> = row.get(11);
+        if access == "read_write" {
+            println!(
+                "            last write {}, oldest queued change {}",
+                last_write.as_deref().unwrap_or("never"),
+                lag.map_or_else(|| "none".to_string(), |lag| format!("{lag:.0}s old")),
+            );
+        }
         if let Some(detail) = detail {
             println!("            {detail}");
         }
@@ -103,6 +114,32 @@ async fn print_mappings(
                 crate::error_chain(&error)
             ),
         }
+    }
+    Ok(())
+}
+
+/// The queue: changes waiting to be written, being written, and how old the oldest is.
+async fn print_queue(client: &tokio_postgres::Client) -> Result<(), CommandError> {
+    let depths = crate::db::queue::queue_depth(client).await?;
+    let waiting: i64 = depths.iter().map(|depth| depth.queued).sum();
+    let in_flight: i64 = depths.iter().map(|depth| depth.in_flight).sum();
+    let oldest = depths
+        .iter()
+        .filter(|depth| depth.queued + depth.in_flight > 0)
+        .map(|depth| depth.oldest_age_seconds)
+        .fold(0.0, f64::max);
+    let busy: Vec<String> = depths
+        .iter()
+        .filter(|depth| depth.queued + depth.in_flight > 0)
+        .map(|depth| format!("{} {}+{}", depth.object, depth.queued, depth.in_flight))
+        .collect();
+    if busy.is_empty() {
+        println!("queue       empty");
+    } else {
+        println!(
+            "queue       {waiting} waiting, {in_flight} being written, oldest {oldest:.0}s ({})",
+            busy.join(", ")
+        );
     }
     Ok(())
 }
