@@ -220,6 +220,16 @@ async fn dropped_streaming_clients_subscribe_again() {
             Some("After the drop"),
         )
         .await;
+    // and the new subscription delivers what follows
+    world
+        .update("Account", json!([{"Id": ids[0], "Name": "Through the new subscription"}]))
+        .await;
+    world
+        .wait_text(
+            &format!("SELECT name FROM salesforce.account WHERE sfid = '{}'", ids[0]),
+            Some("Through the new subscription"),
+        )
+        .await;
 }
 
 #[tokio::test]

@@ -6,28 +6,23 @@
 mod reader_support;
 
 use reader_support::{until, World};
-use reqwest::Method;
 use serde_json::json;
 use std::time::Duration;
 
-/// Makes every write of the writer fail transiently, so local changes stay queued.
-async fn block_writes(world: &World) {
-    for path in [
-        "/services/data/v62.0/composite",
-        "/services/data/v62.0/sobjects",
-    ] {
-        for method in ["PATCH", "POST"] {
-            world
-                .emulator
-                .admin(
-                    Method::POST,
-                    "faults",
-                    Some(json!({"path": path, "method": method, "status": 503, "errorCode": "SERVER_UNAVAILABLE",
-                                "message": "blocked by the test"})),
-                )
-                .await;
-        }
-    }
+/// Holds the queued change of a record locked, so the writer (which claims with SKIP LOCKED) leaves
+/// it queued while an incoming Salesforce value meets it; returns the open transaction's client.
+async fn hold_queued_change(world: &World) -> tokio_postgres::Client {
+    let holder = world.db.connect().await;
+    holder.batch_execute("BEGIN").await.expect("begin");
+    let locked = holder
+        .query(
+            "SELECT id FROM sfsync.change WHERE state = 'NEW' FOR UPDATE",
+            &[],
+        )
+        .await
+        .expect("lock the queued change");
+    assert_eq!(locked.len(), 1, "one queued change");
+    holder
 }
 
 async fn salesforce_name(world: &World, id: &str) -> String {
@@ -107,17 +102,12 @@ async fn a_postgres_update_round_trip_does_not_loop() {
 #[tokio::test]
 async fn salesforce_wins_applies_the_incoming_value_and_logs_the_conflict() {
     let world = World::start(&[], &[]).await;
-    let ids = world
-        .create(
-            "Account",
-            json!([{"Name": "Original", "Industry": "Energy"}]),
-        )
-        .await;
-    let _sidecar = world.sidecar();
+    let ids = world.create("Account", json!([{"Name": "Original"}])).await;
+    let mut sidecar = world.sidecar();
     world
         .map(
             "Account",
-            &["Name", "Industry"],
+            &["Name"],
             "read_write",
             json!({"poll_seconds": 1}),
         )
@@ -125,7 +115,8 @@ async fn salesforce_wins_applies_the_incoming_value_and_logs_the_conflict() {
     world.wait_state("Account", "SYNCED").await;
     world.wait_count("salesforce.account", "true", 1).await;
 
-    block_writes(&world).await;
+    // the writer must not take the change before Salesforce's value arrives: stop it meanwhile
+    sidecar.terminate(Duration::from_secs(30));
     world
         .sql
         .execute(
@@ -134,9 +125,14 @@ async fn salesforce_wins_applies_the_incoming_value_and_logs_the_conflict() {
         )
         .await
         .expect("local update");
+    let holder = hold_queued_change(&world).await;
     world
         .update("Account", json!([{"Id": ids[0], "Name": "Remote name"}]))
         .await;
+    let _sidecar = world.sidecar();
+    // the merge waits for our lock; release it once the reader is at it
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    holder.batch_execute("COMMIT").await.expect("commit");
     world
         .wait_text(
             &format!(
@@ -146,33 +142,33 @@ async fn salesforce_wins_applies_the_incoming_value_and_logs_the_conflict() {
             Some("Remote name"),
         )
         .await;
-    until("the conflict is logged", || async {
-        world.count("sfsync.conflict", "policy = 'salesforce_wins' AND field = 'Name' AND incoming_value = '\"Remote name\"'").await >= 1
-    })
-    .await;
-    world.emulator.admin(Method::DELETE, "faults", None).await;
+    assert_eq!(
+        world.count("sfsync.conflict", "policy = 'salesforce_wins' AND field = 'Name' AND incoming_value = '\"Remote name\"' AND local_value = '\"Local name\"'").await,
+        1
+    );
     until("the local change is dropped from the queue", || async {
         world.count("sfsync.change", "true").await == 0
     })
     .await;
+    assert_eq!(
+        world
+            .count("sfsync.change_archive", "state = 'MERGED'")
+            .await,
+        1
+    );
     tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_eq!(salesforce_name(&world, &ids[0]).await, "Remote name");
-    world
-        .wait_text(
-            &format!(
-                "SELECT name FROM salesforce.account WHERE sfid = '{}'",
-                ids[0]
-            ),
-            Some("Remote name"),
-        )
-        .await;
+    assert_eq!(
+        salesforce_name(&world, &ids[0]).await,
+        "Remote name",
+        "nothing was sent"
+    );
 }
 
 #[tokio::test]
 async fn postgres_wins_keeps_the_local_value_and_sends_it() {
     let world = World::start(&[], &[]).await;
     let ids = world.create("Account", json!([{"Name": "Original"}])).await;
-    let _sidecar = world.sidecar();
+    let mut sidecar = world.sidecar();
     world
         .map(
             "Account",
@@ -184,7 +180,7 @@ async fn postgres_wins_keeps_the_local_value_and_sends_it() {
     world.wait_state("Account", "SYNCED").await;
     world.wait_count("salesforce.account", "true", 1).await;
 
-    block_writes(&world).await;
+    sidecar.terminate(Duration::from_secs(30));
     world
         .sql
         .execute(
@@ -193,30 +189,17 @@ async fn postgres_wins_keeps_the_local_value_and_sends_it() {
         )
         .await
         .expect("local update");
+    let holder = hold_queued_change(&world).await;
     world
         .update("Account", json!([{"Id": ids[0], "Name": "Remote name"}]))
         .await;
+    let _sidecar = world.sidecar();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    holder.batch_execute("COMMIT").await.expect("commit");
     until("the conflict is logged", || async {
-        world
-            .count(
-                "sfsync.conflict",
-                "policy = 'postgres_wins' AND field = 'Name' AND local_value = '\"Local name\"'",
-            )
-            .await
-            >= 1
+        world.count("sfsync.conflict", "policy = 'postgres_wins' AND field = 'Name' AND local_value = '\"Local name\"' AND incoming_value = '\"Remote name\"'").await >= 1
     })
     .await;
-    assert_eq!(
-        world
-            .text(&format!(
-                "SELECT name FROM salesforce.account WHERE sfid = '{}'",
-                ids[0]
-            ))
-            .await
-            .as_deref(),
-        Some("Local name")
-    );
-    world.emulator.admin(Method::DELETE, "faults", None).await;
     until("the local value reaches Salesforce", || async {
         salesforce_name(&world, &ids[0]).await == "Local name"
     })

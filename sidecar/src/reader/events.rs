@@ -30,6 +30,8 @@ enum Action {
 pub struct EventBatch {
     order: Vec<String>,
     actions: HashMap<String, Action>,
+    /// Records whose last event was our own write (its `changeOrigin` names our client).
+    echoes: HashSet<String>,
     /// A `GAP_OVERFLOW` or a wildcard id: too much changed to name; poll instead.
     pub overflow: bool,
     pub max_replay_id: Option<i64>,
@@ -42,6 +44,9 @@ pub struct EventReport {
     pub read_back: usize,
     pub changed: i64,
     pub deleted: i64,
+    /// Echoes of our own writes whose completion the writer has not recorded yet: read them back
+    /// a little later, so the read-back lands after it (and settles the row as SYNCED).
+    pub deferred: Vec<String>,
 }
 
 impl EventBatch {
@@ -49,7 +54,21 @@ impl EventBatch {
         self.order.len()
     }
 
-    pub fn add(&mut self, event: &StreamEvent) {
+    /// A batch that reads `ids` back (deferred echoes of our own writes).
+    pub fn read_back(ids: impl IntoIterator<Item = String>) -> Self {
+        let mut batch = Self::default();
+        for id in ids {
+            batch.events += 1;
+            if batch.actions.insert(id.clone(), Action::ReadBack).is_none() {
+                batch.echoes.insert(id.clone());
+                batch.order.push(id);
+            }
+        }
+        batch
+    }
+
+    /// Adds one event; `own_client` is our `Sforce-Call-Options` client name.
+    pub fn add(&mut self, event: &StreamEvent, own_client: Option<&str>) {
         self.events += 1;
         self.max_replay_id = Some(
             self.max_replay_id
@@ -68,6 +87,7 @@ impl EventBatch {
             // Everything else, gap events included, is answered by reading the record back.
             _ => Action::ReadBack,
         };
+        let echo = own_client.is_some() && header.origin_client() == own_client;
         for id in &header.record_ids {
             if id.contains('*') {
                 self.overflow = true;
@@ -75,6 +95,11 @@ impl EventBatch {
             }
             if self.actions.insert(id.clone(), action).is_none() {
                 self.order.push(id.clone());
+            }
+            if echo {
+                self.echoes.insert(id.clone());
+            } else {
+                self.echoes.remove(id);
             }
         }
     }
@@ -94,12 +119,15 @@ fn id_key(id: &str) -> &str {
 }
 
 /// Applies `batch` (not its overflow, which the caller turns into a poll, nor its replay id).
+/// Unless `force`, echoes of our own writes that are still in flight are deferred (see
+/// [`EventReport::deferred`]).
 pub async fn apply(
     context: &ReaderContext,
     client: &Client,
     mapping: &Mapping,
     skipped: &BTreeSet<String>,
     batch: &EventBatch,
+    force: bool,
 ) -> Result<EventReport, ReaderError> {
     let selection = Selection::new(
         &mapping.object_name,
@@ -108,7 +136,17 @@ pub async fn apply(
         mapping.filter.as_deref(),
     );
     let mut report = EventReport::default();
-    for chunk in batch.ids(Action::ReadBack).chunks(READ_BACK_CHUNK) {
+    let mut read_back = batch.ids(Action::ReadBack);
+    if !force {
+        let echoes: Vec<String> = read_back
+            .iter()
+            .filter(|id| batch.echoes.contains(*id))
+            .cloned()
+            .collect();
+        report.deferred = in_flight(client, mapping.id, &echoes).await?;
+        read_back.retain(|id| !report.deferred.contains(id));
+    }
+    for chunk in read_back.chunks(READ_BACK_CHUNK) {
         let records = context
             .salesforce
             .query_all(&selection.by_ids(chunk), None)
@@ -152,6 +190,37 @@ pub async fn apply(
         .with_label_values(&[object])
         .inc_by(report.deleted.max(0) as u64);
     Ok(report)
+}
+
+/// Which of `echoes` the writer may still be completing: records with a claimed (in-flight)
+/// change, or all of them while an insert without an sfid is in flight (a create's echo names an id
+/// the queue does not know yet).
+async fn in_flight(
+    client: &Client,
+    mapping: i64,
+    echoes: &[String],
+) -> Result<Vec<String>, ReaderError> {
+    if echoes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = client
+        .query(
+            "SELECT DISTINCT c.sfid::text FROM sfsync.change c
+              WHERE c.mapping_id = $1 AND c.state = 'PENDING'
+                AND (c.sfid = ANY ($2) OR (c.sfid IS NULL AND c.action = 'INSERT'))",
+            &[&mapping, &echoes],
+        )
+        .await
+        .map_err(ReaderError::query("looking for in-flight writes"))?;
+    let busy: HashSet<Option<String>> = rows.iter().map(|row| row.get(0)).collect();
+    if busy.contains(&None) {
+        return Ok(echoes.to_vec());
+    }
+    Ok(echoes
+        .iter()
+        .filter(|id| busy.contains(&Some((*id).clone())))
+        .cloned()
+        .collect())
 }
 
 /// Records an event named that the read-back did not return: purged (gone for good: delete, or mark
@@ -219,14 +288,39 @@ mod tests {
         }
     }
 
+    impl EventBatch {
+        fn add_test(&mut self, event: &StreamEvent) {
+            self.add(event, Some("sfsync-me"));
+        }
+    }
+
+    #[test]
+    fn echoes_of_our_own_writes_are_recognised() {
+        let mut batch = EventBatch::default();
+        let mut ours = event(1, ChangeType::Update, &["001A", "001B"]);
+        if let Some(header) = ours.header.as_mut() {
+            header.change_origin = Some("com/salesforce/api/rest/62.0;client=sfsync-me".into());
+        }
+        batch.add_test(&ours);
+        batch.add_test(&event(2, ChangeType::Update, &["001B"]));
+        assert!(batch.echoes.contains("001A"));
+        assert!(
+            !batch.echoes.contains("001B"),
+            "a later foreign change is no echo"
+        );
+        let deferred = EventBatch::read_back(["001C".to_string()]);
+        assert_eq!(deferred.ids(Action::ReadBack), ["001C"]);
+        assert!(deferred.echoes.contains("001C"));
+    }
+
     #[test]
     fn the_last_event_of_a_record_decides() {
         let mut batch = EventBatch::default();
-        batch.add(&event(5, ChangeType::Create, &["001A", "001B"]));
-        batch.add(&event(7, ChangeType::Delete, &["001A"]));
-        batch.add(&event(6, ChangeType::Delete, &["001C"]));
-        batch.add(&event(9, ChangeType::Undelete, &["001C"]));
-        batch.add(&event(10, ChangeType::GapDelete, &["001D"]));
+        batch.add_test(&event(5, ChangeType::Create, &["001A", "001B"]));
+        batch.add_test(&event(7, ChangeType::Delete, &["001A"]));
+        batch.add_test(&event(6, ChangeType::Delete, &["001C"]));
+        batch.add_test(&event(9, ChangeType::Undelete, &["001C"]));
+        batch.add_test(&event(10, ChangeType::GapDelete, &["001D"]));
         assert_eq!(batch.ids(Action::ReadBack), ["001B", "001C", "001D"]);
         assert_eq!(batch.ids(Action::Delete), ["001A"]);
         assert_eq!(batch.max_replay_id, Some(10));
@@ -237,10 +331,10 @@ mod tests {
     #[test]
     fn overflow_and_wildcards_ask_for_a_poll() {
         let mut batch = EventBatch::default();
-        batch.add(&event(1, ChangeType::GapOverflow, &["001*"]));
+        batch.add_test(&event(1, ChangeType::GapOverflow, &["001*"]));
         assert!(batch.overflow);
         let mut batch = EventBatch::default();
-        batch.add(&event(2, ChangeType::Update, &["001*"]));
+        batch.add_test(&event(2, ChangeType::Update, &["001*"]));
         assert!(batch.overflow);
         assert_eq!(batch.records(), 0);
     }

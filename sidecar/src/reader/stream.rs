@@ -1,7 +1,7 @@
 //! One CDC subscription of a mapping: a `StreamingClient` on its own task, delivering events over a
 //! channel, stoppable at any time.
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use super::events::EventBatch;
@@ -25,6 +25,9 @@ pub fn channel_for(object: &str) -> String {
 /// What the subscription produced.
 pub enum StreamItem {
     Event(Box<StreamEvent>),
+    /// A subscription succeeded (the first, or again after a lost session): events from here on
+    /// arrive; what happened before must be polled.
+    Subscribed,
     /// The client stopped: `Ok` only when it was asked to.
     Ended(Result<(), StreamingError>),
 }
@@ -32,6 +35,7 @@ pub enum StreamItem {
 /// A running subscription.
 pub struct StreamSession {
     events: mpsc::Receiver<StreamEvent>,
+    subscriptions: watch::Receiver<u64>,
     task: Option<JoinHandle<Result<(), StreamingError>>>,
     stop: Shutdown,
 }
@@ -50,27 +54,33 @@ impl StreamSession {
             }],
             StreamingOptions::default(),
         );
+        let subscriptions = client.subscriptions();
         let task = tokio::spawn(async move { client.run(sender, signal).await });
         Self {
             events,
+            subscriptions,
             task: Some(task),
             stop,
         }
     }
 
-    /// The next event, or how the client ended.
+    /// The next event, a (re)subscription, or how the client ended.
     pub async fn next(&mut self) -> StreamItem {
-        match self.events.recv().await {
-            Some(event) => StreamItem::Event(Box::new(event)),
-            None => StreamItem::Ended(self.join().await),
+        tokio::select! {
+            biased;
+            event = self.events.recv() => match event {
+                Some(event) => StreamItem::Event(Box::new(event)),
+                None => StreamItem::Ended(self.join().await),
+            },
+            Ok(()) = self.subscriptions.changed() => StreamItem::Subscribed,
         }
     }
 
     /// Adds the events already waiting (up to `limit` of them) to `batch`, without waiting.
-    pub fn drain_ready(&mut self, batch: &mut EventBatch, limit: usize) {
+    pub fn drain_ready(&mut self, batch: &mut EventBatch, limit: usize, own_client: Option<&str>) {
         while batch.events < limit {
             match self.events.try_recv() {
-                Ok(event) => batch.add(&event),
+                Ok(event) => batch.add(&event, own_client),
                 Err(_) => break,
             }
         }

@@ -28,8 +28,9 @@ use crate::salesforce::cometd::{ReplayFrom, StreamingError};
 use crate::salesforce::Backoff;
 use crate::shutdown::ShutdownSignal;
 
-/// After a subscription starts, one poll closes the gap between the last read and the subscription.
-const CATCH_UP_DELAY: Duration = Duration::from_secs(5);
+/// Each successful (re)subscription is followed by a poll, which closes the gap between the last
+/// read and the subscription; should the subscription take longer than this, poll anyway.
+const CATCH_UP_DELAY: Duration = Duration::from_secs(30);
 /// An object whose change events cannot be subscribed to is tried again this often.
 const CDC_RETRY: Duration = Duration::from_secs(600);
 /// After a streaming failure, the subscription is restarted after this (polling meanwhile).
@@ -43,6 +44,10 @@ const SWEEP_MIN_INTERVAL: Duration = Duration::from_secs(30);
 /// On start, sweeps begin this long before the last read (the last sweep was at most one interval
 /// before it).
 const SWEEP_RESTART_MARGIN: TimeDelta = TimeDelta::minutes(10);
+/// Echoes of our own writes still in flight are read back after this...
+const ECHO_RETRY: Duration = Duration::from_millis(250);
+/// ...but no later than this after they arrived.
+const ECHO_PATIENCE: Duration = Duration::from_secs(10);
 /// Transient failures are retried quietly this many times before the mapping shows ERROR.
 const QUIET_RETRIES: u32 = 3;
 
@@ -116,6 +121,11 @@ pub struct Worker {
     reload_wanted: bool,
     /// No subscription before this (CDC unavailable or failing).
     stream_blocked_until: Option<Instant>,
+    /// `sfsync-<instance id>`: the client name our writer's changes carry in CDC events.
+    own_client: Option<String>,
+    /// Echoes of our own writes waiting for the writer to record its outcome, and since when.
+    deferred: Vec<String>,
+    deferred_since: Option<Instant>,
     failures: u32,
 }
 
@@ -143,6 +153,9 @@ impl Worker {
             loaded_filter: None,
             reload_wanted: false,
             stream_blocked_until: None,
+            own_client: None,
+            deferred: Vec::new(),
+            deferred_since: None,
             failures: 0,
         }
     }
@@ -225,6 +238,14 @@ impl Worker {
                 .connect()
                 .await
                 .phase(Phase::Database)?;
+            if self.own_client.is_none() {
+                let row = client
+                    .query_one("SELECT sfsync._instance_id()", &[])
+                    .await
+                    .map_err(ReaderError::query("reading sfsync._instance_id()"))
+                    .phase(Phase::Database)?;
+                self.own_client = Some(format!("sfsync-{}", row.get::<_, String>(0)));
+            }
             self.client = Some(client);
         }
         self.client.as_ref().ok_or_else(|| {
@@ -487,6 +508,7 @@ impl Worker {
         self.next_sweep = self.next_sweep.min(now + SWEEP_MAX_INTERVAL);
         let mut stop = self.stop.clone();
         loop {
+            let echo_due = Instant::now() + ECHO_RETRY;
             let streaming = session.is_some();
             let resubscribe_at = match (mapping.streaming, streaming, self.stream_blocked_until) {
                 (true, false, Some(until)) => Some(until),
@@ -508,13 +530,15 @@ impl Worker {
                 }
                 item = next_event(&mut session) => match item {
                     StreamItem::Event(event) => {
+                        let own = self.own_client.clone();
                         let mut batch = EventBatch::default();
-                        batch.add(&event);
+                        batch.add(&event, own.as_deref());
                         if let Some(session) = session.as_mut() {
-                            session.drain_ready(&mut batch, EVENT_BATCH);
+                            session.drain_ready(&mut batch, EVENT_BATCH, own.as_deref());
                         }
-                        self.apply_events(&mapping, &batch).await.phase(Phase::Streaming)?;
+                        self.apply_events(&mapping, &batch, false).await.phase(Phase::Streaming)?;
                     }
+                    StreamItem::Subscribed => next_poll = Instant::now(),
                     StreamItem::Ended(result) => {
                         session = None;
                         next_poll = Instant::now();
@@ -545,6 +569,11 @@ impl Worker {
                     if self.reload_wanted {
                         return Ok(Next::Continue);
                     }
+                }
+                _ = sleep_until(echo_due), if !self.deferred.is_empty() => {
+                    let force = self.deferred_since.is_some_and(|since| since.elapsed() >= ECHO_PATIENCE);
+                    let batch = EventBatch::read_back(std::mem::take(&mut self.deferred));
+                    self.apply_events(&mapping, &batch, force).await.phase(Phase::Streaming)?;
                 }
                 _ = sleep_until(self.next_describe) => {
                     self.check_drift(&mapping).await.phase(Phase::Describe)?;
@@ -587,9 +616,27 @@ impl Worker {
         &mut self,
         mapping: &Mapping,
         batch: &EventBatch,
+        force: bool,
     ) -> Result<(), ReaderError> {
-        let report =
-            events::apply(&self.context, self.client()?, mapping, &self.skipped, batch).await?;
+        let report = events::apply(
+            &self.context,
+            self.client()?,
+            mapping,
+            &self.skipped,
+            batch,
+            force,
+        )
+        .await?;
+        if !report.deferred.is_empty() {
+            self.deferred_since.get_or_insert_with(Instant::now);
+            for id in &report.deferred {
+                if !self.deferred.contains(id) {
+                    self.deferred.push(id.clone());
+                }
+            }
+        } else if self.deferred.is_empty() {
+            self.deferred_since = None;
+        }
         tracing::debug!(
             mapping = %mapping.label(),
             events = batch.events,

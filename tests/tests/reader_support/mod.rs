@@ -97,17 +97,21 @@ impl World {
             .get(0)
     }
 
-    /// Waits until `SELECT count(*) FROM table WHERE condition` is `expected`.
+    /// Waits until `SELECT count(*) FROM table WHERE condition` is `expected` (a failing query,
+    /// e.g. on a column that is not there yet, counts as "not yet").
     pub async fn wait_count(&self, table: &str, condition: &str, expected: i64) {
-        let what = format!("{table} WHERE {condition} has {expected} rows");
+        let query = format!("SELECT count(*) FROM {table} WHERE {condition}");
         let deadline = std::time::Instant::now() + WAIT;
         loop {
-            let count = self.count(table, condition).await;
-            if count == expected {
+            let count = match self.sql.query_one(&query, &[]).await {
+                Ok(row) => Ok(row.get::<_, i64>(0)),
+                Err(error) => Err(error.to_string()),
+            };
+            if count == Ok(expected) {
                 return;
             }
             if std::time::Instant::now() > deadline {
-                panic!("timed out waiting for: {what} (it has {count})");
+                panic!("timed out waiting for: {query} = {expected} (last: {count:?})");
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -122,16 +126,22 @@ impl World {
             .and_then(|row| row.get(0))
     }
 
-    /// Waits until `query` returns `expected` as text.
+    /// Waits until `query` returns `expected` as text (a failing query counts as "not yet").
     pub async fn wait_text(&self, query: &str, expected: Option<&str>) {
         let deadline = std::time::Instant::now() + WAIT;
         loop {
-            let value = self.text(query).await;
-            if value.as_deref() == expected {
+            let value = match self.sql.query_opt(query, &[]).await {
+                Ok(row) => Ok(row.and_then(|row| row.get::<_, Option<String>>(0))),
+                Err(error) => Err(error.to_string()),
+            };
+            if value
+                .as_ref()
+                .is_ok_and(|value| value.as_deref() == expected)
+            {
                 return;
             }
             if std::time::Instant::now() > deadline {
-                panic!("timed out waiting for {query} = {expected:?} (it is {value:?})");
+                panic!("timed out waiting for {query} = {expected:?} (last: {value:?})");
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::{json, Value};
 use thiserror::Error;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use super::cookies::CookieJar;
 use super::messages::{parse_messages, Advice, BayeuxMessage, StreamEvent};
@@ -114,6 +114,8 @@ pub struct StreamingClient {
     client_id: Option<String>,
     advice: Advice,
     message_id: u64,
+    /// Counts successful subscriptions (the first and every one after a re-handshake).
+    subscribed: Option<watch::Sender<u64>>,
 }
 
 impl StreamingClient {
@@ -133,7 +135,16 @@ impl StreamingClient {
             client_id: None,
             advice: Advice::default(),
             message_id: 0,
+            subscribed: None,
         }
+    }
+
+    /// A receiver whose value counts successful subscriptions. Events published between a lost
+    /// session and its re-subscription are not replayed when no event had arrived yet (the
+    /// subscription starts at `-1` again): a caller can read what it missed when this changes.
+    pub fn subscriptions(&mut self) -> watch::Receiver<u64> {
+        let sender = self.subscribed.get_or_insert_with(|| watch::channel(0).0);
+        sender.subscribe()
     }
 
     /// The last replay id delivered per channel.
@@ -317,6 +328,9 @@ impl StreamingClient {
         let reply = find_reply(&messages, "/meta/subscribe")?;
         if reply.successful == Some(true) {
             tracing::info!(channel = %subscription.channel, replay_id, "subscribed");
+            if let Some(subscribed) = &self.subscribed {
+                subscribed.send_modify(|count| *count += 1);
+            }
             return Ok(());
         }
         let text = reply.error_text();
