@@ -222,11 +222,17 @@ async fn dropped_streaming_clients_subscribe_again() {
         .await;
     // and the new subscription delivers what follows
     world
-        .update("Account", json!([{"Id": ids[0], "Name": "Through the new subscription"}]))
+        .update(
+            "Account",
+            json!([{"Id": ids[0], "Name": "Through the new subscription"}]),
+        )
         .await;
     world
         .wait_text(
-            &format!("SELECT name FROM salesforce.account WHERE sfid = '{}'", ids[0]),
+            &format!(
+                "SELECT name FROM salesforce.account WHERE sfid = '{}'",
+                ids[0]
+            ),
             Some("Through the new subscription"),
         )
         .await;

@@ -133,6 +133,20 @@ impl Mapping {
         row.as_ref().map(Mapping::from_row).transpose()
     }
 
+    /// Equal apart from what the reader itself moves on every read (position, lease, detail):
+    /// only a difference here is worth waking a worker for.
+    pub fn same_settings(&self, other: &Mapping) -> bool {
+        let volatile = |mapping: &Mapping| Mapping {
+            state_detail: None,
+            hwm: None,
+            replay_id: None,
+            reader_owner: None,
+            last_read_at: None,
+            ..mapping.clone()
+        };
+        volatile(self) == volatile(other)
+    }
+
     pub fn is_paused(&self) -> bool {
         self.state == state::PAUSED
     }
@@ -169,6 +183,48 @@ fn from_millis(millis: i64) -> Option<DateTime<Utc>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn mapping() -> Mapping {
+        Mapping {
+            id: 1,
+            schema_name: "salesforce".into(),
+            object_name: "Account".into(),
+            table_name: "account".into(),
+            fields: vec!["Name".into()],
+            upsert_field: None,
+            poll_seconds: 60,
+            streaming: false,
+            filter: None,
+            keep_deleted: false,
+            state: state::SYNCED.into(),
+            state_detail: None,
+            columns: None,
+            backfill_fields: vec![],
+            reload_requested: false,
+            describe_requested: false,
+            hwm: None,
+            replay_id: None,
+            reader_owner: None,
+            last_read_at: None,
+        }
+    }
+
+    #[test]
+    fn reading_moves_no_settings_but_a_reload_request_does() {
+        let before = mapping();
+        let mut read = before.clone();
+        read.hwm = from_millis(1_700_000_000_000);
+        read.replay_id = Some(42);
+        read.last_read_at = from_millis(1_700_000_001_000);
+        read.reader_owner = Some("host:1:abc".into());
+        assert!(before.same_settings(&read));
+        let mut reload = before.clone();
+        reload.reload_requested = true;
+        assert!(!before.same_settings(&reload));
+        let mut paused = before.clone();
+        paused.state = state::PAUSED.into();
+        assert!(!before.same_settings(&paused));
+    }
 
     #[test]
     fn a_plan_as_the_extension_stores_it_parses() {

@@ -174,7 +174,13 @@ impl ReaderSupervisor {
             let mapping = Arc::new(mapping);
             match self.workers.get(&mapping.id) {
                 Some(worker) => {
-                    worker.updates.send_replace(Some(mapping));
+                    worker.updates.send_if_modified(|current| {
+                        let changed = current
+                            .as_ref()
+                            .is_none_or(|current| !current.same_settings(&mapping));
+                        *current = Some(mapping);
+                        changed
+                    });
                 }
                 None if self.stopping.iter().any(|old| old.mapping == mapping.id) => {
                     // The previous worker of this mapping is still finishing; start after it.

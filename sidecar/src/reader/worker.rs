@@ -48,6 +48,8 @@ const SWEEP_RESTART_MARGIN: TimeDelta = TimeDelta::minutes(10);
 const ECHO_RETRY: Duration = Duration::from_millis(250);
 /// ...but no later than this after they arrived.
 const ECHO_PATIENCE: Duration = Duration::from_secs(10);
+/// A query naming a field Salesforce does not know triggers a describe at most this often.
+const FORCED_DESCRIBE_INTERVAL: Duration = Duration::from_secs(60);
 /// Transient failures are retried quietly this many times before the mapping shows ERROR.
 const QUIET_RETRIES: u32 = 3;
 
@@ -109,8 +111,9 @@ pub struct Worker {
     drift_note: Option<String>,
     stream_note: Option<String>,
     next_describe: Instant,
-    /// A query failed with INVALID_FIELD and a describe is being tried before reporting it.
-    describe_forced: bool,
+    /// When a query last failed with INVALID_FIELD and a describe was tried before reporting it
+    /// (at most once a minute, so an invalid filter cannot spin).
+    describe_forced_at: Option<Instant>,
     sweep: Option<DeleteSweep>,
     next_sweep: Instant,
     /// Where polling starts when the mapping has no high-water mark yet.
@@ -146,7 +149,7 @@ impl Worker {
             drift_note: None,
             stream_note: None,
             next_describe: Instant::now(),
-            describe_forced: false,
+            describe_forced_at: None,
             sweep: None,
             next_sweep: Instant::now(),
             poll_floor: None,
@@ -180,10 +183,14 @@ impl Worker {
                     if error.is_connection_lost() {
                         self.client = None;
                     }
-                    if error.is_invalid_field() && !self.describe_forced {
+                    if error.is_invalid_field()
+                        && self
+                            .describe_forced_at
+                            .is_none_or(|at| at.elapsed() >= FORCED_DESCRIBE_INTERVAL)
+                    {
                         // Probably a field removed in Salesforce: describe now, then try again.
                         tracing::info!(mapping = self.mapping_id, error = %error.detail(), "a query names a field Salesforce does not know; describing the object again");
-                        self.describe_forced = true;
+                        self.describe_forced_at = Some(Instant::now());
                         self.next_describe = Instant::now();
                         continue;
                     }
@@ -345,9 +352,12 @@ impl Worker {
             self.backfill(&mapping).await.phase(Phase::Backfill)?;
             return Ok(Next::Continue);
         }
-        self.show(&mapping, state::SYNCED)
-            .await
-            .phase(Phase::Polling)?;
+        if mapping.state != state::ERROR {
+            // after an error, SYNCED is shown once a poll or an event batch succeeds again
+            self.show(&mapping, state::SYNCED)
+                .await
+                .phase(Phase::Polling)?;
+        }
         self.sync(mapping).await
     }
 
@@ -408,7 +418,6 @@ impl Worker {
             .await?;
         self.apply_drift(mapping, Drift::between(mapping.plan()?, &describe));
         self.next_describe = Instant::now() + self.context.tuning.describe_interval;
-        self.describe_forced = false;
         Ok(())
     }
 
@@ -537,6 +546,7 @@ impl Worker {
                             session.drain_ready(&mut batch, EVENT_BATCH, own.as_deref());
                         }
                         self.apply_events(&mapping, &batch, false).await.phase(Phase::Streaming)?;
+                        self.failures = 0;
                     }
                     StreamItem::Subscribed => next_poll = Instant::now(),
                     StreamItem::Ended(result) => {
@@ -557,6 +567,8 @@ impl Worker {
                     }
                     mapping = latest;
                     self.poll(&mapping).await.phase(Phase::Polling)?;
+                    self.failures = 0;
+                    self.show(&mapping, state::SYNCED).await.phase(Phase::Polling)?;
                     let interval = if session.is_some() {
                         self.context.tuning.safety_poll_interval
                     } else {

@@ -147,7 +147,7 @@ async fn bench_load(cluster: &Cluster, emulator: &Emulator, records: u64) -> Loa
             .admin(
                 Method::POST,
                 "seed",
-                Some(json!({"object": "Narrow__c", "count": chunk, "fields": {"Flag__c": true}})),
+                Some(json!({"object": "Narrow__c", "count": chunk, "fields": {"Flag__c": true, "Amount__c": 12345.67}})),
             )
             .await;
         left -= chunk;
@@ -180,6 +180,10 @@ async fn bench_load(cluster: &Cluster, emulator: &Emulator, records: u64) -> Loa
         .get(0);
     assert_eq!(rows as u64, records, "every record loaded");
     sidecar.terminate(Duration::from_secs(30));
+    eprintln!(
+        "loaded {records} records in {seconds:.1}s ({:.0}/s), sidecar peak RSS {peak:.0} MB",
+        records as f64 / seconds
+    );
 
     // the baseline: the same rows as CSV, COPYed into an equivalent table
     let pages = export_csv(
@@ -200,7 +204,8 @@ async fn bench_load(cluster: &Cluster, emulator: &Emulator, records: u64) -> Loa
     for page in pages {
         let sink = client
             .copy_in::<_, bytes::Bytes>(
-                "COPY public.narrow_copy (sfid, isdeleted, systemmodstamp, name, amount__c, code__c, flag__c) FROM STDIN (FORMAT csv, HEADER true)",
+                "COPY public.narrow_copy (sfid, isdeleted, systemmodstamp, name, amount__c, code__c, flag__c) FROM STDIN \
+                 (FORMAT csv, HEADER true, FORCE_NULL (isdeleted, systemmodstamp, name, amount__c, code__c, flag__c))",
             )
             .await
             .expect("copy");
@@ -217,7 +222,8 @@ async fn bench_load(cluster: &Cluster, emulator: &Emulator, records: u64) -> Loa
     }
 }
 
-/// Writes a new Name as another client and times until Postgres shows it.
+/// Writes a new Name as another client and times until Postgres shows it. Between samples it
+/// waits a random time up to `pause`, so writes land at every phase of a poll interval.
 async fn latency_samples(
     emulator: &Emulator,
     client: &Client,
@@ -249,7 +255,7 @@ async fn latency_samples(
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
         latencies.push(started.elapsed().as_secs_f64() * 1000.0);
-        tokio::time::sleep(pause).await;
+        tokio::time::sleep(pause.mul_f64(rand::random::<f64>())).await;
     }
     latencies.sort_by(|a, b| a.total_cmp(b));
     latencies
@@ -299,7 +305,7 @@ async fn main() {
         &client,
         &ids[0],
         cdc_samples,
-        Duration::from_millis(20),
+        Duration::from_millis(40),
     )
     .await;
     println!(
@@ -335,7 +341,7 @@ async fn main() {
         &client,
         &ids[1],
         poll_samples,
-        Duration::from_millis(700),
+        Duration::from_secs(2),
     )
     .await;
     println!(
