@@ -267,3 +267,42 @@ async fn fifty_thousand_accounts_with_contacts_load_through_bulk() {
         Some("50000/50000")
     );
 }
+
+#[tokio::test]
+async fn a_load_the_bulk_api_refuses_is_read_through_rest() {
+    let world = World::start(&[], &[("SFSYNC_LOAD_BULK_THRESHOLD", "100")]).await;
+    world
+        .emulator
+        .admin(
+            Method::POST,
+            "seed",
+            Some(json!({"object": "Account", "count": 250})),
+        )
+        .await;
+    world
+        .emulator
+        .admin(
+            Method::POST,
+            "faults",
+            Some(
+                json!({"path": "/services/data/v62.0/jobs/query", "method": "POST", "status": 400,
+                        "errorCode": "INVALIDJOB", "message": "refused by the test"}),
+            ),
+        )
+        .await;
+    let _sidecar = world.sidecar();
+    world
+        .map("Account", &["Name"], "read_only", json!({}))
+        .await;
+    world.wait_state("Account", "SYNCED").await;
+    assert_eq!(world.count("salesforce.account", "true").await, 250);
+    let calls = world.api_calls().await;
+    let rest_pages: u64 = calls
+        .as_object()
+        .expect("apiCalls")
+        .iter()
+        .filter(|(route, _)| route.starts_with("GET") && route.contains("queryAll"))
+        .map(|(_, count)| count.as_u64().unwrap_or(0))
+        .sum();
+    assert!(rest_pages >= 1, "read through REST: {calls}");
+}

@@ -150,7 +150,16 @@ async fn an_invalid_replay_id_falls_back_to_a_poll_and_new_events() {
         .map("Account", &["Name"], "read_only", streaming())
         .await;
     world.wait_state("Account", "SYNCED").await;
-    sidecar.terminate(Duration::from_secs(30));
+    let exit = sidecar.terminate(Duration::from_secs(30));
+    assert!(
+        exit.is_some_and(|status| status.success()),
+        "SIGTERM → exit 0: {exit:?}"
+    );
+    assert_eq!(
+        world.text("SELECT reader_owner FROM sfsync.mapping").await,
+        None,
+        "a clean shutdown gives the reading lease up"
+    );
 
     world
         .sql

@@ -14,6 +14,7 @@ use super::error::ReaderError;
 use super::progress::Progress;
 use super::protocol::{MergeMode, MergeOutcome};
 use super::stage::StageWriter;
+use crate::salesforce::SalesforceError;
 
 /// REST `queryAll` page size (the largest Salesforce honours).
 const REST_BATCH: u32 = 2_000;
@@ -24,6 +25,44 @@ pub struct LoadReport {
     /// When reading began (by our clock): changes from here on are picked up by polling or CDC.
     pub started_at: DateTime<Utc>,
     pub merge: MergeOutcome,
+}
+
+/// A Bulk API failure that REST may not have: the job failed, or its creation was refused as a
+/// bad request (not a limit, a session or a network problem).
+fn bulk_refused(error: &SalesforceError) -> bool {
+    match error {
+        SalesforceError::BulkJobFailed { .. } => true,
+        SalesforceError::Api { status, errors, .. } => {
+            *status == 400
+                && !errors
+                    .iter()
+                    .any(|error| error.error_code == "REQUEST_LIMIT_EXCEEDED")
+        }
+        _ => false,
+    }
+}
+
+/// Stages every record through REST `queryAll` pages.
+async fn rest_fill(
+    context: &ReaderContext,
+    client: &Client,
+    stage: &StageWriter<'_>,
+    progress: &mut Progress,
+) -> Result<(), ReaderError> {
+    let soql = stage.selection().everything();
+    let mut pages = context.salesforce.query_all(&soql, Some(REST_BATCH));
+    while let Some(page) = pages.next_page().await? {
+        if page.records.is_empty() {
+            continue;
+        }
+        let json = serde_json::to_string(&page.records).map_err(|source| ReaderError::Decode {
+            what: "a page of records".to_string(),
+            source,
+        })?;
+        let staged = stage.insert_records(&json).await?;
+        progress.advance(client, staged).await?;
+    }
+    Ok(())
 }
 
 /// Reads every record of `mapping` (that matches its filter) and merges them with `mode`.
@@ -55,28 +94,28 @@ pub async fn load(
     );
     let mut stage =
         StageWriter::open(client, mapping.id, &mapping.object_name, skipped, filter).await?;
-    let mut progress = Progress::start(
-        mapping.id,
-        format!("{purpose} of {}", mapping.object_name),
-        expected,
-    );
+    let label = format!("{purpose} of {}", mapping.object_name);
+    let mut progress = Progress::start(mapping.id, label.clone(), expected);
     if used_bulk {
-        bulk_load::fill(&context.salesforce, client, &mut stage, &mut progress).await?;
-    } else {
-        let soql = stage.selection().everything();
-        let mut pages = context.salesforce.query_all(&soql, Some(REST_BATCH));
-        while let Some(page) = pages.next_page().await? {
-            if page.records.is_empty() {
-                continue;
+        match bulk_load::fill(&context.salesforce, client, &mut stage, &mut progress).await {
+            Ok(()) => {}
+            Err(ReaderError::Salesforce(error)) if bulk_refused(&error) => {
+                // Some queries Bulk API 2.0 refuses (or fails) are fine over REST: read them there.
+                tracing::warn!(
+                    mapping = %mapping.label(),
+                    error = %crate::error_chain(&error),
+                    "the Bulk API query failed; reading through REST queryAll instead"
+                );
+                stage =
+                    StageWriter::open(client, mapping.id, &mapping.object_name, skipped, filter)
+                        .await?;
+                progress = Progress::start(mapping.id, label, expected);
+                rest_fill(context, client, &stage, &mut progress).await?;
             }
-            let json =
-                serde_json::to_string(&page.records).map_err(|source| ReaderError::Decode {
-                    what: "a page of records".to_string(),
-                    source,
-                })?;
-            let staged = stage.insert_records(&json).await?;
-            progress.advance(client, staged).await?;
+            Err(error) => return Err(error),
         }
+    } else {
+        rest_fill(context, client, &stage, &mut progress).await?;
     }
     let records = progress.done();
     let merge = stage.merge(mode).await?;
