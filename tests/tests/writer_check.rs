@@ -10,7 +10,11 @@ use writer_support::{free_port, World};
 
 fn run(env: &[(String, String)], subcommand: &str) -> (bool, String) {
     let output = Sidecar::command(env, subcommand);
-    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
     (output.status.success(), text)
 }
 
@@ -24,7 +28,13 @@ fn with(env: &[(String, String)], key: &str, value: &str) -> Vec<(String, String
 async fn check_passes_with_warnings_and_fails_clearly_on_every_problem() {
     let world = World::start(&[], &[]).await;
     world.add_external_id("Account", "Ext_Id__c").await;
-    world.map("Account", &["Name", "Ext_Id__c"], json!({"upsert_field": "Ext_Id__c"})).await;
+    world
+        .map(
+            "Account",
+            &["Name", "Ext_Id__c"],
+            json!({"upsert_field": "Ext_Id__c"}),
+        )
+        .await;
     world.map("Lead", &["LastName", "Company"], json!({})).await;
 
     let (ok, text) = run(&world.env, "check");
@@ -32,28 +42,55 @@ async fn check_passes_with_warnings_and_fails_clearly_on_every_problem() {
     assert!(text.contains("ok    database"), "{text}");
     assert!(text.contains("ok    salesforce"), "{text}");
     assert!(
-        text.lines().any(|line| line.starts_with("WARN  mapping") && line.contains("salesforce.Lead") && line.contains("without an upsert field")),
+        text.lines().any(|line| line.starts_with("WARN  mapping")
+            && line.contains("salesforce.Lead")
+            && line.contains("without an upsert field")),
         "the mapping without an upsert field is named: {text}"
     );
-    assert!(!text.lines().any(|line| line.contains("salesforce.Account") && line.starts_with("WARN")), "{text}");
+    assert!(
+        !text
+            .lines()
+            .any(|line| line.contains("salesforce.Account") && line.starts_with("WARN")),
+        "{text}"
+    );
 
     let (ok, text) = run(&with(&world.env, "SFSYNC_PASSWORD", "wrong"), "check");
     assert!(!ok, "a wrong password fails: {text}");
-    assert!(text.lines().any(|line| line.starts_with("FAIL  salesforce")), "{text}");
-    assert!(text.contains("authentication failure"), "Salesforce's reason is shown: {text}");
+    assert!(
+        text.lines()
+            .any(|line| line.starts_with("FAIL  salesforce")),
+        "{text}"
+    );
+    assert!(
+        text.contains("authentication failure"),
+        "Salesforce's reason is shown: {text}"
+    );
 
-    let dead = format!("postgres://postgres@127.0.0.1:{}/nowhere?sslmode=disable&connect_timeout=3", free_port());
+    let dead = format!(
+        "postgres://postgres@127.0.0.1:{}/nowhere?sslmode=disable&connect_timeout=3",
+        free_port()
+    );
     let (ok, text) = run(&with(&world.env, "DATABASE_URL", &dead), "check");
     assert!(!ok, "an unreachable database fails: {text}");
-    assert!(text.lines().any(|line| line.starts_with("FAIL  database") && line.contains("cannot connect")), "{text}");
+    assert!(
+        text.lines()
+            .any(|line| line.starts_with("FAIL  database") && line.contains("cannot connect")),
+        "{text}"
+    );
 
     let admin = sfsync_tests::connect(&Cluster::shared().url("postgres")).await;
     let bare = format!("bare_{}", std::process::id());
-    admin.batch_execute(&format!("CREATE DATABASE {bare}")).await.expect("create database");
+    admin
+        .batch_execute(&format!("CREATE DATABASE {bare}"))
+        .await
+        .expect("create database");
     let bare_url = format!("{}?sslmode=disable", Cluster::shared().url(&bare));
     let (ok, text) = run(&with(&world.env, "DATABASE_URL", &bare_url), "check");
     assert!(!ok, "a database without the extension fails: {text}");
-    assert!(text.contains("not installed") && text.contains("CREATE EXTENSION sfsync"), "{text}");
+    assert!(
+        text.contains("not installed") && text.contains("CREATE EXTENSION sfsync"),
+        "{text}"
+    );
 
     world
         .sql
@@ -62,14 +99,25 @@ async fn check_passes_with_warnings_and_fails_clearly_on_every_problem() {
         .expect("put the mapping in ERROR");
     let (ok, text) = run(&world.env, "check");
     assert!(!ok, "a mapping in ERROR fails the check: {text}");
-    assert!(text.contains("salesforce.Lead is in ERROR: mapped fields disappeared from Salesforce: Company"), "{text}");
+    assert!(
+        text.contains(
+            "salesforce.Lead is in ERROR: mapped fields disappeared from Salesforce: Company"
+        ),
+        "{text}"
+    );
 }
 
 #[tokio::test]
 async fn status_shows_the_queue_and_each_mapping() {
     let world = World::start(&[], &[]).await;
     world.add_external_id("Account", "Ext_Id__c").await;
-    world.map("Account", &["Name", "Ext_Id__c"], json!({"upsert_field": "Ext_Id__c"})).await;
+    world
+        .map(
+            "Account",
+            &["Name", "Ext_Id__c"],
+            json!({"upsert_field": "Ext_Id__c"}),
+        )
+        .await;
     world
         .sql
         .batch_execute("INSERT INTO salesforce.account (name, ext_id__c) SELECT 'A' || g, 'S-' || g FROM generate_series(1, 25) g")
@@ -77,8 +125,14 @@ async fn status_shows_the_queue_and_each_mapping() {
         .expect("insert");
     let (ok, text) = run(&world.env, "status");
     assert!(ok, "{text}");
-    assert!(text.contains("queue       25 waiting, 0 being written"), "{text}");
-    assert!(text.contains("mapping     salesforce.account (Account, read_write)"), "{text}");
+    assert!(
+        text.contains("queue       25 waiting, 0 being written"),
+        "{text}"
+    );
+    assert!(
+        text.contains("mapping     salesforce.account (Account, read_write)"),
+        "{text}"
+    );
     assert!(text.contains("25 pending"), "{text}");
     assert!(text.contains("last write never"), "{text}");
 

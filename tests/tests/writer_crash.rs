@@ -41,7 +41,9 @@ async fn kill_9_during_a_large_drain_loses_and_duplicates_nothing() {
     while kills < 4 && std::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(300)).await;
         let queued = world.queued().await;
-        let done = world.count("SELECT count(*) FROM sfsync.change_archive").await;
+        let done = world
+            .count("SELECT count(*) FROM sfsync.change_archive")
+            .await;
         if queued == 0 {
             break;
         }
@@ -52,7 +54,10 @@ async fn kill_9_during_a_large_drain_loses_and_duplicates_nothing() {
             sidecar.restart();
         }
     }
-    assert!(kills >= 2, "the sidecar was killed during the drain ({kills} times)");
+    assert!(
+        kills >= 2,
+        "the sidecar was killed during the drain ({kills} times)"
+    );
     world.drained("the drain to finish after the kills").await;
     assert_each_once(&world, "Account", "Ext_Id__c", 12_000).await;
     assert_each_once(&world, "Contact", "Ext_Id__c", 8_000).await;
@@ -62,10 +67,14 @@ async fn kill_9_during_a_large_drain_loses_and_duplicates_nothing() {
         )
         .await;
     assert_eq!(without_sfid, 0);
-    let failed = world.count("SELECT count(*) FROM sfsync.change_archive WHERE state = 'FAILED'").await;
+    let failed = world
+        .count("SELECT count(*) FROM sfsync.change_archive WHERE state = 'FAILED'")
+        .await;
     assert_eq!(failed, 0);
     // the children point at the right parents
-    let records = world.org_records("Contact", "AccountId, Ext_Id__c", "Ext_Id__c").await;
+    let records = world
+        .org_records("Contact", "AccountId, Ext_Id__c", "Ext_Id__c")
+        .await;
     let rows = world
         .sql
         .query(
@@ -78,7 +87,11 @@ async fn kill_9_during_a_large_drain_loses_and_duplicates_nothing() {
     for row in rows {
         let ext: String = row.get(0);
         let parent: String = row.get(1);
-        assert_eq!(records[&ext]["AccountId"].as_str(), Some(parent.as_str()), "{ext}");
+        assert_eq!(
+            records[&ext]["AccountId"].as_str(),
+            Some(parent.as_str()),
+            "{ext}"
+        );
     }
 }
 
@@ -87,7 +100,13 @@ async fn two_sidecars_on_one_queue_duplicate_nothing() {
     let world = World::start(&[], &[("SFSYNC_WRITE_BATCH", "50")]).await;
     world.map("Lead", &["LastName", "Company"], json!({})).await;
     world.add_external_id("Account", "Ext_Id__c").await;
-    world.map("Account", &["Name", "Ext_Id__c"], json!({"upsert_field": "Ext_Id__c"})).await;
+    world
+        .map(
+            "Account",
+            &["Name", "Ext_Id__c"],
+            json!({"upsert_field": "Ext_Id__c"}),
+        )
+        .await;
     let _first = Sidecar::start(&world.env);
     let _second = Sidecar::start(&world.env);
     // changes keep arriving while both drain; leads have no upsert field, so only the queue's
@@ -107,9 +126,13 @@ async fn two_sidecars_on_one_queue_duplicate_nothing() {
     world.drained("both sidecars to drain the queue").await;
     assert_each_once(&world, "Lead", "LastName", 3_000).await;
     assert_each_once(&world, "Account", "Ext_Id__c", 2_000).await;
-    let names = world.org_records("Account", "Name, Ext_Id__c", "Ext_Id__c").await;
+    let names = world
+        .org_records("Account", "Name, Ext_Id__c", "Ext_Id__c")
+        .await;
     assert_eq!(names["T-3-17"]["Name"], "Acc 3-17+");
-    let lost = world.count("SELECT count(*) FROM salesforce.lead WHERE sfid IS NULL").await;
+    let lost = world
+        .count("SELECT count(*) FROM salesforce.lead WHERE sfid IS NULL")
+        .await;
     assert_eq!(lost, 0);
 }
 
@@ -125,19 +148,36 @@ async fn sigterm_stops_claiming_gives_back_and_exits_0() {
     // slow calls, so some are in flight when the signal comes
     world
         .emulator
-        .admin(reqwest::Method::POST, "faults", Some(json!({"path": "/services/data/v62.0/composite", "latencyMs": 300})))
+        .admin(
+            reqwest::Method::POST,
+            "faults",
+            Some(json!({"path": "/services/data/v62.0/composite", "latencyMs": 300})),
+        )
         .await;
     let mut sidecar = Sidecar::start(&world.env);
     sfsync_tests::eventually(WAIT, "some leads to be written", || async {
-        world.count("SELECT count(*) FROM sfsync.change_archive").await > 0
+        world
+            .count("SELECT count(*) FROM sfsync.change_archive")
+            .await
+            > 0
     })
     .await;
-    let status = sidecar.terminate(WAIT).expect("the sidecar exits after SIGTERM");
+    let status = sidecar
+        .terminate(WAIT)
+        .expect("the sidecar exits after SIGTERM");
     assert!(status.success(), "exit status {status:?}");
     // nothing stays claimed by the stopped sidecar: every change is finished or back in the queue
-    let held = world.count("SELECT count(*) FROM sfsync.change WHERE state = 'PENDING'").await;
-    assert_eq!(held, 0, "in-flight calls were finished and unsent changes given back");
-    world.emulator.admin(reqwest::Method::DELETE, "faults", None).await;
+    let held = world
+        .count("SELECT count(*) FROM sfsync.change WHERE state = 'PENDING'")
+        .await;
+    assert_eq!(
+        held, 0,
+        "in-flight calls were finished and unsent changes given back"
+    );
+    world
+        .emulator
+        .admin(reqwest::Method::DELETE, "faults", None)
+        .await;
     let _again = Sidecar::start(&world.env);
     world.drained("a new sidecar to finish the rest").await;
     assert_each_once(&world, "Lead", "LastName", 5_000).await;

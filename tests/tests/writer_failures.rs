@@ -22,7 +22,13 @@ async fn gadget_world() -> World {
             ]
         }))
         .await;
-    world.map("Gadget__c", &["Name", "Code__c", "Status__c"], json!({"upsert_field": "Code__c"})).await;
+    world
+        .map(
+            "Gadget__c",
+            &["Name", "Code__c", "Status__c"],
+            json!({"upsert_field": "Code__c"}),
+        )
+        .await;
     world
 }
 
@@ -43,7 +49,10 @@ async fn a_refused_record_fails_alone_and_is_sent_once_after_a_fix_and_retry() {
 
     let rows = world
         .sql
-        .query("SELECT code__c, sfid, _hc_lastop, _hc_err FROM salesforce.gadget__c ORDER BY id", &[])
+        .query(
+            "SELECT code__c, sfid, _hc_lastop, _hc_err FROM salesforce.gadget__c ORDER BY id",
+            &[],
+        )
         .await
         .expect("rows");
     for row in &rows {
@@ -53,14 +62,22 @@ async fn a_refused_record_fails_alone_and_is_sent_once_after_a_fix_and_retry() {
         let err: Option<String> = row.get(3);
         match code.as_str() {
             "G-BAD" | "G-ODD" => {
-                assert_eq!((sfid.as_deref(), lastop.as_deref()), (None, Some("FAILED")), "{code}");
-                let err: Value = serde_json::from_str(err.as_deref().expect("_hc_err")).expect("_hc_err is JSON");
+                assert_eq!(
+                    (sfid.as_deref(), lastop.as_deref()),
+                    (None, Some("FAILED")),
+                    "{code}"
+                );
+                let err: Value = serde_json::from_str(err.as_deref().expect("_hc_err"))
+                    .expect("_hc_err is JSON");
                 if code == "G-BAD" {
                     assert_eq!(err["code"], "FIELD_CUSTOM_VALIDATION_EXCEPTION", "{err}");
                     assert_eq!(err["message"], "Bad names are not allowed", "{err}");
                     assert_eq!(err["fields"], json!(["Name"]), "{err}");
                 } else {
-                    assert_eq!(err["code"], "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST", "{err}");
+                    assert_eq!(
+                        err["code"], "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+                        "{err}"
+                    );
                     assert_eq!(err["fields"], json!(["Status__c"]), "{err}");
                 }
                 assert!(err["at"].is_string(), "{err}");
@@ -79,17 +96,27 @@ async fn a_refused_record_fails_alone_and_is_sent_once_after_a_fix_and_retry() {
         )
         .await
         .expect("trigger log");
-    let failures: Vec<(Option<String>, Option<String>)> = archived.iter().map(|r| (r.get(0), r.get(1))).collect();
+    let failures: Vec<(Option<String>, Option<String>)> =
+        archived.iter().map(|r| (r.get(0), r.get(1))).collect();
     assert_eq!(
         failures,
         [
-            (Some("FIELD_CUSTOM_VALIDATION_EXCEPTION".into()), Some("Bad names are not allowed".into())),
-            (Some("INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST".into()), failures[1].1.clone()),
+            (
+                Some("FIELD_CUSTOM_VALIDATION_EXCEPTION".into()),
+                Some("Bad names are not allowed".into())
+            ),
+            (
+                Some("INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST".into()),
+                failures[1].1.clone()
+            ),
         ]
     );
     let status = world
         .sql
-        .query_one("SELECT pending, failed FROM sfsync.status() WHERE object_name = 'Gadget__c'", &[])
+        .query_one(
+            "SELECT pending, failed FROM sfsync.status() WHERE object_name = 'Gadget__c'",
+            &[],
+        )
         .await
         .expect("status");
     assert_eq!((status.get::<_, i64>(0), status.get::<_, i64>(1)), (0, 2));
@@ -109,7 +136,9 @@ async fn a_refused_record_fails_alone_and_is_sent_once_after_a_fix_and_retry() {
     let counts = world.org_counts("Gadget__c", "Code__c").await;
     assert_eq!(counts.len(), 22);
     assert!(counts.values().all(|&n| n == 1), "{counts:?}");
-    let records = world.org_records("Gadget__c", "Name, Status__c, Code__c", "Code__c").await;
+    let records = world
+        .org_records("Gadget__c", "Name, Status__c, Code__c", "Code__c")
+        .await;
     assert_eq!(records["G-BAD"]["Name"], "Good now");
     assert_eq!(records["G-ODD"]["Status__c"], "Done");
     let fixed = world
@@ -118,7 +147,10 @@ async fn a_refused_record_fails_alone_and_is_sent_once_after_a_fix_and_retry() {
     assert_eq!(fixed, 22);
     let failed: i64 = world
         .sql
-        .query_one("SELECT failed FROM sfsync.status() WHERE object_name = 'Gadget__c'", &[])
+        .query_one(
+            "SELECT failed FROM sfsync.status() WHERE object_name = 'Gadget__c'",
+            &[],
+        )
         .await
         .expect("status")
         .get(0);
@@ -138,7 +170,10 @@ async fn updates_and_deletes_of_records_gone_from_salesforce_fail_or_finish() {
     // Someone deletes both records in Salesforce; locally one is updated, the other deleted.
     let ids: Vec<String> = world
         .sql
-        .query("SELECT sfid FROM salesforce.gadget__c ORDER BY code__c", &[])
+        .query(
+            "SELECT sfid FROM salesforce.gadget__c ORDER BY code__c",
+            &[],
+        )
         .await
         .expect("sfids")
         .iter()
@@ -160,17 +195,29 @@ async fn updates_and_deletes_of_records_gone_from_salesforce_fail_or_finish() {
     let update: (Option<String>, Option<String>) = {
         let row = world
             .sql
-            .query_one("SELECT state, sf_result FROM sfsync.change_archive WHERE action = 'UPDATE'", &[])
+            .query_one(
+                "SELECT state, sf_result FROM sfsync.change_archive WHERE action = 'UPDATE'",
+                &[],
+            )
             .await
             .expect("update entry");
         (row.get(0), row.get(1))
     };
-    assert_eq!(update, (Some("FAILED".into()), Some("ENTITY_IS_DELETED".into())));
+    assert_eq!(
+        update,
+        (Some("FAILED".into()), Some("ENTITY_IS_DELETED".into()))
+    );
     let delete: String = world
         .sql
-        .query_one("SELECT state FROM sfsync.change_archive WHERE action = 'DELETE'", &[])
+        .query_one(
+            "SELECT state FROM sfsync.change_archive WHERE action = 'DELETE'",
+            &[],
+        )
         .await
         .expect("delete entry")
         .get(0);
-    assert_eq!(delete, "SUCCESS", "deleting what is already deleted is done");
+    assert_eq!(
+        delete, "SUCCESS",
+        "deleting what is already deleted is done"
+    );
 }

@@ -35,8 +35,13 @@ async fn inserts_updates_deletes_and_children_by_external_id_land_exactly() {
         )
         .await
         .expect("initial data");
-    let ignored = world.count("SELECT count(*) FROM sfsync.change_archive WHERE state = 'IGNORED'").await;
-    assert!(ignored >= 1, "the insert deleted before sync is IGNORED at once");
+    let ignored = world
+        .count("SELECT count(*) FROM sfsync.change_archive WHERE state = 'IGNORED'")
+        .await;
+    assert!(
+        ignored >= 1,
+        "the insert deleted before sync is IGNORED at once"
+    );
 
     let port = free_port();
     let mut env = world.env.clone();
@@ -61,29 +66,81 @@ async fn inserts_updates_deletes_and_children_by_external_id_land_exactly() {
         .expect("changes");
     world.drained("updates and deletes to be written").await;
 
-    let accounts = world.org_records("Account", "Name, Industry, AnnualRevenue, NumberOfEmployees, Ext_Id__c", "Ext_Id__c").await;
+    let accounts = world
+        .org_records(
+            "Account",
+            "Name, Industry, AnnualRevenue, NumberOfEmployees, Ext_Id__c",
+            "Ext_Id__c",
+        )
+        .await;
     assert_eq!(accounts.len(), 3, "{accounts:?}");
-    assert!(!accounts.contains_key("A-GONE"), "an insert deleted before sync never reaches Salesforce");
+    assert!(
+        !accounts.contains_key("A-GONE"),
+        "an insert deleted before sync never reaches Salesforce"
+    );
     let acme = &accounts["A-1"];
-    assert_eq!((acme["Name"].as_str(), acme["Industry"].as_str()), (Some("Acme"), Some("Banking")));
-    assert_eq!(acme["AnnualRevenue"].to_string(), "123456789012345", "numbers arrive exactly");
+    assert_eq!(
+        (acme["Name"].as_str(), acme["Industry"].as_str()),
+        (Some("Acme"), Some("Banking"))
+    );
+    assert_eq!(
+        acme["AnnualRevenue"].to_string(),
+        "123456789012345",
+        "numbers arrive exactly"
+    );
     assert_eq!(acme["NumberOfEmployees"].to_string(), "42");
     assert_eq!(accounts["A-2"]["AnnualRevenue"].to_string(), "99");
     assert_eq!(accounts["A-2"]["Industry"], "Retail");
-    assert_eq!(accounts["A-3"]["Name"], "Initech 2", "insert + update sent as one create of the current row");
+    assert_eq!(
+        accounts["A-3"]["Name"], "Initech 2",
+        "insert + update sent as one create of the current row"
+    );
 
-    let contacts = world.org_records("Contact", "FirstName, LastName, Email, AccountId, Birthdate, Ext_Id__c", "Ext_Id__c").await;
-    assert_eq!(contacts.len(), 29, "30 children + the early one - 2 deleted");
-    let account_id = |ext: &str| accounts[ext]["Id"].as_str().expect("account id").to_string();
+    let contacts = world
+        .org_records(
+            "Contact",
+            "FirstName, LastName, Email, AccountId, Birthdate, Ext_Id__c",
+            "Ext_Id__c",
+        )
+        .await;
+    assert_eq!(
+        contacts.len(),
+        29,
+        "30 children + the early one - 2 deleted"
+    );
+    let account_id = |ext: &str| {
+        accounts[ext]["Id"]
+            .as_str()
+            .expect("account id")
+            .to_string()
+    };
     for g in 1..=28 {
         let contact = &contacts[&format!("C-{g}")];
-        let parent = if g == 2 { "A-3" } else if g % 2 == 0 { "A-1" } else { "A-2" };
-        assert_eq!(contact["AccountId"].as_str(), Some(account_id(parent).as_str()), "C-{g}'s parent");
+        let parent = if g == 2 {
+            "A-3"
+        } else if g % 2 == 0 {
+            "A-1"
+        } else {
+            "A-2"
+        };
+        assert_eq!(
+            contact["AccountId"].as_str(),
+            Some(account_id(parent).as_str()),
+            "C-{g}'s parent"
+        );
     }
-    assert_eq!(contacts["C-0"]["AccountId"].as_str(), Some(account_id("A-1").as_str()), "a child queued before its parent");
+    assert_eq!(
+        contacts["C-0"]["AccountId"].as_str(),
+        Some(account_id("A-1").as_str()),
+        "a child queued before its parent"
+    );
     assert_eq!(contacts["C-0"]["Birthdate"], "1990-02-03");
     assert_eq!(contacts["C-1"]["FirstName"], "Renamed");
-    assert_eq!(contacts["C-1"]["Email"], Value::Null, "a null clears the field");
+    assert_eq!(
+        contacts["C-1"]["Email"],
+        Value::Null,
+        "a null clears the field"
+    );
     assert_eq!(contacts["C-3"]["Email"], "c3@example.com");
 
     // Rows: every row has the sfid of its record; _hc_lastop says our write reached Salesforce
@@ -91,7 +148,10 @@ async fn inserts_updates_deletes_and_children_by_external_id_land_exactly() {
     for (table, records) in [("account", &accounts), ("contact", &contacts)] {
         let rows = world
             .sql
-            .query(&format!("SELECT ext_id__c, sfid, _hc_lastop, _hc_err FROM salesforce.{table}"), &[])
+            .query(
+                &format!("SELECT ext_id__c, sfid, _hc_lastop, _hc_err FROM salesforce.{table}"),
+                &[],
+            )
             .await
             .expect("rows");
         assert_eq!(rows.len(), records.len(), "{table}: one row per record");
@@ -100,7 +160,11 @@ async fn inserts_updates_deletes_and_children_by_external_id_land_exactly() {
             let sfid: Option<String> = row.get(1);
             let lastop: Option<String> = row.get(2);
             let err: Option<String> = row.get(3);
-            assert_eq!(sfid.as_deref(), records[&ext]["Id"].as_str(), "{table} {ext}: sfid");
+            assert_eq!(
+                sfid.as_deref(),
+                records[&ext]["Id"].as_str(),
+                "{table} {ext}: sfid"
+            );
             assert!(
                 matches!(lastop.as_deref(), Some("INSERTED" | "UPDATED" | "SYNCED")),
                 "{table} {ext}: _hc_lastop {lastop:?}"
@@ -111,19 +175,49 @@ async fn inserts_updates_deletes_and_children_by_external_id_land_exactly() {
     let states = world.archive_states().await;
     assert_eq!(states.get("FAILED"), None, "{states:?}");
     // 3 account inserts (one with a merged update), 31 contact inserts, 3 updates, 2 deletes
-    assert_eq!(states.get("SUCCESS").copied().unwrap_or(0) + states.get("MERGED").copied().unwrap_or(0), 40, "{states:?}");
-    assert!(states.get("MERGED").copied().unwrap_or(0) >= 1, "{states:?}");
+    assert_eq!(
+        states.get("SUCCESS").copied().unwrap_or(0) + states.get("MERGED").copied().unwrap_or(0),
+        40,
+        "{states:?}"
+    );
+    assert!(
+        states.get("MERGED").copied().unwrap_or(0) >= 1,
+        "{states:?}"
+    );
 
     let text = metrics(port).await;
-    assert!(metric(&text, "sfsync_writer_records_total{object=\"Contact\",outcome=\"success\"}").unwrap_or(0.0) >= 31.0, "{text}");
-    assert!(text.contains("sfsync_writer_write_latency_seconds_bucket"), "{text}");
-    eventually(Duration::from_secs(30), "queue gauges to read zero", || async {
-        metric(&metrics(port).await, "sfsync_writer_queue_depth{object=\"Account\"}") == Some(0.0)
-    })
+    assert!(
+        metric(
+            &text,
+            "sfsync_writer_records_total{object=\"Contact\",outcome=\"success\"}"
+        )
+        .unwrap_or(0.0)
+            >= 31.0,
+        "{text}"
+    );
+    assert!(
+        text.contains("sfsync_writer_write_latency_seconds_bucket"),
+        "{text}"
+    );
+    eventually(
+        Duration::from_secs(30),
+        "queue gauges to read zero",
+        || async {
+            metric(
+                &metrics(port).await,
+                "sfsync_writer_queue_depth{object=\"Account\"}",
+            ) == Some(0.0)
+        },
+    )
     .await;
 
-    let status = sidecar.terminate(WAIT).expect("the sidecar stops on SIGTERM");
-    assert!(status.success(), "SIGTERM ends the sidecar with exit 0: {status:?}");
+    let status = sidecar
+        .terminate(WAIT)
+        .expect("the sidecar stops on SIGTERM");
+    assert!(
+        status.success(),
+        "SIGTERM ends the sidecar with exit 0: {status:?}"
+    );
 }
 
 #[tokio::test]
@@ -149,7 +243,19 @@ async fn values_of_every_type_arrive_in_salesforce_form_and_writes_carry_the_ins
     world
         .map(
             "Sample__c",
-            &["Name", "Key__c", "Flag__c", "Count__c", "Ratio__c", "Money__c", "Day__c", "Moment__c", "Clock__c", "Tags__c", "Notes__c"],
+            &[
+                "Name",
+                "Key__c",
+                "Flag__c",
+                "Count__c",
+                "Ratio__c",
+                "Money__c",
+                "Day__c",
+                "Moment__c",
+                "Clock__c",
+                "Tags__c",
+                "Notes__c",
+            ],
             json!({"upsert_field": "Key__c"}),
         )
         .await;
@@ -179,17 +285,35 @@ async fn values_of_every_type_arrive_in_salesforce_form_and_writes_carry_the_ins
     assert_eq!(sample["Notes__c"].as_str().map(str::len), Some(1000));
 
     // every write carried Sforce-Call-Options: client=sfsync-<instance id>
-    let instance: String = world.sql.query_one("SELECT sfsync._instance_id()", &[]).await.expect("instance").get(0);
-    let changes = world.emulator.admin(reqwest::Method::GET, "changes?after=0&limit=100", None).await;
-    let clients: Vec<&str> = changes["events"].as_array().expect("events").iter().filter_map(|e| e["client"].as_str()).collect();
+    let instance: String = world
+        .sql
+        .query_one("SELECT sfsync._instance_id()", &[])
+        .await
+        .expect("instance")
+        .get(0);
+    let changes = world
+        .emulator
+        .admin(reqwest::Method::GET, "changes?after=0&limit=100", None)
+        .await;
+    let clients: Vec<&str> = changes["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter_map(|e| e["client"].as_str())
+        .collect();
     assert!(!clients.is_empty(), "{changes}");
-    assert!(clients.iter().all(|c| *c == format!("sfsync-{instance}")), "{clients:?}");
+    assert!(
+        clients.iter().all(|c| *c == format!("sfsync-{instance}")),
+        "{clients:?}"
+    );
 }
 
 #[tokio::test]
 async fn a_mapping_without_an_upsert_field_creates_by_collections_and_learns_the_sfid() {
     let world = World::start(&[], &[]).await;
-    world.map("Lead", &["LastName", "Company", "Email"], json!({})).await;
+    world
+        .map("Lead", &["LastName", "Company", "Email"], json!({}))
+        .await;
     let _sidecar = world.sidecar();
     world
         .sql
@@ -202,10 +326,22 @@ async fn a_mapping_without_an_upsert_field_creates_by_collections_and_learns_the
     world.drained("the leads to be written").await;
     let counts = world.org_counts("Lead", "LastName").await;
     assert_eq!(counts.len(), 450);
-    assert!(counts.values().all(|&n| n == 1), "no duplicates without faults");
-    let rows = world.count("SELECT count(*) FROM salesforce.lead WHERE sfid IS NOT NULL").await;
+    assert!(
+        counts.values().all(|&n| n == 1),
+        "no duplicates without faults"
+    );
+    let rows = world
+        .count("SELECT count(*) FROM salesforce.lead WHERE sfid IS NOT NULL")
+        .await;
     assert_eq!(rows, 450);
     let calls: HashMap<String, u64> = world.api_calls().await;
-    let creates = calls.iter().filter(|(route, _)| route.starts_with("POST") && route.ends_with("/composite/sobjects")).map(|(_, n)| *n).sum::<u64>();
-    assert!((3..=10).contains(&creates), "450 inserts in a few Collections calls, not one each: {calls:?}");
+    let creates = calls
+        .iter()
+        .filter(|(route, _)| route.starts_with("POST") && route.ends_with("/composite/sobjects"))
+        .map(|(_, n)| *n)
+        .sum::<u64>();
+    assert!(
+        (3..=10).contains(&creates),
+        "450 inserts in a few Collections calls, not one each: {calls:?}"
+    );
 }

@@ -1,5 +1,6 @@
 //! A small pool of Postgres connections for tasks that run side by side (the writer completes
-//! several Salesforce calls at once). Closed connections are dropped and replaced on demand.
+//! several Salesforce calls at once). Closed connections are dropped and replaced on demand; new ones
+//! are prepared for the queue protocol (`queue::prepare_session`).
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -52,7 +53,11 @@ impl ClientPool {
         };
         let client = match reusable {
             Some(client) => client,
-            None => self.database.connect().await?,
+            None => {
+                let client = self.database.connect().await?;
+                super::queue::prepare_session(&client).await?;
+                client
+            }
         };
         Ok(PooledClient {
             client: Some(client),

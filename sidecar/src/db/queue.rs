@@ -10,6 +10,28 @@ use tokio_postgres::Client;
 
 use super::DbError;
 
+/// Prepares a connection for the queue protocol. JIT is turned off: the queue functions steer the
+/// planner away from sequential scans, which inflates cost estimates past `jit_above_cost`, and JIT
+/// compilation then adds ~50 ms to every call (more than a claim of 200 changes costs).
+pub async fn prepare_session(client: &Client) -> Result<(), DbError> {
+    client
+        .batch_execute("SET jit = off")
+        .await
+        .map_err(query_error("preparing the queue session"))
+}
+
+/// Prepares the connection that claims: as [`prepare_session`], and each claim is planned with its
+/// real arguments. The statements inside `_claim_changes` are cached per connection; after a few
+/// claims of an empty queue Postgres settles on a generic plan that turns the first claim of a large
+/// backlog into a quadratic scan (18 s instead of 60 ms for 1,600 of 40,000 queued changes).
+pub async fn prepare_claim_session(client: &Client) -> Result<(), DbError> {
+    prepare_session(client).await?;
+    client
+        .batch_execute("SET plan_cache_mode = force_custom_plan")
+        .await
+        .map_err(query_error("preparing the claim session"))
+}
+
 /// One row of `sfsync._claim_changes`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClaimedRow {

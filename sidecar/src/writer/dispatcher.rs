@@ -15,9 +15,9 @@ use tokio_postgres::Client;
 use super::mapping::MappingCatalog;
 use super::operation::{group_by_record, plan_record, Operation, Plan};
 use super::outcome::{ignored_results, retry_result, WriteError};
-use super::schedule::{BatchLimits, Scheduler, Waiting};
+use super::schedule::{BatchLimits, Flush, Scheduler, Waiting};
 use super::shipment::{self, Pause, ShipmentContext, ShipmentReport, MAX_ATTEMPTS};
-use crate::db::queue::{self, retry_conflicts, Backlog};
+use crate::db::queue::{self, retry_conflicts};
 use crate::db::{Database, DbError, Notification};
 use crate::metrics::Health;
 use crate::salesforce::{Backoff, SalesforceClient};
@@ -27,10 +27,15 @@ use crate::shutdown::ShutdownSignal;
 pub const HEALTH_PART: &str = "writer";
 /// The channel the extension notifies (when `sfsync.notify` is on).
 const CHANGES_CHANNEL: &str = "sfsync_changes";
-/// Records claimed at once for a Bulk API job.
-const BULK_CLAIM_RECORDS: i32 = 10_000;
+/// Records claimed at once while a Bulk-sized backlog drains (a claim's cost grows faster than its
+/// size beyond a few thousand records, so jobs are filled from several claims).
+const BULK_CLAIM_RECORDS: i32 = 2_000;
+/// Writes per Bulk API job at most.
+const BULK_JOB_WRITES: usize = 10_000;
 /// A Bulk job is only worth its fixed cost of about seven calls above this many writes.
 const BULK_MIN_WRITES: usize = 2_000;
+/// A Bulk job that is not full waits at most this long for more claims.
+const PARTIAL_JOB_WAIT: Duration = Duration::from_secs(1);
 /// A call that is not full waits at most this long for more writes of its kind.
 const PARTIAL_CALL_WAIT: Duration = Duration::from_millis(100);
 /// How often the mappings are read again (new mappings, altered column plans).
@@ -85,6 +90,8 @@ pub struct Dispatcher {
     drained: bool,
     /// Mappings with a Bulk-sized backlog, and about how many of its writes Bulk could carry.
     bulk_backlog: HashMap<i64, i64>,
+    /// How many mappings had queued changes when the backlog was last measured.
+    queued_mappings: usize,
     backlog_checked_at: Option<Instant>,
     paused: Option<Paused>,
     /// Salesforce looked unavailable: no new calls before this.
@@ -119,6 +126,7 @@ impl Dispatcher {
             leases: HashMap::new(),
             drained: true,
             bulk_backlog: HashMap::new(),
+            queued_mappings: 0,
             backlog_checked_at: None,
             paused: None,
             hold_until: None,
@@ -176,7 +184,9 @@ impl Dispatcher {
     /// One round: connections, catalog, resume after a pause, claim.
     async fn step(&mut self) -> Result<(), DbError> {
         if self.claim_client.as_ref().is_none_or(Client::is_closed) {
-            self.claim_client = Some(self.database.connect().await?);
+            let client = self.database.connect().await?;
+            queue::prepare_claim_session(&client).await?;
+            self.claim_client = Some(client);
             tracing::debug!("writer connected to the database");
         }
         self.ensure_listener().await;
@@ -215,11 +225,21 @@ impl Dispatcher {
             .saturating_sub(self.in_flight.len())
     }
 
+    /// How many writes may wait claimed but unsent: enough to fill every call twice over (claims
+    /// are cheaper per record in larger batches, and the next calls are ready when calls finish),
+    /// or a whole Bulk job while a backlog drains.
+    fn claim_room(&self) -> usize {
+        if self.bulk_backlog.is_empty() {
+            2 * self.settings.concurrency * self.settings.write_batch
+        } else {
+            BULK_JOB_WRITES
+        }
+    }
+
     fn may_claim(&self) -> bool {
         self.paused.is_none()
             && self.hold_until.is_none_or(|until| Instant::now() >= until)
-            && self.free_calls() > 0
-            && self.scheduler.waiting_len() < self.free_calls() * self.settings.write_batch
+            && self.scheduler.waiting_len() < self.claim_room()
     }
 
     fn wants_to_claim_now(&self) -> bool {
@@ -280,26 +300,30 @@ impl Dispatcher {
             .max_by_key(|(_, count)| **count)
             .map(|(mapping, _)| *mapping);
         let (batch, mapping) = match bulk_mapping {
+            // Naming the mapping makes the claim sort that mapping's whole queue; when it is the
+            // only one with queued changes the claim in id order gets the same records faster.
+            Some(_) if self.queued_mappings <= 1 => (BULK_CLAIM_RECORDS, None),
             Some(mapping) => (BULK_CLAIM_RECORDS, Some(mapping)),
             None => {
-                let wanted = self.free_calls() * self.settings.write_batch
-                    - self
-                        .scheduler
-                        .waiting_len()
-                        .min(self.free_calls() * self.settings.write_batch);
+                let wanted = self
+                    .claim_room()
+                    .saturating_sub(self.scheduler.waiting_len())
+                    .max(self.settings.write_batch);
                 (i32::try_from(wanted.max(1)).unwrap_or(i32::MAX), None)
             }
         };
         let client = self.claim_client()?;
+        let claim_started = Instant::now();
         let rows = retry_conflicts(5, || {
             queue::claim_changes(client, batch, lease_seconds, mapping)
         })
         .await?;
         let claimed = rows.len();
-        if let Some(mapping) = mapping {
+        if let Some(mapping) = bulk_mapping {
             let estimate = self.bulk_backlog.entry(mapping).or_default();
             *estimate -= claimed as i64;
-            if *estimate < self.settings.bulk_threshold as i64 || claimed < batch as usize {
+            // Once a backlog drains through Bulk, it does until too little is left for a job.
+            if *estimate < BULK_MIN_WRITES as i64 || claimed < batch as usize {
                 self.bulk_backlog.remove(&mapping);
             }
             self.drained = false;
@@ -361,10 +385,11 @@ impl Dispatcher {
         tracing::debug!(
             claimed,
             writes = operations.len(),
-            bulk = mapping.is_some(),
+            bulk = bulk_mapping.is_some(),
+            claim_ms = claim_started.elapsed().as_millis() as u64,
             "claimed changes"
         );
-        self.scheduler.add_claim(operations, mapping.is_some());
+        self.scheduler.add_claim(operations, bulk_mapping.is_some());
         Ok(())
     }
 
@@ -377,18 +402,20 @@ impl Dispatcher {
             .collect();
         let client = self.claim_client()?;
         let backlog = queue::backlog(client, &upsert_columns).await?;
+        self.queued_mappings = backlog.len();
         let threshold = i64::try_from(self.settings.bulk_threshold).unwrap_or(i64::MAX);
+        let draining = std::mem::take(&mut self.bulk_backlog);
         self.bulk_backlog = backlog
             .into_iter()
-            .filter(
-                |Backlog {
-                     creates_with_external_id,
-                     changes_by_id,
-                     ..
-                 }| {
-                    *creates_with_external_id >= threshold || *changes_by_id >= threshold
-                },
-            )
+            .filter(|backlog| {
+                // hysteresis: a backlog already draining through Bulk stays there while a job fits
+                let entry = if draining.contains_key(&backlog.mapping_id) {
+                    BULK_MIN_WRITES as i64
+                } else {
+                    threshold
+                };
+                backlog.creates_with_external_id >= entry || backlog.changes_by_id >= entry
+            })
             .map(|backlog| {
                 (
                     backlog.mapping_id,
@@ -410,10 +437,15 @@ impl Dispatcher {
         let limits = BatchLimits {
             call_size: self.settings.write_batch,
             bulk_min: BULK_MIN_WRITES,
-            bulk_max: BULK_CLAIM_RECORDS as usize,
+            bulk_max: BULK_JOB_WRITES,
             max_wait: PARTIAL_CALL_WAIT,
+            bulk_max_wait: PARTIAL_JOB_WAIT,
         };
-        let flush = self.drained || self.shutdown.is_triggered();
+        let stopping = self.shutdown.is_triggered();
+        let flush = Flush {
+            calls: self.drained || stopping,
+            bulk: self.bulk_backlog.is_empty() || stopping,
+        };
         let batches = self
             .scheduler
             .take_batches(self.free_calls(), limits, flush, Instant::now());

@@ -45,6 +45,17 @@ pub struct BatchLimits {
     pub bulk_max: usize,
     /// A call that is not full still goes out after waiting this long.
     pub max_wait: Duration,
+    /// A Bulk job that is not full still goes out after waiting this long.
+    pub bulk_max_wait: Duration,
+}
+
+/// Whether more writes are expected soon, so that calls and jobs that are not full may wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Flush {
+    /// The queue had nothing more to claim: calls go out as they are.
+    pub calls: bool,
+    /// No more Bulk-sized claims are coming: jobs go out as they are.
+    pub bulk: bool,
 }
 
 /// The writer's waiting room.
@@ -120,13 +131,13 @@ impl Scheduler {
         })
     }
 
-    /// Takes up to `max_batches` batches of writes that may go now. `drained` says the queue had no
-    /// more to claim, so calls that are not full go out at once.
+    /// Takes up to `max_batches` batches of writes that may go now. Calls and Bulk jobs that are not
+    /// full wait for more writes unless `flush` says none are coming or they have waited long enough.
     pub fn take_batches(
         &mut self,
         max_batches: usize,
         limits: BatchLimits,
-        drained: bool,
+        flush: Flush,
         now: Instant,
     ) -> Vec<Batch> {
         if max_batches == 0 || self.waiting.is_empty() {
@@ -146,10 +157,22 @@ impl Scheduler {
                 .or_default()
                 .push(index);
         }
-        // Bulk groups too small for a job join their Collections siblings.
+        let oldest = |members: &[usize]| {
+            members
+                .iter()
+                .map(|&index| self.waiting[index].since)
+                .min()
+                .unwrap_or(now)
+        };
+        // A Bulk group that is due but too small for a job joins its Collections siblings; one that
+        // is not due yet keeps growing.
         let small_bulk: Vec<(usize, i64, WriteKind, bool)> = groups
             .iter()
-            .filter(|((_, _, _, bulk), members)| *bulk && members.len() < limits.bulk_min)
+            .filter(|((_, _, _, bulk), members)| {
+                let due = flush.bulk
+                    || now.saturating_duration_since(oldest(members)) >= limits.bulk_max_wait;
+                *bulk && members.len() < limits.bulk_min && due
+            })
             .map(|(key, _)| *key)
             .collect();
         for key in small_bulk {
@@ -162,21 +185,16 @@ impl Scheduler {
 
         let mut chosen: Vec<(u64, bool, WriteKind, Vec<usize>)> = Vec::new();
         for ((_, _, kind, bulk), members) in groups {
-            let size = if bulk {
-                limits.bulk_max
+            let (size, flushing, max_wait) = if bulk {
+                (limits.bulk_max, flush.bulk, limits.bulk_max_wait)
             } else {
-                limits.call_size
-            }
-            .max(1);
-            for chunk in members.chunks(size) {
-                let full = chunk.len() == size;
-                let oldest = chunk
-                    .iter()
-                    .map(|&index| self.waiting[index].since)
-                    .min()
-                    .unwrap_or(now);
-                let overdue = now.saturating_duration_since(oldest) >= limits.max_wait;
-                if bulk || full || drained || overdue {
+                (limits.call_size, flush.calls, limits.max_wait)
+            };
+            for chunk in members.chunks(size.max(1)) {
+                let full = chunk.len() >= size.max(1);
+                let overdue = now.saturating_duration_since(oldest(chunk)) >= max_wait;
+                let big_enough = !bulk || chunk.len() >= limits.bulk_min;
+                if full || ((flushing || overdue) && big_enough) {
                     let first_seq = self.waiting[chunk[0]].seq;
                     chosen.push((first_seq, bulk, kind, chunk.to_vec()));
                 }
@@ -358,12 +376,22 @@ mod tests {
         }
     }
 
+    const ALL: Flush = Flush {
+        calls: true,
+        bulk: true,
+    };
+    const NONE: Flush = Flush {
+        calls: false,
+        bulk: false,
+    };
+
     fn limits() -> BatchLimits {
         BatchLimits {
             call_size: 2,
             bulk_min: 3,
             bulk_max: 10,
             max_wait: Duration::from_secs(3600),
+            bulk_max_wait: Duration::from_secs(3600),
         }
     }
 
@@ -387,15 +415,15 @@ mod tests {
             false,
         );
         let now = Instant::now();
-        let first = scheduler.take_batches(4, limits(), true, now);
+        let first = scheduler.take_batches(4, limits(), ALL, now);
         assert_eq!(ids(&first), [vec![2]], "only the parent may go first");
         assert!(
-            scheduler.take_batches(4, limits(), true, now).is_empty(),
+            scheduler.take_batches(4, limits(), ALL, now).is_empty(),
             "children wait"
         );
         let parent = &first[0].writes[0];
         scheduler.finish(parent.seq, &parent.operation);
-        let second = scheduler.take_batches(4, limits(), true, now);
+        let second = scheduler.take_batches(4, limits(), ALL, now);
         assert_eq!(
             ids(&second),
             [vec![3], vec![1]],
@@ -409,7 +437,7 @@ mod tests {
         let mut scheduler = Scheduler::new();
         scheduler.add_claim(vec![upsert(&f.account, 1, "A-1", None)], false);
         let now = Instant::now();
-        let parents = scheduler.take_batches(4, limits(), true, now);
+        let parents = scheduler.take_batches(4, limits(), ALL, now);
         scheduler.add_claim(
             vec![
                 upsert(&f.contact, 2, "C-1", Some("a-1")),
@@ -418,13 +446,13 @@ mod tests {
             false,
         );
         assert_eq!(
-            ids(&scheduler.take_batches(4, limits(), true, now)),
+            ids(&scheduler.take_batches(4, limits(), ALL, now)),
             [vec![3]]
         );
         let parent = &parents[0].writes[0];
         scheduler.finish(parent.seq, &parent.operation);
         assert_eq!(
-            ids(&scheduler.take_batches(4, limits(), true, now)),
+            ids(&scheduler.take_batches(4, limits(), ALL, now)),
             [vec![2]]
         );
     }
@@ -441,15 +469,15 @@ mod tests {
         );
         let now = Instant::now();
         assert_eq!(
-            ids(&scheduler.take_batches(4, limits(), false, now)),
+            ids(&scheduler.take_batches(4, limits(), NONE, now)),
             [vec![1, 2]]
         );
         assert!(
-            scheduler.take_batches(4, limits(), false, now).is_empty(),
+            scheduler.take_batches(4, limits(), NONE, now).is_empty(),
             "a partial call waits for more"
         );
         assert_eq!(
-            ids(&scheduler.take_batches(4, limits(), false, now + Duration::from_secs(3601))),
+            ids(&scheduler.take_batches(4, limits(), NONE, now + Duration::from_secs(3601))),
             [vec![3]]
         );
 
@@ -459,7 +487,15 @@ mod tests {
                 .collect(),
             true,
         );
-        let batches = scheduler.take_batches(4, limits(), false, now);
+        assert!(
+            scheduler.take_batches(4, limits(), NONE, now).is_empty(),
+            "a Bulk job that is not full waits for more claims"
+        );
+        let only_bulk = Flush {
+            calls: false,
+            bulk: true,
+        };
+        let batches = scheduler.take_batches(4, limits(), only_bulk, now);
         assert_eq!(ids(&batches), [vec![10, 11, 12, 13]]);
         assert!(batches[0].bulk);
         scheduler.add_claim(
@@ -468,7 +504,7 @@ mod tests {
                 .collect(),
             true,
         );
-        let batches = scheduler.take_batches(4, limits(), true, now);
+        let batches = scheduler.take_batches(4, limits(), ALL, now);
         assert!(!batches[0].bulk, "two writes are too few for a Bulk job");
     }
 
@@ -482,7 +518,7 @@ mod tests {
         scheduler.add_claim(vec![first, second], false);
         assert_eq!(
             scheduler
-                .take_batches(4, limits(), true, Instant::now())
+                .take_batches(4, limits(), ALL, Instant::now())
                 .len(),
             1,
             "one of the two goes"

@@ -28,6 +28,8 @@ const MISSING_PARENT_RETRY: Duration = Duration::from_secs(2);
 /// `_complete_changes`: attempts while the database is unreachable.
 const COMPLETE_ATTEMPTS: u32 = 8;
 pub const MAX_ATTEMPTS: i32 = 10;
+/// Results recorded per `_complete_changes` call at most.
+const COMPLETE_CHUNK: usize = 1_000;
 
 /// What the shared parts of the writer hand every shipment.
 pub struct ShipmentContext {
@@ -81,7 +83,9 @@ pub async fn run(
     catalog: Arc<MappingCatalog>,
     batch: Batch,
 ) -> ShipmentReport {
+    let started = std::time::Instant::now();
     let sent = send_with_retries(&context, &batch).await;
+    let sent_after = started.elapsed();
     let mut outcomes = sent.outcomes;
     if batch.bulk {
         let operation = format!("{:?}", batch.kind).to_ascii_lowercase();
@@ -98,10 +102,20 @@ pub async fn run(
         .map(|elapsed| elapsed.as_secs_f64())
         .unwrap_or(0.0);
     let object = batch.mapping.object.as_str();
-    let mut results: Vec<Value> = Vec::new();
+    // Results are recorded in chunks (one record's changes never split): short transactions keep
+    // concurrent completions and claims from queueing behind one large one.
+    let mut chunks: Vec<Vec<Value>> = vec![Vec::new()];
     let mut succeeded = 0;
     for (waiting, outcome) in batch.writes.iter().zip(&outcomes) {
-        results.extend(change_results(&waiting.operation, outcome));
+        if chunks
+            .last()
+            .is_some_and(|chunk| chunk.len() >= COMPLETE_CHUNK)
+        {
+            chunks.push(Vec::new());
+        }
+        if let Some(chunk) = chunks.last_mut() {
+            chunk.extend(change_results(&waiting.operation, outcome));
+        }
         context.metrics.count(object, outcome.label(), 1);
         let merged = waiting.operation.merged.len() as u64;
         match outcome {
@@ -121,7 +135,18 @@ pub async fn run(
             WriteOutcome::Retry { .. } => context.metrics.count(object, "retry", merged),
         }
     }
-    complete(&context, &Value::Array(results)).await;
+    for chunk in chunks {
+        complete(&context, &Value::Array(chunk)).await;
+    }
+    tracing::debug!(
+        object,
+        kind = ?batch.kind,
+        bulk = batch.bulk,
+        writes = batch.writes.len(),
+        send_ms = sent_after.as_millis() as u64,
+        complete_ms = (started.elapsed() - sent_after).as_millis() as u64,
+        "write call finished"
+    );
     ShipmentReport {
         writes: batch
             .writes

@@ -35,7 +35,12 @@ impl World {
             sidecar_env.retain(|(existing, _)| existing != key);
             sidecar_env.push((key.to_string(), value.to_string()));
         }
-        World { db, sql, emulator, env: sidecar_env }
+        World {
+            db,
+            sql,
+            emulator,
+            env: sidecar_env,
+        }
     }
 
     pub fn sidecar(&self) -> Sidecar {
@@ -55,12 +60,17 @@ impl World {
 
     /// Defines a custom object in the emulator.
     pub async fn define_object(&self, describe: Value) {
-        self.emulator.admin(Method::POST, "objects", Some(describe)).await;
+        self.emulator
+            .admin(Method::POST, "objects", Some(describe))
+            .await;
     }
 
     /// The emulator's describe of `object`.
     pub async fn describe(&self, object: &str) -> Value {
-        let (status, describe) = self.emulator.rest(Method::GET, &format!("sobjects/{object}/describe"), None).await;
+        let (status, describe) = self
+            .emulator
+            .rest(Method::GET, &format!("sobjects/{object}/describe"), None)
+            .await;
         assert_eq!(status, 200, "describe {object}: {describe}");
         describe
     }
@@ -89,20 +99,38 @@ impl World {
         self.add_external_id("Contact", "Ext_Id__c").await;
         self.map(
             "Account",
-            &["Name", "Industry", "AnnualRevenue", "NumberOfEmployees", "Ext_Id__c"],
+            &[
+                "Name",
+                "Industry",
+                "AnnualRevenue",
+                "NumberOfEmployees",
+                "Ext_Id__c",
+            ],
             json!({"upsert_field": "Ext_Id__c"}),
         )
         .await;
         self.map(
             "Contact",
-            &["FirstName", "LastName", "Email", "Birthdate", "AccountId", "Account.Ext_Id__c", "Ext_Id__c"],
+            &[
+                "FirstName",
+                "LastName",
+                "Email",
+                "Birthdate",
+                "AccountId",
+                "Account.Ext_Id__c",
+                "Ext_Id__c",
+            ],
             json!({"upsert_field": "Ext_Id__c"}),
         )
         .await;
     }
 
     pub async fn count(&self, sql: &str) -> i64 {
-        self.sql.query_one(sql, &[]).await.unwrap_or_else(|e| panic!("{sql}: {e}")).get(0)
+        self.sql
+            .query_one(sql, &[])
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+            .get(0)
     }
 
     /// Changes not yet finished (NEW or PENDING).
@@ -119,7 +147,10 @@ impl World {
     /// Archived entries by state.
     pub async fn archive_states(&self) -> HashMap<String, i64> {
         self.sql
-            .query("SELECT state, count(*) FROM sfsync.change_archive GROUP BY state", &[])
+            .query(
+                "SELECT state, count(*) FROM sfsync.change_archive GROUP BY state",
+                &[],
+            )
             .await
             .expect("archive states")
             .iter()
@@ -128,22 +159,40 @@ impl World {
     }
 
     /// Every record of `object` in the org (deleted ones excluded), by its `key` field.
-    pub async fn org_records(&self, object: &str, fields: &str, key: &str) -> HashMap<String, Value> {
+    pub async fn org_records(
+        &self,
+        object: &str,
+        fields: &str,
+        key: &str,
+    ) -> HashMap<String, Value> {
         let records = self
             .emulator
-            .query(&format!("SELECT Id, {fields} FROM {object} WHERE IsDeleted = false"))
+            .query(&format!(
+                "SELECT Id, {fields} FROM {object} WHERE IsDeleted = false"
+            ))
             .await;
         let mut by_key = HashMap::new();
         for record in records {
-            let key_value = record[key].as_str().map(str::to_string).unwrap_or_else(|| record[key].to_string());
-            assert!(by_key.insert(key_value.clone(), record).is_none(), "{object}: two records with {key} = {key_value}");
+            let key_value = record[key]
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| record[key].to_string());
+            assert!(
+                by_key.insert(key_value.clone(), record).is_none(),
+                "{object}: two records with {key} = {key_value}"
+            );
         }
         by_key
     }
 
     /// Live records of `object` per value of `key` (duplicates show up as counts above 1).
     pub async fn org_counts(&self, object: &str, key: &str) -> HashMap<String, usize> {
-        let records = self.emulator.query(&format!("SELECT Id, {key} FROM {object} WHERE IsDeleted = false")).await;
+        let records = self
+            .emulator
+            .query(&format!(
+                "SELECT Id, {key} FROM {object} WHERE IsDeleted = false"
+            ))
+            .await;
         let mut counts = HashMap::new();
         for record in records {
             let key_value = record[key].as_str().unwrap_or("<null>").to_string();
@@ -157,14 +206,22 @@ impl World {
         let stats = self.emulator.admin(Method::GET, "stats", None).await;
         stats["apiCalls"]
             .as_object()
-            .map(|calls| calls.iter().map(|(route, count)| (route.clone(), count.as_u64().unwrap_or(0))).collect())
+            .map(|calls| {
+                calls
+                    .iter()
+                    .map(|(route, count)| (route.clone(), count.as_u64().unwrap_or(0)))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 }
 
 /// A free loopback port for `SFSYNC_HTTP_LISTEN`.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
 }
 
 /// The sidecar's `/metrics` text.
@@ -177,5 +234,8 @@ pub async fn metrics(port: u16) -> String {
 
 /// The value of one metric line (`name{labels} value`) from `/metrics` text.
 pub fn metric(text: &str, line_start: &str) -> Option<f64> {
-    text.lines().find(|line| line.starts_with(line_start)).and_then(|line| line.rsplit(' ').next()).and_then(|v| v.parse().ok())
+    text.lines()
+        .find(|line| line.starts_with(line_start))
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
 }
