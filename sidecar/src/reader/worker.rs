@@ -435,14 +435,15 @@ impl Worker {
 
     async fn initial_load(&mut self, mapping: &Mapping) -> Result<(), ReaderError> {
         self.show(mapping, state::LOADING).await?;
-        // Reload semantics: a table that already has rows (a retried load, an adopted Heroku
-        // Connect table) loses the rows whose records are gone, keeping row ids.
+        // Apply, not reload: rows the writer creates while the load runs get their sfid after the
+        // snapshot was taken, and a reload merge would delete them. (A table that already had rows
+        // keeps those whose records are gone until an explicit reload.)
         let report = load::load(
             &self.context,
             self.client()?,
             mapping,
             &self.skipped,
-            MergeMode::Reload,
+            MergeMode::Apply,
             "initial load",
         )
         .await?;
