@@ -182,3 +182,72 @@ async fn sigterm_stops_claiming_gives_back_and_exits_0() {
     world.drained("a new sidecar to finish the rest").await;
     assert_each_once(&world, "Lead", "LastName", 5_000).await;
 }
+
+#[tokio::test]
+async fn leases_are_renewed_while_slow_calls_are_in_flight() {
+    // Calls take longer than the lease: without renewal a second sidecar would claim the same
+    // changes and create the leads (no upsert field) twice.
+    let world = World::start(
+        &[],
+        &[
+            ("SFSYNC_WRITE_LEASE_SECONDS", "5"),
+            ("SFSYNC_WRITE_BATCH", "50"),
+        ],
+    )
+    .await;
+    world.map("Lead", &["LastName", "Company"], json!({})).await;
+    world
+        .emulator
+        .admin(
+            reqwest::Method::POST,
+            "faults",
+            Some(json!({"path": "/services/data/v62.0/composite/sobjects", "method": "POST", "latencyMs": 8000, "count": 4})),
+        )
+        .await;
+    world
+        .sql
+        .batch_execute("INSERT INTO salesforce.lead (lastname, company) SELECT 'Slow ' || g, 'Co' FROM generate_series(1, 400) g")
+        .await
+        .expect("leads");
+    let mut first = Sidecar::start(&world.env);
+    let mut second = Sidecar::start(&world.env);
+    world.drained("the slow calls to finish").await;
+    // stopping waits for calls still in flight, so every call either sidecar made has landed
+    first.terminate(WAIT);
+    second.terminate(WAIT);
+    assert_each_once(&world, "Lead", "LastName", 400).await;
+    let failed = world
+        .count("SELECT count(*) FROM sfsync.change_archive WHERE state <> 'SUCCESS'")
+        .await;
+    assert_eq!(failed, 0);
+}
+
+#[tokio::test]
+async fn notify_wakes_the_writer_between_polls() {
+    // A poll interval of a minute (and lease renewals every 20 s): only the NOTIFY can make the
+    // write arrive within seconds.
+    let world = World::start(
+        &[],
+        &[
+            ("SFSYNC_POLL_MS", "60000"),
+            ("SFSYNC_WRITE_LEASE_SECONDS", "60"),
+        ],
+    )
+    .await;
+    world.map("Lead", &["LastName", "Company"], json!({})).await;
+    let _sidecar = Sidecar::start(&world.env);
+    // let the writer start, make its first (empty) poll and LISTEN
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    world
+        .sql
+        .batch_execute("SET sfsync.notify = on; INSERT INTO salesforce.lead (lastname, company) VALUES ('Notified', 'Co')")
+        .await
+        .expect("insert with notify");
+    sfsync_tests::eventually(
+        Duration::from_secs(8),
+        "the notified change to be written",
+        || async { world.queued().await == 0 },
+    )
+    .await;
+    assert_each_once(&world, "Lead", "LastName", 1).await;
+}
