@@ -1,5 +1,6 @@
 //! Housekeeping: purges finished queue entries from `sfsync.change_archive` once they are older than
-//! the retention (`SFSYNC_ARCHIVE_RETENTION_DAYS`), shortly after start and then hourly.
+//! the retention (`SFSYNC_ARCHIVE_RETENTION_DAYS`), a few seconds after start and then hourly (an
+//! indexed delete: cheap when there is nothing to purge).
 
 use std::time::Duration;
 
@@ -9,7 +10,7 @@ use crate::commands::run::RunContext;
 use crate::commands::CommandError;
 use crate::db::queue::purge_archive;
 
-const FIRST_PURGE_AFTER: Duration = Duration::from_secs(60);
+const FIRST_PURGE_AFTER: Duration = Duration::from_secs(5);
 const PURGE_EVERY: Duration = Duration::from_secs(3600);
 
 pub async fn run(context: RunContext) -> Result<(), CommandError> {

@@ -345,3 +345,47 @@ async fn a_mapping_without_an_upsert_field_creates_by_collections_and_learns_the
         "450 inserts in a few Collections calls, not one each: {calls:?}"
     );
 }
+
+#[tokio::test]
+async fn archived_changes_older_than_the_retention_are_purged() {
+    let world = World::start(&[], &[("SFSYNC_ARCHIVE_RETENTION_DAYS", "7")]).await;
+    world.map("Lead", &["LastName", "Company"], json!({})).await;
+    world
+        .sql
+        .batch_execute(
+            "INSERT INTO salesforce.lead (lastname, company) SELECT 'Old ' || g, 'Co' FROM generate_series(1, 5) g;
+             INSERT INTO salesforce.lead (lastname, company) SELECT 'New ' || g, 'Co' FROM generate_series(1, 3) g;",
+        )
+        .await
+        .expect("leads");
+    let mut first = world.sidecar();
+    world.drained("the leads to be written").await;
+    first.terminate(WAIT);
+    world
+        .sql
+        .batch_execute(
+            "UPDATE sfsync.change_archive SET archived_at = now() - interval '8 days'
+              WHERE record_id IN (SELECT id FROM salesforce.lead WHERE lastname LIKE 'Old %')",
+        )
+        .await
+        .expect("age the archive");
+    assert_eq!(
+        world
+            .count("SELECT count(*) FROM sfsync.change_archive")
+            .await,
+        8
+    );
+    // housekeeping purges shortly after start
+    let _second = world.sidecar();
+    eventually(
+        Duration::from_secs(60),
+        "the old archive entries to be purged",
+        || async {
+            world
+                .count("SELECT count(*) FROM sfsync.change_archive")
+                .await
+                == 3
+        },
+    )
+    .await;
+}
