@@ -54,10 +54,26 @@ impl DeleteSweep {
             report.deletes_may_be_lost = true;
         }
         // An end in the future lets Salesforce cover up to its own clock (latestDateCovered).
-        let result = context
+        let result = match context
             .salesforce
             .get_deleted(&mapping.object_name, start, now + END_AHEAD)
-            .await?;
+            .await
+        {
+            Ok(result) => result,
+            Err(error) if error.error_codes().contains(&"INVALID_REPLICATION_DATE") => {
+                // Salesforce's clock and ours disagree about how far back the log reaches: start
+                // afresh from now; only a cursor this old can have missed deletes.
+                tracing::warn!(
+                    mapping = %mapping.label(),
+                    error = %crate::error_chain(&error),
+                    "getDeleted refused the window; sweeping from now on"
+                );
+                report.deletes_may_be_lost |= self.cursor < now - REACH + OVERLAP;
+                self.cursor = now;
+                return Ok(report);
+            }
+            Err(error) => return Err(error.into()),
+        };
         if result
             .earliest_date_available
             .is_some_and(|earliest| earliest > start)

@@ -549,7 +549,12 @@ impl Worker {
                         self.apply_events(&mapping, &batch, false).await.phase(Phase::Streaming)?;
                         self.failures = 0;
                     }
-                    StreamItem::Subscribed => next_poll = Instant::now(),
+                    StreamItem::Subscribed => {
+                        next_poll = Instant::now();
+                        if self.stream_note.take().is_some() {
+                            self.show(&mapping, state::SYNCED).await.phase(Phase::Streaming)?;
+                        }
+                    }
                     StreamItem::Ended(result) => {
                         session = None;
                         next_poll = Instant::now();
