@@ -167,6 +167,15 @@ async fn updates_and_deletes_of_records_gone_from_salesforce_fail_or_finish() {
         .await
         .expect("insert");
     world.drained("the gadgets to be written").await;
+    // The reader's start-up poll is done (the next one is an hour away), so it does not see the
+    // deletes below before the writer does.
+    sfsync_tests::eventually(writer_support::WAIT, "the reader's first poll", || async {
+        world
+            .count("SELECT count(*) FROM sfsync.mapping WHERE last_read_at IS NOT NULL")
+            .await
+            == 1
+    })
+    .await;
     // Someone deletes both records in Salesforce; locally one is updated, the other deleted.
     let ids: Vec<String> = world
         .sql
