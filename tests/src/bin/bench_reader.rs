@@ -372,6 +372,7 @@ async fn main() {
             "idle_measured_seconds": idle_seconds,
             "goal_p50_ms": 200,
         },
+        "idle_api_calls_per_hour": idle_per_hour,
         "polling": {
             "poll_seconds": 2,
             "p50_ms": percentile(&polling, 0.5),
