@@ -87,18 +87,16 @@ pub fn record_outcome(write: &Write, result: RecordResult) -> WriteOutcome {
         });
         return WriteOutcome::Success { sfid };
     }
-    if matches!(write, Write::Delete { .. })
-        && result
+    if let Write::Delete { sfid } = write {
+        let already_deleted = result
             .errors
             .iter()
-            .any(|error| error.status_code == "ENTITY_IS_DELETED")
-    {
-        let Write::Delete { sfid } = write else {
-            unreachable!("matched above")
-        };
-        return WriteOutcome::Success {
-            sfid: Some(sfid.clone()),
-        };
+            .any(|error| error.status_code == "ENTITY_IS_DELETED");
+        if already_deleted {
+            return WriteOutcome::Success {
+                sfid: Some(sfid.clone()),
+            };
+        }
     }
     let error = WriteError::from_record_errors(&result.errors);
     let transient = result.errors.iter().any(|error| {

@@ -214,43 +214,12 @@ pub fn plan_record(mapping: &Arc<WriteMapping>, changes: &[ClaimedRow]) -> Plan 
     }
 
     let current = current_values(changes);
-    if has_insert || sfid.is_none() {
-        let names: Vec<&str> = mapping.columns.iter().map(|c| c.column.as_str()).collect();
-        let fields = record_body(mapping, BodyKind::Create, names.into_iter(), &current);
-        let needs = parent_keys(mapping, &current);
-        let provides = provided_keys(mapping, &current);
-        let carrier = changes[0].change_id;
-        // Upsert only when the body carries the upsert field (it is insertable and has a value).
-        let upsert_key = mapping
-            .upsert_column
-            .as_ref()
-            .and_then(|column| mapping.column(column))
-            .and_then(|column| fields.get(&column.field))
-            .and_then(scalar_text)
-            .filter(|key| !key.is_empty());
-        let write = match (upsert_key, sfid) {
-            (Some(key), _) => Write::Upsert { key, fields },
-            // Already in Salesforce (the reader matched it after a lost response): update it
-            // rather than create a second copy.
-            (None, Some(sfid)) => Write::Update {
-                sfid,
-                fields: record_body(
-                    mapping,
-                    BodyKind::Update,
-                    current.keys().map(String::as_str),
-                    &current,
-                )
-                .into_iter()
-                .filter(|(_, value)| !value.is_null())
-                .collect(),
-            },
-            (None, None) => Write::Create { fields },
-        };
-        return operation(write, carrier, provides, needs);
-    }
-
-    let Some(sfid) = sfid else {
-        unreachable!("handled above: no sfid means a create")
+    let sfid = match sfid {
+        Some(sfid) if !has_insert => sfid,
+        sfid => {
+            let (write, provides, needs) = create_write(mapping, &current, sfid);
+            return operation(write, changes[0].change_id, provides, needs);
+        }
     };
     let mut columns: Vec<&str> = Vec::new();
     for change in changes {
@@ -275,6 +244,44 @@ pub fn plan_record(mapping: &Arc<WriteMapping>, changes: &[ClaimedRow]) -> Plan 
         Vec::new(),
         needs,
     )
+}
+
+/// The write for a record that is not (known to be) in Salesforce yet: an upsert when the body
+/// carries the upsert field, a plain create otherwise, and an update when the row has an sfid after
+/// all (the reader matched it after a lost response): never a second copy.
+fn create_write(
+    mapping: &WriteMapping,
+    current: &Map<String, Value>,
+    sfid: Option<String>,
+) -> (Write, Vec<ParentKey>, Vec<ParentKey>) {
+    let names: Vec<&str> = mapping.columns.iter().map(|c| c.column.as_str()).collect();
+    let fields = record_body(mapping, BodyKind::Create, names.into_iter(), current);
+    let needs = parent_keys(mapping, current);
+    let provides = provided_keys(mapping, current);
+    let upsert_key = mapping
+        .upsert_column
+        .as_ref()
+        .and_then(|column| mapping.column(column))
+        .and_then(|column| fields.get(&column.field))
+        .and_then(scalar_text)
+        .filter(|key| !key.is_empty());
+    let write = match (upsert_key, sfid) {
+        (Some(key), _) => Write::Upsert { key, fields },
+        (None, Some(sfid)) => Write::Update {
+            sfid,
+            fields: record_body(
+                mapping,
+                BodyKind::Update,
+                current.keys().map(String::as_str),
+                current,
+            )
+            .into_iter()
+            .filter(|(_, value)| !value.is_null())
+            .collect(),
+        },
+        (None, None) => Write::Create { fields },
+    };
+    (write, provides, needs)
 }
 
 /// The record's current values: the row as the claim read it, or (if it vanished meanwhile) the

@@ -17,7 +17,7 @@
 //!
 //! `cargo run --release -p sfsync-tests --bin bench_writer` (after building the sidecar and the
 //! emulator in release with the same target dir). Environment: `BENCH_CHANGES` (100000; half inserts,
-//! half updates), `BENCH_BASELINE_CHANGES` (20000), `BENCH_LATENCY_SECONDS` (30), `BENCH_RATE` (20).
+//! half updates), `BENCH_BASELINE_CHANGES` (100000), `BENCH_LATENCY_SECONDS` (30), `BENCH_RATE` (20).
 //! Prints figures and writes `bench/results/writer.json`.
 
 use reqwest::Method;
@@ -544,7 +544,7 @@ fn latency_json(samples: &[f64]) -> Value {
 #[tokio::main]
 async fn main() {
     let changes = env_number("BENCH_CHANGES", 100_000);
-    let baseline_changes = env_number("BENCH_BASELINE_CHANGES", 20_000);
+    let baseline_changes = env_number("BENCH_BASELINE_CHANGES", 100_000);
     let latency_seconds = env_number("BENCH_LATENCY_SECONDS", 30);
     let rate = env_number("BENCH_RATE", 20);
     let cluster = Cluster::start(true);
