@@ -99,13 +99,14 @@ END
 $$;
 
 -- Merges this session's staging table into the mapping's table. p_mode: 'apply' (upsert the staged
--- records), 'reload' (also delete rows whose records were not staged, except rows without sfid or
--- with queued changes). Records are matched by sfid, then by the upsert field (so a local insert
+-- records), 'reload' (also delete rows whose records were not staged, except rows without sfid, with
+-- queued changes, or whose last state came from our own writes: the writer may have created them after
+-- the reload's snapshot). Columns of p_absent_fields are left untouched. Records are matched by sfid, then by the upsert field (so a local insert
 -- whose sfid has not come back is matched, not duplicated). Deleted records (IsDeleted) remove the
 -- row, or mark it with keep_deleted. A row with queued or in-flight local changes is merged field by
 -- field under the mapping's conflict policy, and each conflict is logged in sfsync.conflict.
 -- Returns {"inserted","updated","deleted","conflicts","hwm"}.
-CREATE FUNCTION sfsync._merge_stage(p_mapping bigint, p_mode text DEFAULT 'apply')
+CREATE FUNCTION sfsync._merge_stage(p_mapping bigint, p_mode text DEFAULT 'apply', p_absent_fields text[] DEFAULT '{}')
     RETURNS jsonb
     LANGUAGE plpgsql
     SECURITY DEFINER
@@ -148,6 +149,10 @@ BEGIN
             MESSAGE = format('no staging table for mapping %s in this session: call sfsync._create_stage first', p_mapping);
     END IF;
     v_target := format('%I.%I', m.schema_name, m.table_name);
+    -- fields Salesforce did not send (e.g. removed from the object): their columns are left as they are
+    m.columns := (SELECT jsonb_agg(c ORDER BY n) FROM jsonb_array_elements(m.columns) WITH ORDINALITY AS x(c, n)
+                   WHERE (c->>'system')::boolean
+                      OR NOT lower(c->>'field') = ANY (ARRAY(SELECT lower(f) FROM unnest(coalesce(p_absent_fields, '{}')) f)));
 
     SELECT string_agg(format('%I', c->>'column'), ', '),
            string_agg(sfsync._conv_sql(c->>'sf_type', format('NULLIF(s.%I, '''')', c->>'column')), ', '),
@@ -253,6 +258,7 @@ BEGIN
     IF p_mode = 'reload' THEN
         EXECUTE format(
             'DELETE FROM %1$s t WHERE t.sfid IS NOT NULL AND NOT %3$s
+                AND coalesce(t._hc_lastop, ''SYNCED'') = ''SYNCED''
                 AND NOT EXISTS (SELECT 1 FROM %2$s s WHERE s.sfid = t.sfid)',
             v_target, v_stage, v_active);
         GET DIAGNOSTICS v_count = ROW_COUNT;
@@ -270,7 +276,7 @@ BEGIN
                               'conflicts', v_conflicts, 'hwm', v_hwm AT TIME ZONE 'UTC');
 END
 $$;
-COMMENT ON FUNCTION sfsync._merge_stage(bigint, text) IS
+COMMENT ON FUNCTION sfsync._merge_stage(bigint, text, text[]) IS
     'sfsync (sidecar): merges the session''s staging table into the mapping''s table (apply or reload)';
 
 -- One incoming record for a row that has queued or in-flight local changes. For each mapped field
@@ -312,6 +318,7 @@ BEGIN
 
     FOR v_col IN SELECT c FROM jsonb_array_elements(p_mapping.columns) c LOOP
         v_name := v_col->>'column';
+        CONTINUE WHEN NOT p_incoming ? v_name;   -- a field Salesforce did not send
         v_in := coalesce(p_incoming->v_name, 'null');
         IF (v_col->>'system')::boolean THEN
             v_new := jsonb_set(v_new, ARRAY[v_name], CASE WHEN v_name = 'sfid' THEN coalesce(NULLIF(p_local->'sfid', 'null'), v_in) ELSE v_in END);
@@ -331,10 +338,15 @@ BEGIN
             CONTINUE;
         END IF;
         v_conflicts := v_conflicts + 1;
+        -- the same Salesforce version read again (polls overlap) is the same conflict, logged once
         INSERT INTO sfsync.conflict (mapping_id, record_id, sfid, field, column_name, local_value, incoming_value,
                                      policy, change_id)
-        VALUES (p_mapping.id, p_record, coalesce(p_local->>'sfid', p_incoming->>'sfid'), v_col->>'field', v_name,
-                v_pending, v_in, p_mapping.conflict, v_change_id);
+        SELECT p_mapping.id, p_record, coalesce(p_local->>'sfid', p_incoming->>'sfid'), v_col->>'field', v_name,
+               v_pending, v_in, p_mapping.conflict, v_change_id
+         WHERE NOT EXISTS (SELECT 1 FROM sfsync.conflict k
+                            WHERE k.mapping_id = p_mapping.id AND k.record_id = p_record AND k.column_name = v_name
+                              AND k.change_id IS NOT DISTINCT FROM v_change_id AND k.incoming_value = v_in
+                              AND k.local_value IS NOT DISTINCT FROM v_pending);
         IF p_mapping.conflict = 'salesforce_wins' THEN
             v_new := jsonb_set(v_new, ARRAY[v_name], v_in);
             UPDATE sfsync.change SET "values" = "values" - v_name, updated_at = now()
@@ -361,7 +373,8 @@ $$;
 
 -- Applies records as the REST API returns them (query/queryAll, Collections retrieve): a JSON array
 -- of objects with "Id" and the mapped fields (relationship fields nested, e.g. "Account": {"Ext_Id__c": ..}).
-CREATE FUNCTION sfsync._apply_records(p_mapping bigint, p_records jsonb, p_mode text DEFAULT 'apply')
+CREATE FUNCTION sfsync._apply_records(p_mapping bigint, p_records jsonb, p_mode text DEFAULT 'apply',
+                                      p_absent_fields text[] DEFAULT NULL)
     RETURNS jsonb
     LANGUAGE plpgsql
     SECURITY DEFINER
@@ -395,10 +408,18 @@ BEGIN
                    (SELECT string_agg(format('r #>> %L', (SELECT array_agg(p) FROM jsonb_array_elements_text(c->'path') p)), ', ')
                       FROM jsonb_array_elements(v_columns) c))
       USING p_records;
-    RETURN sfsync._merge_stage(p_mapping, p_mode);
+    -- fields no record carries at all were not queried (e.g. removed in Salesforce): leave them alone
+    IF p_absent_fields IS NULL THEN
+        p_absent_fields := ARRAY(
+            SELECT c->>'field' FROM jsonb_array_elements(v_columns) c
+             WHERE NOT (c->>'system')::boolean
+               AND jsonb_array_length(p_records) > 0
+               AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(p_records) r WHERE r ? (c->'path'->>0)));
+    END IF;
+    RETURN sfsync._merge_stage(p_mapping, p_mode, p_absent_fields);
 END
 $$;
-COMMENT ON FUNCTION sfsync._apply_records(bigint, jsonb, text) IS
+COMMENT ON FUNCTION sfsync._apply_records(bigint, jsonb, text, text[]) IS
     'sfsync (sidecar): applies Salesforce records (REST JSON) to the mapping''s table, with the same rules as a staged load';
 
 -- Records deleted in Salesforce (getDeleted, CDC DELETE events, records that left the filter).

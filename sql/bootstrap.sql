@@ -61,11 +61,14 @@ CREATE TABLE sfsync.mapping (
     -- fields added by alter_mapping whose columns the sidecar must back-fill
     backfill_fields  text[] NOT NULL DEFAULT '{}',
     reload_requested boolean NOT NULL DEFAULT false,
+    reload_requested_at timestamptz,
     -- the stored describe lacks a field alter_mapping added: the sidecar must describe again
     describe_requested boolean NOT NULL DEFAULT false,
     -- reader progress: high-water mark (Salesforce SystemModstamp) and CDC replay id
     hwm              timestamptz,
     replay_id        bigint,
+    -- how far the reader's getDeleted sweep has covered
+    deleted_swept_at timestamptz,
     load_expected    bigint,
     load_done        bigint,
     last_read_at     timestamptz,

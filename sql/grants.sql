@@ -38,13 +38,13 @@ GRANT EXECUTE ON FUNCTION
     sfsync._purge_archive(interval),
     sfsync._create_stage(bigint),
     sfsync._conv_sql(text, text),
-    sfsync._merge_stage(bigint, text),
-    sfsync._apply_records(bigint, jsonb, text),
+    sfsync._merge_stage(bigint, text, text[]),
+    sfsync._apply_records(bigint, jsonb, text, text[]),
     sfsync._delete_records(bigint, text[], boolean),
     sfsync._set_progress(bigint, bigint, bigint),
     sfsync._acquire_reader(bigint, text, integer),
     sfsync._release_reader(bigint, text),
-    sfsync._set_reader_position(bigint, timestamptz, bigint),
+    sfsync._set_reader_position(bigint, timestamptz, bigint, timestamptz),
     sfsync._finish_reload(bigint, timestamptz),
     sfsync._finish_backfill(bigint, text[])
     TO sfsync_agent;

@@ -247,6 +247,8 @@ BEGIN
     v_old_columns := ARRAY(SELECT c->>'column' FROM jsonb_array_elements(coalesce(m.columns, '[]')) c);
 
     PERFORM set_config('lock_timeout', '5s', true);
+    -- two mappings of one new schema may be installed at the same moment
+    PERFORM pg_advisory_xact_lock(hashtext('sfsync schema ' || m.schema_name));
     IF NOT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = m.schema_name) THEN
         EXECUTE format('CREATE SCHEMA %I AUTHORIZATION sfsync_admin', m.schema_name);
     END IF;
@@ -533,7 +535,7 @@ DECLARE
     m sfsync.mapping;
 BEGIN
     m := sfsync._mapping_for_update(reload.object_name, reload.schema);
-    UPDATE sfsync.mapping SET reload_requested = true, updated_at = now() WHERE id = m.id;
+    UPDATE sfsync.mapping SET reload_requested = true, reload_requested_at = now(), updated_at = now() WHERE id = m.id;
     PERFORM sfsync._notify_control('reload', m.id);
 END
 $$;

@@ -121,29 +121,32 @@ CREATE FUNCTION sfsync._release_reader(p_mapping bigint, p_owner text)
      WHERE id = p_mapping AND reader_owner = p_owner
 $$;
 
--- Sidecar: stores the reader's position (high-water mark and CDC replay id), and clears flags it handled.
+-- Sidecar: stores the reader's position: the high-water mark, the CDC replay id, and how far the
+-- getDeleted sweep has covered (NULL keeps a stored value).
 CREATE FUNCTION sfsync._set_reader_position(p_mapping bigint, p_hwm timestamptz DEFAULT NULL,
-                                            p_replay_id bigint DEFAULT NULL)
+                                            p_replay_id bigint DEFAULT NULL, p_swept_at timestamptz DEFAULT NULL)
     RETURNS void
     LANGUAGE sql
     SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
     AS $$
     UPDATE sfsync.mapping
-       SET hwm = coalesce(p_hwm, hwm), replay_id = coalesce(p_replay_id, replay_id), last_read_at = now()
+       SET hwm = coalesce(p_hwm, hwm), replay_id = coalesce(p_replay_id, replay_id),
+           deleted_swept_at = coalesce(p_swept_at, deleted_swept_at), last_read_at = now()
      WHERE id = p_mapping
 $$;
 
--- Sidecar: a reload has been done (clears reload_requested; a newer request made meanwhile is kept
--- when p_requested_before is given).
-CREATE FUNCTION sfsync._finish_reload(p_mapping bigint, p_requested_before timestamptz DEFAULT NULL)
+-- Sidecar: a reload has been done. Pass the reload_requested_at the reload started from: a request made
+-- during the reload (a later time) is kept. NULL clears any request.
+CREATE FUNCTION sfsync._finish_reload(p_mapping bigint, p_requested_at timestamptz DEFAULT NULL)
     RETURNS void
     LANGUAGE sql
     SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
     AS $$
     UPDATE sfsync.mapping SET reload_requested = false, updated_at = now()
-     WHERE id = p_mapping AND (p_requested_before IS NULL OR updated_at <= p_requested_before)
+     WHERE id = p_mapping
+       AND (p_requested_at IS NULL OR reload_requested_at IS NULL OR reload_requested_at <= p_requested_at)
 $$;
 COMMENT ON FUNCTION sfsync._finish_reload(bigint, timestamptz) IS 'sfsync (sidecar): marks a requested reload as done';
 

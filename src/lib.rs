@@ -31,7 +31,12 @@ extension_sql_file!(
 extension_sql_file!(
     "../sql/mapping.sql",
     name = "mapping",
-    requires = ["capture", plan::_column_plan, names::_check_api_name, soql_check::_check_filter]
+    requires = [
+        "capture",
+        plan::_column_plan,
+        names::_check_api_name,
+        soql_check::_check_filter
+    ]
 );
 extension_sql_file!("../sql/queue.sql", name = "queue", requires = ["mapping"]);
 extension_sql_file!("../sql/apply.sql", name = "apply", requires = ["queue"]);

@@ -20,7 +20,9 @@ pub fn is_api_name(name: &str) -> bool {
     if bytes[bytes.len() - 1] == b'_' || name.contains("___") {
         return false;
     }
-    bytes.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'_')
+    bytes
+        .iter()
+        .all(|b| b.is_ascii_alphanumeric() || *b == b'_')
 }
 
 /// A relationship path such as `Account.Ext_Id__c` or `Parent__r.Key__c` (one level).
@@ -93,10 +95,22 @@ mod unit {
         for good in ["Account", "Ext_Id__c", "ns__Thing__c", "A1", "Foo_Bar__c"] {
             assert!(is_api_name(good), "{good}");
         }
-        for bad in ["", "1Account", "Account_", "Acc ount", "a\"b", "x;drop", "a___b", "Account.Name"] {
+        for bad in [
+            "",
+            "1Account",
+            "Account_",
+            "Acc ount",
+            "a\"b",
+            "x;drop",
+            "a___b",
+            "Account.Name",
+        ] {
             assert!(!is_api_name(bad), "{bad}");
         }
-        assert_eq!(split_relationship_path("Account.Ext_Id__c"), Some(("Account", "Ext_Id__c")));
+        assert_eq!(
+            split_relationship_path("Account.Ext_Id__c"),
+            Some(("Account", "Ext_Id__c"))
+        );
         assert_eq!(split_relationship_path("Account.Owner.Name"), None);
     }
 

@@ -127,7 +127,11 @@ impl<'a> FieldInfo<'a> {
         self.raw
             .get("referenceTo")
             .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
             .unwrap_or_default()
     }
     fn sf_read_only(&self) -> bool {
@@ -173,12 +177,22 @@ impl<'a> Describe<'a> {
             by_name.insert(fname.to_ascii_lowercase(), fields.len());
             fields.push(FieldInfo { raw, name: fname });
         }
-        let queryable = object.get("queryable").and_then(Value::as_bool).unwrap_or(true);
-        Ok(Describe { name, queryable, fields, by_name })
+        let queryable = object
+            .get("queryable")
+            .and_then(Value::as_bool)
+            .unwrap_or(true);
+        Ok(Describe {
+            name,
+            queryable,
+            fields,
+            by_name,
+        })
     }
 
     fn field(&self, name: &str) -> Option<&FieldInfo<'a>> {
-        self.by_name.get(&name.to_ascii_lowercase()).map(|&i| &self.fields[i])
+        self.by_name
+            .get(&name.to_ascii_lowercase())
+            .map(|&i| &self.fields[i])
     }
 
     fn relationship(&self, relationship: &str) -> Option<&FieldInfo<'a>> {
@@ -192,7 +206,10 @@ impl<'a> Describe<'a> {
     fn compound_components(&self, compound: &str) -> Vec<&FieldInfo<'a>> {
         self.fields
             .iter()
-            .filter(|f| f.str("compoundFieldName").is_some_and(|c| c.eq_ignore_ascii_case(compound)))
+            .filter(|f| {
+                f.str("compoundFieldName")
+                    .is_some_and(|c| c.eq_ignore_ascii_case(compound))
+            })
             .collect()
     }
 }
@@ -254,9 +271,16 @@ pub fn build_plan(request: &PlanRequest<'_>, describe: &Value) -> Result<Mapping
     let table = describe.name.to_ascii_lowercase();
     check_identifier(&table)?;
 
-    let read_only_requested: HashSet<String> =
-        request.read_only_fields.iter().map(|f| f.to_ascii_lowercase()).collect();
-    let requested: HashSet<String> = request.fields.iter().map(|f| f.to_ascii_lowercase()).collect();
+    let read_only_requested: HashSet<String> = request
+        .read_only_fields
+        .iter()
+        .map(|f| f.to_ascii_lowercase())
+        .collect();
+    let requested: HashSet<String> = request
+        .fields
+        .iter()
+        .map(|f| f.to_ascii_lowercase())
+        .collect();
     for ro in request.read_only_fields {
         if !requested.contains(&ro.to_ascii_lowercase()) {
             return Err(PlanError::ReadOnlyNotMapped(ro.clone()));
@@ -324,7 +348,10 @@ pub fn build_plan(request: &PlanRequest<'_>, describe: &Value) -> Result<Mapping
             let lookup = describe.relationship(relationship).ok_or_else(|| {
                 PlanError::UnknownRelationship(requested_name.clone(), describe.name.to_string())
             })?;
-            let relationship_name = lookup.str("relationshipName").unwrap_or(relationship).to_string();
+            let relationship_name = lookup
+                .str("relationshipName")
+                .unwrap_or(relationship)
+                .to_string();
             let targets = lookup.reference_to();
             let (field_name, sf_type, length, precision, scale, external_id) =
                 match parent_field(request.parents, &targets, ext_field) {
@@ -353,7 +380,10 @@ pub fn build_plan(request: &PlanRequest<'_>, describe: &Value) -> Result<Mapping
             );
             check_identifier(&column)?;
             let sql = sql_type(&sf_type, length, precision, scale).ok_or_else(|| {
-                PlanError::UnsupportedType { field: requested_name.clone(), sf_type: sf_type.clone() }
+                PlanError::UnsupportedType {
+                    field: requested_name.clone(),
+                    sf_type: sf_type.clone(),
+                }
             })?;
             let read_only = read_only_requested.contains(&lower) || !request.read_write;
             push_column(
@@ -407,7 +437,8 @@ pub fn build_plan(request: &PlanRequest<'_>, describe: &Value) -> Result<Mapping
         for part in components {
             let lower_part = part.name.to_ascii_lowercase();
             if seen_fields.contains(&lower_part) {
-                if lower_part == "id" || lower_part == "isdeleted" || lower_part == "systemmodstamp" {
+                if lower_part == "id" || lower_part == "isdeleted" || lower_part == "systemmodstamp"
+                {
                     continue; // always mapped anyway
                 }
                 return Err(PlanError::DuplicateField(part.name.to_string()));
@@ -440,7 +471,11 @@ pub fn build_plan(request: &PlanRequest<'_>, describe: &Value) -> Result<Mapping
                     read_only,
                     system: false,
                     external_id: part.flag("externalId"),
-                    nillable: part.raw.get("nillable").and_then(Value::as_bool).unwrap_or(true),
+                    nillable: part
+                        .raw
+                        .get("nillable")
+                        .and_then(Value::as_bool)
+                        .unwrap_or(true),
                     length: (length > 0).then_some(length),
                     reference_to: part.reference_to(),
                     relationship: None,
@@ -493,7 +528,10 @@ fn push_column(
     column: ColumnPlan,
 ) -> Result<(), PlanError> {
     if !seen.insert(column.column.clone()) {
-        return Err(PlanError::ColumnClash { field: column.field, column: column.column });
+        return Err(PlanError::ColumnClash {
+            field: column.field,
+            column: column.column,
+        });
     }
     columns.push(column);
     Ok(())
@@ -515,7 +553,8 @@ fn parent_field<'a>(
         fields.iter().find_map(|f| {
             let raw = f.as_object()?;
             let name = raw.get("name")?.as_str()?;
-            name.eq_ignore_ascii_case(field).then_some(FieldInfo { raw, name })
+            name.eq_ignore_ascii_case(field)
+                .then_some(FieldInfo { raw, name })
         })
     })
 }

@@ -62,31 +62,51 @@ fn tokenize(input: &str) -> Result<Vec<Token>, String> {
             }
             '!' | '<' | '>' => {
                 let next = chars.get(i + 1).copied();
-                let two = matches!((c, next), ('!', Some('=')) | ('<', Some('=')) | ('>', Some('=')) | ('<', Some('>')));
+                let two = matches!(
+                    (c, next),
+                    ('!', Some('=')) | ('<', Some('=')) | ('>', Some('=')) | ('<', Some('>'))
+                );
                 if c == '!' && !two {
                     return Err("unexpected '!'".into());
                 }
                 tokens.push(Token::Op);
                 i += if two { 2 } else { 1 };
             }
-            c if c.is_ascii_digit() || ((c == '-' || c == '+') && chars.get(i + 1).is_some_and(|d| d.is_ascii_digit())) => {
+            c if c.is_ascii_digit()
+                || ((c == '-' || c == '+')
+                    && chars.get(i + 1).is_some_and(|d| d.is_ascii_digit())) =>
+            {
                 let start = i;
                 i += 1;
-                while i < chars.len() && (chars[i].is_ascii_alphanumeric() || matches!(chars[i], '.' | ':' | '-' | '+')) {
+                while i < chars.len()
+                    && (chars[i].is_ascii_alphanumeric()
+                        || matches!(chars[i], '.' | ':' | '-' | '+'))
+                {
                     i += 1;
                 }
                 let text: String = chars[start..i].iter().collect();
-                let is_number = text.trim_start_matches(['-', '+']).chars().all(|d| d.is_ascii_digit() || d == '.');
-                tokens.push(if is_number { Token::Number } else { Token::Literal });
+                let is_number = text
+                    .trim_start_matches(['-', '+'])
+                    .chars()
+                    .all(|d| d.is_ascii_digit() || d == '.');
+                tokens.push(if is_number {
+                    Token::Number
+                } else {
+                    Token::Literal
+                });
             }
             c if c.is_ascii_alphabetic() || c == '_' => {
                 let start = i;
-                while i < chars.len() && (chars[i].is_ascii_alphanumeric() || matches!(chars[i], '_' | '.')) {
+                while i < chars.len()
+                    && (chars[i].is_ascii_alphanumeric() || matches!(chars[i], '_' | '.'))
+                {
                     i += 1;
                 }
                 let mut word: String = chars[start..i].iter().collect();
                 // Date keywords with a parameter, such as LAST_N_DAYS:7.
-                if chars.get(i) == Some(&':') && chars.get(i + 1).is_some_and(|d| d.is_ascii_digit()) {
+                if chars.get(i) == Some(&':')
+                    && chars.get(i + 1).is_some_and(|d| d.is_ascii_digit())
+                {
                     i += 1;
                     while i < chars.len() && chars[i].is_ascii_digit() {
                         i += 1;
@@ -105,8 +125,8 @@ fn tokenize(input: &str) -> Result<Vec<Token>, String> {
 }
 
 const FORBIDDEN: &[&str] = &[
-    "SELECT", "FROM", "WHERE", "ORDER", "GROUP", "HAVING", "LIMIT", "OFFSET", "FOR", "WITH", "USING",
-    "UPDATE", "ALL", "ROWS",
+    "SELECT", "FROM", "WHERE", "ORDER", "GROUP", "HAVING", "LIMIT", "OFFSET", "FOR", "WITH",
+    "USING", "UPDATE", "ALL", "ROWS",
 ];
 
 struct Parser {
@@ -159,7 +179,12 @@ impl Parser {
                     return Err(format!("{field} is not allowed in a filter condition"));
                 }
             }
-            other => return Err(format!("expected a field name, found {}", describe(other.as_ref()))),
+            other => {
+                return Err(format!(
+                    "expected a field name, found {}",
+                    describe(other.as_ref())
+                ))
+            }
         }
         if self.keyword("NOT") {
             self.pos += 1;
@@ -183,13 +208,37 @@ impl Parser {
         match self.next() {
             Some(Token::Str | Token::Number | Token::Literal) => Ok(()),
             Some(Token::Ident(word))
-                if ["TRUE", "FALSE", "NULL", "TODAY", "YESTERDAY", "TOMORROW", "THIS_WEEK", "LAST_WEEK", "NEXT_WEEK", "THIS_MONTH", "LAST_MONTH", "NEXT_MONTH", "THIS_YEAR", "LAST_YEAR", "NEXT_YEAR", "LAST_90_DAYS", "NEXT_90_DAYS", "THIS_QUARTER", "LAST_QUARTER", "NEXT_QUARTER"]
-                    .iter()
-                    .any(|k| word.eq_ignore_ascii_case(k)) =>
+                if [
+                    "TRUE",
+                    "FALSE",
+                    "NULL",
+                    "TODAY",
+                    "YESTERDAY",
+                    "TOMORROW",
+                    "THIS_WEEK",
+                    "LAST_WEEK",
+                    "NEXT_WEEK",
+                    "THIS_MONTH",
+                    "LAST_MONTH",
+                    "NEXT_MONTH",
+                    "THIS_YEAR",
+                    "LAST_YEAR",
+                    "NEXT_YEAR",
+                    "LAST_90_DAYS",
+                    "NEXT_90_DAYS",
+                    "THIS_QUARTER",
+                    "LAST_QUARTER",
+                    "NEXT_QUARTER",
+                ]
+                .iter()
+                .any(|k| word.eq_ignore_ascii_case(k)) =>
             {
                 Ok(())
             }
-            other => Err(format!("expected a value, found {}", describe(other.as_ref()))),
+            other => Err(format!(
+                "expected a value, found {}",
+                describe(other.as_ref())
+            )),
         }
     }
 
@@ -202,7 +251,12 @@ impl Parser {
             match self.next() {
                 Some(Token::Comma) => continue,
                 Some(Token::RParen) => return Ok(()),
-                other => return Err(format!("expected ',' or ')' in a value list, found {}", describe(other.as_ref()))),
+                other => {
+                    return Err(format!(
+                        "expected ',' or ')' in a value list, found {}",
+                        describe(other.as_ref())
+                    ))
+                }
             }
         }
     }
@@ -226,7 +280,10 @@ pub fn check_filter(filter: &str) -> Result<(), String> {
     parser.expression()?;
     match parser.peek() {
         None => Ok(()),
-        Some(t) => Err(format!("unexpected {} after the condition", describe(Some(t)))),
+        Some(t) => Err(format!(
+            "unexpected {} after the condition",
+            describe(Some(t))
+        )),
     }
 }
 

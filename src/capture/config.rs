@@ -64,7 +64,10 @@ pub unsafe fn trigger_args(trigger: *const pg_sys::Trigger) -> (i64, &'static st
     unsafe {
         let trigger = &*trigger;
         if trigger.tgnargs < 2 {
-            error!("sfsync capture trigger {} needs two arguments (mapping id, version)", CStr::from_ptr(trigger.tgname).to_string_lossy());
+            error!(
+                "sfsync capture trigger {} needs two arguments (mapping id, version)",
+                CStr::from_ptr(trigger.tgname).to_string_lossy()
+            );
         }
         let args = std::slice::from_raw_parts(trigger.tgargs, trigger.tgnargs as usize);
         let mapping_id = CStr::from_ptr(args[0])
@@ -90,7 +93,8 @@ pub unsafe fn table_config(trigdata: &pg_sys::TriggerData) -> Rc<TableConfig> {
         let natts = (*tupdesc).natts;
         let cached = CACHE.with(|c| c.borrow().get(&tgoid).cloned());
         if let Some(config) = cached {
-            if config.version == version && config.natts == natts && config.mapping_id == mapping_id {
+            if config.version == version && config.natts == natts && config.mapping_id == mapping_id
+            {
                 return config;
             }
         }
@@ -112,25 +116,31 @@ unsafe fn load(mapping_id: i64, version: &str, tupdesc: pg_sys::TupleDesc) -> Ta
     let Some(stored) = stored else {
         error!("sfsync capture: mapping {mapping_id} does not exist (drop the trigger or re-create the mapping)");
     };
-    let stored: StoredMapping = serde_json::from_value(stored.0)
-        .unwrap_or_else(|e| error!("sfsync capture: mapping {mapping_id} has no usable column plan: {e}"));
+    let stored: StoredMapping = serde_json::from_value(stored.0).unwrap_or_else(|e| {
+        error!("sfsync capture: mapping {mapping_id} has no usable column plan: {e}")
+    });
 
     // SAFETY: the relation's tuple descriptor is valid for the duration of the trigger call.
     let attributes = unsafe { (*tupdesc).attrs.as_slice((*tupdesc).natts as usize) };
     let index_of = |name: &str| -> Option<usize> {
         attributes.iter().position(|a| {
-            !a.attisdropped && unsafe { CStr::from_ptr(a.attname.data.as_ptr()) }.to_bytes() == name.as_bytes()
+            !a.attisdropped
+                && unsafe { CStr::from_ptr(a.attname.data.as_ptr()) }.to_bytes() == name.as_bytes()
         })
     };
     let required = |name: &str| {
         index_of(name).unwrap_or_else(|| {
-            error!("sfsync capture: column {name} is missing from the table of mapping {mapping_id}")
+            error!(
+                "sfsync capture: column {name} is missing from the table of mapping {mapping_id}"
+            )
         })
     };
     let mut columns = Vec::new();
     for planned in stored.columns.iter().filter(|c| !c.system) {
         // A user may drop a mapped column; the sync then simply no longer sends it.
-        let Some(index) = index_of(&planned.column) else { continue };
+        let Some(index) = index_of(&planned.column) else {
+            continue;
+        };
         let attribute = &attributes[index];
         let mut key = Vec::with_capacity(planned.column.len() + 3);
         key.push(b'"');
@@ -140,7 +150,10 @@ unsafe fn load(mapping_id: i64, version: &str, tupdesc: pg_sys::TupleDesc) -> Ta
             index,
             key,
             encoding: Encoding::for_type(attribute.atttypid),
-            storage: Storage { by_value: attribute.attbyval, length: attribute.attlen },
+            storage: Storage {
+                by_value: attribute.attbyval,
+                length: attribute.attlen,
+            },
             insertable: planned.insertable,
             updatable: planned.updatable,
         });

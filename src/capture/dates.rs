@@ -18,7 +18,11 @@ fn civil_from_julian(jd: i64) -> (i64, u32, u32) {
     quad = julian / 1461;
     julian -= quad * 1461;
     let mut y = julian * 4 / 1461;
-    julian = if y != 0 { (julian + 305) % 365 } else { (julian + 306) % 366 } + 123;
+    julian = if y != 0 {
+        (julian + 305) % 365
+    } else {
+        (julian + 306) % 366
+    } + 123;
     y += quad * 4;
     let year = y - 4800;
     quad = julian * 2141 / 65_536;
@@ -36,7 +40,13 @@ fn push_date(out: &mut String, days_since_2000: i64) {
 fn push_time_of_day(out: &mut String, usecs: i64) {
     use std::fmt::Write;
     let seconds = usecs / 1_000_000;
-    let _ = write!(out, "{:02}:{:02}:{:02}", seconds / 3600, seconds / 60 % 60, seconds % 60);
+    let _ = write!(
+        out,
+        "{:02}:{:02}:{:02}",
+        seconds / 3600,
+        seconds / 60 % 60,
+        seconds % 60
+    );
     let fraction = usecs % 1_000_000;
     if fraction != 0 {
         let digits = format!("{fraction:06}");
@@ -88,7 +98,10 @@ mod unit {
         assert_eq!(ts(0), "2000-01-01T00:00:00");
         // 2024-01-31 13:51:35.123 UTC
         let days = 8796; // days from 2000-01-01 to 2024-01-31
-        assert_eq!(ts(days * USECS_PER_DAY + ((13 * 3600 + 51 * 60 + 35) * 1_000_000) + 123_456), "2024-01-31T13:51:35.123456");
+        assert_eq!(
+            ts(days * USECS_PER_DAY + ((13 * 3600 + 51 * 60 + 35) * 1_000_000) + 123_456),
+            "2024-01-31T13:51:35.123456"
+        );
         assert_eq!(ts(-USECS_PER_DAY), "1999-12-31T00:00:00");
         let mut d = String::new();
         push_pg_date(&mut d, 60);

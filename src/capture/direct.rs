@@ -53,7 +53,8 @@ fn attribute_index(tupdesc: pg_sys::TupleDesc, name: &str) -> Option<usize> {
     // SAFETY: a valid tuple descriptor of an open relation.
     let attrs = unsafe { (*tupdesc).attrs.as_slice((*tupdesc).natts as usize) };
     attrs.iter().position(|a| {
-        !a.attisdropped && unsafe { CStr::from_ptr(a.attname.data.as_ptr()) }.to_bytes() == name.as_bytes()
+        !a.attisdropped
+            && unsafe { CStr::from_ptr(a.attname.data.as_ptr()) }.to_bytes() == name.as_bytes()
     })
 }
 
@@ -114,7 +115,12 @@ impl DirectQueue {
             if !usable {
                 return None;
             }
-            Some(DirectQueue { relid, sequence, layout: layout?, indexes })
+            Some(DirectQueue {
+                relid,
+                sequence,
+                layout: layout?,
+                indexes,
+            })
         }
     }
 }
@@ -138,7 +144,12 @@ fn jsonb_datum(json: &[u8]) -> Datum {
 
 fn text_datum(bytes: &[u8]) -> Datum {
     // SAFETY: copies `bytes` into a palloc'd text.
-    unsafe { Datum::from(pg_sys::cstring_to_text_with_len(bytes.as_ptr().cast(), bytes.len() as i32)) }
+    unsafe {
+        Datum::from(pg_sys::cstring_to_text_with_len(
+            bytes.as_ptr().cast(),
+            bytes.len() as i32,
+        ))
+    }
 }
 
 /// Inserts a NEW change directly. Returns false (having done nothing) when the queue table does not
@@ -251,4 +262,3 @@ pub fn insert_new_change(
         }
     })
 }
-

@@ -4,8 +4,8 @@
 //! what keeps capture cheap: an UPDATE touches only the mapped columns, and nothing is parsed.
 
 use super::dates::{push_pg_date, push_pg_time, push_pg_timestamp};
-use pgrx::pg_sys::{self, Datum, Oid};
 use pgrx::pg_sys::submodules::ffi::pg_guard_ffi_boundary;
+use pgrx::pg_sys::{self, Datum, Oid};
 use std::ffi::CStr;
 
 /// How a column's datum becomes JSON; chosen once per column from its type.
@@ -23,7 +23,9 @@ pub enum Encoding {
     Timestamp,
     Time,
     /// Any other type: its output function, as a JSON string.
-    Other { output_fn: Oid },
+    Other {
+        output_fn: Oid,
+    },
 }
 
 impl Encoding {
@@ -129,7 +131,11 @@ fn push_quoted_str(out: &mut Vec<u8>, text: &str) {
 pub unsafe fn push_datum_json(out: &mut Vec<u8>, encoding: Encoding, datum: Datum) {
     use std::io::Write;
     match encoding {
-        Encoding::Bool => out.extend_from_slice(if datum.value() != 0 { b"true" } else { b"false" }),
+        Encoding::Bool => out.extend_from_slice(if datum.value() != 0 {
+            b"true"
+        } else {
+            b"false"
+        }),
         Encoding::Int2 => {
             let _ = write!(out, "{}", datum.value() as i16);
         }
@@ -147,7 +153,11 @@ pub unsafe fn push_datum_json(out: &mut Vec<u8>, encoding: Encoding, datum: Datu
                 }))
             };
             let bytes = text.to_bytes();
-            if bytes.first().is_some_and(|b| b.is_ascii_digit() || *b == b'-') && bytes != b"-Infinity" {
+            if bytes
+                .first()
+                .is_some_and(|b| b.is_ascii_digit() || *b == b'-')
+                && bytes != b"-Infinity"
+            {
                 out.extend_from_slice(bytes);
             } else {
                 push_quoted_str(out, &text.to_string_lossy()); // NaN / Infinity are not JSON numbers
@@ -177,7 +187,9 @@ pub unsafe fn push_datum_json(out: &mut Vec<u8>, encoding: Encoding, datum: Datu
         Encoding::Other { output_fn } => {
             // SAFETY: the type's own output function on a valid datum.
             let text = unsafe {
-                CStr::from_ptr(pg_guard_ffi_boundary(|| pg_sys::OidOutputFunctionCall(output_fn, datum)))
+                CStr::from_ptr(pg_guard_ffi_boundary(|| {
+                    pg_sys::OidOutputFunctionCall(output_fn, datum)
+                }))
             };
             out.push(b'"');
             push_json_string_body(out, text.to_bytes());

@@ -77,9 +77,17 @@ impl Row {
         // SAFETY: `tuple` belongs to the relation whose descriptor is `tupdesc`.
         unsafe {
             let natts = (*tupdesc).natts as usize;
-            let mut row = Row { values: vec![Datum::from(0); natts], nulls: vec![true; natts] };
+            let mut row = Row {
+                values: vec![Datum::from(0); natts],
+                nulls: vec![true; natts],
+            };
             pg_guard_ffi_boundary(|| {
-                pg_sys::heap_deform_tuple(tuple, tupdesc, row.values.as_mut_ptr(), row.nulls.as_mut_ptr())
+                pg_sys::heap_deform_tuple(
+                    tuple,
+                    tupdesc,
+                    row.values.as_mut_ptr(),
+                    row.nulls.as_mut_ptr(),
+                )
             });
             row
         }
@@ -151,13 +159,17 @@ fn capture(fcinfo: pg_sys::FunctionCallInfo) -> Datum {
     let config = unsafe { table_config(td) };
     let tupdesc = unsafe { (*td.tg_relation).rd_att };
     match td.tg_event & pg_sys::TRIGGER_EVENT_OPMASK {
-        pg_sys::TRIGGER_EVENT_INSERT => capture_insert(&config, &Row::deform(td.tg_trigtuple, tupdesc)),
+        pg_sys::TRIGGER_EVENT_INSERT => {
+            capture_insert(&config, &Row::deform(td.tg_trigtuple, tupdesc))
+        }
         pg_sys::TRIGGER_EVENT_UPDATE => capture_update(
             &config,
             &Row::deform(td.tg_trigtuple, tupdesc),
             &Row::deform(td.tg_newtuple, tupdesc),
         ),
-        pg_sys::TRIGGER_EVENT_DELETE => capture_delete(&config, &Row::deform(td.tg_trigtuple, tupdesc)),
+        pg_sys::TRIGGER_EVENT_DELETE => {
+            capture_delete(&config, &Row::deform(td.tg_trigtuple, tupdesc))
+        }
         _ => {}
     }
     Datum::from(0)
@@ -167,7 +179,14 @@ fn capture_insert(config: &TableConfig, row: &Row) {
     let record_id = row.int8(config.id_index);
     let non_null = |c: &&config::CapturedColumn| !row.nulls[c.index];
     let (values, state, destination) = if config.read_write {
-        match object_json(config.columns.iter().filter(|c| c.insertable).filter(non_null), row) {
+        match object_json(
+            config
+                .columns
+                .iter()
+                .filter(|c| c.insertable)
+                .filter(non_null),
+            row,
+        ) {
             Some(values) => (values, "NEW", Destination::Queue),
             None => match object_json(config.columns.iter().filter(non_null), row) {
                 Some(values) => (values, "READONLY", Destination::Archive),
@@ -197,29 +216,36 @@ fn capture_insert(config: &TableConfig, row: &Row) {
 fn capture_update(config: &TableConfig, old: &Row, new: &Row) {
     let sendable = |c: &&config::CapturedColumn| config.read_write && c.updatable;
     let is_changed = |c: &&config::CapturedColumn| changed(c, old, new);
-    let (values, old_values, state, destination) =
-        match object_json(config.columns.iter().filter(sendable).filter(is_changed), new) {
+    let (values, old_values, state, destination) = match object_json(
+        config.columns.iter().filter(sendable).filter(is_changed),
+        new,
+    ) {
+        Some(values) => (
+            values,
+            object_json(
+                config.columns.iter().filter(sendable).filter(is_changed),
+                old,
+            ),
+            "NEW",
+            Destination::Queue,
+        ),
+        None => match object_json(config.columns.iter().filter(is_changed), new) {
             Some(values) => (
                 values,
-                object_json(config.columns.iter().filter(sendable).filter(is_changed), old),
-                "NEW",
-                Destination::Queue,
+                object_json(config.columns.iter().filter(is_changed), old),
+                "READONLY",
+                Destination::Archive,
             ),
-            None => match object_json(config.columns.iter().filter(is_changed), new) {
-                Some(values) => (
-                    values,
-                    object_json(config.columns.iter().filter(is_changed), old),
-                    "READONLY",
-                    Destination::Archive,
-                ),
-                None => return, // a no-op update: nothing queued, _hc_lastop untouched
-            },
-        };
+            None => return, // a no-op update: nothing queued, _hc_lastop untouched
+        },
+    };
     enqueue(
         &Change {
             mapping_id: config.mapping_id,
             record_id: new.int8(config.id_index),
-            sfid: new.text(config.sfid_index).or_else(|| old.text(config.sfid_index)),
+            sfid: new
+                .text(config.sfid_index)
+                .or_else(|| old.text(config.sfid_index)),
             action: "UPDATE",
             values: Some(&values),
             old: old_values.as_deref(),
@@ -259,7 +285,11 @@ fn capture_delete(config: &TableConfig, row: &Row) {
 fn mark_pending(fcinfo: pg_sys::FunctionCallInfo) -> Datum {
     let td = trigger_data(fcinfo);
     let is_update = td.tg_event & pg_sys::TRIGGER_EVENT_OPMASK == pg_sys::TRIGGER_EVENT_UPDATE;
-    let tuple = if is_update { td.tg_newtuple } else { td.tg_trigtuple };
+    let tuple = if is_update {
+        td.tg_newtuple
+    } else {
+        td.tg_trigtuple
+    };
     if crate::guc::applying_salesforce_data() {
         return Datum::from(tuple);
     }
@@ -269,11 +299,19 @@ fn mark_pending(fcinfo: pg_sys::FunctionCallInfo) -> Datum {
     let new = Row::deform(tuple, tupdesc);
     let will_send = if is_update {
         let old = Row::deform(td.tg_trigtuple, tupdesc);
-        config.columns.iter().any(|c| c.updatable && changed(c, &old, &new))
+        config
+            .columns
+            .iter()
+            .any(|c| c.updatable && changed(c, &old, &new))
     } else {
-        config.columns.iter().any(|c| c.insertable && !new.nulls[c.index])
+        config
+            .columns
+            .iter()
+            .any(|c| c.insertable && !new.nulls[c.index])
     };
-    if !will_send || (new.text(config.lastop_index) == Some(b"PENDING") && new.nulls[config.err_index]) {
+    if !will_send
+        || (new.text(config.lastop_index) == Some(b"PENDING") && new.nulls[config.err_index])
+    {
         return Datum::from(tuple);
     }
     let pending = b"PENDING";
@@ -281,7 +319,10 @@ fn mark_pending(fcinfo: pg_sys::FunctionCallInfo) -> Datum {
     unsafe {
         let mut columns = [config.lastop_index as i32 + 1, config.err_index as i32 + 1];
         let mut values = [
-            Datum::from(pg_sys::cstring_to_text_with_len(pending.as_ptr().cast(), pending.len() as i32)),
+            Datum::from(pg_sys::cstring_to_text_with_len(
+                pending.as_ptr().cast(),
+                pending.len() as i32,
+            )),
             Datum::from(0),
         ];
         let mut nulls = [false, true];

@@ -24,7 +24,8 @@ thread_local! {
     static LAST_NOTIFY: Cell<(u32, i64)> = const { Cell::new((0, 0)) };
 }
 
-const INSERT_CHANGE: &CStr = c"INSERT INTO sfsync.change (mapping_id, record_id, sfid, action, \"values\", old, state) \
+const INSERT_CHANGE: &CStr =
+    c"INSERT INTO sfsync.change (mapping_id, record_id, sfid, action, \"values\", old, state) \
     VALUES ($1, $2, $3, $4, $5::pg_catalog.jsonb, $6::pg_catalog.jsonb, $7)";
 const INSERT_ARCHIVE: &CStr = c"INSERT INTO sfsync.change_archive (mapping_id, record_id, sfid, action, \"values\", old, state, processed_at) \
     VALUES ($1, $2, $3, $4, $5::pg_catalog.jsonb, $6::pg_catalog.jsonb, $7, pg_catalog.now())";
@@ -80,7 +81,10 @@ unsafe fn keep_plan(sql: &CStr, argtypes: &[Oid]) -> pg_sys::SPIPlanPtr {
             );
             if plan.is_null() {
                 let spi_result = pg_sys::SPI_result;
-                error!("sfsync capture: cannot prepare {:?} (SPI result {spi_result})", sql);
+                error!(
+                    "sfsync capture: cannot prepare {:?} (SPI result {spi_result})",
+                    sql
+                );
             }
             pg_sys::SPI_keepplan(plan);
             plan
@@ -104,20 +108,29 @@ unsafe fn plans() -> *const Plans {
                 Plans {
                     insert_change: keep_plan(INSERT_CHANGE, &change_args),
                     insert_archive: keep_plan(INSERT_ARCHIVE, &change_args),
-                    unsynced_delete: keep_plan(UNSYNCED_DELETE, &[pg_sys::INT8OID, pg_sys::INT8OID, pg_sys::TEXTOID]),
+                    unsynced_delete: keep_plan(
+                        UNSYNCED_DELETE,
+                        &[pg_sys::INT8OID, pg_sys::INT8OID, pg_sys::TEXTOID],
+                    ),
                     notify: keep_plan(NOTIFY, &[pg_sys::TEXTOID]),
                 }
             };
             *p.borrow_mut() = Some(plans);
         }
-        p.borrow().as_ref().map(|p| p as *const Plans).expect("plans were just prepared")
+        p.borrow()
+            .as_ref()
+            .map(|p| p as *const Plans)
+            .expect("plans were just prepared")
     })
 }
 
 fn text_datum(bytes: &[u8]) -> Datum {
     // SAFETY: copies `bytes` into a palloc'd text in the current memory context.
     unsafe {
-        Datum::from(pg_sys::cstring_to_text_with_len(bytes.as_ptr() as *const c_char, bytes.len() as i32))
+        Datum::from(pg_sys::cstring_to_text_with_len(
+            bytes.as_ptr() as *const c_char,
+            bytes.len() as i32,
+        ))
     }
 }
 
@@ -173,7 +186,9 @@ fn opt_text(bytes: Option<&[u8]>) -> (Datum, c_char) {
 
 /// Inserts one change (and NOTIFYs when `sfsync.notify` is on and the change is queued).
 pub fn enqueue(change: &Change<'_>, destination: Destination) {
-    let notify = matches!(destination, Destination::Queue) && crate::guc::NOTIFY.get() && first_notify(change.mapping_id);
+    let notify = matches!(destination, Destination::Queue)
+        && crate::guc::NOTIFY.get()
+        && first_notify(change.mapping_id);
     let direct = matches!(destination, Destination::Queue)
         && change.state == "NEW"
         && super::direct::insert_new_change(
@@ -207,7 +222,15 @@ fn enqueue_through_spi(change: &Change<'_>, destination: Destination, notify: bo
         old,
         text_datum(change.state.as_bytes()),
     ];
-    let nulls = [b' ' as c_char, b' ' as c_char, sfid_null, b' ' as c_char, values_null, old_null, b' ' as c_char];
+    let nulls = [
+        b' ' as c_char,
+        b' ' as c_char,
+        sfid_null,
+        b' ' as c_char,
+        values_null,
+        old_null,
+        b' ' as c_char,
+    ];
     let mut payload = [text_datum(change.mapping_id.to_string().as_bytes())];
     as_extension_owner(|| {
         with_spi(|| unsafe {
@@ -239,7 +262,13 @@ fn first_notify(mapping_id: i64) -> bool {
 
 /// A DELETE of a row that never reached Salesforce: decided in SQL (see `_capture_unsynced_delete`).
 pub fn unsynced_delete(mapping_id: i64, record_id: i64, old: &[u8]) {
-    let mut datums = [Datum::from(mapping_id), Datum::from(record_id), text_datum(old)];
+    let mut datums = [
+        Datum::from(mapping_id),
+        Datum::from(record_id),
+        text_datum(old),
+    ];
     let nulls = [b' ' as c_char; 3];
-    as_extension_owner(|| with_spi(|| unsafe { execute((*plans()).unsynced_delete, &mut datums, &nulls) }));
+    as_extension_owner(|| {
+        with_spi(|| unsafe { execute((*plans()).unsynced_delete, &mut datums, &nulls) })
+    });
 }

@@ -7,7 +7,9 @@ mod tests {
     use serde_json::json;
 
     fn lastop(sql_where: &str) -> Option<String> {
-        text(&format!("SELECT _hc_lastop FROM salesforce.account WHERE {sql_where}"))
+        text(&format!(
+            "SELECT _hc_lastop FROM salesforce.account WHERE {sql_where}"
+        ))
     }
 
     #[pg_test]
@@ -19,7 +21,10 @@ mod tests {
         assert_eq!(c[0]["action"], "INSERT");
         assert_eq!(c[0]["state"], "NEW");
         assert_eq!(c[0]["place"], "queue");
-        assert_eq!(c[0]["values"], json!({"name": "Acme", "annualrevenue": 1234567890123_i64, "ext_id__c": "A-1"}));
+        assert_eq!(
+            c[0]["values"],
+            json!({"name": "Acme", "annualrevenue": 1234567890123_i64, "ext_id__c": "A-1"})
+        );
         assert_eq!(lastop("ext_id__c = 'A-1'"), Some("PENDING".into()));
     }
 
@@ -29,7 +34,10 @@ mod tests {
         run("SET LOCAL sfsync.origin = 'salesforce'");
         run("INSERT INTO salesforce.account (sfid, name, industry, _hc_lastop) VALUES ('001000000000001AAA', 'Acme', 'Banking', 'SYNCED')");
         run("RESET sfsync.origin");
-        assert!(changes(m).is_empty(), "the sidecar's own insert is not captured");
+        assert!(
+            changes(m).is_empty(),
+            "the sidecar's own insert is not captured"
+        );
         run("UPDATE salesforce.account SET industry = 'Energy', name = name");
         let c = changes(m);
         assert_eq!(c.len(), 1);
@@ -46,7 +54,9 @@ mod tests {
         run("SET LOCAL sfsync.origin = 'salesforce'");
         run("INSERT INTO salesforce.account (sfid, name, description, _hc_lastop) VALUES ('001000000000001AAA', 'Acme', repeat('long text ', 1000), 'SYNCED')");
         run("RESET sfsync.origin");
-        run("UPDATE salesforce.account SET name = 'Acme', description = repeat('long text ', 1000)");
+        run(
+            "UPDATE salesforce.account SET name = 'Acme', description = repeat('long text ', 1000)",
+        );
         assert!(changes(m).is_empty());
         assert_eq!(lastop("true"), Some("SYNCED".into()));
     }
@@ -69,10 +79,19 @@ mod tests {
         assert_eq!(c[0]["state"], "READONLY");
         assert_eq!(c[0]["place"], "archive");
         assert_eq!(c[0]["values"], json!({"industry": "Energy"}));
-        assert_eq!(lastop("true"), Some("SYNCED".into()), "nothing will be sent, so not PENDING");
+        assert_eq!(
+            lastop("true"),
+            Some("SYNCED".into()),
+            "nothing will be sent, so not PENDING"
+        );
         // a system column (isdeleted) changed locally is never sent either
         run("UPDATE salesforce.account SET isdeleted = true");
-        assert_eq!(count(&format!("SELECT count(*) FROM sfsync.change WHERE mapping_id = {m}")), 0);
+        assert_eq!(
+            count(&format!(
+                "SELECT count(*) FROM sfsync.change WHERE mapping_id = {m}"
+            )),
+            0
+        );
     }
 
     #[pg_test]
@@ -97,10 +116,24 @@ mod tests {
         run("UPDATE salesforce.account SET industry = 'Energy'");
         run("DELETE FROM salesforce.account");
         let c = changes(m);
-        let states: Vec<(&str, &str)> =
-            c.iter().map(|e| (e["action"].as_str().unwrap(), e["state"].as_str().unwrap())).collect();
-        assert_eq!(states, [("INSERT", "IGNORED"), ("UPDATE", "IGNORED"), ("DELETE", "IGNORED")]);
-        assert_eq!(count(&format!("SELECT count(*) FROM sfsync.change WHERE mapping_id = {m} AND state = 'NEW'")), 0);
+        let states: Vec<(&str, &str)> = c
+            .iter()
+            .map(|e| (e["action"].as_str().unwrap(), e["state"].as_str().unwrap()))
+            .collect();
+        assert_eq!(
+            states,
+            [
+                ("INSERT", "IGNORED"),
+                ("UPDATE", "IGNORED"),
+                ("DELETE", "IGNORED")
+            ]
+        );
+        assert_eq!(
+            count(&format!(
+                "SELECT count(*) FROM sfsync.change WHERE mapping_id = {m} AND state = 'NEW'"
+            )),
+            0
+        );
     }
 
     #[pg_test]
@@ -117,13 +150,21 @@ mod tests {
             json!([{"action": "INSERT", "state": "PENDING", "sfid": null}, {"action": "DELETE", "state": "NEW", "sfid": null}])
         );
         // the DELETE is not handed out while the INSERT is in flight
-        assert_eq!(count("SELECT count(*) FROM sfsync._claim_changes(10, 60)"), 0);
-        let insert_id = count(&format!("SELECT min(id) FROM sfsync.change WHERE mapping_id = {m}"));
+        assert_eq!(
+            count("SELECT count(*) FROM sfsync._claim_changes(10, 60)"),
+            0
+        );
+        let insert_id = count(&format!(
+            "SELECT min(id) FROM sfsync.change WHERE mapping_id = {m}"
+        ));
         run(&format!(
             "SELECT sfsync._complete_changes('[{{\"id\": {insert_id}, \"token\": \"{token}\", \"outcome\": \"SUCCESS\", \"sfid\": \"001000000000009AAA\"}}]')"
         ));
         let delete = json("SELECT jsonb_agg(jsonb_build_object('action', action, 'sfid', sfid)) FROM sfsync._claim_changes(10, 60)");
-        assert_eq!(delete, json!([{"action": "DELETE", "sfid": "001000000000009AAA"}]));
+        assert_eq!(
+            delete,
+            json!([{"action": "DELETE", "sfid": "001000000000009AAA"}])
+        );
     }
 
     #[pg_test]
@@ -135,17 +176,33 @@ mod tests {
         let c = changes(m);
         let states: Vec<(&str, &str, &str)> = c
             .iter()
-            .map(|e| (e["action"].as_str().unwrap(), e["state"].as_str().unwrap(), e["place"].as_str().unwrap()))
+            .map(|e| {
+                (
+                    e["action"].as_str().unwrap(),
+                    e["state"].as_str().unwrap(),
+                    e["place"].as_str().unwrap(),
+                )
+            })
             .collect();
         assert_eq!(
             states,
-            [("INSERT", "READONLY", "archive"), ("UPDATE", "READONLY", "archive"), ("DELETE", "READONLY", "archive")]
+            [
+                ("INSERT", "READONLY", "archive"),
+                ("UPDATE", "READONLY", "archive"),
+                ("DELETE", "READONLY", "archive")
+            ]
         );
     }
 
     #[pg_test]
     fn values_of_every_type_are_encoded_like_to_jsonb() {
-        let m = map("Every_Type__c", EVERY_FIELDS, "read_write", EVERY_TYPE, r#"{"upsert_field": "Key__c"}"#);
+        let m = map(
+            "Every_Type__c",
+            EVERY_FIELDS,
+            "read_write",
+            EVERY_TYPE,
+            r#"{"upsert_field": "Key__c"}"#,
+        );
         run("SET LOCAL DateStyle = 'SQL, DMY'"); // capture must not depend on the session's DateStyle
         run("INSERT INTO salesforce.every_type__c (name, text__c, area__c, long_area__c, email__c, phone__c, url__c, pick__c,
                  multi__c, combo__c, flag__c, count__c, ratio__c, money__c, share__c, day__c, moment__c, clock__c,
@@ -160,7 +217,10 @@ mod tests {
         assert_eq!(values["moment__c"], "2024-01-31T13:51:35.12");
         assert_eq!(values["clock__c"], "13:30:00");
         assert_eq!(values["text__c"], "quote\" back\\ nl\n");
-        assert!(values.get("formula__c").is_none(), "calculated fields are never sent");
+        assert!(
+            values.get("formula__c").is_none(),
+            "calculated fields are never sent"
+        );
     }
 
     #[pg_test]
@@ -185,14 +245,21 @@ mod tests {
         run("SET LOCAL ROLE sfsync_test_app");
         let error = text("SELECT pg_temp.try_sql('SET sfsync.origin = ''salesforce''')").unwrap();
         run("RESET ROLE");
-        assert!(error.starts_with("42501: permission denied to set parameter \"sfsync.origin\""), "{error}");
+        assert!(
+            error.starts_with("42501: permission denied to set parameter \"sfsync.origin\""),
+            "{error}"
+        );
         // the sidecar's group may
         run("CREATE ROLE sfsync_test_sidecar NOLOGIN IN ROLE sfsync_agent");
         run("SET LOCAL ROLE sfsync_test_sidecar");
         run("SET LOCAL sfsync.origin = 'salesforce'");
         run("RESET ROLE");
         // and only the two documented values exist
-        expect_error("SET LOCAL sfsync.origin = 'nobody'", "22023", &["sfsync.origin", "nobody"]);
+        expect_error(
+            "SET LOCAL sfsync.origin = 'nobody'",
+            "22023",
+            &["sfsync.origin", "nobody"],
+        );
     }
 
     #[pg_test]
@@ -220,7 +287,11 @@ mod tests {
     fn truncate_of_a_read_write_table_is_refused() {
         map_account_rw();
         run("INSERT INTO salesforce.account (name) VALUES ('Keep me')");
-        expect_error("TRUNCATE salesforce.account", "0A000", &["TRUNCATE", "salesforce", "account", "read-write"]);
+        expect_error(
+            "TRUNCATE salesforce.account",
+            "0A000",
+            &["TRUNCATE", "salesforce", "account", "read-write"],
+        );
         assert_eq!(count("SELECT count(*) FROM salesforce.account"), 1);
         // read-only tables may be truncated
         map("Contact", &["LastName"], "read_only", CONTACT, "{}");
@@ -239,10 +310,21 @@ mod tests {
         run("INSERT INTO salesforce.account (name) VALUES ('expression index')");
         run("SET LOCAL enable_seqscan = off");
         assert_eq!(count(&format!("SELECT count(*) FROM sfsync.change WHERE created_at >= '-infinity' AND mapping_id = {m}")), 3);
-        assert_eq!(count("SELECT count(*) FROM sfsync.change WHERE \"values\"->>'name' = 'expression index'"), 1);
-        assert_eq!(count("SELECT count(*) FROM sfsync.change WHERE \"values\"->>'name' = 'plain index'"), 1);
+        assert_eq!(
+            count(
+                "SELECT count(*) FROM sfsync.change WHERE \"values\"->>'name' = 'expression index'"
+            ),
+            1
+        );
+        assert_eq!(
+            count("SELECT count(*) FROM sfsync.change WHERE \"values\"->>'name' = 'plain index'"),
+            1
+        );
         let plan = one::<pgrx::Json>("EXPLAIN (FORMAT JSON) SELECT count(*) FROM sfsync.change WHERE \"values\"->>'name' = 'x'").unwrap().0.to_string();
-        assert!(plan.contains("sfsync_test_name"), "the test must read through the index: {plan}");
+        assert!(
+            plan.contains("sfsync_test_name"),
+            "the test must read through the index: {plan}"
+        );
     }
 
     #[pg_test]

@@ -14,7 +14,12 @@ mod tests {
             .as_array()
             .unwrap()
             .iter()
-            .map(|p| (p[0].as_str().unwrap().to_string(), p[1].as_str().unwrap().to_string()))
+            .map(|p| {
+                (
+                    p[0].as_str().unwrap().to_string(),
+                    p[1].as_str().unwrap().to_string(),
+                )
+            })
             .collect()
     }
 
@@ -34,19 +39,47 @@ mod tests {
         assert_eq!(
             names,
             [
-                "id", "sfid", "isdeleted", "systemmodstamp", "name", "industry", "annualrevenue",
-                "numberofemployees", "ext_id__c", "description", "_hc_lastop", "_hc_err"
+                "id",
+                "sfid",
+                "isdeleted",
+                "systemmodstamp",
+                "name",
+                "industry",
+                "annualrevenue",
+                "numberofemployees",
+                "ext_id__c",
+                "description",
+                "_hc_lastop",
+                "_hc_err"
             ]
         );
         assert_eq!(type_of("salesforce.account", "id"), "bigint");
-        assert_eq!(type_of("salesforce.account", "sfid"), "character varying(18)");
+        assert_eq!(
+            type_of("salesforce.account", "sfid"),
+            "character varying(18)"
+        );
         assert_eq!(type_of("salesforce.account", "isdeleted"), "boolean");
-        assert_eq!(type_of("salesforce.account", "systemmodstamp"), "timestamp without time zone");
-        assert_eq!(type_of("salesforce.account", "name"), "character varying(255)");
-        assert_eq!(type_of("salesforce.account", "annualrevenue"), "numeric(18,0)");
-        assert_eq!(type_of("salesforce.account", "numberofemployees"), "integer");
+        assert_eq!(
+            type_of("salesforce.account", "systemmodstamp"),
+            "timestamp without time zone"
+        );
+        assert_eq!(
+            type_of("salesforce.account", "name"),
+            "character varying(255)"
+        );
+        assert_eq!(
+            type_of("salesforce.account", "annualrevenue"),
+            "numeric(18,0)"
+        );
+        assert_eq!(
+            type_of("salesforce.account", "numberofemployees"),
+            "integer"
+        );
         assert_eq!(type_of("salesforce.account", "description"), "text");
-        assert_eq!(type_of("salesforce.account", "_hc_lastop"), "character varying(32)");
+        assert_eq!(
+            type_of("salesforce.account", "_hc_lastop"),
+            "character varying(32)"
+        );
         assert_eq!(type_of("salesforce.account", "_hc_err"), "text");
         // id is the local surrogate key
         assert_eq!(
@@ -58,15 +91,26 @@ mod tests {
         );
         assert_eq!(
             indexes,
-            serde_json::json!(["account_pkey", "hc_idx_account_systemmodstamp", "hcu_idx_account_ext_id__c", "hcu_idx_account_sfid"])
+            serde_json::json!([
+                "account_pkey",
+                "hc_idx_account_systemmodstamp",
+                "hcu_idx_account_ext_id__c",
+                "hcu_idx_account_sfid"
+            ])
         );
         assert_eq!(count("SELECT count(*) FROM pg_index WHERE indexrelid = 'salesforce.hcu_idx_account_sfid'::regclass AND indisunique"), 1);
         assert_eq!(count("SELECT count(*) FROM pg_index WHERE indexrelid = 'salesforce.hcu_idx_account_ext_id__c'::regclass AND indisunique"), 1);
         let triggers = json(
             "SELECT jsonb_agg(tgname ORDER BY tgname) FROM pg_trigger WHERE tgrelid = 'salesforce.account'::regclass",
         );
-        assert_eq!(triggers, serde_json::json!(["sfsync_capture", "sfsync_status", "sfsync_truncate"]));
-        assert_eq!(text("SELECT state FROM sfsync.mapping WHERE object_name = 'Account'"), Some("LOADING".into()));
+        assert_eq!(
+            triggers,
+            serde_json::json!(["sfsync_capture", "sfsync_status", "sfsync_truncate"])
+        );
+        assert_eq!(
+            text("SELECT state FROM sfsync.mapping WHERE object_name = 'Account'"),
+            Some("LOADING".into())
+        );
         // the table is not an extension member: DROP EXTENSION cannot take user data with it
         assert_eq!(
             count("SELECT count(*) FROM pg_depend WHERE objid = 'salesforce.account'::regclass AND deptype = 'e'"),
@@ -76,26 +120,62 @@ mod tests {
 
     #[pg_test]
     fn compound_address_maps_as_its_components() {
-        map("Account", &["Name", "BillingAddress"], "read_only", ACCOUNT, "{}");
-        let names: Vec<String> = column_types("salesforce.account").into_iter().map(|(c, _)| c).collect();
-        for component in ["billingstreet", "billingcity", "billingstate", "billingpostalcode", "billingcountry"] {
-            assert!(names.contains(&component.to_string()), "{component} missing from {names:?}");
+        map(
+            "Account",
+            &["Name", "BillingAddress"],
+            "read_only",
+            ACCOUNT,
+            "{}",
+        );
+        let names: Vec<String> = column_types("salesforce.account")
+            .into_iter()
+            .map(|(c, _)| c)
+            .collect();
+        for component in [
+            "billingstreet",
+            "billingcity",
+            "billingstate",
+            "billingpostalcode",
+            "billingcountry",
+        ] {
+            assert!(
+                names.contains(&component.to_string()),
+                "{component} missing from {names:?}"
+            );
         }
         assert!(!names.contains(&"billingaddress".to_string()));
-        assert_eq!(type_of("salesforce.account", "billingstreet"), "character varying(255)");
-        assert_eq!(type_of("salesforce.account", "billingcity"), "character varying(40)");
+        assert_eq!(
+            type_of("salesforce.account", "billingstreet"),
+            "character varying(255)"
+        );
+        assert_eq!(
+            type_of("salesforce.account", "billingcity"),
+            "character varying(40)"
+        );
     }
 
     #[pg_test]
     fn contact_has_lookup_and_relationship_external_id_columns() {
         map_contact_rw();
-        assert_eq!(type_of("salesforce.contact", "accountid"), "character varying(18)");
-        assert_eq!(type_of("salesforce.contact", "account__ext_id__c"), "character varying(40)");
+        assert_eq!(
+            type_of("salesforce.contact", "accountid"),
+            "character varying(18)"
+        );
+        assert_eq!(
+            type_of("salesforce.contact", "account__ext_id__c"),
+            "character varying(40)"
+        );
         let plan = json("SELECT columns FROM sfsync.mapping WHERE object_name = 'Contact'");
         let columns = plan.as_array().unwrap();
-        let relationship = columns.iter().find(|c| c["column"] == "account__ext_id__c").unwrap();
+        let relationship = columns
+            .iter()
+            .find(|c| c["column"] == "account__ext_id__c")
+            .unwrap();
         assert_eq!(relationship["field"], "Account.Ext_Id__c");
-        assert_eq!(relationship["path"], serde_json::json!(["Account", "Ext_Id__c"]));
+        assert_eq!(
+            relationship["path"],
+            serde_json::json!(["Account", "Ext_Id__c"])
+        );
         assert_eq!(relationship["reference_field"], "AccountId");
         assert_eq!(relationship["insertable"], true);
         // Name is Contact's compound full name: not createable, so read-only
@@ -106,7 +186,13 @@ mod tests {
 
     #[pg_test]
     fn every_field_type_has_its_column_type() {
-        map("Every_Type__c", EVERY_FIELDS, "read_write", EVERY_TYPE, r#"{"upsert_field": "Key__c"}"#);
+        map(
+            "Every_Type__c",
+            EVERY_FIELDS,
+            "read_write",
+            EVERY_TYPE,
+            r#"{"upsert_field": "Key__c"}"#,
+        );
         let t = "salesforce.every_type__c";
         for (column, expected) in [
             ("name", "character varying(80)"),
@@ -135,28 +221,56 @@ mod tests {
         }
         // the calculated field is mapped, but read-only
         let plan = json("SELECT columns FROM sfsync.mapping WHERE object_name = 'Every_Type__c'");
-        let formula = plan.as_array().unwrap().iter().find(|c| c["column"] == "formula__c").unwrap();
+        let formula = plan
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["column"] == "formula__c")
+            .unwrap();
         assert_eq!(formula["insertable"], false);
         assert_eq!(formula["updatable"], false);
         assert_eq!(formula["read_only"], true);
-        let text_col = plan.as_array().unwrap().iter().find(|c| c["column"] == "text__c").unwrap();
+        let text_col = plan
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["column"] == "text__c")
+            .unwrap();
         assert_eq!(text_col["insertable"], true);
     }
 
     #[pg_test]
     fn custom_table_and_schema_options() {
-        map("Account", &["Name"], "read_only", ACCOUNT, r#"{"schema": "crm", "table": "companies"}"#);
+        map(
+            "Account",
+            &["Name"],
+            "read_only",
+            ACCOUNT,
+            r#"{"schema": "crm", "table": "companies"}"#,
+        );
         assert_eq!(count("SELECT count(*) FROM pg_tables WHERE schemaname = 'crm' AND tablename = 'companies'"), 1);
         assert_eq!(count("SELECT count(*) FROM pg_views WHERE schemaname = 'crm' AND viewname IN ('_trigger_log', '_trigger_log_archive')"), 2);
         // read-only: no status or truncate trigger
-        assert_eq!(count("SELECT count(*) FROM pg_trigger WHERE tgrelid = 'crm.companies'::regclass"), 1);
+        assert_eq!(
+            count("SELECT count(*) FROM pg_trigger WHERE tgrelid = 'crm.companies'::regclass"),
+            1
+        );
     }
 
     #[pg_test]
     fn waits_for_the_sidecar_without_a_describe() {
-        let id = one::<i64>("SELECT sfsync.create_mapping('Lead', ARRAY['LastName', 'Company'], 'read_write')").unwrap();
-        assert_eq!(text(&format!("SELECT state FROM sfsync.mapping WHERE id = {id}")), Some("NEW".into()));
-        assert_eq!(count("SELECT count(*) FROM pg_tables WHERE tablename = 'lead'"), 0);
+        let id = one::<i64>(
+            "SELECT sfsync.create_mapping('Lead', ARRAY['LastName', 'Company'], 'read_write')",
+        )
+        .unwrap();
+        assert_eq!(
+            text(&format!("SELECT state FROM sfsync.mapping WHERE id = {id}")),
+            Some("NEW".into())
+        );
+        assert_eq!(
+            count("SELECT count(*) FROM pg_tables WHERE tablename = 'lead'"),
+            0
+        );
         // the sidecar later installs it from its describe
         let describe = r#"{"name": "Lead", "fields": [
             {"name": "Id", "type": "id", "createable": false, "updateable": false},
@@ -164,9 +278,17 @@ mod tests {
             {"name": "SystemModstamp", "type": "datetime", "createable": false, "updateable": false},
             {"name": "LastName", "type": "string", "length": 80, "createable": true, "updateable": true},
             {"name": "Company", "type": "string", "length": 255, "createable": true, "updateable": true}]}"#;
-        run(&format!("SELECT sfsync._install_mapping({id}, '{describe}')"));
-        assert_eq!(type_of("salesforce.lead", "company"), "character varying(255)");
-        assert_eq!(text(&format!("SELECT state FROM sfsync.mapping WHERE id = {id}")), Some("LOADING".into()));
+        run(&format!(
+            "SELECT sfsync._install_mapping({id}, '{describe}')"
+        ));
+        assert_eq!(
+            type_of("salesforce.lead", "company"),
+            "character varying(255)"
+        );
+        assert_eq!(
+            text(&format!("SELECT state FROM sfsync.mapping WHERE id = {id}")),
+            Some("LOADING".into())
+        );
     }
 
     #[pg_test]
@@ -174,8 +296,20 @@ mod tests {
         run("CREATE SCHEMA salesforce");
         run("CREATE TABLE salesforce.account (id serial PRIMARY KEY, sfid varchar(18), name varchar(255), _hc_lastop varchar(32), _hc_err text)");
         run("INSERT INTO salesforce.account (sfid, name, _hc_lastop) VALUES ('001000000000001AAA', 'Kept', 'SYNCED')");
-        map("Account", &["Name", "Industry"], "read_write", ACCOUNT, "{}");
-        assert_eq!(type_of("salesforce.account", "industry"), "character varying(255)");
-        assert_eq!(text("SELECT name FROM salesforce.account WHERE sfid = '001000000000001AAA'"), Some("Kept".into()));
+        map(
+            "Account",
+            &["Name", "Industry"],
+            "read_write",
+            ACCOUNT,
+            "{}",
+        );
+        assert_eq!(
+            type_of("salesforce.account", "industry"),
+            "character varying(255)"
+        );
+        assert_eq!(
+            text("SELECT name FROM salesforce.account WHERE sfid = '001000000000001AAA'"),
+            Some("Kept".into())
+        );
     }
 }

@@ -8,9 +8,27 @@ pub const EVERY_TYPE: &str = include_str!("../../tests/fixtures/describe/every_t
 
 /// Every field of the Every_Type__c fixture that sfsync maps.
 pub const EVERY_FIELDS: &[&str] = &[
-    "Name", "Text__c", "Area__c", "Long_Area__c", "Email__c", "Phone__c", "Url__c", "Pick__c",
-    "Multi__c", "Combo__c", "Flag__c", "Count__c", "Ratio__c", "Money__c", "Share__c", "Day__c",
-    "Moment__c", "Clock__c", "Account__c", "Formula__c", "Key__c",
+    "Name",
+    "Text__c",
+    "Area__c",
+    "Long_Area__c",
+    "Email__c",
+    "Phone__c",
+    "Url__c",
+    "Pick__c",
+    "Multi__c",
+    "Combo__c",
+    "Flag__c",
+    "Count__c",
+    "Ratio__c",
+    "Money__c",
+    "Share__c",
+    "Day__c",
+    "Moment__c",
+    "Clock__c",
+    "Account__c",
+    "Formula__c",
+    "Key__c",
 ];
 
 pub fn run(sql: &str) {
@@ -30,7 +48,9 @@ pub fn text(sql: &str) -> Option<String> {
 }
 
 pub fn json(sql: &str) -> serde_json::Value {
-    one::<pgrx::JsonB>(sql).map(|j| j.0).unwrap_or(serde_json::Value::Null)
+    one::<pgrx::JsonB>(sql)
+        .map(|j| j.0)
+        .unwrap_or(serde_json::Value::Null)
 }
 
 fn quote(s: &str) -> String {
@@ -38,11 +58,20 @@ fn quote(s: &str) -> String {
 }
 
 fn array(items: &[&str]) -> String {
-    format!("ARRAY[{}]::text[]", items.iter().map(|f| quote(f)).collect::<Vec<_>>().join(","))
+    format!(
+        "ARRAY[{}]::text[]",
+        items.iter().map(|f| quote(f)).collect::<Vec<_>>().join(",")
+    )
 }
 
 /// Creates a mapping installed at once from a describe fixture; returns the mapping id.
-pub fn map(object: &str, fields: &[&str], access: &str, describe: &str, extra_options: &str) -> i64 {
+pub fn map(
+    object: &str,
+    fields: &[&str],
+    access: &str,
+    describe: &str,
+    extra_options: &str,
+) -> i64 {
     let sql = format!(
         "SELECT sfsync.create_mapping({}, {}, {}, {}::jsonb || jsonb_build_object('describe', {}::jsonb, 'parents', jsonb_build_object('Account', {}::jsonb)))",
         quote(object),
@@ -58,7 +87,14 @@ pub fn map(object: &str, fields: &[&str], access: &str, describe: &str, extra_op
 pub fn map_account_rw() -> i64 {
     map(
         "Account",
-        &["Name", "Industry", "AnnualRevenue", "NumberOfEmployees", "Ext_Id__c", "Description"],
+        &[
+            "Name",
+            "Industry",
+            "AnnualRevenue",
+            "NumberOfEmployees",
+            "Ext_Id__c",
+            "Description",
+        ],
         "read_write",
         ACCOUNT,
         r#"{"upsert_field": "Ext_Id__c"}"#,
@@ -68,7 +104,15 @@ pub fn map_account_rw() -> i64 {
 pub fn map_contact_rw() -> i64 {
     map(
         "Contact",
-        &["FirstName", "LastName", "Email", "AccountId", "Account.Ext_Id__c", "Name", "Ext_Id__c"],
+        &[
+            "FirstName",
+            "LastName",
+            "Email",
+            "AccountId",
+            "Account.Ext_Id__c",
+            "Name",
+            "Ext_Id__c",
+        ],
         "read_write",
         CONTACT,
         r#"{"upsert_field": "Ext_Id__c"}"#,
@@ -78,9 +122,11 @@ pub fn map_contact_rw() -> i64 {
 /// Installs `pg_temp.try_sql(q)`: runs q and returns NULL, or `SQLSTATE: message` of its error. A
 /// failing statement is rolled back to the block's savepoint, so tests can check what it left behind.
 pub fn install_try_sql() {
-    run("CREATE OR REPLACE FUNCTION pg_temp.try_sql(q text) RETURNS text LANGUAGE plpgsql AS $$
+    run(
+        "CREATE OR REPLACE FUNCTION pg_temp.try_sql(q text) RETURNS text LANGUAGE plpgsql AS $$
          BEGIN EXECUTE q; RETURN NULL;
-         EXCEPTION WHEN others THEN RETURN SQLSTATE || ': ' || SQLERRM; END $$");
+         EXCEPTION WHEN others THEN RETURN SQLSTATE || ': ' || SQLERRM; END $$",
+    );
 }
 
 /// Runs `sql`, which must fail with `sqlstate` and a message containing every string of `needles`.
@@ -88,9 +134,15 @@ pub fn expect_error(sql: &str, sqlstate: &str, needles: &[&str]) -> String {
     install_try_sql();
     let error = text(&format!("SELECT pg_temp.try_sql({})", quote(sql)))
         .unwrap_or_else(|| panic!("expected an error from {sql}"));
-    assert!(error.starts_with(&format!("{sqlstate}: ")), "wrong SQLSTATE for {sql}: {error}");
+    assert!(
+        error.starts_with(&format!("{sqlstate}: ")),
+        "wrong SQLSTATE for {sql}: {error}"
+    );
     for needle in needles {
-        assert!(error.contains(needle), "error of {sql} does not mention {needle:?}: {error}");
+        assert!(
+            error.contains(needle),
+            "error of {sql} does not mention {needle:?}: {error}"
+        );
     }
     error
 }

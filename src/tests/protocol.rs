@@ -13,12 +13,22 @@ mod tests {
     }
 
     fn complete(results: serde_json::Value) -> serde_json::Value {
-        json(&format!("SELECT sfsync._complete_changes('{}')", results.to_string().replace('\'', "''")))
+        json(&format!(
+            "SELECT sfsync._complete_changes('{}')",
+            results.to_string().replace('\'', "''")
+        ))
     }
 
-    fn result(change: &serde_json::Value, outcome: &str, extra: serde_json::Value) -> serde_json::Value {
-        let mut r = json!({"id": change["change_id"], "token": change["lease_token"], "outcome": outcome});
-        r.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+    fn result(
+        change: &serde_json::Value,
+        outcome: &str,
+        extra: serde_json::Value,
+    ) -> serde_json::Value {
+        let mut r =
+            json!({"id": change["change_id"], "token": change["lease_token"], "outcome": outcome});
+        r.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
         r
     }
 
@@ -41,8 +51,13 @@ mod tests {
         assert_eq!(claimed[1]["values"], json!({"industry": "Energy"}));
         assert_eq!(claimed[2]["record"]["name"], "Acme 2");
         assert_eq!(claimed[2]["record"]["ext_id__c"], "A-1");
-        assert!(claimed.iter().all(|c| c["lease_token"] == claimed[0]["lease_token"] && c["attempts"] == 1));
-        assert_eq!(count("SELECT count(*) FROM sfsync.change WHERE state = 'PENDING'"), 3);
+        assert!(claimed
+            .iter()
+            .all(|c| c["lease_token"] == claimed[0]["lease_token"] && c["attempts"] == 1));
+        assert_eq!(
+            count("SELECT count(*) FROM sfsync.change WHERE state = 'PENDING'"),
+            3
+        );
         assert_eq!(claim(10), json!([]), "nothing else to claim");
     }
 
@@ -53,22 +68,40 @@ mod tests {
         run("UPDATE salesforce.account SET industry = 'Energy'");
         let claimed = claim(10);
         let outcome = complete(json!([
-            result(&claimed[0], "SUCCESS", json!({"sfid": "001000000000001AAA"})),
+            result(
+                &claimed[0],
+                "SUCCESS",
+                json!({"sfid": "001000000000001AAA"})
+            ),
             result(&claimed[1], "MERGED", json!({}))
         ]));
         assert_eq!(outcome, json!({"applied": 2, "ignored": []}));
-        assert_eq!(text("SELECT sfid || ' ' || _hc_lastop FROM salesforce.account"), Some("001000000000001AAA INSERTED".into()));
+        assert_eq!(
+            text("SELECT sfid || ' ' || _hc_lastop FROM salesforce.account"),
+            Some("001000000000001AAA INSERTED".into())
+        );
         let c = changes(m);
-        assert_eq!(c.iter().map(|e| e["state"].as_str().unwrap()).collect::<Vec<_>>(), ["SUCCESS", "MERGED"]);
+        assert_eq!(
+            c.iter()
+                .map(|e| e["state"].as_str().unwrap())
+                .collect::<Vec<_>>(),
+            ["SUCCESS", "MERGED"]
+        );
         assert!(c.iter().all(|e| e["place"] == "archive"));
         assert_eq!(count("SELECT count(*) FROM sfsync.change"), 0);
         // an update of a synced row ends UPDATED, and nothing is captured by completion itself
         run("UPDATE salesforce.account SET name = 'Acme 2'");
         let claimed = claim(10);
         complete(json!([result(&claimed[0], "SUCCESS", json!({}))]));
-        assert_eq!(text("SELECT _hc_lastop FROM salesforce.account"), Some("UPDATED".into()));
+        assert_eq!(
+            text("SELECT _hc_lastop FROM salesforce.account"),
+            Some("UPDATED".into())
+        );
         assert_eq!(count("SELECT count(*) FROM sfsync.change"), 0);
-        assert!(one::<pgrx::datum::TimestampWithTimeZone>(&format!("SELECT last_write_at FROM sfsync.mapping WHERE id = {m}")).is_some());
+        assert!(one::<pgrx::datum::TimestampWithTimeZone>(&format!(
+            "SELECT last_write_at FROM sfsync.mapping WHERE id = {m}"
+        ))
+        .is_some());
     }
 
     #[pg_test]
@@ -77,18 +110,38 @@ mod tests {
         run("INSERT INTO salesforce.account (name, ext_id__c) VALUES ('Bad', 'A-1'), ('Good', 'A-2')");
         let claimed = claim(10);
         complete(json!([
-            result(&claimed[0], "FAILED", json!({"error": {"code": "FIELD_CUSTOM_VALIDATION_EXCEPTION", "message": "Name may not be Bad", "fields": ["Name"]}})),
-            result(&claimed[1], "SUCCESS", json!({"sfid": "001000000000002AAA"}))
+            result(
+                &claimed[0],
+                "FAILED",
+                json!({"error": {"code": "FIELD_CUSTOM_VALIDATION_EXCEPTION", "message": "Name may not be Bad", "fields": ["Name"]}})
+            ),
+            result(
+                &claimed[1],
+                "SUCCESS",
+                json!({"sfid": "001000000000002AAA"})
+            )
         ]));
         let bad = json("SELECT jsonb_build_object('lastop', _hc_lastop, 'err', _hc_err::jsonb - 'at') FROM salesforce.account WHERE name = 'Bad'");
-        assert_eq!(bad, json!({"lastop": "FAILED", "err": {"code": "FIELD_CUSTOM_VALIDATION_EXCEPTION", "message": "Name may not be Bad", "fields": ["Name"]}}));
-        assert!(text("SELECT _hc_err::jsonb->>'at' FROM salesforce.account WHERE name = 'Bad'").is_some());
-        assert_eq!(text("SELECT _hc_lastop FROM salesforce.account WHERE name = 'Good'"), Some("INSERTED".into()));
+        assert_eq!(
+            bad,
+            json!({"lastop": "FAILED", "err": {"code": "FIELD_CUSTOM_VALIDATION_EXCEPTION", "message": "Name may not be Bad", "fields": ["Name"]}})
+        );
+        assert!(
+            text("SELECT _hc_err::jsonb->>'at' FROM salesforce.account WHERE name = 'Bad'")
+                .is_some()
+        );
+        assert_eq!(
+            text("SELECT _hc_lastop FROM salesforce.account WHERE name = 'Good'"),
+            Some("INSERTED".into())
+        );
         assert_eq!(
             text("SELECT state || ' ' || sf_result || ' ' || sf_message FROM sfsync.change_archive WHERE state = 'FAILED'"),
             Some("FAILED FIELD_CUSTOM_VALIDATION_EXCEPTION Name may not be Bad".into())
         );
-        assert_eq!(count("SELECT failed FROM sfsync.status() WHERE object_name = 'Account'"), 1);
+        assert_eq!(
+            count("SELECT failed FROM sfsync.status() WHERE object_name = 'Account'"),
+            1
+        );
     }
 
     #[pg_test]
@@ -96,9 +149,16 @@ mod tests {
         map_account_rw();
         run("INSERT INTO salesforce.account (name, ext_id__c) VALUES ('Acme', 'A-1')");
         let claimed = claim(10);
-        complete(json!([result(&claimed[0], "RETRY", json!({"error": {"code": "UNABLE_TO_LOCK_ROW", "message": "locked"}}))]));
+        complete(json!([result(
+            &claimed[0],
+            "RETRY",
+            json!({"error": {"code": "UNABLE_TO_LOCK_ROW", "message": "locked"}})
+        )]));
         assert_eq!(text("SELECT state FROM sfsync.change"), Some("NEW".into()));
-        assert_eq!(count("SELECT count(*) FROM sfsync.change WHERE not_before > now()"), 1);
+        assert_eq!(
+            count("SELECT count(*) FROM sfsync.change WHERE not_before > now()"),
+            1
+        );
         assert_eq!(claim(10), json!([]), "not due yet");
         run("UPDATE sfsync.change SET not_before = now() - interval '1 second'");
         let again = claim(10);
@@ -106,11 +166,21 @@ mod tests {
         // attempts exhausted: the transient error becomes a failure
         let outcome = json(&format!(
             "SELECT sfsync._complete_changes('{}', 2)",
-            json!([result(&again[0], "RETRY", json!({"error": {"code": "SERVER_UNAVAILABLE", "message": "down"}}))])
+            json!([result(
+                &again[0],
+                "RETRY",
+                json!({"error": {"code": "SERVER_UNAVAILABLE", "message": "down"}})
+            )])
         ));
         assert_eq!(outcome["applied"], 1);
-        assert_eq!(text("SELECT state || ' ' || sf_result FROM sfsync.change_archive"), Some("FAILED SERVER_UNAVAILABLE".into()));
-        assert_eq!(text("SELECT _hc_lastop FROM salesforce.account"), Some("FAILED".into()));
+        assert_eq!(
+            text("SELECT state || ' ' || sf_result FROM sfsync.change_archive"),
+            Some("FAILED SERVER_UNAVAILABLE".into())
+        );
+        assert_eq!(
+            text("SELECT _hc_lastop FROM salesforce.account"),
+            Some("FAILED".into())
+        );
     }
 
     #[pg_test]
@@ -125,11 +195,24 @@ mod tests {
         assert_eq!(second[0]["change_id"], first[0]["change_id"]);
         assert_ne!(second[0]["lease_token"], first[0]["lease_token"]);
         assert_eq!(second[0]["attempts"], 2);
-        let stale = complete(json!([result(&first[0], "FAILED", json!({"error": {"code": "X", "message": "stale"}}))]));
-        assert_eq!(stale, json!({"applied": 0, "ignored": [first[0]["change_id"]]}));
-        assert_eq!(text("SELECT state FROM sfsync.change"), Some("PENDING".into()));
+        let stale = complete(json!([result(
+            &first[0],
+            "FAILED",
+            json!({"error": {"code": "X", "message": "stale"}})
+        )]));
+        assert_eq!(
+            stale,
+            json!({"applied": 0, "ignored": [first[0]["change_id"]]})
+        );
+        assert_eq!(
+            text("SELECT state FROM sfsync.change"),
+            Some("PENDING".into())
+        );
         complete(json!([result(&second[0], "SUCCESS", json!({}))]));
-        assert_eq!(text("SELECT _hc_lastop FROM salesforce.account"), Some("UPDATED".into()));
+        assert_eq!(
+            text("SELECT _hc_lastop FROM salesforce.account"),
+            Some("UPDATED".into())
+        );
     }
 
     #[pg_test]
@@ -138,9 +221,15 @@ mod tests {
         run("INSERT INTO salesforce.account (name) VALUES ('A'), ('B')");
         let claimed = claim(10);
         let token = claimed[0]["lease_token"].as_str().unwrap().to_string();
-        assert_eq!(one::<i32>(&format!("SELECT sfsync._renew_leases('{token}', 600)")), Some(2));
+        assert_eq!(
+            one::<i32>(&format!("SELECT sfsync._renew_leases('{token}', 600)")),
+            Some(2)
+        );
         assert_eq!(count("SELECT count(*) FROM sfsync.change WHERE lease_until > now() + interval '500 seconds'"), 2);
-        assert_eq!(one::<i32>("SELECT sfsync._renew_leases(gen_random_uuid(), 600)"), Some(0));
+        assert_eq!(
+            one::<i32>("SELECT sfsync._renew_leases(gen_random_uuid(), 600)"),
+            Some(0)
+        );
     }
 
     #[pg_test]
@@ -149,9 +238,15 @@ mod tests {
         run("SELECT sfsync.pause('Account')");
         run("INSERT INTO salesforce.account (name) VALUES ('A')");
         assert_eq!(claim(10), json!([]));
-        assert_eq!(text("SELECT state FROM sfsync.mapping"), Some("PAUSED".into()));
+        assert_eq!(
+            text("SELECT state FROM sfsync.mapping"),
+            Some("PAUSED".into())
+        );
         run("SELECT sfsync.resume('Account')");
-        assert_eq!(text("SELECT state FROM sfsync.mapping"), Some("LOADING".into()));
+        assert_eq!(
+            text("SELECT state FROM sfsync.mapping"),
+            Some("LOADING".into())
+        );
         assert_eq!(claim(10).as_array().unwrap().len(), 1);
     }
 
@@ -160,19 +255,36 @@ mod tests {
         let m = map_account_rw();
         run("INSERT INTO salesforce.account (name, ext_id__c) VALUES ('Bad', 'A-1')");
         let claimed = claim(10);
-        complete(json!([result(&claimed[0], "FAILED", json!({"error": {"code": "REQUIRED_FIELD_MISSING", "message": "Required fields are missing: [Industry]", "fields": ["Industry"]}}))]));
+        complete(json!([result(
+            &claimed[0],
+            "FAILED",
+            json!({"error": {"code": "REQUIRED_FIELD_MISSING", "message": "Required fields are missing: [Industry]", "fields": ["Industry"]}})
+        )]));
         let failed_id = claimed[0]["change_id"].as_i64().unwrap();
         // the user fixes the row with capture off, then retries
         run("SET LOCAL sfsync.origin = 'salesforce'");
         run("UPDATE salesforce.account SET industry = 'Energy', name = 'Fixed'");
         run("RESET sfsync.origin");
-        let new_ids = json(&format!("SELECT jsonb_agg(r) FROM sfsync.retry(ARRAY[{failed_id}]) r"));
+        let new_ids = json(&format!(
+            "SELECT jsonb_agg(r) FROM sfsync.retry(ARRAY[{failed_id}]) r"
+        ));
         assert_eq!(new_ids.as_array().unwrap().len(), 1);
         let again = claim(10);
         assert_eq!(again[0]["action"], "INSERT");
-        assert_eq!(again[0]["values"], json!({"name": "Fixed", "industry": "Energy", "ext_id__c": "A-1"}));
-        assert_eq!(text(&format!("SELECT state FROM sfsync.change_archive WHERE id = {failed_id}")), Some("REQUEUED".into()));
-        assert_eq!(text("SELECT _hc_lastop FROM salesforce.account"), Some("PENDING".into()));
+        assert_eq!(
+            again[0]["values"],
+            json!({"name": "Fixed", "industry": "Energy", "ext_id__c": "A-1"})
+        );
+        assert_eq!(
+            text(&format!(
+                "SELECT state FROM sfsync.change_archive WHERE id = {failed_id}"
+            )),
+            Some("REQUEUED".into())
+        );
+        assert_eq!(
+            text("SELECT _hc_lastop FROM salesforce.account"),
+            Some("PENDING".into())
+        );
         assert_eq!(changes(m).len(), 2);
     }
 
@@ -182,7 +294,11 @@ mod tests {
         synced_account("001000000000001AAA", "Acme");
         run("UPDATE salesforce.account SET industry = 'Bogus'");
         let claimed = claim(10);
-        complete(json!([result(&claimed[0], "FAILED", json!({"error": {"code": "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST", "message": "bad value for restricted picklist field: Bogus", "fields": ["Industry"]}}))]));
+        complete(json!([result(
+            &claimed[0],
+            "FAILED",
+            json!({"error": {"code": "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST", "message": "bad value for restricted picklist field: Bogus", "fields": ["Industry"]}})
+        )]));
         run("SET LOCAL sfsync.origin = 'salesforce'");
         run("UPDATE salesforce.account SET industry = 'Energy'");
         run("RESET sfsync.origin");
@@ -198,29 +314,72 @@ mod tests {
     fn ignore_gives_up_on_queued_and_failed_changes() {
         map_account_rw();
         run("INSERT INTO salesforce.account (name) VALUES ('A'), ('B')");
-        let ids: Vec<i64> = json("SELECT jsonb_agg(id ORDER BY id) FROM sfsync.change").as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).collect();
+        let ids: Vec<i64> = json("SELECT jsonb_agg(id ORDER BY id) FROM sfsync.change")
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_i64().unwrap())
+            .collect();
         run(&format!("SELECT sfsync.ignore(ARRAY[{}])", ids[0]));
-        assert_eq!(text(&format!("SELECT state FROM sfsync.change_archive WHERE id = {}", ids[0])), Some("IGNORED".into()));
+        assert_eq!(
+            text(&format!(
+                "SELECT state FROM sfsync.change_archive WHERE id = {}",
+                ids[0]
+            )),
+            Some("IGNORED".into())
+        );
         let claimed = claim(10);
-        complete(json!([result(&claimed[0], "FAILED", json!({"error": {"code": "X", "message": "no"}}))]));
+        complete(json!([result(
+            &claimed[0],
+            "FAILED",
+            json!({"error": {"code": "X", "message": "no"}})
+        )]));
         run(&format!("SELECT sfsync.ignore(ARRAY[{}])", ids[1]));
-        assert_eq!(text(&format!("SELECT state FROM sfsync.change_archive WHERE id = {}", ids[1])), Some("IGNORED".into()));
+        assert_eq!(
+            text(&format!(
+                "SELECT state FROM sfsync.change_archive WHERE id = {}",
+                ids[1]
+            )),
+            Some("IGNORED".into())
+        );
     }
 
     #[pg_test]
     fn bad_protocol_input() {
         map_account_rw();
-        expect_error("SELECT sfsync._complete_changes('{\"id\": 1}')", "22023", &["results must be a JSON array", "object"]);
+        expect_error(
+            "SELECT sfsync._complete_changes('{\"id\": 1}')",
+            "22023",
+            &["results must be a JSON array", "object"],
+        );
         expect_error("SELECT sfsync._complete_changes('[{\"id\": 1, \"token\": \"00000000-0000-0000-0000-000000000000\", \"outcome\": \"DONE\"}]')", "22023", &["outcome", "DONE"]);
-        expect_error("SELECT sfsync._complete_changes('[{\"id\": \"x\", \"outcome\": \"SUCCESS\"}]')", "22023", &["numeric \"id\""]);
+        expect_error(
+            "SELECT sfsync._complete_changes('[{\"id\": \"x\", \"outcome\": \"SUCCESS\"}]')",
+            "22023",
+            &["numeric \"id\""],
+        );
         expect_error("SELECT sfsync._claim_changes(0, 60)", "22023", &["batch"]);
-        expect_error("SELECT sfsync.retry(ARRAY[987654321])", "42704", &["987654321"]);
-        expect_error("SELECT sfsync.ignore(ARRAY[987654321])", "42704", &["987654321"]);
+        expect_error(
+            "SELECT sfsync.retry(ARRAY[987654321])",
+            "42704",
+            &["987654321"],
+        );
+        expect_error(
+            "SELECT sfsync.ignore(ARRAY[987654321])",
+            "42704",
+            &["987654321"],
+        );
         run("INSERT INTO salesforce.account (name) VALUES ('A')");
         let id = count("SELECT id FROM sfsync.change");
-        expect_error(&format!("SELECT sfsync.retry(ARRAY[{id}])"), "55000", &[&id.to_string(), "still queued"]);
+        expect_error(
+            &format!("SELECT sfsync.retry(ARRAY[{id}])"),
+            "55000",
+            &[&id.to_string(), "still queued"],
+        );
         // unknown change ids in results are reported, not applied
-        let outcome = complete(json!([{"id": 987654321, "token": "00000000-0000-0000-0000-000000000000", "outcome": "SUCCESS"}]));
+        let outcome = complete(
+            json!([{"id": 987654321, "token": "00000000-0000-0000-0000-000000000000", "outcome": "SUCCESS"}]),
+        );
         assert_eq!(outcome, json!({"applied": 0, "ignored": [987654321]}));
     }
 }

@@ -7,13 +7,21 @@ mod tests {
 
     /// Nothing of a failed create_mapping may remain.
     fn assert_nothing_left() {
-        assert_eq!(count("SELECT count(*) FROM sfsync.mapping"), 0, "a mapping row was left behind");
+        assert_eq!(
+            count("SELECT count(*) FROM sfsync.mapping"),
+            0,
+            "a mapping row was left behind"
+        );
         assert_eq!(
             count("SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast', 'sfsync', 'tests') AND n.nspname NOT LIKE 'pg_temp%' AND n.nspname NOT LIKE 'pg_toast_temp%'"),
             0,
             "a table was left behind"
         );
-        assert_eq!(count("SELECT count(*) FROM pg_namespace WHERE nspname = 'salesforce'"), 0, "a schema was left behind");
+        assert_eq!(
+            count("SELECT count(*) FROM pg_namespace WHERE nspname = 'salesforce'"),
+            0,
+            "a schema was left behind"
+        );
     }
 
     fn create(object: &str, fields: &str, access: &str, options: &str) -> String {
@@ -25,51 +33,200 @@ mod tests {
 
     #[pg_test]
     fn unknown_object_name_format() {
-        expect_error(&create("'Bad Object'", "ARRAY['Name']", "'read_only'", "'{}'"), "42602", &["Bad Object", "object name"]);
-        expect_error(&create("'1Account'", "ARRAY['Name']", "'read_only'", "'{}'"), "42602", &["1Account"]);
+        expect_error(
+            &create("'Bad Object'", "ARRAY['Name']", "'read_only'", "'{}'"),
+            "42602",
+            &["Bad Object", "object name"],
+        );
+        expect_error(
+            &create("'1Account'", "ARRAY['Name']", "'read_only'", "'{}'"),
+            "42602",
+            &["1Account"],
+        );
         assert_nothing_left();
     }
 
     #[pg_test]
     fn field_not_in_the_describe() {
-        expect_error(&create("'Account'", "ARRAY['Name', 'Nope__c', 'Missing']", "'read_only'", "'{}'"), "42703", &["Nope__c", "Missing", "Account"]);
+        expect_error(
+            &create(
+                "'Account'",
+                "ARRAY['Name', 'Nope__c', 'Missing']",
+                "'read_only'",
+                "'{}'",
+            ),
+            "42703",
+            &["Nope__c", "Missing", "Account"],
+        );
         assert_nothing_left();
     }
 
     #[pg_test]
     fn duplicate_field() {
-        expect_error(&create("'Account'", "ARRAY['Name', 'name']", "'read_only'", "'{}'"), "42701", &["name", "duplicate"]);
+        expect_error(
+            &create("'Account'", "ARRAY['Name', 'name']", "'read_only'", "'{}'"),
+            "42701",
+            &["name", "duplicate"],
+        );
         assert_nothing_left();
     }
 
     #[pg_test]
     fn sql_injection_in_names() {
-        expect_error(&create("'Account\"; DROP TABLE x; --'", "ARRAY['Name']", "'read_only'", "'{}'"), "42602", &["DROP TABLE"]);
-        expect_error(&create("'Account'", "ARRAY['Name\"); DROP TABLE sfsync.mapping; --']", "'read_only'", "'{}'"), "42602", &["DROP TABLE"]);
-        expect_error(&create("'Account'", "ARRAY['Name']", "'read_only'", r#"'{"schema": "x\"; DROP SCHEMA sfsync CASCADE; --"}'"#), "42602", &["schema name", "DROP SCHEMA"]);
-        expect_error(&create("'Account'", "ARRAY['Name']", "'read_only'", r#"'{"table": "t; DELETE FROM sfsync.mapping"}'"#), "42602", &["table name", "DELETE FROM"]);
-        expect_error(&create("'Account'", "ARRAY['Name']", "'read_only'", r#"'{"filter": "Name = ''x'') OR (Id != null"}'"#), "22023", &["filter"]);
+        expect_error(
+            &create(
+                "'Account\"; DROP TABLE x; --'",
+                "ARRAY['Name']",
+                "'read_only'",
+                "'{}'",
+            ),
+            "42602",
+            &["DROP TABLE"],
+        );
+        expect_error(
+            &create(
+                "'Account'",
+                "ARRAY['Name\"); DROP TABLE sfsync.mapping; --']",
+                "'read_only'",
+                "'{}'",
+            ),
+            "42602",
+            &["DROP TABLE"],
+        );
+        expect_error(
+            &create(
+                "'Account'",
+                "ARRAY['Name']",
+                "'read_only'",
+                r#"'{"schema": "x\"; DROP SCHEMA sfsync CASCADE; --"}'"#,
+            ),
+            "42602",
+            &["schema name", "DROP SCHEMA"],
+        );
+        expect_error(
+            &create(
+                "'Account'",
+                "ARRAY['Name']",
+                "'read_only'",
+                r#"'{"table": "t; DELETE FROM sfsync.mapping"}'"#,
+            ),
+            "42602",
+            &["table name", "DELETE FROM"],
+        );
+        expect_error(
+            &create(
+                "'Account'",
+                "ARRAY['Name']",
+                "'read_only'",
+                r#"'{"filter": "Name = ''x'') OR (Id != null"}'"#,
+            ),
+            "22023",
+            &["filter"],
+        );
         assert_nothing_left();
-        assert_eq!(count("SELECT count(*) FROM pg_namespace WHERE nspname = 'sfsync'"), 1);
+        assert_eq!(
+            count("SELECT count(*) FROM pg_namespace WHERE nspname = 'sfsync'"),
+            1
+        );
     }
 
     #[pg_test]
     fn bad_access_value() {
-        expect_error(&create("'Account'", "ARRAY['Name']", "'write_only'", "'{}'"), "22023", &["access", "write_only"]);
+        expect_error(
+            &create("'Account'", "ARRAY['Name']", "'write_only'", "'{}'"),
+            "22023",
+            &["access", "write_only"],
+        );
         assert_nothing_left();
     }
 
     #[pg_test]
     fn unknown_option_key_and_wrong_option_types() {
-        expect_error(&create("'Account'", "ARRAY['Name']", "'read_only'", r#"'{"pol_seconds": 5}'"#), "22023", &["unknown option key", "pol_seconds"]);
-        expect_error(&create("'Account'", "ARRAY['Name']", "'read_only'", r#"'{"poll_seconds": "60"}'"#), "22023", &["poll_seconds", "number", "string"]);
-        expect_error(&create("'Account'", "ARRAY['Name']", "'read_only'", r#"'{"poll_seconds": 1.5}'"#), "22023", &["poll_seconds", "1.5"]);
-        expect_error(&create("'Account'", "ARRAY['Name']", "'read_only'", r#"'{"poll_seconds": 0}'"#), "22023", &["poll_seconds", "0"]);
-        expect_error(&create("'Account'", "ARRAY['Name']", "'read_only'", r#"'{"streaming": "yes"}'"#), "22023", &["streaming", "boolean"]);
-        expect_error(&create("'Account'", "ARRAY['Name']", "'read_only'", r#"'{"read_only_fields": "Name"}'"#), "22023", &["read_only_fields", "array"]);
-        expect_error(&create("'Account'", "ARRAY['Name']", "'read_only'", r#"'{"read_only_fields": ["Industry"]}'"#), "22023", &["read_only_fields", "Industry"]);
-        expect_error(&create("'Account'", "ARRAY['Name']", "'read_only'", r#"'{"conflict": "local_wins"}'"#), "22023", &["conflict", "local_wins"]);
-        expect_error("SELECT sfsync.create_mapping('Account', ARRAY['Name'], 'read_only', '[1]')", "22023", &["option must be a JSON object", "array"]);
+        expect_error(
+            &create(
+                "'Account'",
+                "ARRAY['Name']",
+                "'read_only'",
+                r#"'{"pol_seconds": 5}'"#,
+            ),
+            "22023",
+            &["unknown option key", "pol_seconds"],
+        );
+        expect_error(
+            &create(
+                "'Account'",
+                "ARRAY['Name']",
+                "'read_only'",
+                r#"'{"poll_seconds": "60"}'"#,
+            ),
+            "22023",
+            &["poll_seconds", "number", "string"],
+        );
+        expect_error(
+            &create(
+                "'Account'",
+                "ARRAY['Name']",
+                "'read_only'",
+                r#"'{"poll_seconds": 1.5}'"#,
+            ),
+            "22023",
+            &["poll_seconds", "1.5"],
+        );
+        expect_error(
+            &create(
+                "'Account'",
+                "ARRAY['Name']",
+                "'read_only'",
+                r#"'{"poll_seconds": 0}'"#,
+            ),
+            "22023",
+            &["poll_seconds", "0"],
+        );
+        expect_error(
+            &create(
+                "'Account'",
+                "ARRAY['Name']",
+                "'read_only'",
+                r#"'{"streaming": "yes"}'"#,
+            ),
+            "22023",
+            &["streaming", "boolean"],
+        );
+        expect_error(
+            &create(
+                "'Account'",
+                "ARRAY['Name']",
+                "'read_only'",
+                r#"'{"read_only_fields": "Name"}'"#,
+            ),
+            "22023",
+            &["read_only_fields", "array"],
+        );
+        expect_error(
+            &create(
+                "'Account'",
+                "ARRAY['Name']",
+                "'read_only'",
+                r#"'{"read_only_fields": ["Industry"]}'"#,
+            ),
+            "22023",
+            &["read_only_fields", "Industry"],
+        );
+        expect_error(
+            &create(
+                "'Account'",
+                "ARRAY['Name']",
+                "'read_only'",
+                r#"'{"conflict": "local_wins"}'"#,
+            ),
+            "22023",
+            &["conflict", "local_wins"],
+        );
+        expect_error(
+            "SELECT sfsync.create_mapping('Account', ARRAY['Name'], 'read_only', '[1]')",
+            "22023",
+            &["option must be a JSON object", "array"],
+        );
         assert_nothing_left();
     }
 
@@ -94,44 +251,98 @@ mod tests {
     #[pg_test]
     fn duplicate_mapping() {
         map("Account", &["Name"], "read_only", ACCOUNT, "{}");
-        expect_error(&create("'Account'", "ARRAY['Industry']", "'read_only'", "'{}'"), "42710", &["Account", "already exists"]);
-        expect_error(&create("'account'", "ARRAY['Industry']", "'read_only'", "'{}'"), "42710", &["already exists"]);
+        expect_error(
+            &create("'Account'", "ARRAY['Industry']", "'read_only'", "'{}'"),
+            "42710",
+            &["Account", "already exists"],
+        );
+        expect_error(
+            &create("'account'", "ARRAY['Industry']", "'read_only'", "'{}'"),
+            "42710",
+            &["already exists"],
+        );
         assert_eq!(count("SELECT count(*) FROM sfsync.mapping"), 1);
     }
 
     #[pg_test]
     fn upsert_field_that_is_not_an_external_id() {
-        expect_error(&create("'Account'", "ARRAY['Name', 'Industry']", "'read_write'", r#"'{"upsert_field": "Industry"}'"#), "22023", &["Industry", "external id"]);
-        expect_error(&create("'Account'", "ARRAY['Name']", "'read_write'", r#"'{"upsert_field": "Ext_Id__c"}'"#), "22023", &["Ext_Id__c", "not in the field list"]);
+        expect_error(
+            &create(
+                "'Account'",
+                "ARRAY['Name', 'Industry']",
+                "'read_write'",
+                r#"'{"upsert_field": "Industry"}'"#,
+            ),
+            "22023",
+            &["Industry", "external id"],
+        );
+        expect_error(
+            &create(
+                "'Account'",
+                "ARRAY['Name']",
+                "'read_write'",
+                r#"'{"upsert_field": "Ext_Id__c"}'"#,
+            ),
+            "22023",
+            &["Ext_Id__c", "not in the field list"],
+        );
         assert_nothing_left();
     }
 
     #[pg_test]
     fn filter_that_is_not_a_plausible_soql_condition() {
-        for filter in ["Name = 'x' LIMIT 5", "Name = 'x'; DELETE", "SELECT Id FROM Account", "Name = 'unterminated", "(Name = 'x'", "Name"] {
+        for filter in [
+            "Name = 'x' LIMIT 5",
+            "Name = 'x'; DELETE",
+            "SELECT Id FROM Account",
+            "Name = 'unterminated",
+            "(Name = 'x'",
+            "Name",
+        ] {
             expect_error(
-                &create("'Account'", "ARRAY['Name']", "'read_only'", &format!("jsonb_build_object('filter', '{}')", filter.replace('\'', "''"))),
+                &create(
+                    "'Account'",
+                    "ARRAY['Name']",
+                    "'read_only'",
+                    &format!(
+                        "jsonb_build_object('filter', '{}')",
+                        filter.replace('\'', "''")
+                    ),
+                ),
                 "22023",
                 &["filter", "not a plausible SOQL condition"],
             );
         }
         assert_nothing_left();
         // a good one is stored as given
-        map("Account", &["Name", "Industry"], "read_only", ACCOUNT, r#"{"filter": "Industry IN ('Banking', 'Energy') AND CreatedDate = LAST_N_DAYS:30"}"#);
-        assert_eq!(text("SELECT filter FROM sfsync.mapping"), Some("Industry IN ('Banking', 'Energy') AND CreatedDate = LAST_N_DAYS:30".into()));
+        map(
+            "Account",
+            &["Name", "Industry"],
+            "read_only",
+            ACCOUNT,
+            r#"{"filter": "Industry IN ('Banking', 'Energy') AND CreatedDate = LAST_N_DAYS:30"}"#,
+        );
+        assert_eq!(
+            text("SELECT filter FROM sfsync.mapping"),
+            Some("Industry IN ('Banking', 'Energy') AND CreatedDate = LAST_N_DAYS:30".into())
+        );
     }
 
     #[pg_test]
     fn identifier_too_long() {
         let long_object = format!("A{}__c", "b".repeat(60));
-        let describe = format!(r#"{{"name": "{long_object}", "fields": [{{"name": "Id", "type": "id"}}, {{"name": "Name", "type": "string", "length": 80}}]}}"#);
+        let describe = format!(
+            r#"{{"name": "{long_object}", "fields": [{{"name": "Id", "type": "id"}}, {{"name": "Name", "type": "string", "length": 80}}]}}"#
+        );
         expect_error(
             &format!("SELECT sfsync.create_mapping('{long_object}', ARRAY['Name'], 'read_only', jsonb_build_object('describe', '{describe}'::jsonb))"),
             "42622",
             &["longer than 63 bytes"],
         );
         let long_field = format!("F{}__c", "x".repeat(62));
-        let describe = format!(r#"{{"name": "Thing__c", "fields": [{{"name": "Id", "type": "id"}}, {{"name": "{long_field}", "type": "string", "length": 80}}]}}"#);
+        let describe = format!(
+            r#"{{"name": "Thing__c", "fields": [{{"name": "Id", "type": "id"}}, {{"name": "{long_field}", "type": "string", "length": 80}}]}}"#
+        );
         expect_error(
             &format!("SELECT sfsync.create_mapping('Thing__c', ARRAY['{long_field}'], 'read_only', jsonb_build_object('describe', '{describe}'::jsonb))"),
             "42622",
@@ -142,8 +353,16 @@ mod tests {
 
     #[pg_test]
     fn empty_or_null_field_lists() {
-        expect_error(&create("'Account'", "ARRAY[]::text[]", "'read_only'", "'{}'"), "22023", &["at least one"]);
-        expect_error(&create("'Account'", "ARRAY['Name', NULL]", "'read_only'", "'{}'"), "22004", &["NULL"]);
+        expect_error(
+            &create("'Account'", "ARRAY[]::text[]", "'read_only'", "'{}'"),
+            "22023",
+            &["at least one"],
+        );
+        expect_error(
+            &create("'Account'", "ARRAY['Name', NULL]", "'read_only'", "'{}'"),
+            "22004",
+            &["NULL"],
+        );
         assert_nothing_left();
     }
 }

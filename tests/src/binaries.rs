@@ -4,7 +4,10 @@ use std::path::PathBuf;
 
 /// `$SFSYNC_<NAME>_BIN`, else the binary in the same target profile directory as this test.
 pub fn binary(name: &str) -> PathBuf {
-    let env = format!("SFSYNC_{}_BIN", name.trim_start_matches("sfsync-").to_uppercase());
+    let env = format!(
+        "SFSYNC_{}_BIN",
+        name.trim_start_matches("sfsync-").to_uppercase()
+    );
     if let Ok(path) = std::env::var(&env) {
         return PathBuf::from(path);
     }

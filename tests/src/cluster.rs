@@ -13,7 +13,11 @@ use tokio_postgres::{Client, NoTls};
 const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
 
 fn is_root() -> bool {
-    Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0\n")).unwrap_or(false)
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout.starts_with(b"0\n"))
+        .unwrap_or(false)
 }
 
 /// Runs a Postgres binary, as `postgres` when we are root.
@@ -29,7 +33,10 @@ fn pg_command(binary: &str) -> Command {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
 }
 
 /// A running cluster; stopped and removed when dropped.
@@ -42,22 +49,45 @@ impl Cluster {
     /// Starts a new cluster (initdb + pg_ctl start), fsync off unless `durable`.
     pub fn start(durable: bool) -> Cluster {
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let root = PathBuf::from(std::env::var("SFSYNC_TMP").unwrap_or_else(|_| "/var/tmp/sfsync".into()));
+        let root =
+            PathBuf::from(std::env::var("SFSYNC_TMP").unwrap_or_else(|_| "/var/tmp/sfsync".into()));
         std::fs::create_dir_all(&root).expect("create SFSYNC_TMP");
         let _ = Command::new("chmod").arg("1777").arg(&root).status();
-        let dir = root.join(format!("cluster-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst)));
+        let dir = root.join(format!(
+            "cluster-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst)
+        ));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("cluster dir");
         if is_root() {
-            let status = Command::new("chown").arg("postgres").arg(&dir).status().expect("chown");
+            let status = Command::new("chown")
+                .arg("postgres")
+                .arg(&dir)
+                .status()
+                .expect("chown");
             assert!(status.success());
         }
         let data = dir.join("data");
         let out = pg_command("initdb")
-            .args(["-D", data.to_str().unwrap(), "--no-locale", "-E", "UTF8", "-U", "postgres", "-A", "trust"])
+            .args([
+                "-D",
+                data.to_str().unwrap(),
+                "--no-locale",
+                "-E",
+                "UTF8",
+                "-U",
+                "postgres",
+                "-A",
+                "trust",
+            ])
             .output()
             .expect("initdb");
-        assert!(out.status.success(), "initdb failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "initdb failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let port = free_port();
         let options = format!(
             "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync={} -c synchronous_commit={} -c max_connections=200 -c shared_buffers=256MB",
@@ -66,7 +96,16 @@ impl Cluster {
             if durable { "on" } else { "off" },
         );
         let out = pg_command("pg_ctl")
-            .args(["-D", data.to_str().unwrap(), "-o", &options, "-l", dir.join("log").to_str().unwrap(), "-w", "start"])
+            .args([
+                "-D",
+                data.to_str().unwrap(),
+                "-o",
+                &options,
+                "-l",
+                dir.join("log").to_str().unwrap(),
+                "-w",
+                "start",
+            ])
             .output()
             .expect("pg_ctl start");
         assert!(
@@ -102,18 +141,40 @@ impl Cluster {
     /// Creates a fresh database with the extension installed.
     pub async fn database(&self) -> TestDb {
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let name = format!("t_{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst));
+        let name = format!(
+            "t_{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst)
+        );
         let admin = connect(&self.url("postgres")).await;
-        admin.batch_execute(&format!("CREATE DATABASE {name}")).await.expect("create database");
-        let db = TestDb { url: self.url(&name), name };
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .expect("create database");
+        let db = TestDb {
+            url: self.url(&name),
+            name,
+        };
         let client = db.connect().await;
-        client.batch_execute("CREATE EXTENSION sfsync").await.expect("CREATE EXTENSION sfsync (run `make install` first)");
+        client
+            .batch_execute("CREATE EXTENSION sfsync")
+            .await
+            .expect("CREATE EXTENSION sfsync (run `make install` first)");
         db
     }
 }
 
 fn stop(data: &Path) {
-    let _ = pg_command("pg_ctl").args(["-D", data.to_str().unwrap(), "-m", "immediate", "-w", "stop"]).output();
+    let _ = pg_command("pg_ctl")
+        .args([
+            "-D",
+            data.to_str().unwrap(),
+            "-m",
+            "immediate",
+            "-w",
+            "stop",
+        ])
+        .output();
 }
 
 impl Drop for Cluster {
@@ -155,7 +216,9 @@ impl TestDb {
 
 /// Connects and drives the connection on a background task.
 pub async fn connect(url: &str) -> Client {
-    let (client, connection) = tokio_postgres::connect(url, NoTls).await.unwrap_or_else(|e| panic!("connect {url}: {e}"));
+    let (client, connection) = tokio_postgres::connect(url, NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("connect {url}: {e}"));
     tokio::spawn(async move {
         let _ = connection.await;
     });
@@ -164,7 +227,11 @@ pub async fn connect(url: &str) -> Client {
 
 /// The describe fixtures used by the extension's own tests.
 pub fn describe_fixture(name: &str) -> serde_json::Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/describe").join(format!("{name}.json"));
-    serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
-        .expect("fixture JSON")
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/describe")
+        .join(format!("{name}.json"));
+    serde_json::from_str(
+        &std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+    )
+    .expect("fixture JSON")
 }

@@ -26,8 +26,13 @@ pub struct Emulator {
 impl Emulator {
     /// Starts `sfsync-emulator --tls` on a free port with extra arguments.
     pub fn start(extra: &[&str]) -> Emulator {
-        let root = PathBuf::from(std::env::var("SFSYNC_TMP").unwrap_or_else(|_| "/var/tmp/sfsync".into()));
-        let dir = root.join(format!("emulator-{}-{}", std::process::id(), rand::random::<u32>()));
+        let root =
+            PathBuf::from(std::env::var("SFSYNC_TMP").unwrap_or_else(|_| "/var/tmp/sfsync".into()));
+        let dir = root.join(format!(
+            "emulator-{}-{}",
+            std::process::id(),
+            rand::random::<u32>()
+        ));
         std::fs::create_dir_all(&dir).expect("emulator dir");
         let ca_file = dir.join("ca.pem");
         let mut child = Command::new(binary("sfsync-emulator"))
@@ -40,13 +45,16 @@ impl Emulator {
             .expect("start sfsync-emulator");
         let stdout = child.stdout.take().expect("stdout");
         let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).expect("emulator stdout");
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("emulator stdout");
         let url = line
             .trim()
             .strip_prefix("sfsync-emulator listening on ")
             .unwrap_or_else(|| panic!("unexpected emulator output: {line:?}"))
             .to_string();
-        let ca = reqwest::Certificate::from_pem(&std::fs::read(&ca_file).expect("ca.pem")).expect("CA PEM");
+        let ca = reqwest::Certificate::from_pem(&std::fs::read(&ca_file).expect("ca.pem"))
+            .expect("CA PEM");
         let http = reqwest::Client::builder()
             .use_rustls_tls()
             .tls_built_in_root_certs(false)
@@ -54,7 +62,14 @@ impl Emulator {
             .timeout(Duration::from_secs(120))
             .build()
             .expect("reqwest client");
-        Emulator { child, url, ca_file, dir, http, token: tokio::sync::Mutex::new(None) }
+        Emulator {
+            child,
+            url,
+            ca_file,
+            dir,
+            http,
+            token: tokio::sync::Mutex::new(None),
+        }
     }
 
     pub fn pid(&self) -> u32 {
@@ -96,18 +111,33 @@ impl Emulator {
             .json()
             .await
             .expect("token JSON");
-        let t = response["access_token"].as_str().expect("access_token").to_string();
+        let t = response["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_string();
         *token = Some(t.clone());
         t
     }
 
     /// A REST call on `/services/data/vXX.X/<path>` as the admin user; returns (status, JSON or Null).
-    pub async fn rest(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+    pub async fn rest(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
         for attempt in 0..2 {
             let token = self.token().await;
             let mut request = self
                 .http
-                .request(method.clone(), format!("{}/services/data/v{API_VERSION}/{}", self.url, path.trim_start_matches('/')))
+                .request(
+                    method.clone(),
+                    format!(
+                        "{}/services/data/v{API_VERSION}/{}",
+                        self.url,
+                        path.trim_start_matches('/')
+                    ),
+                )
                 .bearer_auth(&token);
             if let Some(body) = &body {
                 request = request.json(body);
@@ -130,26 +160,44 @@ impl Emulator {
         let token = self.token().await;
         let response = self
             .http
-            .get(format!("{}/services/data/v{API_VERSION}/{}", self.url, path.trim_start_matches('/')))
+            .get(format!(
+                "{}/services/data/v{API_VERSION}/{}",
+                self.url,
+                path.trim_start_matches('/')
+            ))
             .bearer_auth(&token)
             .send()
             .await
             .expect("REST request");
         let status = response.status().as_u16();
         let headers = response.headers().clone();
-        (status, headers, response.bytes().await.expect("response body"))
+        (
+            status,
+            headers,
+            response.bytes().await.expect("response body"),
+        )
     }
 
     /// All records of a SOQL query (follows nextRecordsUrl). Panics on an error response.
     pub async fn query(&self, soql: &str) -> Vec<Value> {
         let mut records = Vec::new();
-        let (status, mut page) =
-            self.rest(reqwest::Method::GET, &format!("queryAll/?q={}", urlencode(soql)), None).await;
+        let (status, mut page) = self
+            .rest(
+                reqwest::Method::GET,
+                &format!("queryAll/?q={}", urlencode(soql)),
+                None,
+            )
+            .await;
         assert_eq!(status, 200, "query {soql}: {page}");
         loop {
             records.extend(page["records"].as_array().cloned().unwrap_or_default());
-            let Some(next) = page["nextRecordsUrl"].as_str().map(str::to_string) else { break };
-            let path = next.split_once(&format!("/v{API_VERSION}/")).map(|(_, p)| p.to_string()).unwrap_or(next);
+            let Some(next) = page["nextRecordsUrl"].as_str().map(str::to_string) else {
+                break;
+            };
+            let path = next
+                .split_once(&format!("/v{API_VERSION}/"))
+                .map(|(_, p)| p.to_string())
+                .unwrap_or(next);
             let (status, next_page) = self.rest(reqwest::Method::GET, &path, None).await;
             assert_eq!(status, 200, "{next_page}");
             page = next_page;
@@ -159,7 +207,10 @@ impl Emulator {
 
     /// An admin API call (`/__emulator/...`).
     pub async fn admin(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let mut request = self.http.request(method, format!("{}/__emulator/{}", self.url, path.trim_start_matches('/')));
+        let mut request = self.http.request(
+            method,
+            format!("{}/__emulator/{}", self.url, path.trim_start_matches('/')),
+        );
         if let Some(body) = body {
             request = request.json(&body);
         }
@@ -172,7 +223,12 @@ impl Emulator {
 
     /// Writes records as another API client (so they are not the sidecar's own writes).
     pub async fn write_as_other(&self, object: &str, records: Value) -> Value {
-        self.admin(reqwest::Method::POST, "records", Some(json!({"object": object, "records": records}))).await
+        self.admin(
+            reqwest::Method::POST,
+            "records",
+            Some(json!({"object": object, "records": records})),
+        )
+        .await
     }
 }
 
@@ -188,7 +244,9 @@ pub fn urlencode(s: &str) -> String {
     let mut out = String::with_capacity(s.len() * 3);
     for b in s.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
             _ => out.push_str(&format!("%{b:02X}")),
         }
     }

@@ -13,7 +13,10 @@ pub struct Sidecar {
 impl Sidecar {
     /// Starts `sfsync-sidecar run` with `env` (plus `RUST_LOG` from ours, default `warn`).
     pub fn start(env: &[(String, String)]) -> Sidecar {
-        let mut sidecar = Sidecar { child: None, env: env.to_vec() };
+        let mut sidecar = Sidecar {
+            child: None,
+            env: env.to_vec(),
+        };
         sidecar.restart();
         sidecar
     }
@@ -25,7 +28,10 @@ impl Sidecar {
         if std::env::var("RUST_LOG").is_err() {
             command.env("RUST_LOG", "warn");
         }
-        command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::inherit());
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
         self.child = Some(command.spawn().expect("start sfsync-sidecar"));
     }
 
@@ -53,7 +59,10 @@ impl Sidecar {
     /// SIGTERM, then waits up to `timeout` for a clean exit.
     pub fn terminate(&mut self, timeout: Duration) -> Option<ExitStatus> {
         let mut child = self.child.take()?;
-        let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
             if let Ok(Some(status)) = child.try_wait() {

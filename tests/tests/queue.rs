@@ -51,7 +51,10 @@ async fn complete(client: &Client, claimed: &[Claimed], outcome: &str) -> serde_
         })
         .collect();
     let row = client
-        .query_one("SELECT sfsync._complete_changes($1::text::jsonb)::text", &[&serde_json::Value::from(results).to_string()])
+        .query_one(
+            "SELECT sfsync._complete_changes($1::text::jsonb)::text",
+            &[&serde_json::Value::from(results).to_string()],
+        )
         .await
         .expect("complete");
     serde_json::from_str(row.get::<_, &str>(0)).unwrap()
@@ -90,7 +93,11 @@ async fn concurrent_claimers_never_get_the_same_change() {
     let unique: HashSet<i64> = all.iter().copied().collect();
     assert_eq!(all.len(), unique.len(), "a change was handed out twice");
     assert_eq!(unique.len(), 2000, "every change was handed out");
-    let left: i64 = client.query_one("SELECT count(*) FROM sfsync.change", &[]).await.unwrap().get(0);
+    let left: i64 = client
+        .query_one("SELECT count(*) FROM sfsync.change", &[])
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(left, 0);
     let lastops: i64 = client
         .query_one("SELECT count(*) FROM salesforce.account WHERE _hc_lastop = 'INSERTED' AND sfid IS NOT NULL", &[])
@@ -106,18 +113,42 @@ async fn uncommitted_changes_are_invisible_and_rollbacks_leave_nothing() {
     let (sidecar, _) = account_mapping(&db, "{}").await;
     let mut app = db.connect().await;
     let tx = app.transaction().await.unwrap();
-    tx.batch_execute("INSERT INTO salesforce.account (name) VALUES ('not yet')").await.unwrap();
-    assert!(claim(&sidecar, 10, 60).await.is_empty(), "an uncommitted change was claimed");
+    tx.batch_execute("INSERT INTO salesforce.account (name) VALUES ('not yet')")
+        .await
+        .unwrap();
+    assert!(
+        claim(&sidecar, 10, 60).await.is_empty(),
+        "an uncommitted change was claimed"
+    );
     tx.commit().await.unwrap();
     assert_eq!(claim(&sidecar, 10, 60).await.len(), 1);
 
     let tx = app.transaction().await.unwrap();
-    tx.batch_execute("INSERT INTO salesforce.account (name) VALUES ('never')").await.unwrap();
-    tx.batch_execute("UPDATE salesforce.account SET industry = 'Energy'").await.unwrap();
+    tx.batch_execute("INSERT INTO salesforce.account (name) VALUES ('never')")
+        .await
+        .unwrap();
+    tx.batch_execute("UPDATE salesforce.account SET industry = 'Energy'")
+        .await
+        .unwrap();
     tx.rollback().await.unwrap();
-    let queued: i64 = sidecar.query_one("SELECT count(*) FROM sfsync.change WHERE state = 'NEW'", &[]).await.unwrap().get(0);
-    let archived: i64 = sidecar.query_one("SELECT count(*) FROM sfsync.change_archive", &[]).await.unwrap().get(0);
-    assert_eq!((queued, archived), (0, 0), "a rolled-back transaction left queue entries");
+    let queued: i64 = sidecar
+        .query_one(
+            "SELECT count(*) FROM sfsync.change WHERE state = 'NEW'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let archived: i64 = sidecar
+        .query_one("SELECT count(*) FROM sfsync.change_archive", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        (queued, archived),
+        (0, 0),
+        "a rolled-back transaction left queue entries"
+    );
     assert!(claim(&sidecar, 10, 60).await.is_empty());
 }
 
@@ -125,14 +156,24 @@ async fn uncommitted_changes_are_invisible_and_rollbacks_leave_nothing() {
 async fn an_expired_lease_is_claimable_again_and_the_stale_holder_is_fenced() {
     let db = Cluster::shared().database().await;
     let (client, _) = account_mapping(&db, "{}").await;
-    client.batch_execute("INSERT INTO salesforce.account (name) VALUES ('leased')").await.unwrap();
+    client
+        .batch_execute("INSERT INTO salesforce.account (name) VALUES ('leased')")
+        .await
+        .unwrap();
     let stale = claim(&client, 10, 1).await;
     assert_eq!(stale.len(), 1);
-    assert!(claim(&client, 10, 60).await.is_empty(), "leased: not claimable");
+    assert!(
+        claim(&client, 10, 60).await.is_empty(),
+        "leased: not claimable"
+    );
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let other = db.connect().await;
     let fresh = claim(&other, 10, 60).await;
-    assert_eq!(fresh.len(), 1, "the expired lease makes the change claimable");
+    assert_eq!(
+        fresh.len(),
+        1,
+        "the expired lease makes the change claimable"
+    );
     assert_eq!(fresh[0].change_id, stale[0].change_id);
     assert_ne!(fresh[0].token, stale[0].token);
     let outcome = complete(&client, &stale, "FAILED").await;
@@ -140,9 +181,16 @@ async fn an_expired_lease_is_claimable_again_and_the_stale_holder_is_fenced() {
     assert_eq!(outcome["ignored"], serde_json::json!([stale[0].change_id]));
     let outcome = complete(&other, &fresh, "SUCCESS").await;
     assert_eq!(outcome["applied"], 1);
-    let row = client.query_one("SELECT _hc_lastop, _hc_err FROM salesforce.account", &[]).await.unwrap();
+    let row = client
+        .query_one("SELECT _hc_lastop, _hc_err FROM salesforce.account", &[])
+        .await
+        .unwrap();
     assert_eq!(row.get::<_, Option<String>>(0).as_deref(), Some("INSERTED"));
-    assert_eq!(row.get::<_, Option<String>>(1), None, "the stale failure never reached the row");
+    assert_eq!(
+        row.get::<_, Option<String>>(1),
+        None,
+        "the stale failure never reached the row"
+    );
 }
 
 #[tokio::test]
@@ -193,7 +241,8 @@ async fn per_record_order_holds_under_concurrent_writers() {
                     continue;
                 }
                 for ch in &claimed {
-                    let v: serde_json::Value = serde_json::from_str(ch.values.as_deref().unwrap()).unwrap();
+                    let v: serde_json::Value =
+                        serde_json::from_str(ch.values.as_deref().unwrap()).unwrap();
                     let revenue = v["annualrevenue"].to_string().parse::<u64>().unwrap();
                     sent.push((ch.record_id, ch.change_id, revenue));
                 }
@@ -216,32 +265,69 @@ async fn per_record_order_holds_under_concurrent_writers() {
     for (record, mut sent) in by_record {
         sent.sort();
         let revenues: Vec<u64> = sent.iter().map(|s| s.1).collect();
-        assert_eq!(revenues, (1..=200).collect::<Vec<u64>>(), "record {record}: changes out of order or lost");
+        assert_eq!(
+            revenues,
+            (1..=200).collect::<Vec<u64>>(),
+            "record {record}: changes out of order or lost"
+        );
     }
 }
 
 #[tokio::test]
 async fn apply_while_a_local_change_is_queued_follows_the_policy() {
-    for (policy, expected_industry, expected_pending) in [("salesforce_wins", "Technology", 0_i64), ("postgres_wins", "Energy", 1)] {
+    for (policy, expected_industry, expected_pending) in [
+        ("salesforce_wins", "Technology", 0_i64),
+        ("postgres_wins", "Energy", 1),
+    ] {
         let db = Cluster::shared().database().await;
-        let (sidecar, mapping) = account_mapping(&db, &format!(r#"{{"upsert_field": "Ext_Id__c", "conflict": "{policy}"}}"#)).await;
+        let (sidecar, mapping) = account_mapping(
+            &db,
+            &format!(r#"{{"upsert_field": "Ext_Id__c", "conflict": "{policy}"}}"#),
+        )
+        .await;
         let record = serde_json::json!([{"Id": "001000000000001AAA", "SystemModstamp": "2024-01-31T13:00:00.000+0000", "Name": "Acme", "Industry": "Banking", "Ext_Id__c": "A-1"}]);
         sidecar
-            .execute("SELECT sfsync._apply_records($1, $2::text::jsonb)", &[&mapping, &record.to_string()])
+            .execute(
+                "SELECT sfsync._apply_records($1, $2::text::jsonb)",
+                &[&mapping, &record.to_string()],
+            )
             .await
             .unwrap();
         let app = db.connect().await;
-        app.batch_execute("UPDATE salesforce.account SET industry = 'Energy'").await.unwrap();
-        let incoming = serde_json::json!([{"Id": "001000000000001AAA", "SystemModstamp": "2024-01-31T14:00:00.000+0000", "Name": "Acme", "Industry": "Technology", "Ext_Id__c": "A-1"}]);
-        sidecar
-            .execute("SELECT sfsync._apply_records($1, $2::text::jsonb)", &[&mapping, &incoming.to_string()])
+        app.batch_execute("UPDATE salesforce.account SET industry = 'Energy'")
             .await
             .unwrap();
-        let industry: String = app.query_one("SELECT industry FROM salesforce.account", &[]).await.unwrap().get(0);
+        let incoming = serde_json::json!([{"Id": "001000000000001AAA", "SystemModstamp": "2024-01-31T14:00:00.000+0000", "Name": "Acme", "Industry": "Technology", "Ext_Id__c": "A-1"}]);
+        sidecar
+            .execute(
+                "SELECT sfsync._apply_records($1, $2::text::jsonb)",
+                &[&mapping, &incoming.to_string()],
+            )
+            .await
+            .unwrap();
+        let industry: String = app
+            .query_one("SELECT industry FROM salesforce.account", &[])
+            .await
+            .unwrap()
+            .get(0);
         assert_eq!(industry, expected_industry, "{policy}");
-        let pending: i64 = app.query_one("SELECT count(*) FROM sfsync.change WHERE state = 'NEW'", &[]).await.unwrap().get(0);
+        let pending: i64 = app
+            .query_one(
+                "SELECT count(*) FROM sfsync.change WHERE state = 'NEW'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
         assert_eq!(pending, expected_pending, "{policy}");
-        let conflicts: i64 = app.query_one("SELECT count(*) FROM sfsync.conflict WHERE policy = $1", &[&policy]).await.unwrap().get(0);
+        let conflicts: i64 = app
+            .query_one(
+                "SELECT count(*) FROM sfsync.conflict WHERE policy = $1",
+                &[&policy],
+            )
+            .await
+            .unwrap()
+            .get(0);
         assert_eq!(conflicts, 1, "{policy}");
     }
 }
@@ -250,16 +336,45 @@ async fn apply_while_a_local_change_is_queued_follows_the_policy() {
 async fn extension_lifecycle_keeps_user_data_and_works_in_a_second_database() {
     let db = Cluster::shared().database().await;
     let (client, _) = account_mapping(&db, "{}").await;
-    client.batch_execute("INSERT INTO salesforce.account (name) VALUES ('precious')").await.unwrap();
-    client.batch_execute("DROP EXTENSION sfsync CASCADE").await.unwrap();
-    let kept: i64 = client.query_one("SELECT count(*) FROM salesforce.account WHERE name = 'precious'", &[]).await.unwrap().get(0);
-    assert_eq!(kept, 1, "DROP EXTENSION ... CASCADE must keep mapped tables and their rows");
+    client
+        .batch_execute("INSERT INTO salesforce.account (name) VALUES ('precious')")
+        .await
+        .unwrap();
+    client
+        .batch_execute("DROP EXTENSION sfsync CASCADE")
+        .await
+        .unwrap();
+    let kept: i64 = client
+        .query_one(
+            "SELECT count(*) FROM salesforce.account WHERE name = 'precious'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        kept, 1,
+        "DROP EXTENSION ... CASCADE must keep mapped tables and their rows"
+    );
     // the capture triggers went with the extension; the table is a plain table again
-    client.batch_execute("INSERT INTO salesforce.account (name) VALUES ('after')").await.unwrap();
-    client.batch_execute("CREATE EXTENSION sfsync").await.unwrap();
+    client
+        .batch_execute("INSERT INTO salesforce.account (name) VALUES ('after')")
+        .await
+        .unwrap();
+    client
+        .batch_execute("CREATE EXTENSION sfsync")
+        .await
+        .unwrap();
     // a second database in the same cluster (roles already exist)
     let second = Cluster::shared().database().await;
     let c2 = second.connect().await;
-    let roles: i64 = c2.query_one("SELECT count(*) FROM pg_roles WHERE rolname IN ('sfsync_admin', 'sfsync_agent')", &[]).await.unwrap().get(0);
+    let roles: i64 = c2
+        .query_one(
+            "SELECT count(*) FROM pg_roles WHERE rolname IN ('sfsync_admin', 'sfsync_agent')",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(roles, 2);
 }

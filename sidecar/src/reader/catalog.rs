@@ -65,13 +65,18 @@ pub struct Mapping {
     pub replay_id: Option<i64>,
     pub reader_owner: Option<String>,
     pub last_read_at: Option<DateTime<Utc>>,
+    /// When the pending reload was requested (passed back to `_finish_reload`).
+    pub reload_requested_at: Option<DateTime<Utc>>,
+    /// How far the getDeleted sweep has covered.
+    pub deleted_swept_at: Option<DateTime<Utc>>,
 }
 
 const SELECT: &str =
     "SELECT id, schema_name, object_name, table_name, fields, upsert_field, poll_seconds,
         streaming, filter, keep_deleted, state, state_detail, columns::text, backfill_fields,
         reload_requested, describe_requested, (extract(epoch FROM hwm) * 1000)::int8, replay_id,
-        reader_owner, (extract(epoch FROM last_read_at) * 1000)::int8
+        reader_owner, (extract(epoch FROM last_read_at) * 1000)::int8,
+        (extract(epoch FROM reload_requested_at) * 1000)::int8, (extract(epoch FROM deleted_swept_at) * 1000)::int8
    FROM sfsync.mapping";
 
 impl Mapping {
@@ -109,6 +114,8 @@ impl Mapping {
             replay_id: row.get(17),
             reader_owner: row.get(18),
             last_read_at: row.get::<_, Option<i64>>(19).and_then(from_millis),
+            reload_requested_at: row.get::<_, Option<i64>>(20).and_then(from_millis),
+            deleted_swept_at: row.get::<_, Option<i64>>(21).and_then(from_millis),
         })
     }
 
@@ -142,6 +149,8 @@ impl Mapping {
             replay_id: None,
             reader_owner: None,
             last_read_at: None,
+            reload_requested_at: None,
+            deleted_swept_at: None,
             ..mapping.clone()
         };
         volatile(self) == volatile(other)
@@ -206,6 +215,8 @@ mod tests {
             replay_id: None,
             reader_owner: None,
             last_read_at: None,
+            reload_requested_at: None,
+            deleted_swept_at: None,
         }
     }
 

@@ -103,16 +103,18 @@ pub async fn create_stage(client: &Client, mapping: i64) -> Result<Stage, Reader
     decode("the staging table description", row.get(0))
 }
 
-/// `_merge_stage(mapping, 'apply' | 'reload')`.
+/// `_merge_stage(mapping, 'apply' | 'reload', absent fields)`: the columns of `absent` fields (not
+/// queried, e.g. removed in Salesforce) are left as they are.
 pub async fn merge_stage(
     client: &Client,
     mapping: i64,
     mode: MergeMode,
+    absent: &[String],
 ) -> Result<MergeOutcome, ReaderError> {
     let row = client
         .query_one(
-            "SELECT sfsync._merge_stage($1, $2)::text",
-            &[&mapping, &mode.as_str()],
+            "SELECT sfsync._merge_stage($1, $2, $3)::text",
+            &[&mapping, &mode.as_str(), &absent],
         )
         .await
         .map_err(ReaderError::query("merging the staged records"))?;
@@ -162,21 +164,50 @@ pub async fn set_reader_position(
     hwm: Option<DateTime<Utc>>,
     replay_id: Option<i64>,
 ) -> Result<(), ReaderError> {
-    let hwm_millis = hwm.map(|time| time.timestamp_millis() as f64 / 1000.0);
+    set_position(client, mapping, hwm, replay_id, None).await
+}
+
+/// `_set_reader_position` for the getDeleted sweep: how far it has covered.
+pub async fn set_sweep_position(
+    client: &Client,
+    mapping: i64,
+    swept_at: DateTime<Utc>,
+) -> Result<(), ReaderError> {
+    set_position(client, mapping, None, None, Some(swept_at)).await
+}
+
+async fn set_position(
+    client: &Client,
+    mapping: i64,
+    hwm: Option<DateTime<Utc>>,
+    replay_id: Option<i64>,
+    swept_at: Option<DateTime<Utc>>,
+) -> Result<(), ReaderError> {
+    let seconds = |time: DateTime<Utc>| time.timestamp_millis() as f64 / 1000.0;
+    let hwm_seconds = hwm.map(seconds);
+    let swept_seconds = swept_at.map(seconds);
     client
         .execute(
-            "SELECT sfsync._set_reader_position($1, to_timestamp($2::float8), $3)",
-            &[&mapping, &hwm_millis, &replay_id],
+            "SELECT sfsync._set_reader_position($1, to_timestamp($2::float8), $3, to_timestamp($4::float8))",
+            &[&mapping, &hwm_seconds, &replay_id, &swept_seconds],
         )
         .await
         .map_err(ReaderError::query("storing the reader position"))?;
     Ok(())
 }
 
-/// `_finish_reload`.
-pub async fn finish_reload(client: &Client, mapping: i64) -> Result<(), ReaderError> {
+/// `_finish_reload`: `requested_at` is the request this reload served; a later one is kept.
+pub async fn finish_reload(
+    client: &Client,
+    mapping: i64,
+    requested_at: Option<DateTime<Utc>>,
+) -> Result<(), ReaderError> {
+    let requested_seconds = requested_at.map(|time| time.timestamp_millis() as f64 / 1000.0);
     client
-        .execute("SELECT sfsync._finish_reload($1, NULL)", &[&mapping])
+        .execute(
+            "SELECT sfsync._finish_reload($1, to_timestamp($2::float8))",
+            &[&mapping, &requested_seconds],
+        )
         .await
         .map_err(ReaderError::query("finishing the reload"))?;
     Ok(())

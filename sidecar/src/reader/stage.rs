@@ -22,6 +22,8 @@ pub struct StageWriter<'c> {
     copy_sql: String,
     /// The CSV header line of the first page: later pages repeat it (and it is skipped) or not.
     csv_header: Option<Bytes>,
+    /// Fields left out of the query: the merge leaves their columns alone.
+    absent: Vec<String>,
 }
 
 fn quote_identifier(name: &str) -> String {
@@ -29,7 +31,8 @@ fn quote_identifier(name: &str) -> String {
 }
 
 impl<'c> StageWriter<'c> {
-    /// Creates (or empties) the staging table. `skipped` fields are left out (they stay NULL).
+    /// Creates (or empties) the staging table. `skipped` fields are left out, and the merge leaves
+    /// their columns as they are.
     pub async fn open(
         client: &'c Client,
         mapping: i64,
@@ -82,6 +85,7 @@ impl<'c> StageWriter<'c> {
             insert_sql,
             copy_sql,
             csv_header: None,
+            absent: skipped.iter().cloned().collect(),
         })
     }
 
@@ -167,9 +171,10 @@ impl<'c> StageWriter<'c> {
             .map_err(ReaderError::query("finishing COPY into the staging table"))
     }
 
-    /// `_merge_stage`: applies everything staged at once.
+    /// `_merge_stage`: applies everything staged at once; the columns of fields left out of the
+    /// query keep their values.
     pub async fn merge(self, mode: MergeMode) -> Result<MergeOutcome, ReaderError> {
-        protocol::merge_stage(self.client, self.mapping, mode).await
+        protocol::merge_stage(self.client, self.mapping, mode, &self.absent).await
     }
 }
 

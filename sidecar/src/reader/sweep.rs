@@ -40,6 +40,11 @@ impl DeleteSweep {
         Self { cursor: since }
     }
 
+    /// Deletes up to this moment have been applied.
+    pub fn covered(&self) -> DateTime<Utc> {
+        self.cursor
+    }
+
     pub async fn run(
         &mut self,
         context: &ReaderContext,

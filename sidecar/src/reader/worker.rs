@@ -366,7 +366,10 @@ impl Worker {
         self.loaded_filter = Some(mapping.filter.clone());
         let last_read = mapping.last_read_at.unwrap_or_else(Utc::now);
         self.poll_floor = Some(last_read);
-        self.sweep = Some(DeleteSweep::since(last_read - SWEEP_RESTART_MARGIN));
+        let swept = mapping
+            .deleted_swept_at
+            .unwrap_or(last_read - SWEEP_RESTART_MARGIN);
+        self.sweep = Some(DeleteSweep::since(swept));
     }
 
     async fn wait_for_change(&mut self) -> Result<Next, Failure> {
@@ -469,7 +472,8 @@ impl Worker {
         )
         .await?;
         if mapping.reload_requested {
-            protocol::finish_reload(self.client()?, mapping.id).await?;
+            protocol::finish_reload(self.client()?, mapping.id, mapping.reload_requested_at)
+                .await?;
         }
         self.reload_wanted = false;
         self.after_full_read(mapping, report.started_at);
@@ -747,8 +751,11 @@ impl Worker {
             .take()
             .unwrap_or_else(|| DeleteSweep::since(Utc::now() - SWEEP_RESTART_MARGIN));
         let result = sweep.run(&self.context, self.client()?, mapping).await;
+        let covered = sweep.covered();
         self.sweep = Some(sweep);
         let report = result?;
+        // stored, so a restart (or another sidecar taking over) sweeps on from here
+        protocol::set_sweep_position(self.client()?, mapping.id, covered).await?;
         if report.rows_deleted > 0 {
             tracing::debug!(mapping = %mapping.label(), rows = report.rows_deleted, "hard deletes applied");
         }

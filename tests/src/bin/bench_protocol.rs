@@ -69,7 +69,10 @@ async fn main() {
             .collect();
         assert_eq!(results.len(), 200);
         client
-            .execute("SELECT sfsync._complete_changes($1::text::jsonb)", &[&Value::Array(results).to_string()])
+            .execute(
+                "SELECT sfsync._complete_changes($1::text::jsonb)",
+                &[&Value::Array(results).to_string()],
+            )
             .await
             .unwrap();
         round_trips.push(started.elapsed().as_secs_f64() * 1000.0);
@@ -80,7 +83,11 @@ async fn main() {
         "p50_ms": percentile(&round_trips, 0.5), "p99_ms": percentile(&round_trips, 0.99),
         "changes_per_second": 200.0 / (percentile(&round_trips, 0.5) / 1000.0),
     });
-    println!("claim + complete of 200 changes: p50 {:.1} ms, p99 {:.1} ms", percentile(&round_trips, 0.5), percentile(&round_trips, 0.99));
+    println!(
+        "claim + complete of 200 changes: p50 {:.1} ms, p99 {:.1} ms",
+        percentile(&round_trips, 0.5),
+        percentile(&round_trips, 0.99)
+    );
 
     // _apply_records: 10,000 new records, then the same 10,000 changed
     let mut apply = serde_json::Map::new();
@@ -88,21 +95,41 @@ async fn main() {
         let batch = records(10_000, 100_000, suffix).to_string();
         let started = Instant::now();
         client
-            .execute("SELECT sfsync._apply_records($1, $2::text::jsonb)", &[&mapping, &batch])
+            .execute(
+                "SELECT sfsync._apply_records($1, $2::text::jsonb)",
+                &[&mapping, &batch],
+            )
             .await
             .unwrap();
         let rate = 10_000.0 / started.elapsed().as_secs_f64();
         println!("_apply_records 10,000 records ({label}): {rate:.0} records/s");
-        apply.insert(label.into(), json!({"records": 10_000, "records_per_second": rate}));
+        apply.insert(
+            label.into(),
+            json!({"records": 10_000, "records_per_second": rate}),
+        );
     }
 
     // staged load: COPY 200,000 CSV rows into the stage, then one merge
     let stage: Value = serde_json::from_str(
-        &client.query_one("SELECT sfsync._create_stage($1)::text", &[&mapping]).await.unwrap().get::<_, String>(0),
+        &client
+            .query_one("SELECT sfsync._create_stage($1)::text", &[&mapping])
+            .await
+            .unwrap()
+            .get::<_, String>(0),
     )
     .unwrap();
-    let columns: Vec<String> = stage["columns"].as_array().unwrap().iter().map(|c| c.as_str().unwrap().to_string()).collect();
-    let fields: Vec<String> = stage["fields"].as_array().unwrap().iter().map(|c| c.as_str().unwrap().to_string()).collect();
+    let columns: Vec<String> = stage["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_string())
+        .collect();
+    let fields: Vec<String> = stage["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_string())
+        .collect();
     let rows = 200_000;
     let mut csv = String::with_capacity(rows * 100);
     csv.push_str(&fields.join(","));
@@ -129,14 +156,21 @@ async fn main() {
     }
     let started = Instant::now();
     let sink = client
-        .copy_in(&format!("COPY {} ({}) FROM STDIN (FORMAT csv, HEADER true)", stage["table"].as_str().unwrap(), columns.join(", ")))
+        .copy_in(&format!(
+            "COPY {} ({}) FROM STDIN (FORMAT csv, HEADER true)",
+            stage["table"].as_str().unwrap(),
+            columns.join(", ")
+        ))
         .await
         .unwrap();
     futures::pin_mut!(sink);
     sink.send(bytes::Bytes::from(csv)).await.unwrap();
     sink.finish().await.unwrap();
     let copied = started.elapsed().as_secs_f64();
-    client.execute("SELECT sfsync._merge_stage($1, 'apply')", &[&mapping]).await.unwrap();
+    client
+        .execute("SELECT sfsync._merge_stage($1, 'apply')", &[&mapping])
+        .await
+        .unwrap();
     let total = started.elapsed().as_secs_f64();
     println!(
         "staged load of {rows} rows: COPY {:.0} rows/s, COPY + merge {:.0} rows/s",
@@ -148,5 +182,9 @@ async fn main() {
     let out = json!({"claim_complete": claim_complete, "apply_records": apply, "staged_load": staged, "fsync": true});
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench/results");
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("protocol.json"), serde_json::to_string_pretty(&out).unwrap()).unwrap();
+    std::fs::write(
+        dir.join("protocol.json"),
+        serde_json::to_string_pretty(&out).unwrap(),
+    )
+    .unwrap();
 }
