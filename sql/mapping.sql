@@ -422,6 +422,7 @@ DECLARE
     v_drop text[];
     v_field text;
     v_known text[];
+    v_reload boolean := false;
 BEGIN
     PERFORM sfsync._check_options(v_changes, '{"add_fields": "array", "drop_fields": "array", "access": "string",
         "upsert_field": "string", "poll_seconds": "number", "streaming": "boolean", "filter": "string",
@@ -456,7 +457,12 @@ BEGIN
     IF v_changes ? 'upsert_field' THEN m.upsert_field := v_changes->>'upsert_field'; END IF;
     m.poll_seconds := coalesce(sfsync._int_option(v_changes->'poll_seconds', 'poll_seconds'), m.poll_seconds);
     m.streaming := coalesce((v_changes->>'streaming')::boolean, m.streaming);
-    IF v_changes ? 'filter' THEN m.filter := v_changes->>'filter'; END IF;
+    IF v_changes ? 'filter' THEN
+        -- the table holds what the old filter selected: read everything again (stored, so it happens
+        -- even when no sidecar is running now)
+        v_reload := m.columns IS NOT NULL AND m.filter IS DISTINCT FROM (v_changes->>'filter');
+        m.filter := v_changes->>'filter';
+    END IF;
     IF v_changes ? 'read_only_fields' THEN
         m.read_only_fields := sfsync._text_array(v_changes->'read_only_fields', 'read_only_fields');
     END IF;
@@ -468,7 +474,9 @@ BEGIN
     UPDATE sfsync.mapping
        SET fields = m.fields, access = m.access, upsert_field = m.upsert_field, poll_seconds = m.poll_seconds,
            streaming = m.streaming, filter = m.filter, read_only_fields = m.read_only_fields,
-           conflict = m.conflict, keep_deleted = m.keep_deleted, updated_at = now()
+           conflict = m.conflict, keep_deleted = m.keep_deleted, updated_at = now(),
+           reload_requested = reload_requested OR v_reload,
+           reload_requested_at = CASE WHEN v_reload THEN now() ELSE reload_requested_at END
      WHERE id = m.id;
 
     IF m.columns IS NOT NULL THEN

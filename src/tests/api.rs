@@ -71,6 +71,31 @@ mod tests {
     }
 
     #[pg_test]
+    fn a_changed_filter_requests_a_reload_an_unchanged_one_does_not() {
+        let m = map(
+            "Account",
+            &["Name", "Industry"],
+            "read_only",
+            ACCOUNT,
+            r#"{"filter": "Industry = 'Banking'"}"#,
+        );
+        let requested = |sql: &str| {
+            run(sql);
+            json(&format!(
+                "SELECT jsonb_build_object('r', reload_requested, 'at', reload_requested_at IS NOT NULL) FROM sfsync.mapping WHERE id = {m}"
+            ))
+        };
+        assert_eq!(
+            requested(r#"SELECT sfsync.alter_mapping('Account', '{"filter": "Industry = ''Banking''", "poll_seconds": 9}')"#),
+            json!({"r": false, "at": false})
+        );
+        assert_eq!(
+            requested(r#"SELECT sfsync.alter_mapping('Account', '{"filter": "Industry = ''Energy''"}')"#),
+            json!({"r": true, "at": true})
+        );
+    }
+
+    #[pg_test]
     fn alter_mapping_switches_access_and_options() {
         let m = map(
             "Account",

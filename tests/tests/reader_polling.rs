@@ -1,6 +1,7 @@
 //! Incremental sync by polling, end to end: updates, deletes, undeletes and hard deletes made in
 //! Salesforce by another client reach Postgres; records moving in and out of the filter follow;
-//! a reload keeps row ids and local rows.
+//! a filter changed while no sidecar runs is applied by the next one; a reload keeps row ids and local
+//! rows.
 
 mod reader_support;
 
@@ -169,6 +170,59 @@ async fn records_moving_in_and_out_of_the_filter_follow() {
         .wait_count("salesforce.contact", "leadsource = 'Phone Inquiry'", 2)
         .await;
     world.wait_count("salesforce.contact", "true", 2).await;
+}
+
+#[tokio::test]
+async fn a_filter_changed_while_no_sidecar_runs_is_applied_when_one_starts() {
+    let world = World::start(&[], &[]).await;
+    let ids = world
+        .create(
+            "Contact",
+            json!([
+                {"LastName": "Web 1", "LeadSource": "Web"},
+                {"LastName": "Phone 1", "LeadSource": "Phone Inquiry"},
+                {"LastName": "Phone 2", "LeadSource": "Phone Inquiry"}
+            ]),
+        )
+        .await;
+    let mut sidecar = world.sidecar();
+    world
+        .map(
+            "Contact",
+            &["LastName", "LeadSource"],
+            "read_only",
+            json!({"poll_seconds": 1, "filter": "LeadSource = 'Web'"}),
+        )
+        .await;
+    world.wait_state("Contact", "SYNCED").await;
+    world.wait_count("salesforce.contact", "true", 1).await;
+    // a later change moves the high-water mark well past the Phone records, so no incremental poll
+    // (re-read window included) would ever bring them in: only a reload can
+    world
+        .emulator
+        .admin(Method::POST, "clock", Some(json!({"advanceSeconds": 600})))
+        .await;
+    world
+        .update("Contact", json!([{"Id": ids[0], "LastName": "Web 1 (later)"}]))
+        .await;
+    world
+        .wait_count("salesforce.contact", "lastname = 'Web 1 (later)'", 1)
+        .await;
+    sidecar
+        .terminate(std::time::Duration::from_secs(30))
+        .expect("the sidecar stops on SIGTERM");
+
+    world
+        .sql
+        .execute("SELECT sfsync.alter_mapping('Contact', '{\"filter\": \"LeadSource = ''Phone Inquiry''\"}')", &[])
+        .await
+        .expect("alter filter");
+    let _sidecar = world.sidecar();
+    world
+        .wait_count("salesforce.contact", "leadsource = 'Phone Inquiry'", 2)
+        .await;
+    world.wait_count("salesforce.contact", "true", 2).await;
+    world.wait_state("Contact", "SYNCED").await;
 }
 
 #[tokio::test]
