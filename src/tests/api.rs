@@ -86,11 +86,15 @@ mod tests {
             ))
         };
         assert_eq!(
-            requested(r#"SELECT sfsync.alter_mapping('Account', '{"filter": "Industry = ''Banking''", "poll_seconds": 9}')"#),
+            requested(
+                r#"SELECT sfsync.alter_mapping('Account', '{"filter": "Industry = ''Banking''", "poll_seconds": 9}')"#
+            ),
             json!({"r": false, "at": false})
         );
         assert_eq!(
-            requested(r#"SELECT sfsync.alter_mapping('Account', '{"filter": "Industry = ''Energy''"}')"#),
+            requested(
+                r#"SELECT sfsync.alter_mapping('Account', '{"filter": "Industry = ''Energy''"}')"#
+            ),
             json!({"r": true, "at": true})
         );
     }

@@ -203,7 +203,10 @@ async fn a_filter_changed_while_no_sidecar_runs_is_applied_when_one_starts() {
         .admin(Method::POST, "clock", Some(json!({"advanceSeconds": 600})))
         .await;
     world
-        .update("Contact", json!([{"Id": ids[0], "LastName": "Web 1 (later)"}]))
+        .update(
+            "Contact",
+            json!([{"Id": ids[0], "LastName": "Web 1 (later)"}]),
+        )
         .await;
     world
         .wait_count("salesforce.contact", "lastname = 'Web 1 (later)'", 1)
