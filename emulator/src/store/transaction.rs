@@ -134,6 +134,30 @@ impl<'a> Transaction<'a> {
         self.timestamp
     }
 
+    /// The `SystemModstamp` a record this transaction changes gets: the transaction's stamp, moved
+    /// one millisecond past the record's previous one when that is not earlier (two commits within
+    /// one millisecond), so a record's stamp always moves forward while the records of a transaction
+    /// keep sharing one.
+    fn stamp_for(&mut self, before: &Record, system_modstamp: Option<usize>) -> i64 {
+        let previous = system_modstamp.and_then(|i| before.get(i).as_datetime_ms());
+        let written_here = |id: &RecordId| {
+            self.undo.iter().any(|undo| match undo {
+                Undo::Inserted { id: written, .. } => written == id,
+                Undo::Replaced { before, .. } | Undo::Removed { record: before, .. } => {
+                    before.id == *id
+                }
+                _ => false,
+            })
+        };
+        if let Some(previous) =
+            previous.filter(|previous| *previous >= self.timestamp && !written_here(&before.id))
+        {
+            self.timestamp = previous + 1;
+            self.org.clock.last_stamp_ms = self.org.clock.last_stamp_ms.max(self.timestamp);
+        }
+        self.timestamp
+    }
+
     /// Read access to the org while the transaction is open (it sees its own uncommitted writes).
     pub fn org(&self) -> &Org {
         self.org
@@ -350,11 +374,12 @@ impl<'a> Transaction<'a> {
         let mut changed: Vec<usize> = (0..schema.fields.len())
             .filter(|i| record.get(*i) != before.get(*i))
             .collect();
+        let stamp = self.stamp_for(&before, system.system_modstamp);
         for i in [system.last_modified_date, system.system_modstamp]
             .into_iter()
             .flatten()
         {
-            record.set(i, Value::DateTime(timestamp));
+            record.set(i, Value::DateTime(stamp));
         }
         if let Some(i) = system.last_modified_by_id {
             if record.get(i).as_text() != Some(user.as_str()) {
@@ -466,11 +491,12 @@ impl<'a> Transaction<'a> {
         if let Some(i) = system.is_deleted {
             record.set(i, Value::Bool(true));
         }
+        let stamp = self.stamp_for(&before, system.system_modstamp);
         for i in [system.last_modified_date, system.system_modstamp]
             .into_iter()
             .flatten()
         {
-            record.set(i, Value::DateTime(timestamp));
+            record.set(i, Value::DateTime(stamp));
         }
         if let Some(i) = system.last_modified_by_id {
             record.set(i, Value::text(user.as_str()));
@@ -539,7 +565,6 @@ impl<'a> Transaction<'a> {
     /// Restores a record from the recycle bin.
     pub fn undelete(&mut self, id_text: &str) -> Result<RecordId, RecordError> {
         let (object, id) = self.locate(None, id_text)?;
-        let timestamp = self.timestamp;
         let user = self.context.user;
         let store = self.org.object_at(object);
         let before = match store.get(&id) {
@@ -561,11 +586,12 @@ impl<'a> Transaction<'a> {
             record.set(i, Value::Bool(false));
         }
         check_unique(self.org, object, &record, None).map_err(|e| e.with_id(id))?;
+        let stamp = self.stamp_for(&before, system.system_modstamp);
         for i in [system.last_modified_date, system.system_modstamp]
             .into_iter()
             .flatten()
         {
-            record.set(i, Value::DateTime(timestamp));
+            record.set(i, Value::DateTime(stamp));
         }
         if let Some(i) = system.last_modified_by_id {
             record.set(i, Value::text(user.as_str()));
@@ -924,12 +950,54 @@ mod tests {
     }
 
     #[test]
+    fn a_record_changed_again_in_its_millisecond_moves_forward_once_per_transaction() {
+        let mut org = Org::new("admin@x").expect("org");
+        let account = org.object_index("Account").expect("Account");
+        let modstamp = |org: &Org, id: &RecordId| {
+            let store = org.object_at(account);
+            let index = store.schema.system.system_modstamp.expect("SystemModstamp");
+            store
+                .get(id)
+                .expect("record")
+                .get(index)
+                .as_datetime_ms()
+                .expect("stamp")
+        };
+        let context = context(&org);
+        let mut transaction = org.transaction(context.clone());
+        let first = transaction
+            .create(account, &body(json!({"Name": "A"})))
+            .expect("create");
+        transaction.commit();
+        let created = modstamp(&org, &first);
+        // the next commit falls in the same millisecond (the clock cannot go back further)
+        org.clock.offset_ms -= 60_000;
+        let mut transaction = org.transaction(context);
+        let second = transaction
+            .create(account, &body(json!({"Name": "B"})))
+            .expect("create");
+        transaction
+            .update(Some(account), first.as_str(), &body(json!({"Phone": "1"})))
+            .expect("update");
+        transaction
+            .update(Some(account), first.as_str(), &body(json!({"Fax": "2"})))
+            .expect("update");
+        transaction.commit();
+        assert_eq!(modstamp(&org, &first), created + 1);
+        assert_eq!(modstamp(&org, &second), created);
+        assert_eq!(org.clock.last_stamp_ms, created + 1);
+    }
+
+    #[test]
     fn modstamp_order_and_unique_index_follow_updates() {
         let mut org = Org::new("admin@x").expect("org");
         let account = org.object_index("Account").expect("Account");
         let context = context(&org);
         let mut ids = Vec::new();
+        // transactions in one millisecond share a stamp: a millisecond apart, so the order is the
+        // commits' order
         for name in ["A", "B", "C"] {
+            org.clock.offset_ms += 1;
             let mut transaction = org.transaction(context.clone());
             ids.push(
                 transaction
@@ -938,6 +1006,7 @@ mod tests {
             );
             transaction.commit();
         }
+        org.clock.offset_ms += 1;
         let mut transaction = org.transaction(context);
         transaction
             .update(Some(account), ids[0].as_str(), &body(json!({"Phone": "9"})))
