@@ -271,6 +271,9 @@ BEGIN
                                           SELECT 1 FROM sfsync.change c
                                            WHERE c.mapping_id = %3$s AND c.record_id = t.id
                                              AND c.state IN (''NEW'', ''PENDING'')) THEN ''PENDING''
+                                      -- an update of a row whose insert failed created the record
+                                      WHEN o.lastop = ''UPDATED'' AND t.sfid IS NULL AND o.sfid IS NOT NULL
+                                           THEN ''INSERTED''
                                       ELSE o.lastop END,
                     _hc_err = o.err
                FROM (SELECT s.record_id,

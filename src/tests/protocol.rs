@@ -145,6 +145,42 @@ mod tests {
     }
 
     #[pg_test]
+    fn an_update_that_creates_the_record_of_a_failed_insert_marks_the_row_inserted() {
+        map_account_rw();
+        run("INSERT INTO salesforce.account (name, ext_id__c) VALUES ('Bad', 'A-1')");
+        let claimed = claim(10);
+        complete(json!([result(
+            &claimed[0],
+            "FAILED",
+            json!({"error": {"code": "FIELD_CUSTOM_VALIDATION_EXCEPTION", "message": "no", "fields": []}})
+        )]));
+        run("UPDATE salesforce.account SET name = 'Fixed'");
+        let claimed = claim(10);
+        assert_eq!(claimed[0]["action"], "UPDATE");
+        complete(json!([result(
+            &claimed[0],
+            "SUCCESS",
+            json!({"sfid": "001000000000001AAA"})
+        )]));
+        assert_eq!(
+            text("SELECT _hc_lastop || ' ' || sfid FROM salesforce.account"),
+            Some("INSERTED 001000000000001AAA".into())
+        );
+        // a later update of the created record is an update
+        run("UPDATE salesforce.account SET name = 'Fixed again'");
+        let claimed = claim(10);
+        complete(json!([result(
+            &claimed[0],
+            "SUCCESS",
+            json!({"sfid": "001000000000001AAA"})
+        )]));
+        assert_eq!(
+            text("SELECT _hc_lastop FROM salesforce.account"),
+            Some("UPDATED".into())
+        );
+    }
+
+    #[pg_test]
     fn retry_backs_off_and_fails_after_max_attempts() {
         map_account_rw();
         run("INSERT INTO salesforce.account (name, ext_id__c) VALUES ('Acme', 'A-1')");

@@ -76,7 +76,7 @@ const SELECT: &str =
         streaming, filter, keep_deleted, state, state_detail, columns::text, backfill_fields,
         reload_requested, describe_requested, (extract(epoch FROM hwm) * 1000)::int8, replay_id,
         reader_owner, (extract(epoch FROM last_read_at) * 1000)::int8,
-        (extract(epoch FROM reload_requested_at) * 1000)::int8, (extract(epoch FROM deleted_swept_at) * 1000)::int8
+        (extract(epoch FROM reload_requested_at) * 1000000)::int8, (extract(epoch FROM deleted_swept_at) * 1000)::int8
    FROM sfsync.mapping";
 
 impl Mapping {
@@ -114,7 +114,10 @@ impl Mapping {
             replay_id: row.get(17),
             reader_owner: row.get(18),
             last_read_at: row.get::<_, Option<i64>>(19).and_then(from_millis),
-            reload_requested_at: row.get::<_, Option<i64>>(20).and_then(from_millis),
+            // to the microsecond: `_finish_reload` compares it with the stored value
+            reload_requested_at: row
+                .get::<_, Option<i64>>(20)
+                .and_then(|micros| Utc.timestamp_micros(micros).single()),
             deleted_swept_at: row.get::<_, Option<i64>>(21).and_then(from_millis),
         })
     }

@@ -202,11 +202,12 @@ pub async fn finish_reload(
     mapping: i64,
     requested_at: Option<DateTime<Utc>>,
 ) -> Result<(), ReaderError> {
-    let requested_seconds = requested_at.map(|time| time.timestamp_millis() as f64 / 1000.0);
+    // exact to the microsecond: a value rounded down would look older than the stored request
+    let requested_micros = requested_at.map(|time| time.timestamp_micros());
     client
         .execute(
-            "SELECT sfsync._finish_reload($1, to_timestamp($2::float8))",
-            &[&mapping, &requested_seconds],
+            "SELECT sfsync._finish_reload($1, 'epoch'::timestamptz + $2::int8 * interval '1 microsecond')",
+            &[&mapping, &requested_micros],
         )
         .await
         .map_err(ReaderError::query("finishing the reload"))?;
