@@ -12,8 +12,10 @@ PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config
 PG_BIN := $(shell dirname $(PG_CONFIG))
 CARGO ?= cargo
 SFSYNC_TMP ?= /var/tmp/sfsync
-export SFSYNC_TMP
+export SFSYNC_TMP PG_CONFIG
 PGRX_VERSION := 0.18.0
+# install scripts of released versions, kept as they shipped (sql/sfsync--X.Y.Z.sql; never edited)
+FROZEN_SQL := $(filter-out $(wildcard sql/sfsync--*--*.sql),$(wildcard sql/sfsync--*.sql))
 APT_PACKAGES := postgresql-15 postgresql-server-dev-15 libclang-dev clang sudo
 IS_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo yes)
 SUDO := $(if $(IS_ROOT),,sudo)
@@ -42,9 +44,11 @@ setup:
 	else echo "setup: pgrx is initialised for Postgres 15"; fi
 	@$(SUDO) mkdir -p $(SFSYNC_TMP) && $(SUDO) chmod 1777 $(SFSYNC_TMP)
 
-## install: release build of the extension into the system Postgres 15
+## install: release build of the extension into the system Postgres 15, with the frozen install
+## scripts of released versions (cargo pgrx install copies only the upgrade scripts)
 install: setup
 	$(CARGO) pgrx install --release -p sfsync --pg-config $(PG_CONFIG) $(PGRX_INSTALL_SUDO)
+	$(SUDO) install -m 644 $(FROZEN_SQL) "$$($(PG_CONFIG) --sharedir)/extension/"
 
 ## build: the sidecar and the emulator (release)
 build:

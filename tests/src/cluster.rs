@@ -10,7 +10,20 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 use tokio_postgres::{Client, NoTls};
 
-const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
+/// The Postgres 15 binaries: those of `$PG_CONFIG` (the Makefile exports it), else Debian's.
+pub fn pg_bin_dir() -> &'static str {
+    static DIR: OnceLock<String> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let pg_config = std::env::var("PG_CONFIG")
+            .unwrap_or_else(|_| "/usr/lib/postgresql/15/bin/pg_config".into());
+        let output = Command::new(&pg_config)
+            .arg("--bindir")
+            .output()
+            .unwrap_or_else(|error| panic!("{pg_config} --bindir: {error}"));
+        assert!(output.status.success(), "{pg_config} --bindir failed");
+        String::from_utf8_lossy(&output.stdout).trim().to_string()
+    })
+}
 
 fn is_root() -> bool {
     Command::new("id")
@@ -22,7 +35,7 @@ fn is_root() -> bool {
 
 /// Runs a Postgres binary, as `postgres` when we are root.
 fn pg_command(binary: &str) -> Command {
-    let path = format!("{PG_BIN}/{binary}");
+    let path = format!("{}/{binary}", pg_bin_dir());
     if is_root() {
         let mut c = Command::new("runuser");
         c.args(["-u", "postgres", "--", &path]);

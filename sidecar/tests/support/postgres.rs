@@ -5,7 +5,17 @@ use std::process::{Command, Output};
 
 use tempfile::TempDir;
 
-const BIN_DIR: &str = "/usr/lib/postgresql/15/bin";
+/// The Postgres 15 binaries: those of `$PG_CONFIG` (the Makefile exports it), else Debian's.
+fn bin_dir() -> String {
+    let pg_config =
+        std::env::var("PG_CONFIG").unwrap_or_else(|_| "/usr/lib/postgresql/15/bin/pg_config".into());
+    let output = Command::new(&pg_config)
+        .arg("--bindir")
+        .output()
+        .unwrap_or_else(|error| panic!("{pg_config} --bindir: {error}"));
+    assert!(output.status.success(), "{pg_config} --bindir failed");
+    String::from_utf8_lossy(&output.stdout).trim().to_string()
+}
 
 pub struct PgCluster {
     pub port: u16,
@@ -125,7 +135,7 @@ impl PgCluster {
     }
 
     fn pg(&self, program: &str, args: &[&str]) -> Output {
-        let binary = format!("{BIN_DIR}/{program}");
+        let binary = format!("{}/{program}", bin_dir());
         let output = if self.as_postgres {
             Command::new("runuser")
                 .args(["-u", "postgres", "--", &binary])
@@ -161,7 +171,7 @@ impl PgCluster {
 impl Drop for PgCluster {
     fn drop(&mut self) {
         let data = self.data_dir();
-        let binary = format!("{BIN_DIR}/pg_ctl");
+        let binary = format!("{}/pg_ctl", bin_dir());
         let args = [
             "-D",
             data.to_str().unwrap_or_default(),
