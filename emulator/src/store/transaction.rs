@@ -235,6 +235,13 @@ impl<'a> Transaction<'a> {
         let user = self.context.user;
         let store = self.org.object_at(object);
         let schema = &store.schema;
+        if !schema.createable {
+            return Err(RecordError::new(
+                "INVALID_TYPE_FOR_OPERATION",
+                format!("entity type cannot be inserted: {}", schema.name),
+                vec![],
+            ));
+        }
         let mut record = Record {
             id: RecordId::generate(&schema.key_prefix, 0),
             values: vec![Value::Null; schema.fields.len()],
