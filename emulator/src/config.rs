@@ -115,8 +115,8 @@ mod tests {
     #[test]
     fn org_ids_are_checked_and_widened() {
         let long = parse_org_id("00D8E0000000001").expect("15-character id");
-        assert_eq!(long.as_str(), "00D8E0000000001EAA");
-        assert_eq!(parse_org_id("00D8E0000000001EAA"), Ok(long));
+        assert_eq!(long.as_str(), "00D8E0000000001UAA");
+        assert_eq!(parse_org_id("00D8E0000000001UAA"), Ok(long));
         assert!(parse_org_id("00D8E0000000001XXX")
             .unwrap_err()
             .contains("checksum"));
