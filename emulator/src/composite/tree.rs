@@ -19,7 +19,7 @@ use crate::http::context::ApiContext;
 use crate::http::error::{json_response, record_error_json, ApiError};
 use crate::rest::describe::child_relationships_of;
 use crate::rest::object_index;
-use crate::store::{Org, RecordError};
+use crate::store::{Org, RecordError, RecordId};
 
 /// At most this many records in one request, across all trees.
 pub const MAX_RECORDS: usize = 200;
@@ -270,16 +270,13 @@ pub async fn create_tree(
     // Level by level, keeping request order within a level (a stable sort).
     order.sort_by_key(|&position| records[position].depth);
     let mut transaction = org.transaction(api.write_context());
-    let mut ids = vec![None; records.len()];
+    let mut ids: Vec<Option<RecordId>> = vec![None; records.len()];
     for &position in &order {
         let record = &records[position];
         let mut fields = record.fields.clone();
         if let Some((parent, lookup)) = &record.parent {
             let parent_id = ids[*parent].expect("parents are created on an earlier level");
-            fields.insert(
-                lookup.clone(),
-                json!(crate::store::RecordId::as_str(&parent_id)),
-            );
+            fields.insert(lookup.clone(), json!(parent_id.as_str()));
         }
         match transaction.create(record.object, &fields) {
             Ok(id) => ids[position] = Some(id),
