@@ -22,8 +22,11 @@ SUDO := $(if $(IS_ROOT),,sudo)
 # cargo pgrx test as root must run Postgres as another user
 PGRX_RUNAS := $(if $(IS_ROOT),--runas postgres --pgdata $(SFSYNC_TMP)/pgrx-test,)
 PGRX_INSTALL_SUDO := $(if $(IS_ROOT),,--sudo)
+# The third-party Salesforce clients the emulator's client tests run (pinned in emulator/tests/clients/)
+CLIENT_TOOLS ?= $(CURDIR)/target/client-tools
+export SFSYNC_CLIENT_TOOLS := $(CLIENT_TOOLS)
 
-.PHONY: all setup install build test test-extension test-workspace bench bench-capture demo demo-stop fmt lint clean
+.PHONY: all setup install build client-tools test test-extension test-workspace bench bench-capture demo demo-stop fmt lint clean
 
 all: build
 
@@ -42,6 +45,10 @@ setup:
 		echo "setup: cargo pgrx init --pg15 $(PG_CONFIG)"; \
 		$(CARGO) pgrx init --pg15 $(PG_CONFIG); \
 	else echo "setup: pgrx is initialised for Postgres 15"; fi
+	@if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then \
+		echo "setup: installing Debian's nodejs and npm (they install the client tools)"; \
+		$(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y nodejs npm; \
+	else echo "setup: node and npm present"; fi
 	@$(SUDO) mkdir -p $(SFSYNC_TMP) && $(SUDO) chmod 1777 $(SFSYNC_TMP)
 
 ## install: release build of the extension into the system Postgres 15, with the frozen install
@@ -53,6 +60,10 @@ install: setup
 ## build: the sidecar and the emulator (release)
 build:
 	$(CARGO) build --release -p sfsync-sidecar -p sfsync-emulator
+
+## client-tools: the Salesforce CLI, jsforce and Node.js 22 from npm, for the emulator's client tests (idempotent)
+client-tools:
+	emulator/tests/clients/install.sh $(CLIENT_TOOLS)
 
 ## test: every test in the repository
 test: setup
@@ -67,7 +78,7 @@ test-extension:
 	# CARGO_PGRX: see scripts/cargo-pgrx-sfsync
 	CARGO_PGRX=$(CURDIR)/scripts/cargo-pgrx-sfsync RUST_TEST_THREADS=1 $(CARGO) pgrx test pg15 -p sfsync $(PGRX_RUNAS)
 
-test-workspace: build
+test-workspace: build client-tools
 	$(CARGO) test --release --workspace --exclude sfsync
 
 ## bench: every benchmark; prints one table and writes bench/results.json

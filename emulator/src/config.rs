@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
+use crate::store::RecordId;
+
 /// A Salesforce org on loopback for sfsync's tests, demos and offline development.
 #[derive(Parser, Clone, Debug)]
 #[command(name = "sfsync-emulator", version, about)]
@@ -38,6 +40,10 @@ pub struct Config {
     /// The login user's password.
     #[arg(long, default_value = "emulator-password")]
     pub password: String,
+    /// The organization id (15 or 18 characters, key prefix `00D`); shown in the identity URL, access tokens,
+    /// `Organization.Id` and userinfo. Default: the emulator's built-in org id.
+    #[arg(long, value_parser = parse_org_id, default_value_t = crate::store::default_org_id())]
+    pub org_id: RecordId,
     /// PEM certificate (or public key) that verifies JWT bearer assertions (RS256); without it the JWT flow is refused.
     #[arg(long)]
     pub jwt_cert: Option<PathBuf>,
@@ -83,4 +89,40 @@ pub fn parse_cdc_objects(text: &str) -> Option<Vec<String>> {
             .map(str::to_string)
             .collect(),
     )
+}
+
+/// `--org-id`: a 15- or 18-character id of an Organization (key prefix `00D`), widened to 18 characters.
+pub fn parse_org_id(text: &str) -> Result<RecordId, String> {
+    let id = RecordId::parse(text).ok_or_else(|| {
+        format!(
+            "'{text}' is not a Salesforce id: give 15 case-sensitive letters and digits, or 18 with the \
+             3-character checksum of the first 15"
+        )
+    })?;
+    if id.key_prefix() != "00D" {
+        return Err(format!(
+            "'{text}' is not an organization id: organization ids start with 00D, this one with {}",
+            id.key_prefix()
+        ));
+    }
+    Ok(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn org_ids_are_checked_and_widened() {
+        let long = parse_org_id("00D8E0000000001").expect("15-character id");
+        assert_eq!(long.as_str(), "00D8E0000000001UAA");
+        assert_eq!(parse_org_id("00D8E0000000001UAA"), Ok(long));
+        assert!(parse_org_id("00D8E0000000001XXX")
+            .unwrap_err()
+            .contains("checksum"));
+        assert!(parse_org_id("0018E0000000001")
+            .unwrap_err()
+            .contains("start with 00D"));
+        assert!(parse_org_id("00D-").is_err());
+    }
 }

@@ -10,7 +10,7 @@ use axum::Router;
 
 use crate::admin;
 use crate::app::SharedState;
-use crate::auth::oauth;
+use crate::auth::{identity, oauth};
 use crate::http::error::ApiError;
 use crate::http::middleware::{front, stats};
 use crate::rest::{collections, describe, records, versions};
@@ -41,6 +41,11 @@ async fn method_not_allowed(request: Request) -> Response {
 pub fn router(state: SharedState) -> Router {
     Router::new()
         .route("/services/oauth2/token", post(oauth::token))
+        .route(
+            "/services/oauth2/userinfo",
+            get(identity::userinfo).post(identity::userinfo),
+        )
+        .route("/id/{org}/{user}", get(identity::identity))
         .route("/services/data", get(versions::list))
         .route(DATA, get(versions::resources))
         .route(&data("/limits"), get(versions::limits))
@@ -123,18 +128,61 @@ pub fn router(state: SharedState) -> Router {
         .with_state(state)
 }
 
-/// Salesforce accepts `/sobjects/` and `/sobjects` alike: drop one trailing slash before routing.
+/// Salesforce accepts `/sobjects/` and `/sobjects` alike, and a doubled slash (`https://host//services/data`, what
+/// clients build from an instance URL that ends in `/`) like a single one: drop one trailing slash and collapse
+/// repeated slashes before routing.
 pub fn normalize_path(mut request: Request) -> Request {
     let path = request.uri().path();
-    if path.len() > 1 && path.ends_with('/') {
-        let trimmed = path.trim_end_matches('/');
-        let rebuilt = match request.uri().query() {
-            Some(query) => format!("{trimmed}?{query}"),
-            None => trimmed.to_string(),
-        };
-        if let Ok(uri) = rebuilt.parse::<Uri>() {
-            *request.uri_mut() = uri;
+    let needs_trim = path.len() > 1 && path.ends_with('/');
+    if !needs_trim && !path.contains("//") {
+        return request;
+    }
+    let mut collapsed = String::with_capacity(path.len());
+    for character in path.chars() {
+        if character == '/' && collapsed.ends_with('/') {
+            continue;
         }
+        collapsed.push(character);
+    }
+    let trimmed = if collapsed.len() > 1 {
+        collapsed.trim_end_matches('/')
+    } else {
+        collapsed.as_str()
+    };
+    let rebuilt = match request.uri().query() {
+        Some(query) => format!("{trimmed}?{query}"),
+        None => trimmed.to_string(),
+    };
+    if let Ok(uri) = rebuilt.parse::<Uri>() {
+        *request.uri_mut() = uri;
     }
     request
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn normalized(uri: &str) -> String {
+        let request = Request::builder()
+            .uri(uri)
+            .body(axum::body::Body::empty())
+            .expect("request");
+        normalize_path(request).uri().to_string()
+    }
+
+    #[test]
+    fn trailing_and_doubled_slashes() {
+        assert_eq!(
+            normalized("/services/data/v62.0/sobjects/"),
+            "/services/data/v62.0/sobjects"
+        );
+        assert_eq!(normalized("//services/data/v50.0"), "/services/data/v50.0");
+        assert_eq!(
+            normalized("/services//data/?x=a//b"),
+            "/services/data?x=a//b"
+        );
+        assert_eq!(normalized("/"), "/");
+        assert_eq!(normalized("/id/00D/005"), "/id/00D/005");
+    }
 }

@@ -60,8 +60,8 @@ pub struct RunningServer {
 
 fn build_org(config: &Config) -> Result<Org, ServerError> {
     let mut org = match &config.state {
-        Some(path) if path.exists() => persist::load(path)?,
-        _ => Org::new(&config.username)?,
+        Some(path) if path.exists() => persist::load(path, config.org_id)?,
+        _ => Org::with_org_id(&config.username, config.org_id)?,
     };
     if let Some(dir) = &config.objects {
         // Objects already restored from the state file keep their saved (possibly drifted) schema.

@@ -40,7 +40,8 @@ pub struct Claims {
     pub sub: Option<String>,
     pub prn: Option<String>,
     pub aud: Option<Json>,
-    pub exp: Option<i64>,
+    /// A NumericDate: seconds since the epoch, possibly with a fraction.
+    pub exp: Option<f64>,
 }
 
 impl Claims {

@@ -18,8 +18,10 @@ use crate::http::error::json_response;
 use crate::store::RecordId;
 
 const JWT_GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
-/// How far in the future a JWT `exp` may be: 3 minutes plus a little clock skew.
-const JWT_MAX_AHEAD_SECONDS: i64 = 180 + 30;
+/// How long after its `exp` an assertion is still accepted: Salesforce documents `exp` as valid "within
+/// 3 minutes", the clock skew it allows between the client and the org. It sets no upper bound: an `exp` far in
+/// the future (even one written in milliseconds instead of seconds, as some clients send) is accepted.
+const JWT_EXPIRY_SKEW_SECONDS: i64 = 180;
 
 /// An OAuth error: `{"error","error_description"}`, HTTP 400, `Cache-Control: no-store`.
 #[derive(Debug)]
@@ -247,13 +249,10 @@ fn jwt_flow(
     {
         return Err(oauth_error("invalid_grant", "audience is invalid"));
     }
-    let now = chrono::Utc::now().timestamp();
+    let now = chrono::Utc::now().timestamp() as f64;
     match claims.exp {
-        Some(exp) if exp < now => {
+        Some(exp) if exp + (JWT_EXPIRY_SKEW_SECONDS as f64) < now => {
             return Err(oauth_error("invalid_grant", "expired authorization code"))
-        }
-        Some(exp) if exp > now + JWT_MAX_AHEAD_SECONDS => {
-            return Err(oauth_error("invalid_grant", "invalid assertion"))
         }
         Some(_) => {}
         None => return Err(oauth_error("invalid_grant", "invalid assertion")),

@@ -4,9 +4,11 @@
 //! Each subrequest runs from a savepoint: a failed one leaves nothing behind. With `allOrNone` the first
 //! failure rolls back the whole transaction and every other subrequest answers 400 `PROCESSING_HALTED`;
 //! without it the successful subrequests are committed together at the end. The whole request is one API call.
+//! [`tree`] serves `/composite/tree/{SObject}` (sObject Tree).
 
 pub mod dispatch;
 pub mod references;
+pub mod tree;
 
 use std::collections::{HashMap, HashSet};
 
@@ -246,5 +248,10 @@ pub async fn composite(
 
 /// The composite route.
 pub fn routes() -> Router<SharedState> {
-    Router::new().route("/services/data/{version}/composite", post(composite))
+    Router::new()
+        .route("/services/data/{version}/composite", post(composite))
+        .route(
+            "/services/data/{version}/composite/tree/{object}",
+            post(tree::create_tree),
+        )
 }

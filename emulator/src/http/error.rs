@@ -52,15 +52,9 @@ impl ApiError {
         )
     }
 
-    pub fn unknown_object(name: &str) -> ApiError {
-        ApiError::not_found().with_message(format!(
-            "The requested resource does not exist: sObject type '{name}' is not supported."
-        ))
-    }
-
-    fn with_message(mut self, message: String) -> ApiError {
-        self.message = message;
-        self
+    /// A URL naming an object the org does not have: Salesforce's plain 404, with nothing about the name added.
+    pub fn unknown_object(_name: &str) -> ApiError {
+        ApiError::not_found()
     }
 
     pub fn body(&self) -> Json {

@@ -59,6 +59,13 @@ fn run(
             .and_then(|value| value.to_str().ok()),
     );
     let org = app.org.read();
+    if params
+        .get("columns")
+        .is_some_and(|value| value.eq_ignore_ascii_case("true"))
+    {
+        let body = super::columns::describe_columns(&org, text)?;
+        return Ok(crate::http::error::json_response(StatusCode::OK, &body));
+    }
     let body = first_page(app, &org, &api.version, text, include_deleted, size)?;
     drop(org);
     Ok(json_bytes(StatusCode::OK, body))

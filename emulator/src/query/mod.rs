@@ -2,6 +2,7 @@
 //! ([`catalog`], [`source`]), and the `query`/`queryAll` endpoints with `nextRecordsUrl` paging
 //! ([`handlers`], [`pages`], [`locators`]).
 pub mod catalog;
+pub mod columns;
 pub mod handlers;
 pub mod locators;
 pub mod pages;

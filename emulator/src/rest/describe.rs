@@ -10,7 +10,7 @@ use super::object_index;
 use crate::app::SharedState;
 use crate::http::context::ApiContext;
 use crate::http::error::{json_response, ApiError};
-use crate::store::{FieldType, ObjectStore, Org};
+use crate::store::{FieldDef, FieldType, ObjectStore, Org};
 
 fn urls(base: &str, name: &str) -> Json {
     json!({
@@ -26,7 +26,7 @@ fn summary(store: &ObjectStore, base: &str) -> Json {
     let name = &*schema.name;
     json!({
         "activateable": false,
-        "createable": true,
+        "createable": schema.createable,
         "custom": schema.custom,
         "customSetting": false,
         "deepCloneable": false,
@@ -112,7 +112,16 @@ fn child_relationship_name(child: &ObjectStore, field: &str) -> Option<String> {
     custom_field.then(|| format!("{}__r", child.schema.label_plural.replace(' ', "_")))
 }
 
-fn child_relationships(org: &Org, parent: &str) -> Vec<Json> {
+/// One child relationship of an object: a lookup field of another object (or the same) pointing at it.
+pub struct ChildRelationship<'a> {
+    pub child: &'a ObjectStore,
+    pub field: &'a FieldDef,
+    /// The name a parent's describe lists it under (`Contacts`); `None` for standard lookups without one.
+    pub name: Option<String>,
+}
+
+/// Every child relationship of `parent`, in object and field order.
+pub fn child_relationships_of<'a>(org: &'a Org, parent: &str) -> Vec<ChildRelationship<'a>> {
     let mut relationships = Vec::new();
     for child in org.objects() {
         for field in child
@@ -126,20 +135,33 @@ fn child_relationships(org: &Org, parent: &str) -> Vec<Json> {
                 .iter()
                 .any(|t| t.eq_ignore_ascii_case(parent))
             {
-                relationships.push(json!({
-                    "cascadeDelete": field.cascade_delete,
-                    "childSObject": &*child.schema.name,
-                    "deprecatedAndHidden": false,
-                    "field": &*field.name,
-                    "junctionIdListNames": [],
-                    "junctionReferenceTo": [],
-                    "relationshipName": child_relationship_name(child, &field.name),
-                    "restrictedDelete": field.restricted_delete,
-                }));
+                relationships.push(ChildRelationship {
+                    child,
+                    field,
+                    name: child_relationship_name(child, &field.name),
+                });
             }
         }
     }
     relationships
+}
+
+fn child_relationships(org: &Org, parent: &str) -> Vec<Json> {
+    child_relationships_of(org, parent)
+        .into_iter()
+        .map(|relationship| {
+            json!({
+                "cascadeDelete": relationship.field.cascade_delete,
+                "childSObject": &*relationship.child.schema.name,
+                "deprecatedAndHidden": false,
+                "field": &*relationship.field.name,
+                "junctionIdListNames": [],
+                "junctionReferenceTo": [],
+                "relationshipName": relationship.name,
+                "restrictedDelete": relationship.field.restricted_delete,
+            })
+        })
+        .collect()
 }
 
 pub async fn describe(

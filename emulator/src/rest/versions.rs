@@ -18,8 +18,11 @@ pub async fn list() -> Response {
     json_response(StatusCode::OK, &Json::Array(versions))
 }
 
-/// The resources available in one version.
-pub async fn resources(Extension(api): Extension<ApiContext>) -> Response {
+/// The resources available in one version; `identity` is the caller's identity URL, as in a real org.
+pub async fn resources(
+    State(app): State<SharedState>,
+    Extension(api): Extension<ApiContext>,
+) -> Response {
     let base = api.base();
     let mut body = Map::new();
     for name in [
@@ -35,6 +38,10 @@ pub async fn resources(Extension(api): Extension<ApiContext>) -> Response {
     ] {
         body.insert(name.into(), json!(format!("{base}/{name}")));
     }
+    body.insert(
+        "identity".into(),
+        json!(app.identity_url(api.user.as_str())),
+    );
     json_response(StatusCode::OK, &Json::Object(body))
 }
 

@@ -219,6 +219,7 @@ fn compile_counts(resolver: &Resolver<'_>, query: &Query) -> Result<Selection, S
                 let counts_rows = resolved.hops.is_empty() && resolved.meta.name == "Id";
                 columns.push(CountColumn {
                     key,
+                    display: format!("COUNT({})", resolved.column_name()),
                     field: if counts_rows {
                         None
                     } else {

@@ -51,6 +51,6 @@ pub use dates::DateKeyword;
 pub use describe::DescribeError;
 pub use error::{SoqlError, SoqlErrorCode};
 pub use ids::widen_id;
-pub use query::{CompiledQuery, ExecuteOptions, QueryResult, QueryRows};
+pub use query::{ColumnNode, CompiledQuery, ExecuteOptions, QueryResult, QueryRows};
 pub use schema::{FieldMeta, FieldType, ObjectMeta, ParentRecord, RecordSource, Schema};
 pub use value::{format_date, format_datetime, format_time, Address, FieldValue};

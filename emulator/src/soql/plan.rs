@@ -175,6 +175,8 @@ pub struct OutputNode {
 #[derive(Debug, Clone, PartialEq)]
 pub struct CountColumn {
     pub key: String,
+    /// The function as the query names it, canonically spelled: `COUNT(Account.Name)`.
+    pub display: String,
     /// `None` for `COUNT(Id)`, which counts rows.
     pub field: Option<FieldRef>,
 }

@@ -32,6 +32,20 @@ pub struct CompiledQuery {
     pub(super) offset: u64,
 }
 
+/// One column of a query's SELECT list, see [`CompiledQuery::column_tree`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct ColumnNode {
+    /// The key the column has in a JSON record: `Name`, `Account` (a parent), `expr0`.
+    pub name: String,
+    /// How the query wrote it: the name, or the function for aggregates (`COUNT(Id)`).
+    pub display: String,
+    /// The field read (for a parent: the lookup field), as (object, field index); `None` for aggregates.
+    pub field: Option<(String, usize)>,
+    pub aggregate: bool,
+    /// The columns selected through a parent, in SELECT order.
+    pub children: Vec<ColumnNode>,
+}
+
 /// What a run found.
 #[derive(Debug)]
 pub enum QueryRows<'a, R> {
@@ -71,6 +85,50 @@ impl CompiledQuery {
             Selection::Aggregate(columns) => {
                 columns.iter().map(|column| column.key.clone()).collect()
             }
+        }
+    }
+
+    /// The SELECT list as a tree of columns (parents hold the columns selected through them), in SELECT order:
+    /// what a query-columns request describes. Empty for `COUNT()`.
+    pub fn column_tree(&self) -> Vec<ColumnNode> {
+        fn from_output(node: &OutputNode) -> Vec<ColumnNode> {
+            node.entries
+                .iter()
+                .map(|entry| match entry {
+                    OutputEntry::Value { key, step } => ColumnNode {
+                        name: key.clone(),
+                        display: key.clone(),
+                        field: Some((step.planned_object.clone(), step.index)),
+                        aggregate: false,
+                        children: Vec::new(),
+                    },
+                    OutputEntry::Parent {
+                        key,
+                        reference,
+                        node,
+                    } => ColumnNode {
+                        name: key.clone(),
+                        display: key.clone(),
+                        field: Some((reference.planned_object.clone(), reference.index)),
+                        aggregate: false,
+                        children: from_output(node),
+                    },
+                })
+                .collect()
+        }
+        match &self.selection {
+            Selection::Fields { output, .. } => from_output(output),
+            Selection::CountRows => Vec::new(),
+            Selection::Aggregate(columns) => columns
+                .iter()
+                .map(|column| ColumnNode {
+                    name: column.key.clone(),
+                    display: column.display.clone(),
+                    field: None,
+                    aggregate: true,
+                    children: Vec::new(),
+                })
+                .collect(),
         }
     }
 

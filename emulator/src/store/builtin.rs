@@ -1,4 +1,5 @@
-//! The standard objects every org has: Account, Contact, Lead, Opportunity, Case and User, with their real fields.
+//! The standard objects every org has: Organization, Profile, User, Account, Contact, Lead, Opportunity and Case,
+//! with their real fields.
 
 use super::errors::SchemaError;
 use super::schema::{FieldSpec, FieldType, ObjectSchema, PicklistValue};
@@ -674,6 +675,7 @@ fn user() -> Vec<F> {
         field("Phone", FieldType::Phone).label("Phone"),
         field("MobilePhone", FieldType::Phone).label("Mobile"),
         reference("ManagerId", &["User"], "Manager").label("Manager ID"),
+        reference("ProfileId", &["Profile"], "Profile").label("Profile ID"),
     ]);
     fields.extend(audit_fields());
     fields.push(
@@ -684,37 +686,189 @@ fn user() -> Vec<F> {
     fields
 }
 
-/// (name, label, plural, key prefix, has IsDeleted, deletable, fields)
+/// The org itself: one record, read through the API, never created or deleted there.
+fn organization() -> Vec<F> {
+    let mut fields = system_fields(false);
+    let access = |name: &str, label: &str| {
+        picklist(
+            name,
+            &[
+                "None",
+                "Read",
+                "Edit",
+                "ReadEditTransfer",
+                "ControlledByParent",
+            ],
+        )
+        .restricted()
+        .read_only()
+        .label(label)
+    };
+    fields.extend([
+        text("Name", 80).read_only().name_field().label("Name"),
+        text("Division", 80).read_only().label("Division"),
+    ]);
+    fields.extend(address("").into_iter().map(F::read_only));
+    fields.extend([
+        field("Phone", FieldType::Phone).read_only().label("Phone"),
+        field("Fax", FieldType::Phone).read_only().label("Fax"),
+        text("PrimaryContact", 80)
+            .read_only()
+            .label("Primary Contact"),
+        picklist(
+            "DefaultLocaleSidKey",
+            &["en_US", "en_GB", "fr_FR", "de_DE", "ja_JP"],
+        )
+        .restricted()
+        .read_only()
+        .label("Locale"),
+        picklist(
+            "TimeZoneSidKey",
+            &["GMT", "America/Los_Angeles", "Europe/London"],
+        )
+        .restricted()
+        .read_only()
+        .label("Time Zone"),
+        picklist("LanguageLocaleKey", &["en_US", "fr", "de", "ja"])
+            .restricted()
+            .read_only()
+            .label("Language"),
+        number("FiscalYearStartMonth", FieldType::Int, 0, 0)
+            .digits(9)
+            .read_only()
+            .label("Fiscal Year Starts In"),
+        field("UsesStartDateAsFiscalYearName", FieldType::Boolean)
+            .read_only()
+            .label("Fiscal Year Name by Start"),
+        access("DefaultAccountAccess", "Default Account Access"),
+        access("DefaultContactAccess", "Default Contact Access"),
+        access("DefaultOpportunityAccess", "Default Opportunity Access"),
+        access("DefaultLeadAccess", "Default Lead Access"),
+        access("DefaultCaseAccess", "Default Case Access"),
+        field("ComplianceBccEmail", FieldType::Email)
+            .length(80)
+            .read_only()
+            .label("Compliance BCC Email"),
+        picklist(
+            "UiSkin",
+            &["Theme1", "Theme2", "PortalDefault", "Webstore", "Theme3"],
+        )
+        .restricted()
+        .read_only()
+        .label("UI Skin"),
+        text("SignupCountryIsoCode", 2)
+            .read_only()
+            .label("Signup Country"),
+        field("TrialExpirationDate", FieldType::Datetime)
+            .read_only()
+            .label("Trial Expiration Date"),
+        picklist(
+            "OrganizationType",
+            &[
+                "Team Edition",
+                "Professional Edition",
+                "Enterprise Edition",
+                "Developer Edition",
+                "Personal Edition",
+                "Unlimited Edition",
+                "Contact Manager Edition",
+                "Base Edition",
+            ],
+        )
+        .restricted()
+        .read_only()
+        .label("Edition"),
+        text("NamespacePrefix", 15)
+            .read_only()
+            .label("Namespace Prefix"),
+        text("InstanceName", 5).read_only().label("Instance Name"),
+        field("IsSandbox", FieldType::Boolean)
+            .read_only()
+            .label("Is Sandbox"),
+        field("IsReadOnly", FieldType::Boolean)
+            .read_only()
+            .label("Is Read Only"),
+    ]);
+    fields.extend(audit_fields());
+    fields
+}
+
+/// User profiles; the built-in users point at them through `User.ProfileId`.
+fn profile() -> Vec<F> {
+    let mut fields = system_fields(false);
+    fields.extend([
+        text("Name", 255).required().name_field().label("Name"),
+        picklist("UserType", &["Standard", "AutomatedProcess"])
+            .read_only()
+            .label("User Type"),
+        textarea("Description", 255).label("Description"),
+    ]);
+    fields.extend(audit_fields());
+    fields
+}
+
+/// (name, label, plural, key prefix, createable and deletable through the API, fields)
 type Builtin = (
     &'static str,
     &'static str,
     &'static str,
     &'static str,
-    bool,
+    Writability,
     fn() -> Vec<F>,
 );
 
+/// What the API may do with an object's records besides reading and updating them.
+#[derive(Clone, Copy)]
+struct Writability {
+    createable: bool,
+    deletable: bool,
+}
+
+const WRITABLE: Writability = Writability {
+    createable: true,
+    deletable: true,
+};
+const NOT_DELETABLE: Writability = Writability {
+    createable: true,
+    deletable: false,
+};
+const READ_ONLY: Writability = Writability {
+    createable: false,
+    deletable: false,
+};
+
+/// Organization and Profile come first so that User's `ProfileId` resolves; User before the rest for owners and
+/// audit references.
 const BUILTINS: &[Builtin] = &[
-    ("User", "User", "Users", "005", false, user),
-    ("Account", "Account", "Accounts", "001", true, account),
-    ("Contact", "Contact", "Contacts", "003", true, contact),
-    ("Lead", "Lead", "Leads", "00Q", true, lead),
+    (
+        "Organization",
+        "Organization",
+        "Organizations",
+        "00D",
+        READ_ONLY,
+        organization,
+    ),
+    ("Profile", "Profile", "Profiles", "00e", READ_ONLY, profile),
+    ("User", "User", "Users", "005", NOT_DELETABLE, user),
+    ("Account", "Account", "Accounts", "001", WRITABLE, account),
+    ("Contact", "Contact", "Contacts", "003", WRITABLE, contact),
+    ("Lead", "Lead", "Leads", "00Q", WRITABLE, lead),
     (
         "Opportunity",
         "Opportunity",
         "Opportunities",
         "006",
-        true,
+        WRITABLE,
         opportunity,
     ),
-    ("Case", "Case", "Cases", "500", true, case),
+    ("Case", "Case", "Cases", "500", WRITABLE, case),
 ];
 
-/// Builds the standard objects (User first, so that owners and audit references resolve).
+/// Builds the standard objects in [`BUILTINS`] order.
 pub fn standard_objects() -> Result<Vec<ObjectSchema>, SchemaError> {
     BUILTINS
         .iter()
-        .map(|(name, label, plural, prefix, deletable, build)| {
+        .map(|(name, label, plural, prefix, writability, build)| {
             let fields = build()
                 .into_iter()
                 .map(|f| f.0.into_def())
@@ -728,7 +882,8 @@ pub fn standard_objects() -> Result<Vec<ObjectSchema>, SchemaError> {
                 fields,
                 vec![],
             )?;
-            schema.deletable = *deletable;
+            schema.createable = writability.createable;
+            schema.deletable = writability.deletable;
             Ok(schema)
         })
         .collect()

@@ -96,14 +96,19 @@ pub struct Org {
     pub soql: SoqlCatalog,
 }
 
-/// The organization id every emulated org reports.
-pub fn org_id() -> RecordId {
+/// The organization id an emulated org reports unless `--org-id` gives another.
+pub fn default_org_id() -> RecordId {
     RecordId::generate("00D", 1)
 }
 
 impl Org {
-    /// A fresh org with the standard objects and two users; `admin_username` is the login user.
+    /// A fresh org with the default org id; `admin_username` is the login user.
     pub fn new(admin_username: &str) -> Result<Org, SchemaError> {
+        Org::with_org_id(admin_username, default_org_id())
+    }
+
+    /// A fresh org with the standard objects, its Organization record, two profiles and two users.
+    pub fn with_org_id(admin_username: &str, org_id: RecordId) -> Result<Org, SchemaError> {
         let mut org = Org {
             objects: Vec::new(),
             by_name: HashMap::new(),
@@ -111,7 +116,7 @@ impl Org {
             clock: OrgClock::default(),
             change_log: ChangeLog::default(),
             delete_log: Vec::new(),
-            org_id: org_id(),
+            org_id,
             users: OrgUsers {
                 admin: RecordId::generate("005", 1),
                 other: RecordId::generate("005", 2),
@@ -120,14 +125,40 @@ impl Org {
             schema_changed_ms: 0,
             soql: SoqlCatalog::default(),
         };
-        for schema in builtin::standard_objects()? {
-            org.add_object_schema(schema)?;
-        }
-        org.create_builtin_users();
+        org.add_missing_standard_objects()?;
         Ok(org)
     }
 
-    fn create_builtin_users(&mut self) {
+    /// Defines the standard objects the org lacks (all of them when new; those added since a state file was
+    /// written when restoring one), then creates the built-in records.
+    pub(crate) fn add_missing_standard_objects(&mut self) -> Result<(), SchemaError> {
+        for schema in builtin::standard_objects()? {
+            if self.object(&schema.name).is_none() {
+                self.add_object_schema(schema)?;
+            }
+        }
+        self.create_builtin_records();
+        Ok(())
+    }
+
+    /// The built-in records: profiles and users when missing, and the Organization record, always rebuilt so it
+    /// carries this run's org id.
+    fn create_builtin_records(&mut self) {
+        let admin_profile = RecordId::generate("00e", 1);
+        let standard_profile = RecordId::generate("00e", 2);
+        for (id, name) in [
+            (admin_profile, "System Administrator"),
+            (standard_profile, "Standard User"),
+        ] {
+            self.insert_builtin(
+                "Profile",
+                id,
+                vec![
+                    ("Name", Value::text(name)),
+                    ("UserType", Value::text("Standard")),
+                ],
+            );
+        }
         let users = [
             (
                 self.users.admin,
@@ -135,6 +166,7 @@ impl Org {
                 "Admin",
                 "Emulator",
                 "admin",
+                admin_profile,
             ),
             (
                 self.users.other,
@@ -142,34 +174,20 @@ impl Org {
                 "Other",
                 "User",
                 "other",
+                standard_profile,
             ),
         ];
-        let Some(user_object) = self.object_index("User") else {
-            return;
-        };
-        let stamp = self.clock.next_stamp();
-        let admin = self.users.admin;
-        for (id, username, first, last, alias) in users {
-            let store = &mut self.objects[user_object];
-            let schema = &store.schema;
-            let mut record = Record {
-                id,
-                values: vec![Value::Null; schema.fields.len()],
-                deleted_at: None,
-            };
-            let mut set = |name: &str, value: Value| {
-                if let Some(i) = schema.field_index(name) {
-                    record.set(i, value);
-                }
-            };
-            set("Id", Value::text(id.as_str()));
-            set("Username", Value::text(username.as_str()));
-            set("Email", Value::text(format!("{alias}@sfsync.emulator")));
-            set("FirstName", Value::text(first));
-            set("LastName", Value::text(last));
-            set("Name", Value::text(format!("{first} {last}")));
-            set("Alias", Value::text(alias));
-            set("IsActive", Value::Bool(true));
+        for (id, username, first, last, alias, profile) in users {
+            let mut values = vec![
+                ("Username", Value::text(username.as_str())),
+                ("Email", Value::text(format!("{alias}@sfsync.emulator"))),
+                ("FirstName", Value::text(first)),
+                ("LastName", Value::text(last)),
+                ("Name", Value::text(format!("{first} {last}"))),
+                ("Alias", Value::text(alias)),
+                ("ProfileId", Value::text(profile.as_str())),
+                ("IsActive", Value::Bool(true)),
+            ];
             for (key, value) in [
                 ("TimeZoneSidKey", "GMT"),
                 ("LocaleSidKey", "en_US"),
@@ -177,19 +195,78 @@ impl Org {
                 ("LanguageLocaleKey", "en_US"),
                 ("UserType", "Standard"),
             ] {
-                set(key, Value::text(value));
+                values.push((key, Value::text(value)));
             }
-            for key in ["CreatedDate", "LastModifiedDate", "SystemModstamp"] {
-                set(key, Value::DateTime(stamp));
-            }
-            for key in ["CreatedById", "LastModifiedById"] {
-                set(key, Value::text(admin.as_str()));
-            }
-            store.id_serial = store.id_serial.max(2);
-            if store.get(&id).is_none() {
-                store.insert(record);
+            self.insert_builtin("User", id, values);
+        }
+        if let Some(index) = self.object_index("Organization") {
+            let stale: Vec<RecordId> = self.objects[index].iter().map(|r| r.id).collect();
+            for id in stale {
+                self.objects[index].remove(&id);
             }
         }
+        let mut organization = vec![("FiscalYearStartMonth", Value::Int(1))];
+        for (key, value) in [
+            ("Name", "sfsync emulator"),
+            ("OrganizationType", "Developer Edition"),
+            ("InstanceName", "EMU1"),
+            ("Country", "US"),
+            ("DefaultLocaleSidKey", "en_US"),
+            ("TimeZoneSidKey", "GMT"),
+            ("LanguageLocaleKey", "en_US"),
+            ("DefaultAccountAccess", "Edit"),
+            ("DefaultContactAccess", "ControlledByParent"),
+            ("DefaultOpportunityAccess", "Edit"),
+            ("DefaultLeadAccess", "ReadEditTransfer"),
+            ("DefaultCaseAccess", "ReadEditTransfer"),
+            ("UiSkin", "Theme3"),
+            ("SignupCountryIsoCode", "US"),
+        ] {
+            organization.push((key, Value::text(value)));
+        }
+        self.insert_builtin("Organization", self.org_id, organization);
+    }
+
+    /// Inserts a built-in record unless one with its id exists: the given values, `false` for every other
+    /// boolean, and audit fields stamped now by the admin user.
+    fn insert_builtin(&mut self, object: &str, id: RecordId, values: Vec<(&str, Value)>) {
+        let Some(index) = self.object_index(object) else {
+            return;
+        };
+        let stamp = self.clock.next_stamp();
+        let admin = self.users.admin;
+        let store = &mut self.objects[index];
+        store.id_serial = store.id_serial.max(2);
+        if store.get(&id).is_some() {
+            return;
+        }
+        let schema = &store.schema;
+        let mut record = Record {
+            id,
+            values: vec![Value::Null; schema.fields.len()],
+            deleted_at: None,
+        };
+        for (position, field) in schema.fields.iter().enumerate() {
+            if field.field_type == FieldType::Boolean {
+                record.set(position, Value::Bool(false));
+            }
+        }
+        let mut set = |name: &str, value: Value| {
+            if let Some(i) = schema.field_index(name) {
+                record.set(i, value);
+            }
+        };
+        set("Id", Value::text(id.as_str()));
+        for (name, value) in values {
+            set(name, value);
+        }
+        for key in ["CreatedDate", "LastModifiedDate", "SystemModstamp"] {
+            set(key, Value::DateTime(stamp));
+        }
+        for key in ["CreatedById", "LastModifiedById"] {
+            set(key, Value::text(admin.as_str()));
+        }
+        store.insert(record);
     }
 
     /// Registers a schema (standard or custom); the key prefix must be unused.
@@ -283,7 +360,7 @@ impl Org {
         }
         self.delete_log.clear();
         self.change_log.clear();
-        self.create_builtin_users();
+        self.create_builtin_records();
     }
 
     /// Hard-deletes every record in the recycle bin; returns how many.

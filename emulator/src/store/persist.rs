@@ -44,6 +44,10 @@ pub enum PersistError {
 
 const FORMAT_VERSION: u32 = 1;
 
+fn createable_by_default() -> bool {
+    true
+}
+
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Snapshot {
@@ -66,6 +70,9 @@ struct ObjectSnapshot {
     label_plural: String,
     key_prefix: String,
     custom: bool,
+    /// Absent from state files written before objects could be read-only.
+    #[serde(default = "createable_by_default")]
+    createable: bool,
     deletable: bool,
     /// Field definitions in describe format (every key).
     fields: Vec<Json>,
@@ -155,6 +162,7 @@ pub fn save(org: &Org, path: &Path) -> Result<(), PersistError> {
                 label_plural: store.schema.label_plural.clone(),
                 key_prefix: store.schema.key_prefix.clone(),
                 custom: store.schema.custom,
+                createable: store.schema.createable,
                 deletable: store.schema.deletable,
                 fields: store
                     .schema
@@ -229,8 +237,8 @@ pub fn save(org: &Org, path: &Path) -> Result<(), PersistError> {
     })
 }
 
-/// Reads an org saved by [`save`].
-pub fn load(path: &Path) -> Result<Org, PersistError> {
+/// Reads an org saved by [`save`]; `org_id` is this run's (`--org-id`), whatever the file was saved with.
+pub fn load(path: &Path, org_id: RecordId) -> Result<Org, PersistError> {
     let shown = path.display().to_string();
     let file = std::fs::File::open(path).map_err(|source| PersistError::Read {
         path: shown.clone(),
@@ -243,7 +251,7 @@ pub fn load(path: &Path) -> Result<Org, PersistError> {
                 source,
             }
         })?;
-    let mut org = Org::new(&snapshot.admin_username)?;
+    let mut org = Org::with_org_id(&snapshot.admin_username, org_id)?;
     // Replace the built-in objects with the saved ones (their schemas may have drifted).
     org.clear_objects();
     for saved in snapshot.objects {
@@ -268,6 +276,7 @@ pub fn load(path: &Path) -> Result<Org, PersistError> {
             fields,
             saved.validation_rules,
         )?;
+        schema.createable = saved.createable;
         schema.deletable = saved.deletable;
         let index = org.add_object_schema(schema)?;
         let store: &mut ObjectStore = org.object_at_mut(index);
@@ -331,5 +340,6 @@ pub fn load(path: &Path) -> Result<Org, PersistError> {
         .collect::<Result<Vec<_>, PersistError>>()?;
     change_log.restore(events);
     org.change_log = change_log;
+    org.add_missing_standard_objects()?;
     Ok(org)
 }

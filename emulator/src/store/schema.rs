@@ -424,6 +424,8 @@ pub struct ObjectSchema {
     pub label_plural: String,
     pub key_prefix: String,
     pub custom: bool,
+    /// False for objects whose records the API cannot create (Organization, Profile).
+    pub createable: bool,
     pub deletable: bool,
     pub fields: Vec<FieldDef>,
     pub validation_rules: Vec<ValidationRuleSpec>,
@@ -448,6 +450,7 @@ impl ObjectSchema {
             label_plural,
             key_prefix,
             custom,
+            createable: true,
             deletable: true,
             fields,
             validation_rules,

@@ -220,6 +220,8 @@ impl<'a> Transaction<'a> {
         object: usize,
         body: &Map<String, Json>,
     ) -> Result<RecordId, RecordError> {
+        // Refused before its fields are looked at: on an object that cannot be created every field is read-only.
+        not_createable(&self.org.object_at(object).schema)?;
         let assignments = prepare_assignments(self.org, object, body, WriteMode::Create)?;
         self.create_values(object, assignments)
     }
@@ -235,6 +237,7 @@ impl<'a> Transaction<'a> {
         let user = self.context.user;
         let store = self.org.object_at(object);
         let schema = &store.schema;
+        not_createable(schema)?;
         let mut record = Record {
             id: RecordId::generate(&schema.key_prefix, 0),
             values: vec![Value::Null; schema.fields.len()],
@@ -710,6 +713,18 @@ fn transaction_key(commit_number: u64, timestamp: i64) -> String {
         b >> 48,
         b & 0xffff_ffff_ffff
     )
+}
+
+/// `INVALID_TYPE_FOR_OPERATION` for objects the API cannot create records of (Organization, Profile).
+fn not_createable(schema: &super::ObjectSchema) -> Result<(), RecordError> {
+    if schema.createable {
+        return Ok(());
+    }
+    Err(RecordError::new(
+        "INVALID_TYPE_FOR_OPERATION",
+        format!("entity type cannot be inserted: {}", schema.name),
+        vec![],
+    ))
 }
 
 fn non_null_fields(record: &Record) -> Vec<usize> {

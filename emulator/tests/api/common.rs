@@ -219,22 +219,28 @@ pub struct Api {
     pub token: String,
 }
 
+/// The token response of a successful username-password login as the configured user.
+pub async fn password_login(http: &reqwest::Client, base: &str) -> Json {
+    let response = token_request(
+        http,
+        base,
+        &[
+            ("grant_type", "password"),
+            ("client_id", CLIENT_ID),
+            ("client_secret", CLIENT_SECRET),
+            ("username", USERNAME),
+            ("password", PASSWORD),
+        ],
+    )
+    .await;
+    assert_eq!(response.status, StatusCode::OK, "{:?}", response.json);
+    response.json
+}
+
 impl Api {
     pub async fn login(http: reqwest::Client, base: &str) -> Api {
-        let response = token_request(
-            &http,
-            base,
-            &[
-                ("grant_type", "password"),
-                ("client_id", CLIENT_ID),
-                ("client_secret", CLIENT_SECRET),
-                ("username", USERNAME),
-                ("password", PASSWORD),
-            ],
-        )
-        .await;
-        assert_eq!(response.status, StatusCode::OK, "{:?}", response.json);
-        let token = response.json["access_token"]
+        let response = password_login(&http, base).await;
+        let token = response["access_token"]
             .as_str()
             .expect("token")
             .to_string();

@@ -5,6 +5,7 @@ mod collections;
 mod common;
 mod limits_faults;
 mod oauth;
+mod org_identity;
 mod records;
 mod state;
 mod tls;

@@ -217,9 +217,13 @@ pub async fn change_state(
                 progress.state = JobState::UploadComplete;
                 progress.system_modstamp = now;
             }
+            // The answer shows the job as closed: rendered before processing starts, since a small job can
+            // finish before this handler would read its state again.
+            let closed = job.summary_json();
             let worker_app = app.clone();
             let worker_job = job.clone();
             tokio::task::spawn_blocking(move || run::process(&worker_app, &worker_job));
+            return Ok(json_response(StatusCode::OK, &closed));
         }
         Some("Aborted") => {
             let mut progress = job.progress.lock();
