@@ -23,7 +23,7 @@ SUDO := $(if $(IS_ROOT),,sudo)
 PGRX_RUNAS := $(if $(IS_ROOT),--runas postgres --pgdata $(SFSYNC_TMP)/pgrx-test,)
 PGRX_INSTALL_SUDO := $(if $(IS_ROOT),,--sudo)
 
-.PHONY: all setup install build test test-extension test-workspace bench bench-capture demo demo-stop fmt lint clean
+.PHONY: all setup install build test test-extension test-workspace test-demo bench bench-capture demo demo-stop fmt lint clean
 
 all: build
 
@@ -59,6 +59,7 @@ test: setup
 	$(MAKE) test-extension
 	$(MAKE) install
 	$(MAKE) test-workspace
+	$(MAKE) test-demo
 
 test-extension:
 	@$(SUDO) mkdir -p $(SFSYNC_TMP)/pgrx-test && $(if $(IS_ROOT),chown postgres $(SFSYNC_TMP)/pgrx-test,true)
@@ -69,6 +70,10 @@ test-extension:
 
 test-workspace: build
 	$(CARGO) test --release --workspace --exclude sfsync
+
+## test-demo: the demo script end to end, on its own port and directory, then demo-stop
+test-demo: build
+	scripts/test-demo
 
 ## bench: every benchmark; prints one table and writes bench/results.json
 bench: install build
