@@ -26,7 +26,7 @@ PGRX_INSTALL_SUDO := $(if $(IS_ROOT),,--sudo)
 CLIENT_TOOLS ?= $(CURDIR)/target/client-tools
 export SFSYNC_CLIENT_TOOLS := $(CLIENT_TOOLS)
 
-.PHONY: all setup install build client-tools test test-extension test-workspace bench bench-capture demo demo-stop fmt lint clean
+.PHONY: all setup install build client-tools test test-extension test-workspace test-demo bench bench-capture demo demo-stop fmt lint clean
 
 all: build
 
@@ -70,6 +70,7 @@ test: setup
 	$(MAKE) test-extension
 	$(MAKE) install
 	$(MAKE) test-workspace
+	$(MAKE) test-demo
 
 test-extension:
 	@$(SUDO) mkdir -p $(SFSYNC_TMP)/pgrx-test && $(if $(IS_ROOT),chown postgres $(SFSYNC_TMP)/pgrx-test,true)
@@ -80,6 +81,10 @@ test-extension:
 
 test-workspace: build client-tools
 	$(CARGO) test --release --workspace --exclude sfsync
+
+## test-demo: the demo script end to end, on its own port and directory, then demo-stop
+test-demo: build
+	scripts/test-demo
 
 ## bench: every benchmark; prints one table and writes bench/results.json
 bench: install build

@@ -32,6 +32,7 @@ GRANT EXECUTE ON FUNCTION
     sfsync._install_mapping(bigint, jsonb, jsonb),
     sfsync._set_state(bigint, text, text),
     sfsync._claim_changes(integer, integer, bigint),
+    sfsync._parent_pending(bigint, text, text, text),
     sfsync._renew_leases(uuid, integer),
     sfsync._complete_changes(jsonb, integer),
     sfsync._archive_finished(bigint[]),

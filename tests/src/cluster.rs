@@ -173,6 +173,17 @@ impl Cluster {
             .batch_execute("CREATE EXTENSION sfsync")
             .await
             .expect("CREATE EXTENSION sfsync (run `make install` first)");
+        // the sidecar's login role, as in production: a member of sfsync_agent and nothing else
+        // (roles are cluster-wide; tests create databases concurrently)
+        client
+            .batch_execute(&format!(
+                "DO $$ BEGIN
+                     CREATE ROLE {SIDECAR_ROLE} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE IN ROLE sfsync_agent;
+                 EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+                 END $$"
+            ))
+            .await
+            .expect("create the sidecar's login role");
         db
     }
 }
@@ -215,15 +226,31 @@ fn register_exit_cleanup(data: PathBuf, dir: PathBuf) {
     }
 }
 
+/// The login role every test runs the sidecar as: only a member of `sfsync_agent`, never superuser.
+pub const SIDECAR_ROLE: &str = "sfsync_sidecar";
+
 /// A database of a test cluster.
 pub struct TestDb {
     pub name: String,
+    /// As the superuser `postgres`: for set-up and inspection.
     pub url: String,
 }
 
 impl TestDb {
     pub async fn connect(&self) -> Client {
         connect(&self.url).await
+    }
+
+    /// The sidecar's `DATABASE_URL`: the database as [`SIDECAR_ROLE`].
+    pub fn sidecar_url(&self) -> String {
+        format!(
+            "{}?sslmode=disable",
+            self.url.replacen(
+                "postgres://postgres@",
+                &format!("postgres://{SIDECAR_ROLE}@"),
+                1
+            )
+        )
     }
 }
 

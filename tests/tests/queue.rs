@@ -160,13 +160,14 @@ async fn an_expired_lease_is_claimable_again_and_the_stale_holder_is_fenced() {
         .batch_execute("INSERT INTO salesforce.account (name) VALUES ('leased')")
         .await
         .unwrap();
-    let stale = claim(&client, 10, 1).await;
+    // a lease long enough to outlast the next statement on a busy machine
+    let stale = claim(&client, 10, 4).await;
     assert_eq!(stale.len(), 1);
     assert!(
         claim(&client, 10, 60).await.is_empty(),
         "leased: not claimable"
     );
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    tokio::time::sleep(Duration::from_millis(4500)).await;
     let other = db.connect().await;
     let fresh = claim(&other, 10, 60).await;
     assert_eq!(
@@ -377,4 +378,179 @@ async fn extension_lifecycle_keeps_user_data_and_works_in_a_second_database() {
         .unwrap()
         .get(0);
     assert_eq!(roles, 2);
+}
+
+/// Account (upsert on Ext_Id__c) and Contact referring to its Account by `Account.Ext_Id__c`.
+async fn account_and_contact_mappings(db: &TestDb) -> Client {
+    let (client, _) = account_mapping(db, r#"{"upsert_field": "Ext_Id__c"}"#).await;
+    let options = serde_json::json!({
+        "upsert_field": "Ext_Id__c",
+        "describe": describe_fixture("contact"),
+        "parents": {"Account": describe_fixture("account")},
+    });
+    client
+        .execute(
+            "SELECT sfsync.create_mapping('Contact', ARRAY['LastName','AccountId','Account.Ext_Id__c','Ext_Id__c'], 'read_write', $1::text::jsonb)",
+            &[&options.to_string()],
+        )
+        .await
+        .expect("create the Contact mapping");
+    client
+}
+
+fn ids(claimed: &[Claimed]) -> HashSet<i64> {
+    claimed.iter().map(|c| c.change_id).collect()
+}
+
+async fn last_change(client: &Client) -> i64 {
+    client
+        .query_one("SELECT max(id) FROM sfsync.change", &[])
+        .await
+        .unwrap()
+        .get(0)
+}
+
+/// The demo's case, at the protocol: an Account gets its external id in one commit and a Contact
+/// referring to it by that id is inserted in the next. While the Account's change is in flight with
+/// one sidecar, no other claim hands out the Contact; once it finished, the Contact is claimable.
+#[tokio::test]
+async fn a_child_waits_for_the_in_flight_change_that_gives_its_parent_the_external_id() {
+    let db = Cluster::shared().database().await;
+    let client = account_and_contact_mappings(&db).await;
+    client
+        .batch_execute(
+            "BEGIN; SET LOCAL sfsync.origin = 'salesforce';
+             INSERT INTO salesforce.account (name, sfid, _hc_lastop) VALUES ('Acme', '001000000000001AAA', 'SYNCED');
+             COMMIT",
+        )
+        .await
+        .unwrap();
+    client
+        .batch_execute("UPDATE salesforce.account SET ext_id__c = 'ACME-1'")
+        .await
+        .unwrap();
+    let parent_change = last_change(&client).await;
+    client
+        .batch_execute("INSERT INTO salesforce.contact (lastname, account__ext_id__c, ext_id__c) VALUES ('Lovelace', 'acme-1', 'C-1')")
+        .await
+        .unwrap();
+    let child_change = last_change(&client).await;
+
+    let first = db.connect().await;
+    let second = db.connect().await;
+    // one sidecar claims only the parent (a claim limited to its mapping)...
+    let account_id: i64 = client
+        .query_one(
+            "SELECT id FROM sfsync.mapping WHERE object_name = 'Account'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let parent: Vec<Claimed> = first
+        .query(
+            "SELECT change_id, record_id, lease_token::text, action, \"values\"::text FROM sfsync._claim_changes(10, 60, $1)",
+            &[&account_id],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| Claimed { change_id: r.get(0), record_id: r.get(1), token: r.get(2), action: r.get(3), values: r.get(4) })
+        .collect();
+    assert_eq!(ids(&parent), HashSet::from([parent_change]));
+    // ...and while it is in flight, no claim (another sidecar's, or its own next one) hands out the child
+    assert!(
+        claim(&second, 10, 60).await.is_empty(),
+        "the child waits for its parent's change"
+    );
+    assert!(
+        claim(&first, 10, 60).await.is_empty(),
+        "also for the sidecar holding the parent"
+    );
+    complete(&first, &parent, "SUCCESS").await;
+    let child = claim(&second, 10, 60).await;
+    assert_eq!(
+        ids(&child),
+        HashSet::from([child_change]),
+        "the parent's change finished: the child goes"
+    );
+}
+
+/// Parent and child queued together come out of one claim (the sidecar orders them); a child whose
+/// parent's change is itself held back behind an in-flight change of the same parent record waits too.
+#[tokio::test]
+async fn children_come_with_their_parents_or_wait_for_them() {
+    let db = Cluster::shared().database().await;
+    let client = account_and_contact_mappings(&db).await;
+    client
+        .batch_execute(
+            "INSERT INTO salesforce.account (name, ext_id__c) VALUES ('Acme', 'A-1');
+             INSERT INTO salesforce.contact (lastname, account__ext_id__c, ext_id__c) VALUES ('Child', 'A-1', 'C-1');",
+        )
+        .await
+        .unwrap();
+    let together = claim(&client, 10, 60).await;
+    assert_eq!(
+        together.len(),
+        2,
+        "the parent's insert and the child come out together: {together:?}"
+    );
+    complete(&client, &together, "SUCCESS").await;
+
+    // an in-flight rename of the account holds back its next change, which gives it a new external id
+    client
+        .batch_execute("UPDATE salesforce.account SET name = 'Acme 2'")
+        .await
+        .unwrap();
+    let rename = claim(&client, 10, 60).await;
+    assert_eq!(rename.len(), 1);
+    client
+        .batch_execute(
+            "UPDATE salesforce.account SET ext_id__c = 'A-2';
+             INSERT INTO salesforce.contact (lastname, account__ext_id__c, ext_id__c) VALUES ('Second', 'A-2', 'C-2');",
+        )
+        .await
+        .unwrap();
+    assert!(
+        claim(&client, 10, 60).await.is_empty(),
+        "the key's change waits behind the rename, and the child behind it"
+    );
+    complete(&client, &rename, "SUCCESS").await;
+    let next = claim(&client, 10, 60).await;
+    assert_eq!(
+        next.len(),
+        2,
+        "the external id change and its child come out together: {next:?}"
+    );
+}
+
+/// Children waiting for a parent never stop unrelated changes queued after them from going out.
+#[tokio::test]
+async fn waiting_children_do_not_hold_up_unrelated_changes() {
+    let db = Cluster::shared().database().await;
+    let client = account_and_contact_mappings(&db).await;
+    client
+        .batch_execute("INSERT INTO salesforce.account (name, ext_id__c) VALUES ('Parent', 'P-1')")
+        .await
+        .unwrap();
+    let parent = claim(&client, 10, 60).await;
+    assert_eq!(parent.len(), 1);
+    client
+        .batch_execute(
+            "INSERT INTO salesforce.contact (lastname, account__ext_id__c, ext_id__c)
+                  SELECT 'child ' || g, 'P-1', 'C-' || g FROM generate_series(1, 450) g;
+             INSERT INTO salesforce.account (name) VALUES ('Unrelated');",
+        )
+        .await
+        .unwrap();
+    let unrelated = last_change(&client).await;
+    let claimed = claim(&client, 200, 60).await;
+    assert_eq!(
+        ids(&claimed),
+        HashSet::from([unrelated]),
+        "only the unrelated change goes out"
+    );
+    complete(&client, &parent, "SUCCESS").await;
+    let children = claim(&client, 500, 60).await;
+    assert_eq!(children.len(), 450, "the parent landed: every child goes");
 }

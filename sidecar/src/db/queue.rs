@@ -124,6 +124,27 @@ pub struct Completion {
     pub ignored: Vec<i64>,
 }
 
+/// Whether the parent a child of `mapping` refers to (`object`'s external id `field` = `value`) has a
+/// change queued or in flight (`sfsync._parent_pending`).
+pub async fn parent_is_pending(
+    client: &Client,
+    mapping: i64,
+    object: &str,
+    field: &str,
+    value: &str,
+) -> Result<bool, DbError> {
+    let row = client
+        .query_one(
+            "SELECT sfsync._parent_pending($1, $2, $3, $4)",
+            &[&mapping, &object, &field, &value],
+        )
+        .await
+        .map_err(query_error(
+            "asking whether a parent is on its way (sfsync._parent_pending)",
+        ))?;
+    Ok(row.get(0))
+}
+
 /// Records per-change results (`[{"id","token","outcome",...}]`, see the protocol).
 pub async fn complete_changes(
     client: &Client,

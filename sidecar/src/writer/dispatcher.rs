@@ -451,8 +451,7 @@ impl Dispatcher {
             .take_batches(self.free_calls(), limits, flush, Instant::now());
         for batch in batches {
             let context = self.context.clone();
-            let catalog = self.catalog.clone();
-            self.in_flight.spawn(shipment::run(context, catalog, batch));
+            self.in_flight.spawn(shipment::run(context, batch));
         }
     }
 

@@ -237,11 +237,14 @@ pub fn plan_record(mapping: &Arc<WriteMapping>, changes: &[ClaimedRow]) -> Plan 
             reason: "no writable field left to send",
         };
     }
-    let needs = parent_keys(mapping, &select(&current, &columns));
+    let sent = select(&current, &columns);
+    // an update that gives the record an external id provides it to children referring to it
+    let provides = provided_keys(mapping, &sent);
+    let needs = parent_keys(mapping, &sent);
     operation(
         Write::Update { sfid, fields },
         changes[changes.len() - 1].change_id,
-        Vec::new(),
+        provides,
         needs,
     )
 }
@@ -535,6 +538,36 @@ mod tests {
             [ParentKey::new("Account", "Ext_Id__c", "a-1")]
         );
         assert!(operation.provides.is_empty());
+    }
+
+    #[test]
+    fn an_update_giving_a_record_its_external_id_provides_it_and_others_do_not() {
+        let mapping = Arc::new(account());
+        let current =
+            json!({"id": 5, "sfid": "001000000000001AAA", "name": "Acme", "ext_id__c": "ACME-1"});
+        let sets_key = vec![row(
+            1,
+            5,
+            "UPDATE",
+            Some("001000000000001AAA"),
+            json!({"ext_id__c": "ACME-1"}),
+            current.clone(),
+        )];
+        let operation = send(plan_record(&mapping, &sets_key));
+        assert!(matches!(operation.write, Write::Update { .. }));
+        assert_eq!(
+            operation.provides,
+            [ParentKey::new("Account", "Ext_Id__c", "ACME-1")]
+        );
+        let renames = vec![row(
+            2,
+            5,
+            "UPDATE",
+            Some("001000000000001AAA"),
+            json!({"name": "Acme"}),
+            current,
+        )];
+        assert!(send(plan_record(&mapping, &renames)).provides.is_empty());
     }
 
     #[test]

@@ -9,12 +9,11 @@ use serde_json::Value;
 
 use super::bulk;
 use super::collections;
-use super::mapping::MappingCatalog;
 use super::metrics::WriterMetrics;
 use super::operation::Operation;
 use super::outcome::{change_results, WriteError, WriteOutcome};
 use super::schedule::Batch;
-use crate::db::queue::{complete_changes, retry_conflicts};
+use crate::db::queue::{complete_changes, parent_is_pending, retry_conflicts};
 use crate::db::{ClientPool, DbError};
 use crate::salesforce::bulk::PollOptions;
 use crate::salesforce::{Backoff, SalesforceClient, SalesforceError};
@@ -78,11 +77,7 @@ pub struct ShipmentReport {
 }
 
 /// Sends `batch`, completes its changes and reports back.
-pub async fn run(
-    context: Arc<ShipmentContext>,
-    catalog: Arc<MappingCatalog>,
-    batch: Batch,
-) -> ShipmentReport {
+pub async fn run(context: Arc<ShipmentContext>, batch: Batch) -> ShipmentReport {
     let started = std::time::Instant::now();
     let sent = send_with_retries(&context, &batch).await;
     let sent_after = started.elapsed();
@@ -95,7 +90,7 @@ pub async fn run(
             .with_label_values(&[batch.mapping.object.as_str(), operation.as_str()])
             .inc();
     }
-    recheck_missing_parents(&context, &catalog, &batch, &mut outcomes).await;
+    recheck_missing_parents(&context, &batch, &mut outcomes).await;
 
     let acknowledged_at = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -322,11 +317,12 @@ async fn send_as_collections(context: &ShipmentContext, batch: &Batch) -> Sent {
 }
 
 /// A child refused because its parent (by external id) does not exist may simply have overtaken a
-/// parent that is still on its way (written by another call or another sidecar): when that parent
-/// row exists locally, the child is retried shortly instead of failing.
+/// parent that is still on its way (a change committed after the child's, or one another sidecar
+/// holds): when the extension says that parent has a change queued or in flight, the child is tried
+/// again shortly instead of failing. (The claim already holds children back behind earlier changes of
+/// their parents; this covers the rest.)
 async fn recheck_missing_parents(
     context: &ShipmentContext,
-    catalog: &MappingCatalog,
     batch: &Batch,
     outcomes: &mut [WriteOutcome],
 ) {
@@ -337,7 +333,7 @@ async fn recheck_missing_parents(
         if !error.is_missing_foreign_key() || waiting.operation.needs.is_empty() {
             continue;
         }
-        match parent_known_locally(context, catalog, &waiting.operation).await {
+        match parent_pending(context, &waiting.operation).await {
             Ok(true) => {
                 *outcome = WriteOutcome::Retry {
                     error: error.clone(),
@@ -346,47 +342,33 @@ async fn recheck_missing_parents(
             }
             Ok(false) => {}
             Err(db_error) => {
-                tracing::warn!(error = %crate::error_chain(&db_error), "cannot look up a missing parent; the child fails");
+                // The change is released, not failed: it is claimed again and asked about again.
+                tracing::warn!(error = %crate::error_chain(&db_error), "cannot ask whether a missing parent is on its way; the child is tried again later");
+                *outcome = WriteOutcome::Retry {
+                    error: error.clone(),
+                    after: Some(MISSING_PARENT_RETRY),
+                }
             }
         }
     }
 }
 
-async fn parent_known_locally(
-    context: &ShipmentContext,
-    catalog: &MappingCatalog,
-    operation: &Operation,
-) -> Result<bool, DbError> {
+async fn parent_pending(context: &ShipmentContext, operation: &Operation) -> Result<bool, DbError> {
     let client = context.pool.get().await?;
     for key in &operation.needs {
-        let Some(parent) = catalog.by_object(&operation.mapping.schema, &key.object) else {
-            continue;
-        };
-        let Some(column) = parent.column_for_field(&key.field) else {
-            continue;
-        };
-        let statement = format!(
-            "SELECT EXISTS (SELECT 1 FROM {}.{} WHERE lower({}::text) = $1)",
-            quote(&parent.schema),
-            quote(&parent.table),
-            quote(&column.column)
-        );
-        let row = client
-            .query_one(&statement, &[&key.value])
-            .await
-            .map_err(|source| DbError::Query {
-                what: "looking up a parent row",
-                source,
-            })?;
-        if row.get::<_, bool>(0) {
+        if parent_is_pending(
+            &client,
+            operation.mapping.id,
+            &key.object,
+            &key.field,
+            &key.value,
+        )
+        .await?
+        {
             return Ok(true);
         }
     }
     Ok(false)
-}
-
-fn quote(identifier: &str) -> String {
-    format!("\"{}\"", identifier.replace('"', "\"\""))
 }
 
 /// `_complete_changes`, retried on deadlocks and while the database is unreachable. If it never

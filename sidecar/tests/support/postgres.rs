@@ -7,8 +7,8 @@ use tempfile::TempDir;
 
 /// The Postgres 15 binaries: those of `$PG_CONFIG` (the Makefile exports it), else Debian's.
 fn bin_dir() -> String {
-    let pg_config =
-        std::env::var("PG_CONFIG").unwrap_or_else(|_| "/usr/lib/postgresql/15/bin/pg_config".into());
+    let pg_config = std::env::var("PG_CONFIG")
+        .unwrap_or_else(|_| "/usr/lib/postgresql/15/bin/pg_config".into());
     let output = Command::new(&pg_config)
         .arg("--bindir")
         .output()

@@ -47,7 +47,7 @@ fn peak_rss_mb(pid: u32) -> f64 {
 
 fn sidecar_env(emulator: &Emulator, db: &TestDb, extra: &[(&str, &str)]) -> Vec<(String, String)> {
     let mut env = emulator.sidecar_env();
-    env.push(("DATABASE_URL".into(), format!("{}?sslmode=disable", db.url)));
+    env.push(("DATABASE_URL".into(), db.sidecar_url()));
     for (key, value) in extra {
         env.push((key.to_string(), value.to_string()));
     }

@@ -186,7 +186,7 @@ async fn world(cluster: &Cluster, synced: u64) -> World {
     .await
     .expect("create mapping");
     let mut env = emulator.sidecar_env();
-    env.push(("DATABASE_URL".into(), format!("{}?sslmode=disable", db.url)));
+    env.push(("DATABASE_URL".into(), db.sidecar_url()));
     let world = World {
         emulator,
         db,

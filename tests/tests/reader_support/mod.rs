@@ -26,7 +26,7 @@ impl World {
         let sql = db.connect().await;
         let emulator = Emulator::start(emulator_args);
         let mut sidecar_env = emulator.sidecar_env();
-        sidecar_env.push(("DATABASE_URL".into(), format!("{}?sslmode=disable", db.url)));
+        sidecar_env.push(("DATABASE_URL".into(), db.sidecar_url()));
         sidecar_env.push(("SFSYNC_REREAD_SECONDS".into(), "5".into()));
         for (key, value) in env {
             sidecar_env.retain(|(existing, _)| existing != key);

@@ -27,7 +27,7 @@ impl World {
         let sql = db.connect().await;
         let emulator = Emulator::start(emulator_args);
         let mut sidecar_env = emulator.sidecar_env();
-        sidecar_env.push(("DATABASE_URL".into(), format!("{}?sslmode=disable", db.url)));
+        sidecar_env.push(("DATABASE_URL".into(), db.sidecar_url()));
         // short leases so a killed sidecar's changes come back quickly; fast limit probes
         sidecar_env.push(("SFSYNC_WRITE_LEASE_SECONDS".into(), "6".into()));
         sidecar_env.push(("SFSYNC_LIMIT_PROBE_SECONDS".into(), "1".into()));
