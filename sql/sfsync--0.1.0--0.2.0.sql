@@ -247,3 +247,11 @@ COMMENT ON FUNCTION sfsync._parent_pending(bigint, text, text, text) IS
 REVOKE ALL ON FUNCTION sfsync._parent_links(bigint[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION sfsync._parent_pending(bigint, text, text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION sfsync._parent_pending(bigint, text, text, text) TO sfsync_agent;
+
+-- Backups keep the id sequences (issue 15). 0.1.0 registered only the catalog tables with
+-- pg_extension_config_dump, so pg_dump left out the state of their id sequences and a restored
+-- database started them at 1 again: the next mapping, queued change or conflict collided with a
+-- restored id. Registering the sequences makes pg_dump emit their setval (see sql/bootstrap.sql).
+SELECT pg_catalog.pg_extension_config_dump('sfsync.mapping_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('sfsync.change_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('sfsync.conflict_id_seq', '');
