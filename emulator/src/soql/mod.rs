@@ -45,6 +45,8 @@ mod write_json;
 #[cfg(test)]
 mod memory_source;
 #[cfg(test)]
+mod subquery_tests;
+#[cfg(test)]
 mod tests;
 
 pub use compile::{compile_query, MAX_FIELDS_LIMIT, MAX_OFFSET};
