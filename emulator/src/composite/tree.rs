@@ -161,7 +161,7 @@ impl Flattener<'_> {
             };
             let child_object = self
                 .org
-                .object_index(&relationship.child.schema.name)
+                .object_index(&relationship.child.name)
                 .ok_or_else(|| Refusal::Request(ApiError::not_found()))?;
             children.push((child_object, relationship.field.name.to_string(), list));
         }

@@ -4,7 +4,10 @@
 
 use std::collections::HashMap;
 
-use crate::soql::{CompiledCondition, FieldMeta, FieldType, ObjectMeta, Schema, SoqlError};
+use crate::rest::describe::child_relationships_among;
+use crate::soql::{
+    ChildRelationshipMeta, CompiledCondition, FieldMeta, FieldType, ObjectMeta, Schema, SoqlError,
+};
 use crate::store::schema::{FieldType as StoreType, ObjectSchema};
 
 /// Positions of an address compound's components, in the order of [`crate::soql::Address`]'s fields:
@@ -130,7 +133,19 @@ impl SoqlCatalog {
             catalog
                 .by_name
                 .insert(schema.name.to_ascii_lowercase(), position);
-            catalog.objects.push(object_meta(schema));
+            let children = child_relationships_among(schemas.iter().copied(), &schema.name)
+                .into_iter()
+                .filter_map(|relationship| {
+                    Some(ChildRelationshipMeta {
+                        name: relationship.name?,
+                        child_object: relationship.child.name.to_string(),
+                        field: relationship.field.name.to_string(),
+                    })
+                })
+                .collect();
+            catalog
+                .objects
+                .push(object_meta(schema).with_child_relationships(children));
             catalog.extras.push(object_extras(schema));
         }
         let rules = schemas

@@ -13,7 +13,7 @@ use super::locators::QueryCursor;
 use super::source::OrgSource;
 use crate::app::AppState;
 use crate::http::error::ApiError;
-use crate::soql::{CompiledQuery, ExecuteOptions, QueryRows, SoqlError};
+use crate::soql::{CompiledQuery, ExecuteOptions, QueryRows, Render, SoqlError};
 use crate::store::{Org, Record};
 
 /// Default and bounds of `Sforce-Query-Options: batchSize=N`.
@@ -86,7 +86,7 @@ fn render_records<'r>(
     query: &CompiledQuery,
     source: &OrgSource<'_>,
     records: impl Iterator<Item = &'r Record>,
-    api_version: &str,
+    render: &Render<'_>,
     out: &mut Vec<u8>,
 ) -> usize {
     let mut count = 0;
@@ -94,7 +94,7 @@ fn render_records<'r>(
         if count > 0 {
             out.push(b',');
         }
-        query.write_json_record(source, record, api_version, out);
+        query.write_json_record(source, record, render, out);
         count += 1;
     }
     count
@@ -135,11 +135,15 @@ pub fn first_page(
     let total = records.len();
     let first = records.len().min(batch_size);
     let mut rendered = Vec::with_capacity(first * 160);
+    let render = Render {
+        api_version,
+        options: &options,
+    };
     let count = render_records(
         &query,
         &source,
         records[..first].iter().copied(),
-        api_version,
+        &render,
         &mut rendered,
     );
     if first == total {
@@ -203,7 +207,15 @@ pub fn next_page(
         .filter_map(|id| store.get(id))
         .filter(|record| cursor.include_deleted || !record.is_deleted());
     let mut rendered = Vec::with_capacity((end - offset) * 160);
-    let count = render_records(&cursor.query, &source, records, api_version, &mut rendered);
+    let options = ExecuteOptions {
+        include_deleted: cursor.include_deleted,
+        now: org_now(org),
+    };
+    let render = Render {
+        api_version,
+        options: &options,
+    };
+    let count = render_records(&cursor.query, &source, records, &render, &mut rendered);
     let next = (end < cursor.ids.len()).then(|| next_url(api_version, locator, end));
     Ok(page_body(
         cursor.ids.len(),

@@ -2,7 +2,9 @@
 //! are found through the id held in the reference field, and address compounds (not stored, built from their
 //! components) are assembled into a per-source arena so they can be lent out like stored values.
 
-use std::cell::OnceCell;
+use std::cell::{OnceCell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
 
 use typed_arena::Arena;
 
@@ -16,7 +18,13 @@ pub struct OrgSource<'o> {
     catalog: &'o SoqlCatalog,
     /// Assembled address values; created on first use since most queries select none.
     addresses: OnceCell<Arena<Address>>,
+    /// Children by parent id, per (object index, lookup field): built by the first parent-to-child subquery
+    /// that needs them, so a page of parents costs one scan of the child object rather than one per parent.
+    children: RefCell<HashMap<(usize, usize), Rc<ChildIndex<'o>>>>,
 }
+
+/// The records of one object by the id their lookup field holds.
+type ChildIndex<'o> = HashMap<&'o str, Vec<&'o Record>>;
 
 impl<'o> OrgSource<'o> {
     pub fn new(org: &'o Org) -> OrgSource<'o> {
@@ -24,7 +32,22 @@ impl<'o> OrgSource<'o> {
             org,
             catalog: &org.soql,
             addresses: OnceCell::new(),
+            children: RefCell::new(HashMap::new()),
         }
+    }
+
+    fn child_index(&self, object: usize, field_index: usize) -> Rc<ChildIndex<'o>> {
+        let mut indexes = self.children.borrow_mut();
+        let index = indexes.entry((object, field_index)).or_insert_with(|| {
+            let mut index: ChildIndex<'o> = HashMap::new();
+            for record in self.org.object_at(object).iter() {
+                if let Value::Text(parent) = record.get(field_index) {
+                    index.entry(&**parent).or_default().push(record);
+                }
+            }
+            Rc::new(index)
+        });
+        Rc::clone(index)
     }
 
     pub fn org(&self) -> &'o Org {
@@ -155,5 +178,20 @@ impl RecordSource for OrgSource<'_> {
             object: self.catalog.meta_at(position)?,
             record: parent,
         })
+    }
+
+    fn children<'a>(
+        &'a self,
+        object: &ObjectMeta,
+        field_index: usize,
+        parent_id: &str,
+    ) -> Vec<&'a Record> {
+        let Some(position) = self.catalog.position(object.name()) else {
+            return Vec::new();
+        };
+        self.child_index(position, field_index)
+            .get(parent_id)
+            .cloned()
+            .unwrap_or_default()
     }
 }

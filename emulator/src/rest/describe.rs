@@ -10,7 +10,7 @@ use super::object_index;
 use crate::app::SharedState;
 use crate::http::context::ApiContext;
 use crate::http::error::{json_response, ApiError};
-use crate::store::{FieldDef, FieldType, ObjectStore, Org};
+use crate::store::{FieldDef, FieldType, ObjectSchema, ObjectStore, Org};
 
 fn urls(base: &str, name: &str) -> Json {
     json!({
@@ -95,8 +95,8 @@ pub async fn basic_info(
 }
 
 /// Child relationship name a real org uses for the standard lookups; custom ones get `<Plural>__r`.
-fn child_relationship_name(child: &ObjectStore, field: &str) -> Option<String> {
-    let standard = match (&*child.schema.name, field) {
+fn child_relationship_name(child: &ObjectSchema, field: &str) -> Option<String> {
+    let standard = match (&*child.name, field) {
         ("Contact", "AccountId") => Some("Contacts"),
         ("Opportunity", "AccountId") => Some("Opportunities"),
         ("Case", "AccountId") | ("Case", "ContactId") => Some("Cases"),
@@ -108,24 +108,27 @@ fn child_relationship_name(child: &ObjectStore, field: &str) -> Option<String> {
     if let Some(name) = standard {
         return Some(name.to_string());
     }
-    let custom_field = child.schema.field(field).is_some_and(|f| f.custom);
-    custom_field.then(|| format!("{}__r", child.schema.label_plural.replace(' ', "_")))
+    let custom_field = child.field(field).is_some_and(|f| f.custom);
+    custom_field.then(|| format!("{}__r", child.label_plural.replace(' ', "_")))
 }
 
 /// One child relationship of an object: a lookup field of another object (or the same) pointing at it.
 pub struct ChildRelationship<'a> {
-    pub child: &'a ObjectStore,
+    pub child: &'a ObjectSchema,
     pub field: &'a FieldDef,
     /// The name a parent's describe lists it under (`Contacts`); `None` for standard lookups without one.
     pub name: Option<String>,
 }
 
-/// Every child relationship of `parent`, in object and field order.
-pub fn child_relationships_of<'a>(org: &'a Org, parent: &str) -> Vec<ChildRelationship<'a>> {
+/// Every child relationship of `parent` among `schemas` (the org's objects), in object and field order: what
+/// describe lists, sObject Tree nests under and parent-to-child subqueries select from.
+pub fn child_relationships_among<'a>(
+    schemas: impl IntoIterator<Item = &'a ObjectSchema>,
+    parent: &str,
+) -> Vec<ChildRelationship<'a>> {
     let mut relationships = Vec::new();
-    for child in org.objects() {
+    for child in schemas {
         for field in child
-            .schema
             .fields
             .iter()
             .filter(|f| f.field_type == FieldType::Reference)
@@ -146,13 +149,18 @@ pub fn child_relationships_of<'a>(org: &'a Org, parent: &str) -> Vec<ChildRelati
     relationships
 }
 
+/// Every child relationship of `parent` in `org`.
+pub fn child_relationships_of<'a>(org: &'a Org, parent: &str) -> Vec<ChildRelationship<'a>> {
+    child_relationships_among(org.objects().map(|store| &store.schema), parent)
+}
+
 fn child_relationships(org: &Org, parent: &str) -> Vec<Json> {
     child_relationships_of(org, parent)
         .into_iter()
         .map(|relationship| {
             json!({
                 "cascadeDelete": relationship.field.cascade_delete,
-                "childSObject": &*relationship.child.schema.name,
+                "childSObject": &*relationship.child.name,
                 "deprecatedAndHidden": false,
                 "field": &*relationship.field.name,
                 "junctionIdListNames": [],

@@ -38,6 +38,8 @@ pub enum SelectItem {
         alias: Option<String>,
         start: usize,
     },
+    /// `(SELECT ... FROM Contacts ...)`: a parent-to-child subquery; its `object` is the child relationship name.
+    Children(Box<Query>),
 }
 
 /// A comparison operator.
@@ -96,6 +98,12 @@ pub enum Condition {
         excludes: bool,
         values: Vec<Literal>,
     },
+    /// `field IN (SELECT ...)`, or `NOT IN` when `negated`: a semi-join (anti-join).
+    InQuery {
+        field: FieldPath,
+        negated: bool,
+        query: Box<Query>,
+    },
     /// `ISBLANK(field)` (validation rule conditions only).
     IsBlank {
         field: FieldPath,
@@ -121,6 +129,8 @@ pub struct Positioned {
 /// A whole SELECT statement.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Query {
+    /// Where its `SELECT` keyword is.
+    pub start: usize,
     pub select: Vec<SelectItem>,
     pub object: String,
     pub object_start: usize,

@@ -2,8 +2,9 @@
 //! expands `FIELDS(...)`, checks the SELECT, ORDER BY, LIMIT and OFFSET rules.
 
 use super::ast::{FieldsGroup, Query, SelectItem};
+use super::children::compile_children;
 use super::error::{SoqlError, SoqlErrorCode};
-use super::filter::compile_condition;
+use super::filter::compile_where;
 use super::parser::parse_query;
 use super::plan::{CountColumn, OrderKey, OutputEntry, OutputNode, Selection, Step};
 use super::query::CompiledQuery;
@@ -15,33 +16,64 @@ pub const MAX_OFFSET: u64 = 2000;
 /// The largest LIMIT `FIELDS(ALL)` and `FIELDS(CUSTOM)` accept.
 pub const MAX_FIELDS_LIMIT: u64 = 200;
 
+/// Where a SELECT sits, which decides what it may contain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    /// The statement itself.
+    Root,
+    /// A parent-to-child subquery, `depth` relationships below the root (1 for the first).
+    Child { depth: usize },
+    /// The inner SELECT of a semi-join or anti-join.
+    SemiJoin,
+}
+
 /// Parses and compiles `text` against `schema`.
 pub fn compile_query(text: &str, schema: &dyn Schema) -> Result<CompiledQuery, SoqlError> {
     let query = parse_query(text)?;
-    let Some(root) = schema.object(&query.object) else {
-        return Err(SoqlError::at(
+    let root = object_named(text, schema, &query.object, query.object_start)?;
+    compile_parsed(text, schema, &query, root, Level::Root)
+}
+
+/// The object a FROM names, or Salesforce's `INVALID_TYPE` for an unknown one.
+pub fn object_named<'s>(
+    text: &str,
+    schema: &'s dyn Schema,
+    name: &str,
+    at: usize,
+) -> Result<&'s ObjectMeta, SoqlError> {
+    schema.object(name).ok_or_else(|| {
+        SoqlError::at(
             SoqlErrorCode::InvalidType,
             text,
-            query.object_start,
+            at,
             &format!(
-                "sObject type '{}' is not supported. If you are attempting to use a custom object, be sure to \
+                "sObject type '{name}' is not supported. If you are attempting to use a custom object, be sure to \
                  append the '__c' after the entity name. Please reference your WSDL or the describe call for the \
-                 appropriate names.",
-                query.object
+                 appropriate names."
             ),
-        ));
-    };
+        )
+    })
+}
+
+/// Compiles one parsed SELECT (the statement or one of its subqueries) over `root`.
+pub fn compile_parsed(
+    text: &str,
+    schema: &dyn Schema,
+    query: &Query,
+    root: &ObjectMeta,
+    level: Level,
+) -> Result<CompiledQuery, SoqlError> {
     let resolver = Resolver {
         query: text,
         schema,
         root,
     };
-    let selection = compile_selection(&resolver, &query)?;
+    let selection = compile_selection(&resolver, query, level)?;
     let predicate = match &query.condition {
-        Some(condition) => Some(compile_condition(&resolver, condition, true)?),
+        Some(condition) => Some(compile_where(&resolver, condition, level)?),
         None => None,
     };
-    let order = compile_order(&resolver, &query)?;
+    let order = compile_order(&resolver, query)?;
     if let Some(offset) = query.offset {
         if offset.value > MAX_OFFSET {
             return Err(SoqlError::plain(
@@ -85,7 +117,11 @@ fn compile_order(resolver: &Resolver<'_>, query: &Query) -> Result<Vec<OrderKey>
     Ok(keys)
 }
 
-fn compile_selection(resolver: &Resolver<'_>, query: &Query) -> Result<Selection, SoqlError> {
+fn compile_selection(
+    resolver: &Resolver<'_>,
+    query: &Query,
+    level: Level,
+) -> Result<Selection, SoqlError> {
     let has_count = query
         .select
         .iter()
@@ -94,6 +130,7 @@ fn compile_selection(resolver: &Resolver<'_>, query: &Query) -> Result<Selection
         return compile_counts(resolver, query);
     }
     let mut fields: Vec<ResolvedField> = Vec::new();
+    let mut output = OutputNode::default();
     let mut seen = std::collections::HashSet::new();
     for item in &query.select {
         let resolved_items = match item {
@@ -112,27 +149,41 @@ fn compile_selection(resolver: &Resolver<'_>, query: &Query) -> Result<Selection
                 expand_fields(resolver.root, *group)
             }
             SelectItem::Count { .. } => Vec::new(),
+            SelectItem::Children(inner) => {
+                let child = compile_children(resolver, inner, level)?;
+                check_unique(&mut seen, &child.relationship)?;
+                output.entries.push(OutputEntry::Children {
+                    key: child.relationship.clone(),
+                    child: Box::new(child),
+                });
+                Vec::new()
+            }
         };
         for resolved in resolved_items {
-            let column = resolved.column_name();
-            if !seen.insert(column.to_ascii_lowercase()) {
-                return Err(SoqlError::plain(
-                    SoqlErrorCode::InvalidField,
-                    format!("duplicate field selected: {column}"),
-                ));
-            }
+            check_unique(&mut seen, &resolved.column_name())?;
+            insert_output(&mut output, &resolved.hops, &resolved.leaf);
             fields.push(resolved);
         }
-    }
-    let mut output = OutputNode::default();
-    for resolved in &fields {
-        insert_output(&mut output, &resolved.hops, &resolved.leaf);
     }
     let columns = fields
         .iter()
         .map(|resolved| (resolved.column_name(), resolved.field_ref.clone()))
         .collect();
     Ok(Selection::Fields { columns, output })
+}
+
+/// Salesforce refuses a field (or a subquery's relationship) selected twice.
+fn check_unique(
+    seen: &mut std::collections::HashSet<String>,
+    column: &str,
+) -> Result<(), SoqlError> {
+    if seen.insert(column.to_ascii_lowercase()) {
+        return Ok(());
+    }
+    Err(SoqlError::plain(
+        SoqlErrorCode::InvalidField,
+        format!("duplicate field selected: {column}"),
+    ))
 }
 
 fn expand_fields(root: &ObjectMeta, group: FieldsGroup) -> Vec<ResolvedField> {
@@ -241,6 +292,14 @@ fn compile_counts(resolver: &Resolver<'_>, query: &Query) -> Result<Selection, S
                     resolver.query,
                     *start,
                     "FIELDS() cannot be used in an aggregate query",
+                ))
+            }
+            SelectItem::Children(inner) => {
+                return Err(SoqlError::at(
+                    SoqlErrorCode::MalformedQuery,
+                    resolver.query,
+                    inner.start,
+                    "Aggregate query does not support parent-to-child relationship subqueries",
                 ))
             }
         }

@@ -37,7 +37,7 @@ impl CompiledCondition {
             schema,
             root,
         };
-        let predicate = compile_condition(&resolver, &condition, false)?;
+        let predicate = compile_condition(&resolver, &condition)?;
         Ok(CompiledCondition {
             object: root.name().to_string(),
             predicate,

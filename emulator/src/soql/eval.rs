@@ -11,27 +11,31 @@ use super::dates::{start_of_day_millis, DateKeyword};
 use super::filter::value_set;
 use super::ids::{id_order, ids_equal};
 use super::plan::{InLookup, Operand, Predicate, Test};
+use super::query::ExecuteOptions;
 use super::schema::RecordSource;
 use super::value::{text_cmp_ci, text_eq_ci, FieldValue};
 
 const MILLIS_PER_DAY: i64 = 86_400_000;
 
 impl Predicate {
-    /// A copy with every date keyword replaced by the concrete range it covers on `today`, so a
-    /// scan does not recompute calendars per record.
-    pub fn bind_dates(&self, today: NaiveDate) -> Predicate {
+    /// A copy ready for one run: every date keyword replaced by the concrete range it covers on the run's day
+    /// (so a scan does not recompute calendars per record), every semi-join by the ids its subquery selects.
+    pub fn bind<S: RecordSource>(&self, source: &S, options: &ExecuteOptions) -> Predicate {
+        let bind_all = |parts: &[Predicate]| {
+            parts
+                .iter()
+                .map(|part| part.bind(source, options))
+                .collect()
+        };
         match self {
-            Predicate::And(parts) => {
-                Predicate::And(parts.iter().map(|part| part.bind_dates(today)).collect())
-            }
-            Predicate::Or(parts) => {
-                Predicate::Or(parts.iter().map(|part| part.bind_dates(today)).collect())
-            }
-            Predicate::Not(inner) => Predicate::Not(Box::new(inner.bind_dates(today))),
+            Predicate::And(parts) => Predicate::And(bind_all(parts)),
+            Predicate::Or(parts) => Predicate::Or(bind_all(parts)),
+            Predicate::Not(inner) => Predicate::Not(Box::new(inner.bind(source, options))),
             Predicate::Test { field, test } => Predicate::Test {
                 field: field.clone(),
-                test: bind_test(test, today),
+                test: bind_test(test, options.now.date_naive()),
             },
+            Predicate::SemiJoin(join) => join.bind(source, options),
         }
     }
 
@@ -47,6 +51,8 @@ impl Predicate {
             Predicate::Or(parts) => parts.iter().any(|part| part.matches(source, record, today)),
             Predicate::Not(inner) => !inner.matches(source, record, today),
             Predicate::Test { field, test } => test_value(test, &field.read(source, record), today),
+            // Only a bound predicate is run; conditions (validation rules) never hold semi-joins.
+            Predicate::SemiJoin(_) => false,
         }
     }
 }

@@ -1,36 +1,79 @@
 //! Compiles WHERE conditions: resolves fields, checks Salesforce's type and operator rules, and
 //! turns literals into typed operands.
 
+use std::cell::Cell;
 use std::str::FromStr;
 
 use chrono::{DateTime, NaiveDate};
 use rust_decimal::Decimal;
 
-use super::ast::{CompareOp, Condition, FieldPath, Literal, LiteralKind};
+use super::ast::{CompareOp, Condition, FieldPath, Literal, LiteralKind, Query};
+use super::compile::Level;
 use super::error::{SoqlError, SoqlErrorCode};
 use super::ids::{id_order, widen_id};
 use super::like::LikePattern;
 use super::plan::{InLookup, Operand, Predicate, Test};
 use super::resolve::{ResolvedField, Resolver};
 use super::schema::FieldType;
+use super::semi_join::{compile_semi_join, MAX_SEMI_JOINS};
 use super::value::text_cmp_ci;
 
-/// Compiles a condition. `check_filterable` is off for validation rules, which may read any field.
+/// Compiles a validation rule's condition, which may read any field (filterable or not).
 pub fn compile_condition(
     resolver: &Resolver<'_>,
     condition: &Condition,
-    check_filterable: bool,
 ) -> Result<Predicate, SoqlError> {
     let compiler = FilterCompiler {
         resolver,
-        check_filterable,
+        check_filterable: false,
+        level: None,
+        semi_joins: Cell::new(0),
     };
-    compiler.compile(condition)
+    compiler.compile(condition, Place::Top)
+}
+
+/// Compiles the WHERE clause of a SELECT at `level`.
+pub fn compile_where(
+    resolver: &Resolver<'_>,
+    condition: &Condition,
+    level: Level,
+) -> Result<Predicate, SoqlError> {
+    let compiler = FilterCompiler {
+        resolver,
+        check_filterable: true,
+        level: Some(level),
+        semi_joins: Cell::new(0),
+    };
+    compiler.compile(condition, Place::Top)
+}
+
+/// Where a condition sits in the WHERE tree: semi-joins are only allowed at the top, alone or ANDed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    Top,
+    TopAnd,
+    UnderOr,
+    UnderNot,
+    Nested,
+}
+
+impl Place {
+    /// The place of the operands of an AND found here.
+    fn and_operands(self) -> Place {
+        match self {
+            Place::Top => Place::TopAnd,
+            Place::TopAnd => Place::Nested,
+            other => other,
+        }
+    }
 }
 
 struct FilterCompiler<'r, 's> {
     resolver: &'r Resolver<'s>,
     check_filterable: bool,
+    /// The SELECT the WHERE belongs to; `None` for a validation rule.
+    level: Option<Level>,
+    semi_joins: Cell<usize>,
 }
 
 /// A predicate that never holds (an empty OR).
@@ -39,11 +82,15 @@ fn never() -> Predicate {
 }
 
 impl FilterCompiler<'_, '_> {
-    fn compile(&self, condition: &Condition) -> Result<Predicate, SoqlError> {
+    fn compile(&self, condition: &Condition, place: Place) -> Result<Predicate, SoqlError> {
         match condition {
-            Condition::And(parts) => Ok(Predicate::And(self.compile_all(parts)?)),
-            Condition::Or(parts) => Ok(Predicate::Or(self.compile_all(parts)?)),
-            Condition::Not(inner) => Ok(Predicate::Not(Box::new(self.compile(inner)?))),
+            Condition::And(parts) => Ok(Predicate::And(
+                self.compile_all(parts, place.and_operands())?,
+            )),
+            Condition::Or(parts) => Ok(Predicate::Or(self.compile_all(parts, Place::UnderOr)?)),
+            Condition::Not(inner) => Ok(Predicate::Not(Box::new(
+                self.compile(inner, Place::UnderNot)?,
+            ))),
             Condition::IsBlank { field } => {
                 let resolved = self.resolver.resolve(field)?;
                 Ok(Predicate::Test {
@@ -57,6 +104,11 @@ impl FilterCompiler<'_, '_> {
                 negated,
                 values,
             } => self.in_list(field, *negated, values),
+            Condition::InQuery {
+                field,
+                negated,
+                query,
+            } => self.semi_join(field, *negated, query, place),
             Condition::Like { field, pattern } => self.like(field, pattern),
             Condition::Includes {
                 field,
@@ -66,8 +118,44 @@ impl FilterCompiler<'_, '_> {
         }
     }
 
-    fn compile_all(&self, parts: &[Condition]) -> Result<Vec<Predicate>, SoqlError> {
-        parts.iter().map(|part| self.compile(part)).collect()
+    /// Checks where a semi-join sits (Salesforce's restrictions) before compiling it.
+    fn semi_join(
+        &self,
+        path: &FieldPath,
+        negated: bool,
+        query: &Query,
+        place: Place,
+    ) -> Result<Predicate, SoqlError> {
+        let refusal = match (self.level, place) {
+            (Some(Level::SemiJoin), _) => Some("Nesting of semi join sub-selects is not supported"),
+            (Some(Level::Root), Place::UnderOr) => {
+                Some("Semi join sub-selects are not allowed with the 'OR' operator")
+            }
+            (Some(Level::Root), Place::UnderNot) => Some(
+                "Semi join sub-selects are not allowed with the 'NOT' operator: write NOT IN instead",
+            ),
+            (Some(Level::Root), Place::Top | Place::TopAnd) => None,
+            _ => Some(
+                "Semi join sub-selects are only allowed at the top level WHERE expressions and not in nested \
+                 WHERE expressions.",
+            ),
+        };
+        if let Some(reason) = refusal {
+            return Err(self.error_at(SoqlErrorCode::MalformedQuery, query.start, reason));
+        }
+        self.semi_joins.set(self.semi_joins.get() + 1);
+        if self.semi_joins.get() > MAX_SEMI_JOINS {
+            return Err(self.error_at(
+                SoqlErrorCode::MalformedQuery,
+                query.start,
+                &format!("No more than {MAX_SEMI_JOINS} semi join or anti join sub-selects are allowed in a WHERE clause"),
+            ));
+        }
+        compile_semi_join(self.resolver, path, negated, query)
+    }
+
+    fn compile_all(&self, parts: &[Condition], place: Place) -> Result<Vec<Predicate>, SoqlError> {
+        parts.iter().map(|part| self.compile(part, place)).collect()
     }
 
     fn filterable(&self, path: &FieldPath) -> Result<ResolvedField, SoqlError> {

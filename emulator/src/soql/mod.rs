@@ -22,6 +22,7 @@
 //! change indexes: recompile cached queries and validation rules after them.
 //! Errors are [`SoqlError`]s carrying Salesforce's `errorCode` and message text.
 mod ast;
+mod children;
 mod compile;
 mod condition;
 mod dates;
@@ -37,11 +38,14 @@ mod plan;
 mod query;
 mod resolve;
 mod schema;
+mod semi_join;
 mod value;
 mod write_json;
 
 #[cfg(test)]
 mod memory_source;
+#[cfg(test)]
+mod subquery_tests;
 #[cfg(test)]
 mod tests;
 
@@ -51,6 +55,8 @@ pub use dates::DateKeyword;
 pub use describe::DescribeError;
 pub use error::{SoqlError, SoqlErrorCode};
 pub use ids::widen_id;
-pub use query::{ColumnNode, CompiledQuery, ExecuteOptions, QueryResult, QueryRows};
-pub use schema::{FieldMeta, FieldType, ObjectMeta, ParentRecord, RecordSource, Schema};
+pub use query::{ColumnNode, CompiledQuery, ExecuteOptions, QueryResult, QueryRows, Render};
+pub use schema::{
+    ChildRelationshipMeta, FieldMeta, FieldType, ObjectMeta, ParentRecord, RecordSource, Schema,
+};
 pub use value::{format_date, format_datetime, format_time, Address, FieldValue};

@@ -147,7 +147,7 @@ impl<'q> Parser<'q> {
     }
 
     fn query(&mut self) -> Result<Query, SoqlError> {
-        self.expect_keyword("SELECT")?;
+        let start = self.expect_keyword("SELECT")?.start;
         let select = self.select_list()?;
         self.expect_keyword("FROM")?;
         let (object, object_start) = self.identifier()?;
@@ -172,6 +172,7 @@ impl<'q> Parser<'q> {
             None
         };
         Ok(Query {
+            start,
             select,
             object,
             object_start,
@@ -208,7 +209,10 @@ impl<'q> Parser<'q> {
     fn select_item(&mut self) -> Result<SelectItem, SoqlError> {
         let token = self.peek().clone();
         if token.kind == TokenKind::LParen {
-            return Err(self.unsupported(token.start, "parent-to-child subqueries"));
+            self.position += 1;
+            let inner = self.query()?;
+            self.expect(&TokenKind::RParen)?;
+            return Ok(SelectItem::Children(Box::new(inner)));
         }
         let is_call =
             matches!(token.kind, TokenKind::Ident(_)) && self.peek_at(1).kind == TokenKind::LParen;
@@ -384,20 +388,16 @@ impl<'q> Parser<'q> {
             let pattern = self.literal()?;
             return Ok(Condition::Like { field, pattern });
         }
-        if self.accept_keyword("IN") {
+        let negated = self.peek().is_keyword("NOT") && self.peek_at(1).is_keyword("IN");
+        if negated || self.peek().is_keyword("IN") {
+            self.position += if negated { 2 } else { 1 };
+            if self.peek().kind == TokenKind::LParen && self.peek_at(1).is_keyword("SELECT") {
+                return self.in_query(field, negated);
+            }
             let values = self.literal_list()?;
             return Ok(Condition::In {
                 field,
-                negated: false,
-                values,
-            });
-        }
-        if self.peek().is_keyword("NOT") && self.peek_at(1).is_keyword("IN") {
-            self.position += 2;
-            let values = self.literal_list()?;
-            return Ok(Condition::In {
-                field,
-                negated: true,
+                negated,
                 values,
             });
         }
@@ -414,11 +414,23 @@ impl<'q> Parser<'q> {
         Err(self.unexpected(&operator))
     }
 
+    /// `(SELECT ...)` after `IN`/`NOT IN`: a semi-join or anti-join (queries only, not validation rules).
+    fn in_query(&mut self, field: FieldPath, negated: bool) -> Result<Condition, SoqlError> {
+        self.expect(&TokenKind::LParen)?;
+        if self.allow_functions {
+            return Err(self.unsupported(self.peek().start, "semi-join subqueries in a condition"));
+        }
+        let query = self.query()?;
+        self.expect(&TokenKind::RParen)?;
+        Ok(Condition::InQuery {
+            field,
+            negated,
+            query: Box::new(query),
+        })
+    }
+
     fn literal_list(&mut self) -> Result<Vec<Literal>, SoqlError> {
         self.expect(&TokenKind::LParen)?;
-        if self.peek().is_keyword("SELECT") {
-            return Err(self.unsupported(self.peek().start, "semi-join subqueries"));
-        }
         let mut values = vec![self.literal()?];
         while self.peek().kind == TokenKind::Comma {
             self.position += 1;

@@ -5,9 +5,11 @@ use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
 use super::ast::CompareOp;
+use super::children::ChildQuery;
 use super::dates::DateKeyword;
 use super::like::LikePattern;
 use super::schema::{ObjectMeta, RecordSource};
+use super::semi_join::SemiJoin;
 use super::value::FieldValue;
 
 /// A field of a parent object, resolved against the object the plan expected there. A polymorphic
@@ -139,7 +141,12 @@ pub enum Predicate {
     And(Vec<Predicate>),
     Or(Vec<Predicate>),
     Not(Box<Predicate>),
-    Test { field: FieldRef, test: Test },
+    Test {
+        field: FieldRef,
+        test: Test,
+    },
+    /// `Id IN (SELECT AccountId FROM Contact ...)`: becomes an id `Test::In` once bound to the records.
+    SemiJoin(Box<SemiJoin>),
 }
 
 /// One ORDER BY key with its null placement already decided.
@@ -162,6 +169,11 @@ pub enum OutputEntry {
         key: String,
         reference: Step,
         node: OutputNode,
+    },
+    /// A parent-to-child subquery's nested QueryResult (or `null`) under the child relationship name.
+    Children {
+        key: String,
+        child: Box<ChildQuery>,
     },
 }
 

@@ -22,7 +22,7 @@ pub struct ExecuteOptions {
 }
 
 /// A query compiled against the org's metadata, ready to run any number of times.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CompiledQuery {
     pub(super) object: String,
     pub(super) selection: Selection,
@@ -44,6 +44,14 @@ pub struct ColumnNode {
     pub aggregate: bool,
     /// The columns selected through a parent, in SELECT order.
     pub children: Vec<ColumnNode>,
+}
+
+/// How records are rendered as JSON: the API version of their `attributes.url`, and the run options that
+/// parent-to-child subqueries use to find each record's children (`queryAll` shows deleted ones).
+#[derive(Debug, Clone, Copy)]
+pub struct Render<'r> {
+    pub api_version: &'r str,
+    pub options: &'r ExecuteOptions,
 }
 
 /// What a run found.
@@ -68,6 +76,14 @@ impl CompiledQuery {
     /// Parses and compiles `text`; see [`compile_query`].
     pub fn compile(text: &str, schema: &dyn Schema) -> Result<CompiledQuery, SoqlError> {
         compile_query(text, schema)
+    }
+
+    /// The JSON shape of a record; `None` for aggregate queries.
+    pub(super) fn output(&self) -> Option<&OutputNode> {
+        match &self.selection {
+            Selection::Fields { output, .. } => Some(output),
+            _ => None,
+        }
     }
 
     /// The canonical name of the queried object.
@@ -113,6 +129,14 @@ impl CompiledQuery {
                         aggregate: false,
                         children: from_output(node),
                     },
+                    // Real orgs describe a subquery as an aggregate column joining the child's columns.
+                    OutputEntry::Children { key, child } => ColumnNode {
+                        name: key.clone(),
+                        display: key.clone(),
+                        field: None,
+                        aggregate: true,
+                        children: child.query.output().map(from_output).unwrap_or_default(),
+                    },
                 })
                 .collect()
         }
@@ -144,22 +168,7 @@ impl CompiledQuery {
                 rows: QueryRows::Records(Vec::new()),
             };
         };
-        let mut matches = self.scan(source, object, options);
-        if !self.order.is_empty() {
-            self.sort(source, &mut matches);
-        }
-        let offset = usize::try_from(self.offset).unwrap_or(usize::MAX);
-        let limit = self
-            .limit
-            .map(|limit| usize::try_from(limit).unwrap_or(usize::MAX));
-        let window_end = limit.map_or(matches.len(), |limit| {
-            offset.saturating_add(limit).min(matches.len())
-        });
-        let window: Vec<&'a S::Record> = if offset >= matches.len() {
-            Vec::new()
-        } else {
-            matches.drain(offset..window_end).collect()
-        };
+        let window = self.matching(source, source.records(object), options);
         match &self.selection {
             Selection::Fields { .. } => QueryResult {
                 total_size: window.len(),
@@ -190,17 +199,43 @@ impl CompiledQuery {
         }
     }
 
+    /// The records among `candidates` (records of the queried object) the query returns, in result order:
+    /// after WHERE, ORDER BY, OFFSET and LIMIT. A subquery runs this over one parent's children.
+    pub(super) fn matching<'a, S: RecordSource>(
+        &self,
+        source: &'a S,
+        candidates: impl Iterator<Item = &'a S::Record>,
+        options: &ExecuteOptions,
+    ) -> Vec<&'a S::Record> {
+        let mut matches = self.scan(source, candidates, options);
+        if !self.order.is_empty() {
+            self.sort(source, &mut matches);
+        }
+        let offset = usize::try_from(self.offset).unwrap_or(usize::MAX);
+        let limit = self
+            .limit
+            .map(|limit| usize::try_from(limit).unwrap_or(usize::MAX));
+        let window_end = limit.map_or(matches.len(), |limit| {
+            offset.saturating_add(limit).min(matches.len())
+        });
+        if offset >= matches.len() {
+            Vec::new()
+        } else {
+            matches.drain(offset..window_end).collect()
+        }
+    }
+
     fn scan<'a, S: RecordSource>(
         &self,
         source: &'a S,
-        object: &ObjectMeta,
+        candidates: impl Iterator<Item = &'a S::Record>,
         options: &ExecuteOptions,
     ) -> Vec<&'a S::Record> {
         let today = options.now.date_naive();
         let predicate = self
             .predicate
             .as_ref()
-            .map(|predicate| predicate.bind_dates(today));
+            .map(|predicate| predicate.bind(source, options));
         // Without ORDER BY the first OFFSET + LIMIT matches are the answer: stop scanning there.
         let enough = match (self.order.is_empty(), &self.selection, self.limit) {
             (true, Selection::Fields { .. } | Selection::CountRows, Some(limit)) => {
@@ -212,7 +247,7 @@ impl CompiledQuery {
         if enough == 0 {
             return matches;
         }
-        for record in source.records(object) {
+        for record in candidates {
             if !options.include_deleted && source.is_deleted(record) {
                 continue;
             }
@@ -250,12 +285,12 @@ impl CompiledQuery {
         &self,
         source: &S,
         result: &QueryResult<'_, S::Record>,
-        api_version: &str,
+        render: &Render<'_>,
     ) -> Vec<Value> {
         match &result.rows {
             QueryRows::Records(records) => records
                 .iter()
-                .map(|record| self.json_record(source, record, api_version))
+                .map(|record| self.json_record(source, record, render))
                 .collect(),
             QueryRows::Count => Vec::new(),
             QueryRows::Aggregate(counts) => vec![self.aggregate_json(counts)],
@@ -267,7 +302,7 @@ impl CompiledQuery {
         &self,
         source: &S,
         record: &S::Record,
-        api_version: &str,
+        render: &Render<'_>,
     ) -> Value {
         let Selection::Fields { output, .. } = &self.selection else {
             return Value::Null;
@@ -275,7 +310,7 @@ impl CompiledQuery {
         let Some(object) = source.object(&self.object) else {
             return Value::Null;
         };
-        render_node(source, object, record, output, api_version)
+        render_node(source, object, record, output, render)
     }
 
     /// Writes one record's REST JSON (the same document as [`CompiledQuery::json_record`]) straight into
@@ -284,7 +319,7 @@ impl CompiledQuery {
         &self,
         source: &S,
         record: &S::Record,
-        api_version: &str,
+        render: &Render<'_>,
         out: &mut Vec<u8>,
     ) {
         let Selection::Fields { output, .. } = &self.selection else {
@@ -295,7 +330,7 @@ impl CompiledQuery {
             out.extend_from_slice(b"null");
             return;
         };
-        super::write_json::write_node(source, object, record, output, api_version, out);
+        super::write_json::write_node(source, object, record, output, render, out);
     }
 
     /// The aggregate row of a `COUNT(field)` query.
@@ -362,12 +397,13 @@ fn render_node<S: RecordSource>(
     object: &ObjectMeta,
     record: &S::Record,
     node: &OutputNode,
-    api_version: &str,
+    render: &Render<'_>,
 ) -> Value {
     let mut json = Map::with_capacity(node.entries.len() + 1);
+    let id = source.record_id(record);
     json.insert(
         "attributes".into(),
-        attributes(object, source.record_id(record), api_version),
+        attributes(object, id, render.api_version),
     );
     for entry in &node.entries {
         match entry {
@@ -387,10 +423,22 @@ fn render_node<S: RecordSource>(
                     .index_in(object)
                     .and_then(|index| source.parent(record, index));
                 let value = match parent {
-                    Some(parent) => {
-                        render_node(source, parent.object, parent.record, node, api_version)
-                    }
+                    Some(parent) => render_node(source, parent.object, parent.record, node, render),
                     None => Value::Null,
+                };
+                json.insert(key.clone(), value);
+            }
+            OutputEntry::Children { key, child } => {
+                let value = match (child.rows(source, id, render.options), child.query.output()) {
+                    (Some((child_object, rows)), Some(output)) => serde_json::json!({
+                        "totalSize": rows.len(),
+                        "done": true,
+                        "records": rows
+                            .iter()
+                            .map(|row| render_node(source, child_object, row, output, render))
+                            .collect::<Vec<_>>(),
+                    }),
+                    _ => Value::Null,
                 };
                 json.insert(key.clone(), value);
             }

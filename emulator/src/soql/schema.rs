@@ -169,6 +169,18 @@ impl FieldMeta {
     }
 }
 
+/// A child relationship of an object as its describe lists it: `Contacts` is Contact's `AccountId` seen from
+/// Account. Parent-to-child subqueries name it in their FROM.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChildRelationshipMeta {
+    /// `Contacts`, `Widgets__r`.
+    pub name: String,
+    /// The child object (`Contact`).
+    pub child_object: String,
+    /// The child's lookup field pointing at the parent (`AccountId`).
+    pub field: String,
+}
+
 /// An object's metadata with case-insensitive indexes over its field and relationship names.
 #[derive(Debug, Clone)]
 pub struct ObjectMeta {
@@ -176,6 +188,7 @@ pub struct ObjectMeta {
     fields: Vec<FieldMeta>,
     field_index: HashMap<String, usize>,
     relationship_index: HashMap<String, usize>,
+    children: Vec<ChildRelationshipMeta>,
 }
 
 impl ObjectMeta {
@@ -194,7 +207,21 @@ impl ObjectMeta {
             fields,
             field_index,
             relationship_index,
+            children: Vec::new(),
         }
+    }
+
+    /// The same metadata with these child relationships (what the object's describe lists).
+    pub fn with_child_relationships(mut self, children: Vec<ChildRelationshipMeta>) -> ObjectMeta {
+        self.children = children;
+        self
+    }
+
+    /// The child relationship called `name`, case-insensitively.
+    pub fn child_relationship(&self, name: &str) -> Option<&ChildRelationshipMeta> {
+        self.children
+            .iter()
+            .find(|child| child.name.eq_ignore_ascii_case(name))
     }
 
     /// Canonical object name (`Account`, `Invoice__c`).
@@ -271,4 +298,21 @@ pub trait RecordSource: Schema {
         record: &'a Self::Record,
         field_index: usize,
     ) -> Option<ParentRecord<'a, Self::Record>>;
+
+    /// The records of `object` whose reference field at `field_index` holds `parent_id`, deleted ones
+    /// included, in [`RecordSource::records`] order: a parent's children for a parent-to-child subquery.
+    /// This default scans the object; a store asked for many parents' children should index them.
+    fn children<'a>(
+        &'a self,
+        object: &ObjectMeta,
+        field_index: usize,
+        parent_id: &str,
+    ) -> Vec<&'a Self::Record> {
+        self.records(object)
+            .filter(|record| match self.value(record, field_index) {
+                FieldValue::Text(id) => super::ids::ids_equal(id, parent_id),
+                _ => false,
+            })
+            .collect()
+    }
 }

@@ -203,10 +203,15 @@ fn options(include_deleted: bool) -> ExecuteOptions {
 /// Runs a query the way the REST resource would and returns `{"totalSize", "records"}`.
 fn run_with(org: &MemoryOrg, query: &str, include_deleted: bool) -> Result<Value, SoqlError> {
     let compiled = CompiledQuery::compile(query, org)?;
-    let result = compiled.execute(org, &options(include_deleted));
+    let options = options(include_deleted);
+    let result = compiled.execute(org, &options);
+    let render = Render {
+        api_version: API,
+        options: &options,
+    };
     Ok(json!({
         "totalSize": result.total_size,
-        "records": compiled.json_records(org, &result, API),
+        "records": compiled.json_records(org, &result, &render),
     }))
 }
 

@@ -7,6 +7,7 @@ use std::io::Write;
 use chrono::{DateTime, Datelike, Timelike};
 
 use super::plan::{OutputEntry, OutputNode};
+use super::query::Render;
 use super::schema::{ObjectMeta, RecordSource};
 use super::value::{format_time, FieldValue};
 
@@ -76,43 +77,61 @@ fn write_attributes(out: &mut Vec<u8>, object: &ObjectMeta, id: &str, api_versio
     );
 }
 
-/// Writes a record (and its nested parents) following the output shape `node`.
+/// Writes a record (and its nested parents and children) following the output shape `node`.
 pub fn write_node<S: RecordSource>(
     source: &S,
     object: &ObjectMeta,
     record: &S::Record,
     node: &OutputNode,
-    api_version: &str,
+    render: &Render<'_>,
     out: &mut Vec<u8>,
 ) {
-    write_attributes(out, object, source.record_id(record), api_version);
+    let id = source.record_id(record);
+    write_attributes(out, object, id, render.api_version);
     for entry in &node.entries {
+        let key = match entry {
+            OutputEntry::Value { key, .. }
+            | OutputEntry::Parent { key, .. }
+            | OutputEntry::Children { key, .. } => key,
+        };
+        out.push(b',');
+        write_str(out, key);
+        out.push(b':');
         match entry {
-            OutputEntry::Value { key, step } => {
-                out.push(b',');
-                write_str(out, key);
-                out.push(b':');
-                match step.index_in(object) {
-                    Some(index) => write_value(out, &source.value(record, index)),
-                    None => out.extend_from_slice(b"null"),
-                }
-            }
+            OutputEntry::Value { step, .. } => match step.index_in(object) {
+                Some(index) => write_value(out, &source.value(record, index)),
+                None => out.extend_from_slice(b"null"),
+            },
             OutputEntry::Parent {
-                key,
-                reference,
-                node,
+                reference, node, ..
             } => {
-                out.push(b',');
-                write_str(out, key);
-                out.push(b':');
                 let parent = reference
                     .index_in(object)
                     .and_then(|index| source.parent(record, index));
                 match parent {
                     Some(parent) => {
-                        write_node(source, parent.object, parent.record, node, api_version, out)
+                        write_node(source, parent.object, parent.record, node, render, out)
                     }
                     None => out.extend_from_slice(b"null"),
+                }
+            }
+            OutputEntry::Children { child, .. } => {
+                match (child.rows(source, id, render.options), child.query.output()) {
+                    (Some((child_object, rows)), Some(output)) => {
+                        let _ = write!(
+                            out,
+                            "{{\"totalSize\":{},\"done\":true,\"records\":[",
+                            rows.len()
+                        );
+                        for (position, row) in rows.iter().enumerate() {
+                            if position > 0 {
+                                out.push(b',');
+                            }
+                            write_node(source, child_object, row, output, render, out);
+                        }
+                        out.extend_from_slice(b"]}");
+                    }
+                    _ => out.extend_from_slice(b"null"),
                 }
             }
         }
@@ -124,7 +143,7 @@ pub fn write_node<S: RecordSource>(
 mod tests {
     use super::super::memory_source::MemoryOrg;
     use super::super::{
-        CompiledQuery, ExecuteOptions, FieldMeta, FieldType, ObjectMeta, QueryRows,
+        CompiledQuery, ExecuteOptions, FieldMeta, FieldType, ObjectMeta, QueryRows, Render,
     };
     use serde_json::json;
 
@@ -166,25 +185,27 @@ mod tests {
             "SELECT LastName, Account.Name, Account.At, AccountId FROM Contact",
         ] {
             let query = CompiledQuery::compile(text, &org).expect("compiles");
-            let result = query.execute(
-                &org,
-                &ExecuteOptions {
-                    include_deleted: false,
-                    now,
-                },
-            );
+            let options = ExecuteOptions {
+                include_deleted: false,
+                now,
+            };
+            let render = Render {
+                api_version: "62.0",
+                options: &options,
+            };
+            let result = query.execute(&org, &options);
             let QueryRows::Records(records) = &result.rows else {
                 panic!("records expected");
             };
             for record in records {
                 let mut written = Vec::new();
-                query.write_json_record(&org, record, "62.0", &mut written);
+                query.write_json_record(&org, record, &render, &mut written);
                 let parsed: serde_json::Value =
                     serde_json::from_slice(&written).expect("valid JSON");
-                assert_eq!(parsed, query.json_record(&org, record, "62.0"), "{text}");
+                assert_eq!(parsed, query.json_record(&org, record, &render), "{text}");
                 assert_eq!(
                     String::from_utf8(written).expect("utf-8"),
-                    query.json_record(&org, record, "62.0").to_string()
+                    query.json_record(&org, record, &render).to_string()
                 );
             }
         }

@@ -1,5 +1,6 @@
-//! The Salesforce CLI (`sf`, npm `@salesforce/cli`), unchanged, against the emulator: logins, org display and
-//! limits, queries, single-record commands, sObject Tree import/export and the Bulk API 2.0 commands.
+//! The Salesforce CLI (`sf`, npm `@salesforce/cli`), unchanged, against the emulator: logins, org and user
+//! display, limits, queries, single-record commands, sObject Tree import/export (with plans and parent-to-child
+//! subqueries) and the Bulk API 2.0 commands.
 
 use serde_json::{json, Value as Json};
 
@@ -57,6 +58,11 @@ async fn login_with_an_access_token_or_a_jwt_then_display_the_org() {
     assert_eq!(display["id"], org_id);
     assert_eq!(display["username"], USERNAME);
     assert_eq!(display["apiVersion"], "64.0");
+
+    // The CLI reads the profile name with a semi-join on User.
+    let user = sf.ok(&["org", "display", "user", "--target-org", "emu"]);
+    assert_eq!(user["profileName"], "System Administrator", "{user}");
+    assert_eq!(user["username"], USERNAME);
 
     let limits = sf.ok(&["org", "list", "limits", "--target-org", "emu"]);
     let daily = limits
@@ -385,6 +391,116 @@ async fn tree_import_and_export() {
     assert_eq!(written["records"][1]["Name"], "Tree Globex");
     assert_ne!(exported_records[0]["attributes"]["referenceId"], Json::Null);
     assert!(!acme.is_empty());
+}
+
+/// `sf data export tree --plan` with a parent-to-child subquery writes one file per object and a plan; `sf data
+/// import tree --plan` loads them into another org with each contact linked to its new account.
+#[tokio::test]
+async fn tree_export_with_a_plan_and_its_import_into_another_org() {
+    let source = TlsEmulator::start(&[]);
+    let sf = logged_in(&source).await;
+    let tree = json!({"records": [
+        {"attributes": {"type": "Account", "referenceId": "AcmeRef"}, "Name": "Plan Acme",
+         "Contacts": {"records": [
+             {"attributes": {"type": "Contact", "referenceId": "DoeRef"}, "LastName": "Doe"},
+             {"attributes": {"type": "Contact", "referenceId": "RoeRef"}, "LastName": "Roe"}
+         ]}},
+        {"attributes": {"type": "Account", "referenceId": "GlobexRef"}, "Name": "Plan Globex",
+         "Contacts": {"records": [
+             {"attributes": {"type": "Contact", "referenceId": "PoeRef"}, "LastName": "Poe"}
+         ]}},
+        {"attributes": {"type": "Account", "referenceId": "LoneRef"}, "Name": "Plan Lone"}
+    ]});
+    let file = sf.dir().join("seed.json");
+    std::fs::write(&file, tree.to_string()).expect("write tree");
+    sf.ok(&on_emu(&[
+        "data",
+        "import",
+        "tree",
+        "--files",
+        file.to_str().expect("utf-8 path"),
+    ]));
+
+    let out = sf.dir().join("plan-export");
+    sf.ok(&on_emu(&[
+        "data",
+        "export",
+        "tree",
+        "--query",
+        "SELECT Id, Name, (SELECT Id, LastName FROM Contacts ORDER BY LastName) FROM Account ORDER BY Name",
+        "--plan",
+        "--output-dir",
+        out.to_str().expect("utf-8 path"),
+    ]));
+    let plan_file = std::fs::read_dir(&out)
+        .expect("export dir")
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .find(|path| path.to_string_lossy().ends_with("plan.json"))
+        .expect("a plan file");
+    let plan: Json = serde_json::from_str(&std::fs::read_to_string(&plan_file).expect("plan"))
+        .expect("plan JSON");
+    let objects: Vec<&str> = plan
+        .as_array()
+        .expect("plan entries")
+        .iter()
+        .map(|entry| entry["sobject"].as_str().expect("sobject"))
+        .collect();
+    assert_eq!(objects, ["Account", "Contact"], "{plan}");
+    let contacts: Json = serde_json::from_str(
+        &std::fs::read_to_string(out.join("Contact.json")).expect("Contact.json"),
+    )
+    .expect("JSON file");
+    assert_eq!(
+        contacts["records"].as_array().map(Vec::len),
+        Some(3),
+        "{contacts}"
+    );
+
+    let target = TlsEmulator::start(&[]);
+    let other = logged_in(&target).await;
+    other.ok(&on_emu(&[
+        "data",
+        "import",
+        "tree",
+        "--plan",
+        plan_file.to_str().expect("utf-8 path"),
+    ]));
+    let imported = other.ok(&on_emu(&[
+        "data",
+        "query",
+        "--query",
+        "SELECT Name, (SELECT LastName FROM Contacts ORDER BY LastName) FROM Account ORDER BY Name",
+    ]));
+    let accounts: Vec<(String, Vec<String>)> = records(&imported)
+        .iter()
+        .map(|account| {
+            let children = account["Contacts"]["records"]
+                .as_array()
+                .map(|list| {
+                    list.iter()
+                        .map(|contact| contact["LastName"].as_str().expect("LastName").to_string())
+                        .collect()
+                })
+                .unwrap_or_default();
+            (
+                account["Name"].as_str().expect("Name").to_string(),
+                children,
+            )
+        })
+        .collect();
+    assert_eq!(
+        accounts,
+        [
+            (
+                "Plan Acme".to_string(),
+                vec!["Doe".to_string(), "Roe".to_string()]
+            ),
+            ("Plan Globex".to_string(), vec!["Poe".to_string()]),
+            ("Plan Lone".to_string(), Vec::new()),
+        ],
+        "{imported}"
+    );
 }
 
 #[tokio::test]

@@ -2,19 +2,10 @@
 //! the error it must produce.
 
 use reqwest::StatusCode;
-use serde_json::{json, Value as Json};
+use serde_json::json;
 
 use crate::common::{Api, Emulator};
-use crate::support::{query, without_attributes};
-
-enum Expect {
-    /// The `records` (without `attributes`) and `totalSize`.
-    Records(Json),
-    /// `COUNT()`: `totalSize` only, no records.
-    Count(u64),
-    /// A 400 error with this `errorCode`, and a message containing this text.
-    Error(&'static str, &'static str),
-}
+use crate::support::{check_cases, query, without_attributes, Expect};
 
 struct Fixture {
     acme: String,
@@ -235,41 +226,7 @@ async fn soql_constructs_end_to_end() {
     let emulator = Emulator::start(&[]);
     let api = emulator.login().await;
     fixture(&api).await;
-    let mut failures = Vec::new();
-    for (text, expect) in cases() {
-        let response = query(&api, text).await;
-        let problem = match &expect {
-            Expect::Records(expected) => {
-                let got = without_attributes(&response.json["records"]);
-                if response.status != StatusCode::OK
-                    || got != *expected
-                    || response.json["totalSize"] != json!(expected.as_array().map_or(0, Vec::len))
-                    || response.json["done"] != json!(true)
-                {
-                    Some(format!("expected {expected}"))
-                } else {
-                    None
-                }
-            }
-            Expect::Count(count) => (response.status != StatusCode::OK
-                || response.json != json!({"totalSize": count, "done": true, "records": []}))
-            .then(|| format!("expected COUNT {count}")),
-            Expect::Error(code, message) => (response.status != StatusCode::BAD_REQUEST
-                || response.error_code() != *code
-                || !response.json[0]["message"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .contains(message))
-            .then(|| format!("expected {code} containing {message:?}")),
-        };
-        if let Some(problem) = problem {
-            failures.push(format!(
-                "{text}\n  {problem}\n  got {} {}",
-                response.status, response.json
-            ));
-        }
-    }
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    check_cases(&api, cases()).await;
 }
 
 /// Every value a query returns is encoded exactly as the REST read of the same record encodes it.

@@ -9,4 +9,5 @@ mod constructs;
 mod golden;
 mod paging;
 mod replication;
+mod subqueries;
 mod support;

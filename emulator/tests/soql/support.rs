@@ -1,7 +1,7 @@
 //! Helpers shared by the SOQL endpoint tests: running queries, following pages, comparing records.
 
 use reqwest::{Method, StatusCode};
-use serde_json::Value as Json;
+use serde_json::{json, Value as Json};
 
 use crate::common::{send, Api, Resp, VERSION};
 
@@ -84,4 +84,53 @@ pub fn without_attributes(value: &Json) -> Json {
 pub async fn call(api: &Api, method: Method, path: &str, body: Option<Json>) -> Resp {
     let url = format!("{}/services/data/v{VERSION}{path}", api.base);
     send(&api.http, method, &url, Some(&api.token), body).await
+}
+
+/// What a query must produce, for table-driven tests.
+pub enum Expect {
+    /// The `records` (without `attributes`) and `totalSize`.
+    Records(Json),
+    /// `COUNT()`: `totalSize` only, no records.
+    Count(u64),
+    /// A 400 error with this `errorCode`, and a message containing this text.
+    Error(&'static str, &'static str),
+}
+
+/// Runs every `(query, expected)` case and fails once, listing every case that did not match.
+pub async fn check_cases(api: &Api, cases: Vec<(&str, Expect)>) {
+    let mut failures = Vec::new();
+    for (text, expect) in cases {
+        let response = query(api, text).await;
+        let problem = match &expect {
+            Expect::Records(expected) => {
+                let got = without_attributes(&response.json["records"]);
+                if response.status != StatusCode::OK
+                    || got != *expected
+                    || response.json["totalSize"] != json!(expected.as_array().map_or(0, Vec::len))
+                    || response.json["done"] != json!(true)
+                {
+                    Some(format!("expected {expected}"))
+                } else {
+                    None
+                }
+            }
+            Expect::Count(count) => (response.status != StatusCode::OK
+                || response.json != json!({"totalSize": count, "done": true, "records": []}))
+            .then(|| format!("expected COUNT {count}")),
+            Expect::Error(code, message) => (response.status != StatusCode::BAD_REQUEST
+                || response.error_code() != *code
+                || !response.json[0]["message"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains(message))
+            .then(|| format!("expected {code} containing {message:?}")),
+        };
+        if let Some(problem) = problem {
+            failures.push(format!(
+                "{text}\n  {problem}\n  got {} {}",
+                response.status, response.json
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -54,7 +54,10 @@ pub fn check_syntax(query: &str) -> Result<(), Unsupported> {
     let tokens = tokens(query);
     for (position, token) in tokens.iter().enumerate() {
         let next = tokens.get(position + 1).map(String::as_str);
+        // `IN (SELECT ...)` is a semi-join (or `NOT IN`, an anti-join), which Bulk API 2.0 runs.
+        let semi_join = position > 0 && tokens[position - 1] == "IN";
         let refuse = match (token.as_str(), next) {
+            ("(", Some("SELECT")) if semi_join => continue,
             ("(", Some("SELECT")) => {
                 "Aggregate Relationships not supported in Bulk V2 Query with CSV content type"
             }
@@ -138,6 +141,7 @@ mod tests {
     fn accepts_ordinary_queries_and_literals() {
         for query in [
             "SELECT Id, Name, Account.Name FROM Contact WHERE Name = 'GROUP BY (SELECT'",
+            "SELECT Id FROM Account WHERE Id IN (SELECT AccountId FROM Contact) AND Id NOT IN (SELECT AccountId FROM Case)",
             "SELECT Id FROM Account WHERE Name LIKE 'it\\'s OFFSET%' ORDER BY Name LIMIT 10",
             "SELECT Id, Offset__c FROM Account",
             "SELECT Id FROM Account WHERE Max__c > 3",
