@@ -1,6 +1,7 @@
 //! One CDC subscription of a mapping: a `StreamingClient` on its own task, delivering events over a
 //! channel, stoppable at any time.
 
+use tracing::Instrument;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
@@ -55,7 +56,7 @@ impl StreamSession {
             StreamingOptions::default(),
         );
         let subscriptions = client.subscriptions();
-        let task = tokio::spawn(async move { client.run(sender, signal).await });
+        let task = tokio::spawn(async move { client.run(sender, signal).await }.in_current_span());
         Self {
             events,
             subscriptions,
