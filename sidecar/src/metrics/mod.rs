@@ -144,11 +144,11 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("sfsync_salesforce_api_calls_remaining 14880"),
+            text.contains("sfsync_salesforce_api_calls_remaining{schema=\"salesforce\"} 14880"),
             "{text}"
         );
         assert!(text.contains(
-            "sfsync_salesforce_requests_total{operation=\"describe_sobject\",outcome=\"2xx\"} 1"
+            "sfsync_salesforce_requests_total{operation=\"describe_sobject\",outcome=\"2xx\",schema=\"salesforce\"} 1"
         ));
         assert!(text.contains("sfsync_salesforce_request_duration_seconds_bucket"));
         for line in text.lines().filter(|line| !line.starts_with('#')) {
