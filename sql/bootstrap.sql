@@ -172,3 +172,10 @@ SELECT pg_catalog.pg_extension_config_dump('sfsync.mapping', '');
 SELECT pg_catalog.pg_extension_config_dump('sfsync.change', '');
 SELECT pg_catalog.pg_extension_config_dump('sfsync.change_archive', '');
 SELECT pg_catalog.pg_extension_config_dump('sfsync.conflict', '');
+-- ... and the positions of their id sequences: pg_dump dumps no state of an extension's sequences
+-- unless they are registered too, so a restore would start them at 1 again and the next mapping,
+-- queued change or conflict would collide with a restored id (change_archive draws from
+-- change_id_seq). Identity sequences must be named: they are extension members of their own.
+SELECT pg_catalog.pg_extension_config_dump('sfsync.mapping_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('sfsync.change_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('sfsync.conflict_id_seq', '');

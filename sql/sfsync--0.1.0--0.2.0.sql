@@ -1663,3 +1663,11 @@ GRANT EXECUTE ON FUNCTION
     sfsync._backlog(bigint[], text[]),
     sfsync._in_flight(bigint, text[])
     TO sfsync_agent;
+
+-- Backups keep the id sequences (issue 15). 0.1.0 registered only the catalog tables with
+-- pg_extension_config_dump, so pg_dump left out the state of their id sequences and a restored
+-- database started them at 1 again: the next mapping, queued change or conflict collided with a
+-- restored id. Registering the sequences makes pg_dump emit their setval (see sql/bootstrap.sql).
+SELECT pg_catalog.pg_extension_config_dump('sfsync.mapping_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('sfsync.change_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('sfsync.conflict_id_seq', '');

@@ -33,8 +33,8 @@ fn is_root() -> bool {
         .unwrap_or(false)
 }
 
-/// Runs a Postgres binary, as `postgres` when we are root.
-fn pg_command(binary: &str) -> Command {
+/// Runs a Postgres binary (`initdb`, `pg_dump`...), as `postgres` when we are root.
+pub fn pg_command(binary: &str) -> Command {
     let path = format!("{}/{binary}", pg_bin_dir());
     if is_root() {
         let mut c = Command::new("runuser");
@@ -153,6 +153,12 @@ impl Cluster {
 
     /// Creates a fresh database with the extension installed.
     pub async fn database(&self) -> TestDb {
+        self.database_at(None).await
+    }
+
+    /// Creates a fresh database with the extension installed at `version` (`None`: the default
+    /// version, the one the sources build; `Some("0.1.0")`: a frozen install script of a release).
+    pub async fn database_at(&self, version: Option<&str>) -> TestDb {
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
         let name = format!(
             "t_{}_{}",
@@ -169,10 +175,14 @@ impl Cluster {
             name,
         };
         let client = db.connect().await;
+        let create = match version {
+            Some(version) => format!("CREATE EXTENSION sfsync VERSION '{version}'"),
+            None => "CREATE EXTENSION sfsync".to_string(),
+        };
         client
-            .batch_execute("CREATE EXTENSION sfsync")
+            .batch_execute(&create)
             .await
-            .expect("CREATE EXTENSION sfsync (run `make install` first)");
+            .unwrap_or_else(|e| panic!("{create} (run `make install` first): {e}"));
         // the sidecar's login role, as in production: a member of sfsync_agent and nothing else
         // (roles are cluster-wide; tests create databases concurrently)
         client

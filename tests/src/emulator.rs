@@ -221,6 +221,21 @@ impl Emulator {
         serde_json::from_str(&text).unwrap_or(Value::Null)
     }
 
+    /// Adds a unique external id text field to an object of the emulator.
+    pub async fn add_external_id(&self, object: &str, field: &str) {
+        self.admin(
+            reqwest::Method::POST,
+            &format!("objects/{object}/fields"),
+            Some(json!({"name": field, "type": "string", "length": 40, "externalId": true, "unique": true})),
+        )
+        .await;
+    }
+
+    /// Creates records as another API client; their ids (panics on a failed record).
+    pub async fn create_as_other(&self, object: &str, records: Value) -> Vec<String> {
+        result_ids(&self.write_as_other(object, records).await)
+    }
+
     /// Writes records as another API client (so they are not the sidecar's own writes).
     pub async fn write_as_other(&self, object: &str, records: Value) -> Value {
         self.admin(
@@ -251,4 +266,18 @@ pub fn urlencode(s: &str) -> String {
         }
     }
     out
+}
+
+/// The ids of an admin write's results (a list, or `{"results": [...]}`); panics on a failed record.
+pub fn result_ids(results: &Value) -> Vec<String> {
+    let list = results
+        .as_array()
+        .or_else(|| results["results"].as_array())
+        .unwrap_or_else(|| panic!("unexpected write response {results}"));
+    list.iter()
+        .map(|result| {
+            assert_eq!(result["success"], true, "write failed: {result}");
+            result["id"].as_str().expect("id").to_string()
+        })
+        .collect()
 }

@@ -2,6 +2,7 @@
 //! installed extension, and the emulator and sidecar as real processes.
 
 pub mod binaries;
+pub mod catalog;
 pub mod cluster;
 pub mod emulator;
 pub mod metrics;

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use sfsync_tests::{eventually, Cluster, Emulator, Sidecar};
 use tokio_postgres::Client;
 
-const ORG_TWO: &str = "00D8E0000000001UAA";
+const ORG_TWO: &str = "00D000000000002EAA";
 const ROWS: usize = 2_000;
 const WAIT: Duration = Duration::from_secs(240);
 

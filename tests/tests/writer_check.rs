@@ -27,14 +27,7 @@ fn with(env: &[(String, String)], key: &str, value: &str) -> Vec<(String, String
 #[tokio::test]
 async fn check_passes_with_warnings_and_fails_clearly_on_every_problem() {
     let world = World::start(&[], &[]).await;
-    world.add_external_id("Account", "Ext_Id__c").await;
-    world
-        .map(
-            "Account",
-            &["Name", "Ext_Id__c"],
-            json!({"upsert_field": "Ext_Id__c"}),
-        )
-        .await;
+    world.map_accounts_by_ext_id().await;
     world.map("Lead", &["LastName", "Company"], json!({})).await;
 
     let (ok, text) = run(&world.env, "check");
@@ -110,14 +103,7 @@ async fn check_passes_with_warnings_and_fails_clearly_on_every_problem() {
 #[tokio::test]
 async fn status_shows_the_queue_and_each_mapping() {
     let world = World::start(&[], &[]).await;
-    world.add_external_id("Account", "Ext_Id__c").await;
-    world
-        .map(
-            "Account",
-            &["Name", "Ext_Id__c"],
-            json!({"upsert_field": "Ext_Id__c"}),
-        )
-        .await;
+    world.map_accounts_by_ext_id().await;
     world
         .sql
         .batch_execute("INSERT INTO salesforce.account (name, ext_id__c) SELECT 'A' || g, 'S-' || g FROM generate_series(1, 25) g")

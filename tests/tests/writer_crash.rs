@@ -99,14 +99,7 @@ async fn kill_9_during_a_large_drain_loses_and_duplicates_nothing() {
 async fn two_sidecars_on_one_queue_duplicate_nothing() {
     let world = World::start(&[], &[("SFSYNC_WRITE_BATCH", "50")]).await;
     world.map("Lead", &["LastName", "Company"], json!({})).await;
-    world.add_external_id("Account", "Ext_Id__c").await;
-    world
-        .map(
-            "Account",
-            &["Name", "Ext_Id__c"],
-            json!({"upsert_field": "Ext_Id__c"}),
-        )
-        .await;
+    world.map_accounts_by_ext_id().await;
     let _first = Sidecar::start(&world.env);
     let _second = Sidecar::start(&world.env);
     // changes keep arriving while both drain; leads have no upsert field, so only the queue's

@@ -1,5 +1,7 @@
 //! `sfsync-sidecar check`: configuration, database (extension installed, its version), Salesforce
 //! login (org, user, API usage), mapping warnings. One line per finding; non-zero exit on any problem.
+//! An extension version the sidecar does not support fails the database line, and the mappings are
+//! then not read (their catalog may differ).
 
 use super::CommandError;
 use crate::config::{ApiReserve, Config};
@@ -82,7 +84,7 @@ async fn check_database(config: &Config, report: &mut Report, org_id: Option<Str
         Ok(client) => client,
         Err(error) => return report.fail("database", error_chain(&error)),
     };
-    match catalog::require_extension(&client).await {
+    match catalog::require_supported_extension(&client).await {
         Ok(version) => report.ok(
             "database",
             format!(

@@ -1,5 +1,11 @@
 //! `sfsync-sidecar run`: sets up metrics/health, the shutdown channel and the shared clients, runs the
 //! worker tasks in a `JoinSet` and exits 0 after SIGTERM/SIGINT once they have stopped.
+//!
+//! Before any worker starts, the version gate: the sidecar waits (with backoff) while the database
+//! is unreachable or the extension is not installed yet, and exits non-zero with a message naming
+//! both versions when the installed extension is one it does not support. Exiting (rather than
+//! waiting) makes a wrong deployment visible to the service manager at once; its restart policy
+//! then re-checks, so the sidecar comes up by itself once `ALTER EXTENSION sfsync UPDATE` has run.
 
 use tracing::Instrument;
 use std::sync::Arc;
@@ -10,12 +16,12 @@ use tokio::task::JoinSet;
 use super::CommandError;
 use crate::config::Config;
 use crate::db::session::{open_session, SessionBinding};
-use crate::db::{Database, DbError};
+use crate::db::{catalog, Database, DbError};
 use crate::error_chain;
 use crate::metrics::server::MetricsServer;
 use crate::metrics::{Health, Metrics};
-use crate::salesforce::SalesforceClient;
-use crate::shutdown::{trigger_on_signals, Shutdown};
+use crate::salesforce::{Backoff, SalesforceClient};
+use crate::shutdown::{trigger_on_signals, Shutdown, ShutdownSignal};
 
 /// How long tasks get to finish or release in-flight work after shutdown is requested.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
@@ -61,8 +67,18 @@ async fn run_in_span(config: Config) -> Result<(), CommandError> {
         config.database.clone(),
         config.salesforce.ca_bundle.as_ref(),
     )?;
+    // the version gate first: an older extension has no sessions to open
+    let Some(version) = wait_for_supported_extension(&database, &mut shutdown.signal()).await?
+    else {
+        // shutdown was requested while waiting for the database
+        shutdown.trigger();
+        drain(&mut tasks).await;
+        return Ok(());
+    };
+    tracing::info!(%version, "sfsync extension version supported");
     let Some(database) = open_schema_session(&config, database, &salesforce, &shutdown).await?
     else {
+        shutdown.trigger();
         drain(&mut tasks).await;
         return Ok(());
     };
@@ -132,6 +148,40 @@ async fn open_schema_session(
             _ = tokio::time::sleep(delay) => {}
         }
         delay = (delay * 2).min(Duration::from_secs(30));
+    }
+}
+
+/// The version gate: `Ok(Some(version))` once a supported extension is installed, `Ok(None)` when
+/// shutdown is requested first, the typed error for an unsupported version. An unreachable database
+/// or a missing extension is waited for, as the workers wait for the database.
+async fn wait_for_supported_extension(
+    database: &Database,
+    shutdown: &mut ShutdownSignal,
+) -> Result<Option<String>, CommandError> {
+    let backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
+    let mut attempt = 0;
+    loop {
+        let result = async {
+            let client = database.connect().await?;
+            catalog::require_supported_extension(&client).await
+        }
+        .await;
+        match result {
+            Ok(version) => return Ok(Some(version)),
+            Err(error @ DbError::UnsupportedExtensionVersion { .. }) => {
+                tracing::error!(error = %error, "refusing to run");
+                return Err(error.into());
+            }
+            Err(error) => tracing::warn!(
+                error = %error_chain(&error),
+                "cannot check the sfsync extension version yet; retrying"
+            ),
+        }
+        tokio::select! {
+            _ = shutdown.triggered() => return Ok(None),
+            _ = tokio::time::sleep(backoff.delay(attempt)) => {}
+        }
+        attempt = attempt.saturating_add(1);
     }
 }
 

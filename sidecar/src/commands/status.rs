@@ -21,7 +21,7 @@ pub async fn status(config: Config) -> Result<(), CommandError> {
         config.salesforce.ca_bundle.as_ref(),
     )?;
     let client = database.connect_unbound().await?;
-    let version = catalog::require_extension(&client).await?;
+    let version = catalog::require_supported_extension(&client).await?;
     println!(
         "extension   sfsync {version} in {}",
         database.settings().describe()

@@ -62,6 +62,16 @@ pub enum DbError {
     ExtensionMissing { database: String },
     #[error("the database refused this sidecar for schema {schema}: {reason}")]
     SessionRefused { schema: String, reason: String },
+    /// The installed extension is a version this sidecar was not built for: its SQL API (the queue
+    /// protocol, the catalog tables) may differ, so the sidecar refuses rather than guess.
+    #[error("extension sfsync {installed} is installed in database {database}, but sfsync-sidecar {sidecar} runs only against sfsync {supported}: {remedy}")]
+    UnsupportedExtensionVersion {
+        database: String,
+        installed: String,
+        sidecar: &'static str,
+        supported: String,
+        remedy: String,
+    },
     #[error("not connected to database {target}")]
     NotConnected { target: String },
     #[error("cannot decode {what} returned by the database")]

@@ -153,13 +153,7 @@ impl World {
 /// An emulator with `synced` Account records also present (synced) in Postgres.
 async fn world(cluster: &Cluster, synced: u64) -> World {
     let emulator = Emulator::start(&[]);
-    emulator
-        .admin(
-            Method::POST,
-            "objects/Account/fields",
-            Some(json!({"name": "Ext_Id__c", "type": "string", "length": 40, "externalId": true, "unique": true})),
-        )
-        .await;
+    emulator.add_external_id("Account", "Ext_Id__c").await;
     let mut left = synced;
     while left > 0 {
         let chunk = left.min(100_000);

@@ -204,19 +204,7 @@ impl World {
     }
 }
 
-/// The ids of successful write results; panics on a failed one.
-pub fn results_ids(results: &Value) -> Vec<String> {
-    let list = results
-        .as_array()
-        .or_else(|| results["results"].as_array())
-        .unwrap_or_else(|| panic!("unexpected write response {results}"));
-    list.iter()
-        .map(|result| {
-            assert_eq!(result["success"], true, "write failed: {result}");
-            result["id"].as_str().expect("id").to_string()
-        })
-        .collect()
-}
+pub use sfsync_tests::emulator::result_ids as results_ids;
 
 /// A value as Postgres prints it, from a Salesforce REST value of `sf_type`.
 pub fn expected_text(sf_type: &str, value: &Value) -> Option<String> {

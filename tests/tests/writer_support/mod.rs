@@ -49,13 +49,18 @@ impl World {
 
     /// Adds an external id field to a standard object of the emulator.
     pub async fn add_external_id(&self, object: &str, field: &str) {
-        self.emulator
-            .admin(
-                Method::POST,
-                &format!("objects/{object}/fields"),
-                Some(json!({"name": field, "type": "string", "length": 40, "externalId": true, "unique": true})),
-            )
-            .await;
+        self.emulator.add_external_id(object, field).await;
+    }
+
+    /// Account with an `Ext_Id__c` upsert field, mapping Name and Ext_Id__c.
+    pub async fn map_accounts_by_ext_id(&self) -> i64 {
+        self.add_external_id("Account", "Ext_Id__c").await;
+        self.map(
+            "Account",
+            &["Name", "Ext_Id__c"],
+            json!({"upsert_field": "Ext_Id__c"}),
+        )
+        .await
     }
 
     /// Defines a custom object in the emulator.
