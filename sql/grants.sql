@@ -36,6 +36,7 @@ GRANT EXECUTE ON FUNCTION
 GRANT EXECUTE ON FUNCTION
     sfsync.status(),
     sfsync._session_schema(),
+    sfsync._check_scope(bigint),
     sfsync._open_session(text, text, boolean),
     sfsync._org_binding(text),
     sfsync._instance_id(),

@@ -101,10 +101,13 @@ COMMENT ON FUNCTION sfsync._protocol_scope() IS
 
 -- Refuses a protocol call about a mapping of another schema than the session's. A mapping that does
 -- not exist (dropped while a sidecar worked on it) passes: each caller keeps its own answer to that.
+-- Security definer: it must see every mapping, also from the sidecar's own (invoker) calls such as
+-- _create_stage, where row-level security would hide the other schemas' mappings.
 CREATE FUNCTION sfsync._check_scope(p_mapping bigint)
     RETURNS void
     LANGUAGE plpgsql
     STABLE
+    SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
     AS $$
 DECLARE

@@ -372,10 +372,13 @@ COMMENT ON FUNCTION sfsync._protocol_scope() IS
 
 -- Refuses a protocol call about a mapping of another schema than the session's. A mapping that does
 -- not exist (dropped while a sidecar worked on it) passes: each caller keeps its own answer to that.
+-- Security definer: it must see every mapping, also from the sidecar's own (invoker) calls such as
+-- _create_stage, where row-level security would hide the other schemas' mappings.
 CREATE OR REPLACE FUNCTION sfsync._check_scope(p_mapping bigint)
     RETURNS void
     LANGUAGE plpgsql
     STABLE
+    SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
     AS $$
 DECLARE
@@ -1657,6 +1660,7 @@ GRANT EXECUTE ON FUNCTION sfsync.status(), sfsync.bind_org(text, text) TO sfsync
 GRANT EXECUTE ON FUNCTION
     sfsync.status(),
     sfsync._session_schema(),
+    sfsync._check_scope(bigint),
     sfsync._open_session(text, text, boolean),
     sfsync._org_binding(text),
     sfsync._queue_depth(),

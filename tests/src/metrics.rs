@@ -47,10 +47,16 @@ mod tests {
     fn selectors_match_named_labels_in_any_order() {
         assert_eq!(metric(TEXT, "sfsync_writer_paused "), Some(1.0));
         assert_eq!(
-            metric(TEXT, "sfsync_writer_records_total{outcome=\"success\",object=\"Account\"}"),
+            metric(
+                TEXT,
+                "sfsync_writer_records_total{outcome=\"success\",object=\"Account\"}"
+            ),
             Some(7.0)
         );
-        assert_eq!(metric(TEXT, "sfsync_writer_paused{schema=\"salesforce\"}"), None);
+        assert_eq!(
+            metric(TEXT, "sfsync_writer_paused{schema=\"salesforce\"}"),
+            None
+        );
         assert_eq!(metric(TEXT, "sfsync_writer_missing "), None);
     }
 }

@@ -4,9 +4,9 @@
 //! then not read (their catalog may differ).
 
 use super::CommandError;
+use crate::auth::{AccessToken, AuthError};
 use crate::config::{ApiReserve, Config};
 use crate::db::queue::MappingStatus;
-use crate::auth::{AccessToken, AuthError};
 use crate::db::session::{open_session, SessionBinding};
 use crate::db::{catalog, Database};
 use crate::error_chain;
@@ -56,7 +56,10 @@ pub async fn check(config: Config) -> Result<(), CommandError> {
     // the login comes first: the database's org check needs the org it names
     let salesforce = SalesforceClient::from_config(&config, SalesforceMetrics::unregistered()?)?;
     let login = salesforce.login().await;
-    let org_id = login.as_ref().ok().map(|token| token.identity.org_id.clone());
+    let org_id = login
+        .as_ref()
+        .ok()
+        .map(|token| token.identity.org_id.clone());
     check_database(&config, &mut report, org_id).await;
     check_salesforce(&config, &salesforce, login, &mut report).await;
     match report.failures.len() {
@@ -130,7 +133,10 @@ async fn check_org(
             };
             report.ok(
                 "org",
-                format!("schema {} is bound to org {}{how}", config.schema, bound.org_id),
+                format!(
+                    "schema {} is bound to org {}{how}",
+                    config.schema, bound.org_id
+                ),
             );
             true
         }

@@ -7,9 +7,9 @@
 //! waiting) makes a wrong deployment visible to the service manager at once; its restart policy
 //! then re-checks, so the sidecar comes up by itself once `ALTER EXTENSION sfsync UPDATE` has run.
 
-use tracing::Instrument;
 use std::sync::Arc;
 use std::time::Duration;
+use tracing::Instrument;
 
 use tokio::task::JoinSet;
 
@@ -130,7 +130,9 @@ async fn open_schema_session(
         match attempt.await {
             Ok((binding, bound)) => {
                 match bound.previous_org_id {
-                    None => tracing::info!(org_id = %bound.org_id, "schema bound to this org (first contact)"),
+                    None => {
+                        tracing::info!(org_id = %bound.org_id, "schema bound to this org (first contact)")
+                    }
                     Some(_) => tracing::info!(org_id = %bound.org_id, "schema's org checked"),
                 }
                 return Ok(Some(database.with_session(binding)));

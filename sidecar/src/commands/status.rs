@@ -32,7 +32,10 @@ pub async fn status(config: Config) -> Result<(), CommandError> {
         org_id: token.identity.org_id.clone(),
     };
     let bound = open_session(&client, &binding, false).await?;
-    println!("org         schema {} is bound to org {}", config.schema, bound.org_id);
+    println!(
+        "org         schema {} is bound to org {}",
+        config.schema, bound.org_id
+    );
     print_queue(&client).await?;
     println!(
         "salesforce  org {}, user {}, instance {}",

@@ -1,9 +1,9 @@
 //! One CDC subscription of a mapping: a `StreamingClient` on its own task, delivering events over a
 //! channel, stoppable at any time.
 
-use tracing::Instrument;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
+use tracing::Instrument;
 
 use super::events::EventBatch;
 use crate::salesforce::cometd::{

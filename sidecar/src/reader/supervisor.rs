@@ -4,10 +4,10 @@
 //! another sidecar took. On shutdown it stops the workers and releases their leases, so another
 //! sidecar takes over at once.
 
-use tracing::Instrument;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
+use tracing::Instrument;
 
 use tokio::sync::{mpsc, watch};
 use tokio::task::{JoinHandle, JoinSet};

@@ -3,10 +3,10 @@
 //! leases of everything it holds, pauses while the API allowance is spent, and on shutdown stops
 //! claiming, gives back what it has not sent and lets in-flight calls finish.
 
-use tracing::Instrument;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tracing::Instrument;
 
 use serde_json::Value;
 use tokio::sync::mpsc::UnboundedReceiver;

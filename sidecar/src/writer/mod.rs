@@ -15,9 +15,9 @@ pub mod outcome;
 pub mod schedule;
 mod shipment;
 
-use tracing::Instrument;
 use std::sync::Arc;
 use std::time::Duration;
+use tracing::Instrument;
 
 pub use dispatcher::{WriterSettings, HEALTH_PART};
 pub use metrics::WriterMetrics;
@@ -68,9 +68,8 @@ pub async fn run(context: RunContext) -> Result<(), CommandError> {
         },
         call_backoff: Backoff::new(Duration::from_millis(250), Duration::from_secs(8)),
     });
-    let gauges = tokio::spawn(
-        gauges::run(pool, metrics, context.shutdown.signal()).in_current_span(),
-    );
+    let gauges =
+        tokio::spawn(gauges::run(pool, metrics, context.shutdown.signal()).in_current_span());
     dispatcher::Dispatcher::new(
         settings,
         context.database.clone(),

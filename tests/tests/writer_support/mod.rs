@@ -236,5 +236,3 @@ pub async fn metrics(port: u16) -> String {
         Err(_) => String::new(),
     }
 }
-
-pub use sfsync_tests::metric;
