@@ -36,6 +36,8 @@ DECLARE
     v_wanted text[];
     v_existing text[];
 BEGIN
+    -- a sidecar acts only on the mappings of its own schema
+    PERFORM sfsync._check_scope(p_mapping);
     SELECT columns INTO v_columns FROM sfsync.mapping WHERE id = p_mapping;
     IF v_columns IS NULL THEN
         RAISE EXCEPTION USING ERRCODE = 'undefined_object',
@@ -135,6 +137,8 @@ DECLARE
     v_row record;
     v_dupes boolean;
 BEGIN
+    -- a sidecar acts only on the mappings of its own schema
+    PERFORM sfsync._check_scope(p_mapping);
     IF p_mode NOT IN ('apply', 'reload') THEN
         RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
             MESSAGE = format('merge mode must be ''apply'' or ''reload'', not %L', p_mode);
@@ -386,6 +390,8 @@ DECLARE
     v_stage jsonb;
     v_bad text;
 BEGIN
+    -- a sidecar acts only on the mappings of its own schema
+    PERFORM sfsync._check_scope(p_mapping);
     IF jsonb_typeof(p_records) IS DISTINCT FROM 'array' THEN
         RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
             MESSAGE = format('records must be a JSON array, not %s', coalesce(jsonb_typeof(p_records), 'NULL'));
@@ -435,6 +441,8 @@ DECLARE
     m sfsync.mapping;
     v_count bigint;
 BEGIN
+    -- a sidecar acts only on the mappings of its own schema
+    PERFORM sfsync._check_scope(p_mapping);
     SELECT * INTO m FROM sfsync.mapping WHERE id = p_mapping;
     IF NOT FOUND OR m.columns IS NULL THEN
         RAISE EXCEPTION USING ERRCODE = 'undefined_object',

@@ -7,8 +7,15 @@ REVOKE ALL ON ALL FUNCTIONS IN SCHEMA sfsync FROM PUBLIC;
 GRANT USAGE ON SCHEMA sfsync TO PUBLIC;
 GRANT EXECUTE ON FUNCTION sfsync.is_applying() TO PUBLIC;
 
-GRANT SELECT ON sfsync.mapping, sfsync.change, sfsync.change_archive, sfsync.conflict, sfsync.instance
-    TO sfsync_admin, sfsync_agent;
+GRANT SELECT ON sfsync.mapping, sfsync.change, sfsync.change_archive, sfsync.conflict, sfsync.instance, sfsync.org
+    TO sfsync_admin;
+-- A sidecar reads the queue only through the protocol functions, which keep to its session's
+-- schema; of the catalog it sees its own schema's mappings (the policies below).
+GRANT SELECT ON sfsync.mapping, sfsync.instance TO sfsync_agent;
+ALTER TABLE sfsync.mapping ENABLE ROW LEVEL SECURITY;
+CREATE POLICY mapping_admin ON sfsync.mapping FOR SELECT TO sfsync_admin USING (true);
+CREATE POLICY mapping_agent ON sfsync.mapping FOR SELECT TO sfsync_agent
+    USING (schema_name = sfsync._session_schema());
 
 GRANT EXECUTE ON FUNCTION
     sfsync.create_mapping(text, text[], text, jsonb),
@@ -22,12 +29,16 @@ GRANT EXECUTE ON FUNCTION
     sfsync.ignore(bigint[]),
     sfsync.status(),
     sfsync.import_config(jsonb, text),
-    sfsync.export_config(text)
+    sfsync.export_config(text),
+    sfsync.bind_org(text, text)
     TO sfsync_admin;
 
 GRANT EXECUTE ON FUNCTION
     sfsync.status(),
-    sfsync.export_config(text),
+    sfsync._session_schema(),
+    sfsync._check_scope(bigint),
+    sfsync._open_session(text, text, boolean),
+    sfsync._org_binding(text),
     sfsync._instance_id(),
     sfsync._install_mapping(bigint, jsonb, jsonb),
     sfsync._set_state(bigint, text, text),
@@ -35,8 +46,10 @@ GRANT EXECUTE ON FUNCTION
     sfsync._parent_pending(bigint, text, text, text),
     sfsync._renew_leases(uuid, integer),
     sfsync._complete_changes(jsonb, integer),
-    sfsync._archive_finished(bigint[]),
     sfsync._purge_archive(interval),
+    sfsync._queue_depth(),
+    sfsync._backlog(bigint[], text[]),
+    sfsync._in_flight(bigint, text[]),
     sfsync._create_stage(bigint),
     sfsync._conv_sql(text, text),
     sfsync._merge_stage(bigint, text, text[]),

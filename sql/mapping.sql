@@ -162,12 +162,16 @@ BEGIN
 END
 $$;
 
--- Tells sidecars that a mapping needs attention (they also poll, so this is only a wake-up).
-CREATE FUNCTION sfsync._notify_control(p_op text, p_mapping bigint)
+-- Tells the sidecars of a schema that a mapping (or every mapping of the schema) needs attention
+-- (they also poll, so this is only a wake-up). Sidecars of other schemas ignore it.
+CREATE FUNCTION sfsync._notify_control(p_op text, p_mapping bigint, p_schema text)
     RETURNS void
     LANGUAGE sql
     SET search_path = pg_catalog, pg_temp
-    AS $$ SELECT pg_notify('sfsync_control', json_build_object('op', p_op, 'mapping', p_mapping)::text) $$;
+    AS $$
+    SELECT pg_notify('sfsync_control',
+                     json_build_object('op', p_op, 'mapping', p_mapping, 'schema', p_schema)::text)
+$$;
 
 -- Drops the named triggers of a table where they exist.
 CREATE FUNCTION sfsync._drop_triggers(p_schema text, p_table text, p_triggers text[])
@@ -234,6 +238,8 @@ DECLARE
     v_added text[] := '{}';
     v_name text;
 BEGIN
+    -- a sidecar acts only on the mappings of its own schema
+    PERFORM sfsync._check_scope(p_mapping);
     SELECT * INTO m FROM sfsync.mapping WHERE id = p_mapping FOR UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION USING ERRCODE = 'undefined_object', MESSAGE = format('no mapping with id %s', p_mapping);
@@ -399,7 +405,7 @@ BEGIN
     IF v_options ? 'describe' THEN
         PERFORM sfsync._install_mapping(v_id, v_options->'describe', v_options->'parents');
     END IF;
-    PERFORM sfsync._notify_control('create', v_id);
+    PERFORM sfsync._notify_control('create', v_id, v_schema);
     RETURN v_id;
 END
 $$;
@@ -493,7 +499,7 @@ BEGIN
              WHERE id = m.id;
         END IF;
     END IF;
-    PERFORM sfsync._notify_control('alter', m.id);
+    PERFORM sfsync._notify_control('alter', m.id, m.schema_name);
 END
 $$;
 COMMENT ON FUNCTION sfsync.alter_mapping(text, jsonb, text) IS
@@ -525,7 +531,7 @@ BEGIN
         END IF;
     END IF;
     DELETE FROM sfsync.mapping WHERE id = m.id;
-    PERFORM sfsync._notify_control('drop', m.id);
+    PERFORM sfsync._notify_control('drop', m.id, m.schema_name);
 END
 $$;
 COMMENT ON FUNCTION sfsync.drop_mapping(text, boolean, text) IS
@@ -544,7 +550,7 @@ DECLARE
 BEGIN
     m := sfsync._mapping_for_update(reload.object_name, reload.schema);
     UPDATE sfsync.mapping SET reload_requested = true, reload_requested_at = now(), updated_at = now() WHERE id = m.id;
-    PERFORM sfsync._notify_control('reload', m.id);
+    PERFORM sfsync._notify_control('reload', m.id, m.schema_name);
 END
 $$;
 COMMENT ON FUNCTION sfsync.reload(text, text) IS
@@ -568,7 +574,7 @@ BEGIN
      WHERE schema_name = pause.schema AND state <> 'PAUSED'
        AND (pause.object_name IS NULL OR lower(mapping.object_name) = lower(pause.object_name));
     GET DIAGNOSTICS v_count = ROW_COUNT;
-    PERFORM sfsync._notify_control('pause', NULL);
+    PERFORM sfsync._notify_control('pause', NULL, pause.schema);
     RETURN v_count;
 END
 $$;
@@ -592,7 +598,7 @@ BEGIN
      WHERE schema_name = resume.schema AND state = 'PAUSED'
        AND (resume.object_name IS NULL OR lower(mapping.object_name) = lower(resume.object_name));
     GET DIAGNOSTICS v_count = ROW_COUNT;
-    PERFORM sfsync._notify_control('resume', NULL);
+    PERFORM sfsync._notify_control('resume', NULL, resume.schema);
     RETURN v_count;
 END
 $$;
@@ -606,6 +612,8 @@ CREATE FUNCTION sfsync._set_state(p_mapping bigint, p_state text, p_detail text 
     SET search_path = pg_catalog, pg_temp
     AS $$
 BEGIN
+    -- a sidecar acts only on the mappings of its own schema
+    PERFORM sfsync._check_scope(p_mapping);
     UPDATE sfsync.mapping
        SET state = CASE WHEN state = 'PAUSED' THEN state ELSE p_state END,
            paused_state = CASE WHEN state = 'PAUSED' THEN p_state ELSE paused_state END,

@@ -75,7 +75,8 @@ COMMENT ON FUNCTION sfsync._parent_links(bigint[]) IS
 -- Claims up to p_batch records' worth of changes for one sidecar. A record is handed out only when
 -- its earliest unfinished change is claimable (NEW and due, or PENDING with an expired lease), and then
 -- with all of its queued changes so the sidecar can merge them. Claimed changes become PENDING under
--- one fresh lease token. Changes of paused mappings stay queued.
+-- one fresh lease token. Changes of paused mappings stay queued. Only the changes of the session's
+-- schema are looked at (sfsync._protocol_scope): a sidecar never claims another org's change.
 -- Parents before children: a record whose change refers to a parent by an external id that an
 -- earlier unfinished change of the parent's mapping sets (an insert, or an update giving the parent
 -- that external id) waits until that change has finished, unless the parent's change is handed out in
@@ -99,7 +100,9 @@ DECLARE
     -- rounds of heads looked at when children had to wait (each round walks on from the last)
     c_max_rounds CONSTANT integer := 8;
     v_token uuid := gen_random_uuid();
-    v_paused bigint[];
+    v_scope text := sfsync._protocol_scope();
+    -- the mappings whose changes may be claimed: in the session's schema and not paused
+    v_active bigint[];
     v_claimed sfsync.change[];
     v_mapping sfsync.mapping;
     v_rows jsonb := '{}';
@@ -121,11 +124,17 @@ BEGIN
         RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
             MESSAGE = format('batch and lease must be positive (got %s and %s)', p_batch, p_lease_seconds);
     END IF;
-    v_paused := ARRAY(SELECT m.id FROM sfsync.mapping m WHERE m.state = 'PAUSED');
+    IF p_mapping IS NOT NULL THEN
+        PERFORM sfsync._check_scope(p_mapping);
+    END IF;
+    v_active := ARRAY(SELECT m.id FROM sfsync.mapping m
+                       WHERE m.state <> 'PAUSED' AND (v_scope IS NULL OR m.schema_name = v_scope)
+                         AND (p_mapping IS NULL OR m.id = p_mapping));
     -- mappings whose changes can depend on a parent's queued change
     v_links_of := ARRAY(SELECT DISTINCT l.mapping_id
                           FROM sfsync._parent_links(ARRAY(SELECT m.id FROM sfsync.mapping m
-                                                           WHERE m.access = 'read_write')) l);
+                                                           WHERE m.access = 'read_write'
+                                                             AND m.id = ANY (v_active))) l);
 
     LOOP
         v_round := v_round + 1;
@@ -134,8 +143,7 @@ BEGIN
             SELECT c.id
               FROM sfsync.change c
              WHERE c.id > v_after
-               AND (p_mapping IS NULL OR c.mapping_id = p_mapping)
-               AND c.mapping_id <> ALL (v_paused)
+               AND c.mapping_id = ANY (v_active)
                AND ((c.state = 'NEW' AND (c.not_before IS NULL OR c.not_before <= now()))
                     OR (c.state = 'PENDING' AND c.lease_until < now()))
                AND NOT EXISTS (SELECT 1 FROM sfsync.change e
@@ -257,6 +265,7 @@ DECLARE
     v_column text;
     v_pending boolean;
 BEGIN
+    PERFORM sfsync._check_scope(p_mapping);
     SELECT p.* INTO v_parent
       FROM sfsync.mapping m JOIN sfsync.mapping p ON p.schema_name = m.schema_name
      WHERE m.id = p_mapping AND lower(p.object_name) = lower(p_object);
@@ -280,16 +289,21 @@ $$;
 COMMENT ON FUNCTION sfsync._parent_pending(bigint, text, text, text) IS
     'sfsync (sidecar): whether the parent a child refers to by external id has a change queued or in flight';
 
--- Extends the lease of every change held under p_token; returns how many are still held.
+-- Extends the lease of every change held under p_token (of the session's schema); returns how many
+-- are still held.
 CREATE FUNCTION sfsync._renew_leases(p_token uuid, p_lease_seconds integer DEFAULT 60)
     RETURNS integer
     LANGUAGE sql
     SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
     AS $$
-    WITH renewed AS (
-        UPDATE sfsync.change SET lease_until = now() + make_interval(secs => p_lease_seconds), updated_at = now()
-         WHERE lease_token = p_token AND state = 'PENDING'
+    WITH scope AS (SELECT sfsync._protocol_scope() AS schema_name),
+    renewed AS (
+        UPDATE sfsync.change c SET lease_until = now() + make_interval(secs => p_lease_seconds), updated_at = now()
+          FROM scope
+         WHERE c.lease_token = p_token AND c.state = 'PENDING'
+           AND (scope.schema_name IS NULL
+                OR c.mapping_id IN (SELECT m.id FROM sfsync.mapping m WHERE m.schema_name = scope.schema_name))
         RETURNING 1
     )
     SELECT count(*)::integer FROM renewed
@@ -300,7 +314,9 @@ COMMENT ON FUNCTION sfsync._renew_leases(uuid, integer) IS
 -- Records what Salesforce said about claimed changes. p_results: JSON array of
 --   {"id", "token", "outcome": "SUCCESS"|"FAILED"|"MERGED"|"IGNORED"|"RETRY",
 --    "sfid", "error": {"code","message","fields"}, "retry_after_seconds"}.
--- Results whose token no longer holds the change's lease are ignored (fencing). SUCCESS writes the
+-- Results whose token no longer holds the change's lease are ignored (fencing), and so are results
+-- about changes of another schema than the session's (a sidecar cannot complete another org's
+-- change, and learns nothing about it). SUCCESS writes the
 -- sfid of inserts into the row and sets _hc_lastop INSERTED/UPDATED; FAILED stores Salesforce's error
 -- on the entry and in _hc_err; RETRY releases the change with a backoff, or fails it after
 -- p_max_attempts. Finished entries are archived. Returns {"applied": n, "ignored": [ids]}.
@@ -320,6 +336,7 @@ DECLARE
     v_ignored jsonb;
     v_bad text;
     v_also_finished bigint[];
+    v_scope text := sfsync._protocol_scope();
 BEGIN
     IF jsonb_typeof(p_results) IS DISTINCT FROM 'array' THEN
         RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
@@ -344,6 +361,8 @@ BEGIN
       INTO v_results
       FROM (SELECT c.* FROM sfsync.change c
              WHERE c.id = ANY (ARRAY(SELECT (e->>'id')::bigint FROM jsonb_array_elements(p_results) e))
+               AND (v_scope IS NULL
+                    OR c.mapping_id IN (SELECT m.id FROM sfsync.mapping m WHERE m.schema_name = v_scope))
              ORDER BY c.id
                FOR UPDATE) c
       JOIN (SELECT * FROM jsonb_to_recordset(p_results)
@@ -617,14 +636,89 @@ END
 $$;
 COMMENT ON FUNCTION sfsync.ignore(bigint[]) IS 'Marks queued or FAILED changes IGNORED: they are never sent.';
 
--- Sidecar housekeeping: deletes archived changes older than the retention.
+-- Sidecar housekeeping: deletes archived changes older than the retention, of the session's schema
+-- (and those whose mapping no longer exists, which belong to no schema).
 CREATE FUNCTION sfsync._purge_archive(p_retention interval DEFAULT '31 days')
     RETURNS bigint
     LANGUAGE sql
     SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
     AS $$
-    WITH purged AS (DELETE FROM sfsync.change_archive WHERE archived_at < now() - p_retention RETURNING 1)
+    WITH scope AS (SELECT sfsync._protocol_scope() AS schema_name),
+    purged AS (
+        DELETE FROM sfsync.change_archive a
+         USING scope
+         WHERE a.archived_at < now() - p_retention
+           AND (scope.schema_name IS NULL
+                OR NOT EXISTS (SELECT 1 FROM sfsync.mapping m WHERE m.id = a.mapping_id AND m.schema_name <> scope.schema_name))
+        RETURNING 1
+    )
     SELECT count(*) FROM purged
 $$;
 COMMENT ON FUNCTION sfsync._purge_archive(interval) IS 'sfsync (sidecar): purges archived changes older than the retention';
+
+-- Per mapping of the session's schema (every mapping, so drained ones read zero): changes waiting
+-- (NEW) and being written (PENDING), and the age of the oldest of them; for the sidecar's gauges.
+CREATE FUNCTION sfsync._queue_depth()
+    RETURNS TABLE (mapping_id bigint, schema_name text, object_name text, queued bigint, in_flight bigint,
+                   oldest_age_seconds double precision)
+    LANGUAGE sql
+    STABLE
+    SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+    SELECT m.id, m.schema_name, m.object_name,
+           count(c.id) FILTER (WHERE c.state = 'NEW'), count(c.id) FILTER (WHERE c.state = 'PENDING'),
+           coalesce(extract(epoch FROM now() - min(c.created_at)), 0)::float8
+      FROM sfsync.mapping m
+      LEFT JOIN sfsync.change c ON c.mapping_id = m.id AND c.state IN ('NEW', 'PENDING')
+     WHERE sfsync._protocol_scope() IS NULL OR m.schema_name = sfsync._protocol_scope()
+     GROUP BY m.id, m.schema_name, m.object_name
+     ORDER BY m.schema_name, m.object_name
+$$;
+COMMENT ON FUNCTION sfsync._queue_depth() IS
+    'sfsync (sidecar): queued and in-flight changes per mapping of the session''s schema, and the oldest one''s age';
+
+-- Queued work per mapping of the session's schema that Bulk API 2.0 could carry: INSERTs whose
+-- values carry the mapping's upsert column (p_mappings paired with p_upsert_columns, as the sidecar
+-- plans them), and UPDATEs and DELETEs of records that have an sfid.
+CREATE FUNCTION sfsync._backlog(p_mappings bigint[], p_upsert_columns text[])
+    RETURNS TABLE (mapping_id bigint, creates_with_external_id bigint, changes_by_id bigint)
+    LANGUAGE sql
+    STABLE
+    SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+    SELECT c.mapping_id,
+           count(*) FILTER (WHERE c.action = 'INSERT' AND u.upsert_column IS NOT NULL
+                              AND jsonb_typeof(c."values" -> u.upsert_column) <> 'null'),
+           count(*) FILTER (WHERE c.action <> 'INSERT' AND c.sfid IS NOT NULL)
+      FROM sfsync.change c
+      JOIN sfsync.mapping m ON m.id = c.mapping_id
+      LEFT JOIN unnest(p_mappings, p_upsert_columns) AS u(mapping_id, upsert_column) ON u.mapping_id = c.mapping_id
+     WHERE c.state = 'NEW'
+       AND (sfsync._protocol_scope() IS NULL OR m.schema_name = sfsync._protocol_scope())
+     GROUP BY c.mapping_id
+$$;
+COMMENT ON FUNCTION sfsync._backlog(bigint[], text[]) IS
+    'sfsync (sidecar): queued changes per mapping of the session''s schema that Bulk API 2.0 could carry';
+
+-- Which of p_sfids of a mapping the writer may still be completing: records with a claimed change,
+-- or NULL among them while an insert without an sfid is in flight (its record's id is not known yet).
+CREATE FUNCTION sfsync._in_flight(p_mapping bigint, p_sfids text[])
+    RETURNS SETOF text
+    LANGUAGE plpgsql
+    STABLE
+    SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+BEGIN
+    PERFORM sfsync._check_scope(p_mapping);
+    RETURN QUERY
+        SELECT DISTINCT c.sfid::text FROM sfsync.change c
+         WHERE c.mapping_id = p_mapping AND c.state = 'PENDING'
+           AND (c.sfid = ANY (p_sfids) OR (c.sfid IS NULL AND c.action = 'INSERT'));
+END
+$$;
+COMMENT ON FUNCTION sfsync._in_flight(bigint, text[]) IS
+    'sfsync (sidecar): which records of a mapping have a change being written right now';

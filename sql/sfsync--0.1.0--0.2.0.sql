@@ -39,7 +39,8 @@ COMMENT ON FUNCTION sfsync._parent_links(bigint[]) IS
 -- Claims up to p_batch records' worth of changes for one sidecar. A record is handed out only when
 -- its earliest unfinished change is claimable (NEW and due, or PENDING with an expired lease), and then
 -- with all of its queued changes so the sidecar can merge them. Claimed changes become PENDING under
--- one fresh lease token. Changes of paused mappings stay queued.
+-- one fresh lease token. Changes of paused mappings stay queued. Only the changes of the session's
+-- schema are looked at (sfsync._protocol_scope): a sidecar never claims another org's change.
 -- Parents before children: a record whose change refers to a parent by an external id that an
 -- earlier unfinished change of the parent's mapping sets (an insert, or an update giving the parent
 -- that external id) waits until that change has finished, unless the parent's change is handed out in
@@ -63,7 +64,9 @@ DECLARE
     -- rounds of heads looked at when children had to wait (each round walks on from the last)
     c_max_rounds CONSTANT integer := 8;
     v_token uuid := gen_random_uuid();
-    v_paused bigint[];
+    v_scope text := sfsync._protocol_scope();
+    -- the mappings whose changes may be claimed: in the session's schema and not paused
+    v_active bigint[];
     v_claimed sfsync.change[];
     v_mapping sfsync.mapping;
     v_rows jsonb := '{}';
@@ -85,11 +88,17 @@ BEGIN
         RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
             MESSAGE = format('batch and lease must be positive (got %s and %s)', p_batch, p_lease_seconds);
     END IF;
-    v_paused := ARRAY(SELECT m.id FROM sfsync.mapping m WHERE m.state = 'PAUSED');
+    IF p_mapping IS NOT NULL THEN
+        PERFORM sfsync._check_scope(p_mapping);
+    END IF;
+    v_active := ARRAY(SELECT m.id FROM sfsync.mapping m
+                       WHERE m.state <> 'PAUSED' AND (v_scope IS NULL OR m.schema_name = v_scope)
+                         AND (p_mapping IS NULL OR m.id = p_mapping));
     -- mappings whose changes can depend on a parent's queued change
     v_links_of := ARRAY(SELECT DISTINCT l.mapping_id
                           FROM sfsync._parent_links(ARRAY(SELECT m.id FROM sfsync.mapping m
-                                                           WHERE m.access = 'read_write')) l);
+                                                           WHERE m.access = 'read_write'
+                                                             AND m.id = ANY (v_active))) l);
 
     LOOP
         v_round := v_round + 1;
@@ -98,8 +107,7 @@ BEGIN
             SELECT c.id
               FROM sfsync.change c
              WHERE c.id > v_after
-               AND (p_mapping IS NULL OR c.mapping_id = p_mapping)
-               AND c.mapping_id <> ALL (v_paused)
+               AND c.mapping_id = ANY (v_active)
                AND ((c.state = 'NEW' AND (c.not_before IS NULL OR c.not_before <= now()))
                     OR (c.state = 'PENDING' AND c.lease_until < now()))
                AND NOT EXISTS (SELECT 1 FROM sfsync.change e
@@ -221,6 +229,7 @@ DECLARE
     v_column text;
     v_pending boolean;
 BEGIN
+    PERFORM sfsync._check_scope(p_mapping);
     SELECT p.* INTO v_parent
       FROM sfsync.mapping m JOIN sfsync.mapping p ON p.schema_name = m.schema_name
      WHERE m.id = p_mapping AND lower(p.object_name) = lower(p_object);
@@ -247,6 +256,1417 @@ COMMENT ON FUNCTION sfsync._parent_pending(bigint, text, text, text) IS
 REVOKE ALL ON FUNCTION sfsync._parent_links(bigint[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION sfsync._parent_pending(bigint, text, text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION sfsync._parent_pending(bigint, text, text, text) TO sfsync_agent;
+
+
+-- ============================================================================================
+-- Several orgs in one database: every protocol call is scoped to the schema its session is bound
+-- to, and each schema is bound to one Salesforce org (sfsync.org), checked when a sidecar opens its
+-- session.
+
+CREATE TABLE sfsync.org (
+    schema_name text PRIMARY KEY,
+    -- the 18-character id of the Organization the schema's records come from and go to
+    org_id      text NOT NULL CHECK (org_id ~ '^00D[0-9A-Za-z]{12}[0-9A-Z]{3}$'),
+    bound_at    timestamptz NOT NULL DEFAULT now(),
+    -- the login role that bound it (a sidecar on first contact or rebind, or an admin)
+    bound_by    text NOT NULL
+);
+COMMENT ON TABLE sfsync.org IS
+    'sfsync: the Salesforce org each schema is bound to; a sidecar logged in to another org is refused';
+SELECT pg_catalog.pg_extension_config_dump('sfsync.org', '');
+
+-- The session binding lives in backend memory (src/session.rs).
+CREATE FUNCTION sfsync."_bind_session"(
+	"schema" TEXT /* & str */
+) RETURNS TEXT /* String */
+STRICT VOLATILE PARALLEL UNSAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', '_bind_session_wrapper';
+
+CREATE FUNCTION sfsync."_session_schema"() RETURNS TEXT /* Option < String > */
+STRICT STABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', '_session_schema_wrapper';
+
+
+-- The 18-character form of a 15- or 18-character Salesforce id: the suffix encodes, per block of
+-- five characters, which are upper case, so the id survives case-insensitive comparison. An
+-- 18-character id whose suffix does not match its first 15 characters is refused.
+CREATE OR REPLACE FUNCTION sfsync._id18(p_id text)
+    RETURNS text
+    LANGUAGE plpgsql
+    IMMUTABLE
+    STRICT
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    c_alphabet CONSTANT text := 'ABCDEFGHIJKLMNOPQRSTUVWXYZ012345';
+    v_suffix text := '';
+    v_bits integer;
+BEGIN
+    IF p_id !~ '^[0-9A-Za-z]{15}([0-9A-Za-z]{3})?$' THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('%L is not a Salesforce id (15 or 18 letters and digits)', p_id);
+    END IF;
+    FOR v_block IN 0..2 LOOP
+        v_bits := 0;
+        FOR v_char IN 0..4 LOOP
+            IF substr(p_id, v_block * 5 + v_char + 1, 1) ~ '[A-Z]' THEN
+                v_bits := v_bits | (1 << v_char);
+            END IF;
+        END LOOP;
+        v_suffix := v_suffix || substr(c_alphabet, v_bits + 1, 1);
+    END LOOP;
+    IF length(p_id) = 18 AND upper(substr(p_id, 16)) <> v_suffix THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('%L is not a Salesforce id: its last three characters should be %s', p_id, v_suffix);
+    END IF;
+    RETURN left(p_id, 15) || v_suffix;
+END
+$$;
+COMMENT ON FUNCTION sfsync._id18(text) IS 'sfsync: the 18-character form of a 15- or 18-character Salesforce id';
+
+-- An organization id in its 18-character form, or a clear error.
+CREATE OR REPLACE FUNCTION sfsync._org_id(p_org_id text)
+    RETURNS text
+    LANGUAGE plpgsql
+    IMMUTABLE
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+BEGIN
+    IF p_org_id IS NULL OR left(p_org_id, 3) <> '00D' THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('%s is not a Salesforce organization id (organization ids start with 00D)',
+                             coalesce(quote_literal(p_org_id), 'NULL'));
+    END IF;
+    RETURN sfsync._id18(p_org_id);
+END
+$$;
+COMMENT ON FUNCTION sfsync._org_id(text) IS 'sfsync: checks an organization id and returns its 18-character form';
+
+-- The schema the calling session may act on in the queue protocol: the one it is bound to. An
+-- unbound session of a sidecar's role (a member of sfsync_agent) is refused: a sidecar opens its
+-- session first. Other unbound sessions (a superuser's maintenance, an admin whose create_mapping
+-- installs a table) get NULL: every schema; what they may call at all is decided by the grants.
+CREATE OR REPLACE FUNCTION sfsync._protocol_scope()
+    RETURNS text
+    LANGUAGE plpgsql
+    STABLE
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    v_schema text := sfsync._session_schema();
+BEGIN
+    IF v_schema IS NULL
+       AND NOT coalesce((SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = session_user), false)
+       AND pg_has_role(session_user, 'sfsync_agent', 'MEMBER') THEN
+        RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+            MESSAGE = 'this session is not bound to a schema',
+            HINT = 'A sidecar calls sfsync._open_session(schema, org_id) before it speaks the queue protocol.';
+    END IF;
+    RETURN v_schema;
+END
+$$;
+COMMENT ON FUNCTION sfsync._protocol_scope() IS
+    'sfsync: the schema this session may act on (NULL: every schema, for unbound sessions that are not a sidecar''s)';
+
+-- Refuses a protocol call about a mapping of another schema than the session's. A mapping that does
+-- not exist (dropped while a sidecar worked on it) passes: each caller keeps its own answer to that.
+-- Security definer: it must see every mapping, also from the sidecar's own (invoker) calls such as
+-- _create_stage, where row-level security would hide the other schemas' mappings.
+CREATE OR REPLACE FUNCTION sfsync._check_scope(p_mapping bigint)
+    RETURNS void
+    LANGUAGE plpgsql
+    STABLE
+    SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    v_scope text := sfsync._protocol_scope();
+BEGIN
+    IF v_scope IS NOT NULL
+       AND EXISTS (SELECT 1 FROM sfsync.mapping m WHERE m.id = p_mapping AND m.schema_name <> v_scope) THEN
+        RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+            MESSAGE = format('mapping %s belongs to another schema than this session''s (%I)', p_mapping, v_scope);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION sfsync._check_scope(bigint) IS
+    'sfsync: refuses a protocol call about a mapping outside the session''s schema';
+
+-- Records that p_schema belongs to org p_org_id (inserting or replacing the binding); returns the
+-- org id it was bound to before (NULL on first contact).
+CREATE OR REPLACE FUNCTION sfsync._set_binding(p_schema text, p_org_id text)
+    RETURNS text
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    v_before text;
+BEGIN
+    SELECT o.org_id INTO v_before FROM sfsync.org o WHERE o.schema_name = p_schema FOR UPDATE;
+    INSERT INTO sfsync.org (schema_name, org_id, bound_by) VALUES (p_schema, p_org_id, session_user)
+        ON CONFLICT (schema_name) DO UPDATE SET org_id = excluded.org_id, bound_at = now(), bound_by = excluded.bound_by
+        WHERE sfsync.org.org_id <> excluded.org_id;
+    RETURN v_before;
+END
+$$;
+COMMENT ON FUNCTION sfsync._set_binding(text, text) IS 'sfsync: binds a schema to an org, returning the org it was bound to';
+
+-- A sidecar's first call on a new connection. Checks the org the sidecar logged in to against the
+-- org bound to the schema and binds the session to the schema. On first contact the org is bound.
+-- Another org is refused (a wrong SFSYNC_LOGIN_URL or credentials, a refreshed sandbox) unless
+-- p_rebind: the explicit `sfsync-sidecar rebind`, which moves the schema to the new org.
+CREATE OR REPLACE FUNCTION sfsync._open_session(p_schema text, p_org_id text, p_rebind boolean DEFAULT false)
+    RETURNS TABLE (schema_name text, org_id text, bound_at timestamptz, previous_org_id text)
+    LANGUAGE plpgsql
+    SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    v_org text := sfsync._org_id(p_org_id);
+    v_bound sfsync.org;
+    v_previous text;
+BEGIN
+    PERFORM sfsync._check_identifier(p_schema, 'schema');
+    -- two sidecars making first contact at once: the row lock orders them
+    PERFORM pg_advisory_xact_lock(hashtext('sfsync.org'), hashtext(p_schema));
+    SELECT * INTO v_bound FROM sfsync.org o WHERE o.schema_name = p_schema;
+    IF FOUND AND v_bound.org_id <> v_org AND NOT p_rebind THEN
+        RAISE EXCEPTION USING ERRCODE = 'object_not_in_prerequisite_state',
+            MESSAGE = format('schema %I is bound to Salesforce org %s, but this sidecar logged in to org %s',
+                             p_schema, v_bound.org_id, v_org),
+            HINT = 'Check SFSYNC_LOGIN_URL, the credentials and SFSYNC_SCHEMA. If the schema really moved to that org (a refreshed sandbox), run `sfsync-sidecar rebind`.';
+    END IF;
+    IF NOT FOUND OR v_bound.org_id <> v_org THEN
+        v_previous := sfsync._set_binding(p_schema, v_org);
+    ELSE
+        v_previous := v_bound.org_id;
+    END IF;
+    PERFORM sfsync._bind_session(p_schema);
+    RETURN QUERY SELECT o.schema_name, o.org_id, o.bound_at, v_previous FROM sfsync.org o WHERE o.schema_name = p_schema;
+END
+$$;
+COMMENT ON FUNCTION sfsync._open_session(text, text, boolean) IS
+    'sfsync (sidecar): checks the org a sidecar logged in to against its schema''s binding and binds the session to that schema';
+
+-- The org a schema is bound to (no row before first contact); for `sfsync-sidecar check`.
+CREATE OR REPLACE FUNCTION sfsync._org_binding(p_schema text)
+    RETURNS TABLE (org_id text, bound_at timestamptz)
+    LANGUAGE sql
+    STABLE
+    SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+    SELECT o.org_id, o.bound_at FROM sfsync.org o WHERE o.schema_name = p_schema
+$$;
+COMMENT ON FUNCTION sfsync._org_binding(text) IS 'sfsync (sidecar): the org a schema is bound to, if any';
+
+CREATE OR REPLACE FUNCTION sfsync.bind_org(org_id text, schema text DEFAULT 'salesforce')
+    RETURNS text
+    LANGUAGE plpgsql
+    SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+BEGIN
+    PERFORM sfsync._check_identifier(bind_org.schema, 'schema');
+    PERFORM pg_advisory_xact_lock(hashtext('sfsync.org'), hashtext(bind_org.schema));
+    RETURN sfsync._set_binding(bind_org.schema, sfsync._org_id(bind_org.org_id));
+END
+$$;
+COMMENT ON FUNCTION sfsync.bind_org(text, text) IS
+    'Binds a schema to a Salesforce org (15- or 18-character id) before first contact or after the org changed; returns the org it was bound to (NULL if none). Sidecars of that schema logged in to another org are refused.';
+
+
+-- Control wake-ups name their schema: a new signature, and every caller replaced.
+DROP FUNCTION sfsync._notify_control(text, bigint);
+-- Tells the sidecars of a schema that a mapping (or every mapping of the schema) needs attention
+-- (they also poll, so this is only a wake-up). Sidecars of other schemas ignore it.
+CREATE FUNCTION sfsync._notify_control(p_op text, p_mapping bigint, p_schema text)
+    RETURNS void
+    LANGUAGE sql
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+    SELECT pg_notify('sfsync_control',
+                     json_build_object('op', p_op, 'mapping', p_mapping, 'schema', p_schema)::text)
+$$;
+
+-- Creates a mapping. Without options.describe it waits in state NEW for the sidecar to describe the
+-- object and create the table; with it, the table is created now.
+CREATE OR REPLACE FUNCTION sfsync.create_mapping(object_name text, fields text[], access text DEFAULT 'read_only',
+                                      options jsonb DEFAULT '{}')
+    RETURNS bigint
+    LANGUAGE plpgsql
+    SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    v_options jsonb := coalesce(options, '{}');
+    v_schema text;
+    v_table text;
+    v_upsert text;
+    v_read_only text[];
+    v_poll integer;
+    v_conflict text;
+    v_filter text;
+    v_id bigint;
+BEGIN
+    PERFORM sfsync._check_options(v_options, '{"schema": "string", "table": "string", "upsert_field": "string",
+        "poll_seconds": "number", "streaming": "boolean", "filter": "string", "read_only_fields": "array",
+        "conflict": "string", "keep_deleted": "boolean", "describe": "object", "parents": "object",
+        "indexes": "object"}', 'option');
+    PERFORM sfsync._check_api_name(create_mapping.object_name, 'object');
+    PERFORM sfsync._check_fields(fields);
+    v_schema := sfsync._check_identifier(coalesce(v_options->>'schema', 'salesforce'), 'schema');
+    v_table := sfsync._check_identifier(coalesce(v_options->>'table', lower(create_mapping.object_name)), 'table');
+    v_upsert := v_options->>'upsert_field';
+    v_read_only := sfsync._text_array(v_options->'read_only_fields', 'option read_only_fields');
+    v_poll := coalesce(sfsync._int_option(v_options->'poll_seconds', 'option poll_seconds'), 60);
+    v_conflict := coalesce(v_options->>'conflict', 'salesforce_wins');
+    v_filter := v_options->>'filter';
+    PERFORM sfsync._check_mapping_settings(fields, create_mapping.access, v_upsert, v_read_only, v_poll,
+                                           v_conflict, v_filter);
+    IF v_schema IN ('sfsync', 'pg_catalog', 'information_schema', 'pg_toast') THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('schema %L is reserved; mapped tables need their own schema', v_schema);
+    END IF;
+
+    BEGIN
+        INSERT INTO sfsync.mapping (schema_name, object_name, table_name, fields, access, upsert_field,
+                                    poll_seconds, streaming, filter, read_only_fields, conflict, keep_deleted,
+                                    indexes)
+        VALUES (v_schema, create_mapping.object_name, v_table, fields, create_mapping.access, v_upsert,
+                v_poll, coalesce((v_options->>'streaming')::boolean, false), v_filter, v_read_only,
+                v_conflict, coalesce((v_options->>'keep_deleted')::boolean, false),
+                coalesce(v_options->'indexes', '{}'))
+        RETURNING id INTO v_id;
+    EXCEPTION WHEN unique_violation THEN
+        RAISE EXCEPTION USING ERRCODE = 'duplicate_object',
+            MESSAGE = format('a mapping for %L (table %I.%I) already exists', create_mapping.object_name, v_schema, v_table),
+            HINT = 'use sfsync.alter_mapping to change it, or sfsync.drop_mapping first';
+    END;
+
+    IF v_options ? 'describe' THEN
+        PERFORM sfsync._install_mapping(v_id, v_options->'describe', v_options->'parents');
+    END IF;
+    PERFORM sfsync._notify_control('create', v_id, v_schema);
+    RETURN v_id;
+END
+$$;
+COMMENT ON FUNCTION sfsync.create_mapping(text, text[], text, jsonb) IS
+    'Maps a Salesforce object to a Postgres table. access: read_only | read_write. options: schema, table, upsert_field, poll_seconds, streaming, filter, read_only_fields, conflict, keep_deleted, describe. Returns the mapping id.';
+
+-- Changes a mapping. Schema changes happen now when the stored describe knows every field; new
+-- columns are back-filled by the sidecar.
+CREATE OR REPLACE FUNCTION sfsync.alter_mapping(object_name text, changes jsonb, schema text DEFAULT 'salesforce')
+    RETURNS void
+    LANGUAGE plpgsql
+    SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    m sfsync.mapping;
+    v_changes jsonb := coalesce(changes, '{}');
+    v_fields text[];
+    v_add text[];
+    v_drop text[];
+    v_field text;
+    v_known text[];
+    v_reload boolean := false;
+BEGIN
+    PERFORM sfsync._check_options(v_changes, '{"add_fields": "array", "drop_fields": "array", "access": "string",
+        "upsert_field": "string", "poll_seconds": "number", "streaming": "boolean", "filter": "string",
+        "read_only_fields": "array", "conflict": "string", "keep_deleted": "boolean"}', 'alter_mapping change');
+    m := sfsync._mapping_for_update(alter_mapping.object_name, alter_mapping.schema);
+
+    v_add := sfsync._check_fields(sfsync._text_array(v_changes->'add_fields', 'add_fields'), 'add_fields');
+    v_drop := sfsync._check_fields(sfsync._text_array(v_changes->'drop_fields', 'drop_fields'), 'drop_fields');
+    v_fields := m.fields;
+    FOREACH v_field IN ARRAY v_drop LOOP
+        IF NOT lower(v_field) = ANY (ARRAY(SELECT lower(f) FROM unnest(v_fields) f)) THEN
+            RAISE EXCEPTION USING ERRCODE = 'undefined_column',
+                MESSAGE = format('drop_fields names %L, which the mapping of %s does not have', v_field, m.object_name);
+        END IF;
+        IF lower(v_field) = lower(coalesce(v_changes->>'upsert_field', m.upsert_field)) THEN
+            RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+                MESSAGE = format('cannot drop %L: it is the upsert field', v_field);
+        END IF;
+        v_fields := ARRAY(SELECT f FROM unnest(v_fields) f WHERE lower(f) <> lower(v_field));
+        m.read_only_fields := ARRAY(SELECT f FROM unnest(m.read_only_fields) f WHERE lower(f) <> lower(v_field));
+    END LOOP;
+    FOREACH v_field IN ARRAY v_add LOOP
+        IF lower(v_field) = ANY (ARRAY(SELECT lower(f) FROM unnest(v_fields) f)) THEN
+            RAISE EXCEPTION USING ERRCODE = 'duplicate_column',
+                MESSAGE = format('add_fields names %L, which is already mapped', v_field);
+        END IF;
+        v_fields := v_fields || v_field;
+    END LOOP;
+
+    m.fields := v_fields;
+    m.access := coalesce(v_changes->>'access', m.access);
+    IF v_changes ? 'upsert_field' THEN m.upsert_field := v_changes->>'upsert_field'; END IF;
+    m.poll_seconds := coalesce(sfsync._int_option(v_changes->'poll_seconds', 'poll_seconds'), m.poll_seconds);
+    m.streaming := coalesce((v_changes->>'streaming')::boolean, m.streaming);
+    IF v_changes ? 'filter' THEN
+        -- the table holds what the old filter selected: read everything again (stored, so it happens
+        -- even when no sidecar is running now)
+        v_reload := m.columns IS NOT NULL AND m.filter IS DISTINCT FROM (v_changes->>'filter');
+        m.filter := v_changes->>'filter';
+    END IF;
+    IF v_changes ? 'read_only_fields' THEN
+        m.read_only_fields := sfsync._text_array(v_changes->'read_only_fields', 'read_only_fields');
+    END IF;
+    m.conflict := coalesce(v_changes->>'conflict', m.conflict);
+    m.keep_deleted := coalesce((v_changes->>'keep_deleted')::boolean, m.keep_deleted);
+    PERFORM sfsync._check_mapping_settings(m.fields, m.access, m.upsert_field, m.read_only_fields,
+                                           m.poll_seconds, m.conflict, m.filter);
+
+    UPDATE sfsync.mapping
+       SET fields = m.fields, access = m.access, upsert_field = m.upsert_field, poll_seconds = m.poll_seconds,
+           streaming = m.streaming, filter = m.filter, read_only_fields = m.read_only_fields,
+           conflict = m.conflict, keep_deleted = m.keep_deleted, updated_at = now(),
+           reload_requested = reload_requested OR v_reload,
+           reload_requested_at = CASE WHEN v_reload THEN now() ELSE reload_requested_at END
+     WHERE id = m.id;
+
+    IF m.columns IS NOT NULL THEN
+        v_known := ARRAY(SELECT lower(f->>'name') FROM jsonb_array_elements(m.describe->'fields') f);
+        IF (SELECT bool_and(lower(split_part(f, '.', 1)) = ANY (v_known) OR f LIKE '%.%')
+              FROM unnest(v_add) f) IS NOT FALSE THEN
+            PERFORM sfsync._install_mapping(m.id, m.describe);
+        ELSE
+            -- a field the stored describe does not know: the sidecar describes the object again
+            UPDATE sfsync.mapping
+               SET describe_requested = true,
+                   state_detail = format('waiting for the sidecar to describe %s again (new fields: %s)',
+                                         m.object_name, array_to_string(v_add, ', '))
+             WHERE id = m.id;
+        END IF;
+    END IF;
+    PERFORM sfsync._notify_control('alter', m.id, m.schema_name);
+END
+$$;
+COMMENT ON FUNCTION sfsync.alter_mapping(text, jsonb, text) IS
+    'Changes a mapping. changes keys: add_fields, drop_fields, access, upsert_field, poll_seconds, streaming, filter, read_only_fields, conflict, keep_deleted.';
+
+-- Removes a mapping; its queued changes are archived as IGNORED. The table stays unless drop_table.
+CREATE OR REPLACE FUNCTION sfsync.drop_mapping(object_name text, drop_table boolean DEFAULT false,
+                                    schema text DEFAULT 'salesforce')
+    RETURNS void
+    LANGUAGE plpgsql
+    SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    m sfsync.mapping;
+BEGIN
+    m := sfsync._mapping_for_update(drop_mapping.object_name, drop_mapping.schema);
+    PERFORM set_config('lock_timeout', '5s', true);
+    UPDATE sfsync.change SET state = 'IGNORED', processed_at = now(), updated_at = now(),
+                             sf_message = 'the mapping was dropped'
+     WHERE mapping_id = m.id;
+    PERFORM sfsync._archive_finished();
+    IF to_regclass(format('%I.%I', m.schema_name, m.table_name)) IS NOT NULL THEN
+        IF drop_table THEN
+            EXECUTE format('DROP TABLE %I.%I', m.schema_name, m.table_name);
+        ELSE
+            PERFORM sfsync._drop_triggers(m.schema_name, m.table_name,
+                                          ARRAY['sfsync_capture', 'sfsync_status', 'sfsync_truncate']);
+        END IF;
+    END IF;
+    DELETE FROM sfsync.mapping WHERE id = m.id;
+    PERFORM sfsync._notify_control('drop', m.id, m.schema_name);
+END
+$$;
+COMMENT ON FUNCTION sfsync.drop_mapping(text, boolean, text) IS
+    'Removes a mapping and its capture triggers; queued changes are archived as IGNORED; drop_table also drops the table.';
+
+-- Asks the sidecar to re-read everything. Row ids stay; rows without sfid or with pending changes
+-- are never deleted by the reload.
+CREATE OR REPLACE FUNCTION sfsync.reload(object_name text, schema text DEFAULT 'salesforce')
+    RETURNS void
+    LANGUAGE plpgsql
+    SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    m sfsync.mapping;
+BEGIN
+    m := sfsync._mapping_for_update(reload.object_name, reload.schema);
+    UPDATE sfsync.mapping SET reload_requested = true, reload_requested_at = now(), updated_at = now() WHERE id = m.id;
+    PERFORM sfsync._notify_control('reload', m.id, m.schema_name);
+END
+$$;
+COMMENT ON FUNCTION sfsync.reload(text, text) IS
+    'Re-reads every record of the object from Salesforce (done by the sidecar); row ids are kept.';
+
+-- Pauses one mapping (or every mapping of the schema): no reading, no writing; changes keep queueing.
+CREATE OR REPLACE FUNCTION sfsync.pause(object_name text DEFAULT NULL, schema text DEFAULT 'salesforce')
+    RETURNS integer
+    LANGUAGE plpgsql
+    SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    v_count integer;
+BEGIN
+    IF pause.object_name IS NOT NULL THEN
+        PERFORM sfsync._mapping_for_update(pause.object_name, pause.schema);
+    END IF;
+    UPDATE sfsync.mapping
+       SET paused_state = state, state = 'PAUSED', updated_at = now()
+     WHERE schema_name = pause.schema AND state <> 'PAUSED'
+       AND (pause.object_name IS NULL OR lower(mapping.object_name) = lower(pause.object_name));
+    GET DIAGNOSTICS v_count = ROW_COUNT;
+    PERFORM sfsync._notify_control('pause', NULL, pause.schema);
+    RETURN v_count;
+END
+$$;
+COMMENT ON FUNCTION sfsync.pause(text, text) IS
+    'Pauses a mapping (or all mappings of the schema when object_name is NULL): local changes keep queueing and are sent on resume.';
+
+CREATE OR REPLACE FUNCTION sfsync.resume(object_name text DEFAULT NULL, schema text DEFAULT 'salesforce')
+    RETURNS integer
+    LANGUAGE plpgsql
+    SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    v_count integer;
+BEGIN
+    IF resume.object_name IS NOT NULL THEN
+        PERFORM sfsync._mapping_for_update(resume.object_name, resume.schema);
+    END IF;
+    UPDATE sfsync.mapping
+       SET state = coalesce(paused_state, 'SYNCED'), paused_state = NULL, updated_at = now()
+     WHERE schema_name = resume.schema AND state = 'PAUSED'
+       AND (resume.object_name IS NULL OR lower(mapping.object_name) = lower(resume.object_name));
+    GET DIAGNOSTICS v_count = ROW_COUNT;
+    PERFORM sfsync._notify_control('resume', NULL, resume.schema);
+    RETURN v_count;
+END
+$$;
+COMMENT ON FUNCTION sfsync.resume(text, text) IS 'Resumes paused mappings; queued changes are then sent.';
+
+
+-- The protocol functions keep to the session's schema.
+-- Extends the lease of every change held under p_token (of the session's schema); returns how many
+-- are still held.
+CREATE OR REPLACE FUNCTION sfsync._renew_leases(p_token uuid, p_lease_seconds integer DEFAULT 60)
+    RETURNS integer
+    LANGUAGE sql
+    SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+    WITH scope AS (SELECT sfsync._protocol_scope() AS schema_name),
+    renewed AS (
+        UPDATE sfsync.change c SET lease_until = now() + make_interval(secs => p_lease_seconds), updated_at = now()
+          FROM scope
+         WHERE c.lease_token = p_token AND c.state = 'PENDING'
+           AND (scope.schema_name IS NULL
+                OR c.mapping_id IN (SELECT m.id FROM sfsync.mapping m WHERE m.schema_name = scope.schema_name))
+        RETURNING 1
+    )
+    SELECT count(*)::integer FROM renewed
+$$;
+COMMENT ON FUNCTION sfsync._renew_leases(uuid, integer) IS
+    'sfsync (sidecar): extends the lease of the changes held under a token while a call is in flight';
+
+-- Records what Salesforce said about claimed changes. p_results: JSON array of
+--   {"id", "token", "outcome": "SUCCESS"|"FAILED"|"MERGED"|"IGNORED"|"RETRY",
+--    "sfid", "error": {"code","message","fields"}, "retry_after_seconds"}.
+-- Results whose token no longer holds the change's lease are ignored (fencing), and so are results
+-- about changes of another schema than the session's (a sidecar cannot complete another org's
+-- change, and learns nothing about it). SUCCESS writes the
+-- sfid of inserts into the row and sets _hc_lastop INSERTED/UPDATED; FAILED stores Salesforce's error
+-- on the entry and in _hc_err; RETRY releases the change with a backoff, or fails it after
+-- p_max_attempts. Finished entries are archived. Returns {"applied": n, "ignored": [ids]}.
+CREATE OR REPLACE FUNCTION sfsync._complete_changes(p_results jsonb, p_max_attempts integer DEFAULT 10)
+    RETURNS jsonb
+    LANGUAGE plpgsql
+    SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    -- lookups by key only: see _claim_changes
+    SET enable_seqscan = off
+    SET enable_bitmapscan = off
+    SET sfsync.origin = 'salesforce'
+    AS $$
+DECLARE
+    v_mapping sfsync.mapping;
+    v_results sfsync._result[];
+    v_ignored jsonb;
+    v_bad text;
+    v_also_finished bigint[];
+    v_scope text := sfsync._protocol_scope();
+BEGIN
+    IF jsonb_typeof(p_results) IS DISTINCT FROM 'array' THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('results must be a JSON array, not %s', coalesce(jsonb_typeof(p_results), 'NULL'));
+    END IF;
+    SELECT string_agg(r::text, ', ') INTO v_bad FROM jsonb_array_elements(p_results) r
+     WHERE jsonb_typeof(r) <> 'object' OR jsonb_typeof(r->'id') IS DISTINCT FROM 'number'
+        OR jsonb_typeof(r->'token') IS DISTINCT FROM 'string'
+        OR coalesce(r->>'outcome', '') NOT IN ('SUCCESS', 'FAILED', 'MERGED', 'IGNORED', 'RETRY')
+        OR (r ? 'error' AND jsonb_typeof(r->'error') NOT IN ('object', 'null'));
+    IF v_bad IS NOT NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('each result needs a numeric "id", a string "token" and an "outcome" of SUCCESS, FAILED, MERGED, IGNORED or RETRY ("error" must be an object); bad results: %s', v_bad);
+    END IF;
+
+    -- only results whose token still holds the lease count (fencing); the changes are locked so a
+    -- concurrent re-claim after lease expiry waits and then sees them finished
+    SELECT array_agg(ROW(r.id, r.token,
+                         CASE WHEN r.outcome = 'RETRY' AND c.attempts >= p_max_attempts THEN 'FAILED' ELSE r.outcome END,
+                         r.sfid, r.error, r.retry_after_seconds, c.mapping_id, c.record_id, c.action,
+                         c.attempts)::sfsync._result ORDER BY r.id)
+      INTO v_results
+      FROM (SELECT c.* FROM sfsync.change c
+             WHERE c.id = ANY (ARRAY(SELECT (e->>'id')::bigint FROM jsonb_array_elements(p_results) e))
+               AND (v_scope IS NULL
+                    OR c.mapping_id IN (SELECT m.id FROM sfsync.mapping m WHERE m.schema_name = v_scope))
+             ORDER BY c.id
+               FOR UPDATE) c
+      JOIN (SELECT * FROM jsonb_to_recordset(p_results)
+              AS x(id bigint, token uuid, outcome text, sfid text, error jsonb, retry_after_seconds double precision)) r
+        ON c.id = r.id AND c.state = 'PENDING' AND c.lease_token = r.token;
+    v_results := coalesce(v_results, '{}');
+    v_ignored := coalesce((SELECT jsonb_agg(r->'id') FROM jsonb_array_elements(p_results) r
+                            WHERE (r->>'id')::bigint NOT IN (SELECT s.id FROM unnest(v_results) s)),
+                          '[]');
+
+    -- transient failures: back off and try again later
+    UPDATE sfsync.change c
+       SET state = 'NEW', lease_token = NULL, lease_until = NULL, updated_at = now(),
+           sf_result = s.error->>'code', sf_message = s.error->>'message', sf_error = s.error,
+           not_before = now() + make_interval(secs => coalesce(s.retry_after_seconds,
+                                 least(300, power(2, c.attempts)) * (0.5 + random() / 2)))
+      FROM unnest(v_results) s
+     WHERE c.id = s.id AND s.outcome = 'RETRY';
+
+    UPDATE sfsync.change c
+       SET state = s.outcome, processed_at = now(), processed_tx = pg_current_xact_id(), updated_at = now(),
+           lease_until = NULL,
+           sfid = coalesce(s.sfid, c.sfid),
+           sf_result = CASE WHEN s.outcome = 'FAILED' THEN coalesce(s.error->>'code', 'UNKNOWN_ERROR') END,
+           sf_message = CASE WHEN s.outcome = 'FAILED' THEN
+                                 coalesce(s.error->>'message', 'Salesforce rejected the change')
+                             ELSE s.error->>'message' END,
+           sf_error = CASE WHEN s.outcome = 'FAILED' THEN s.error END
+      FROM unnest(v_results) s
+     WHERE c.id = s.id AND s.outcome <> 'RETRY';
+
+    -- an insert that reached Salesforce gives its sfid to the record's later changes (a DELETE or
+    -- UPDATE queued while the insert was in flight)
+    UPDATE sfsync.change c SET sfid = s.sfid, updated_at = now()
+      FROM unnest(v_results) s
+     WHERE s.outcome = 'SUCCESS' AND s.sfid IS NOT NULL AND c.mapping_id = s.mapping_id
+       AND c.record_id = s.record_id AND c.state IN ('NEW', 'PENDING') AND c.sfid IS NULL;
+    -- an insert that failed for good: a DELETE queued behind it has nothing to delete
+    WITH ignored AS (
+        UPDATE sfsync.change c SET state = 'IGNORED', processed_at = now(), updated_at = now(),
+                                   sf_message = 'the insert of this row failed: nothing to delete'
+          FROM unnest(v_results) s
+         WHERE s.outcome = 'FAILED' AND s.action = 'INSERT' AND c.mapping_id = s.mapping_id
+           AND c.record_id = s.record_id AND c.state = 'NEW' AND c.action = 'DELETE' AND c.sfid IS NULL
+        RETURNING c.id
+    )
+    SELECT array_agg(id) INTO v_also_finished FROM ignored;
+
+    -- the rows: sfid, _hc_lastop, _hc_err
+    FOR v_mapping IN SELECT * FROM sfsync.mapping
+                      WHERE id IN (SELECT DISTINCT s.mapping_id FROM unnest(v_results) s
+                                    WHERE s.outcome IN ('SUCCESS', 'FAILED')) LOOP
+        CONTINUE WHEN to_regclass(format('%I.%I', v_mapping.schema_name, v_mapping.table_name)) IS NULL;
+        -- rows are locked in id order, the order application transactions are most likely to use too
+        EXECUTE format('SELECT 1 FROM %I.%I t WHERE t.id = ANY ($1) ORDER BY t.id FOR UPDATE',
+                       v_mapping.schema_name, v_mapping.table_name)
+          USING ARRAY(SELECT s.record_id FROM unnest(v_results) s WHERE s.mapping_id = v_mapping.id);
+        -- without an upsert field the reader may already have stored our insert as a row of its own:
+        -- that copy goes, the application's row keeps its id
+        EXECUTE format(
+            'DELETE FROM %1$I.%2$I t USING unnest($1) s
+              WHERE s.mapping_id = %3$s AND s.outcome = ''SUCCESS'' AND s.sfid IS NOT NULL
+                AND t.sfid = s.sfid AND t.id <> s.record_id
+                AND NOT EXISTS (SELECT 1 FROM sfsync.change c WHERE c.mapping_id = %3$s AND c.record_id = t.id)',
+            v_mapping.schema_name, v_mapping.table_name, v_mapping.id) USING v_results;
+        EXECUTE format(
+            'UPDATE %1$I.%2$I t
+                SET sfid = coalesce(o.sfid, t.sfid),
+                    _hc_lastop = CASE WHEN o.lastop <> ''FAILED'' AND EXISTS (
+                                          SELECT 1 FROM sfsync.change c
+                                           WHERE c.mapping_id = %3$s AND c.record_id = t.id
+                                             AND c.state IN (''NEW'', ''PENDING'')) THEN ''PENDING''
+                                      -- an update of a row whose insert failed created the record
+                                      WHEN o.lastop = ''UPDATED'' AND t.sfid IS NULL AND o.sfid IS NOT NULL
+                                           THEN ''INSERTED''
+                                      ELSE o.lastop END,
+                    _hc_err = o.err
+               FROM (SELECT s.record_id,
+                            max(s.sfid) FILTER (WHERE s.outcome = ''SUCCESS'') AS sfid,
+                            CASE WHEN bool_or(s.outcome = ''FAILED'') THEN ''FAILED''
+                                 WHEN bool_or(s.action = ''INSERT'') THEN ''INSERTED''
+                                 ELSE ''UPDATED'' END AS lastop,
+                            (array_agg(jsonb_build_object(
+                                           ''code'', coalesce(s.error->>''code'', ''UNKNOWN_ERROR''),
+                                           ''message'', coalesce(s.error->>''message'', ''''),
+                                           ''fields'', coalesce(s.error->''fields'', ''[]''),
+                                           ''at'', now())::text ORDER BY s.id DESC)
+                                FILTER (WHERE s.outcome = ''FAILED''))[1] AS err
+                       FROM unnest($1) s
+                      WHERE s.mapping_id = %3$s AND s.outcome IN (''SUCCESS'', ''FAILED'')
+                      GROUP BY s.record_id) o
+              WHERE t.id = o.record_id',
+            v_mapping.schema_name, v_mapping.table_name, v_mapping.id) USING v_results;
+        UPDATE sfsync.mapping SET last_write_at = now() WHERE id = v_mapping.id;
+    END LOOP;
+
+    PERFORM sfsync._archive_finished(ARRAY(SELECT s.id FROM unnest(v_results) s WHERE s.outcome <> 'RETRY')
+                                     || coalesce(v_also_finished, '{}'));
+    RETURN jsonb_build_object('applied', cardinality(v_results), 'ignored', v_ignored);
+END
+$$;
+COMMENT ON FUNCTION sfsync._complete_changes(jsonb, integer) IS
+    'sfsync (sidecar): records Salesforce''s per-record results for claimed changes (fenced by lease token)';
+
+-- Sidecar housekeeping: deletes archived changes older than the retention, of the session's schema
+-- (and those whose mapping no longer exists, which belong to no schema).
+CREATE OR REPLACE FUNCTION sfsync._purge_archive(p_retention interval DEFAULT '31 days')
+    RETURNS bigint
+    LANGUAGE sql
+    SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+    WITH scope AS (SELECT sfsync._protocol_scope() AS schema_name),
+    purged AS (
+        DELETE FROM sfsync.change_archive a
+         USING scope
+         WHERE a.archived_at < now() - p_retention
+           AND (scope.schema_name IS NULL
+                OR NOT EXISTS (SELECT 1 FROM sfsync.mapping m WHERE m.id = a.mapping_id AND m.schema_name <> scope.schema_name))
+        RETURNING 1
+    )
+    SELECT count(*) FROM purged
+$$;
+COMMENT ON FUNCTION sfsync._purge_archive(interval) IS 'sfsync (sidecar): purges archived changes older than the retention';
+
+-- The staging table of a mapping in this session: one text column per mapped column, in plan order.
+-- The sidecar COPYs Salesforce data (Bulk API CSV) into it, then calls sfsync._merge_stage. Returns
+-- {"table": ..., "columns": [...], "fields": [...]} (fields: the SOQL names, in the same order).
+CREATE OR REPLACE FUNCTION sfsync._create_stage(p_mapping bigint)
+    RETURNS jsonb
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    v_columns jsonb;
+    v_name text := 'sfsync_stage_' || p_mapping;
+    v_wanted text[];
+    v_existing text[];
+BEGIN
+    -- a sidecar acts only on the mappings of its own schema
+    PERFORM sfsync._check_scope(p_mapping);
+    SELECT columns INTO v_columns FROM sfsync.mapping WHERE id = p_mapping;
+    IF v_columns IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'undefined_object',
+            MESSAGE = format('mapping %s does not exist or has no table yet', p_mapping);
+    END IF;
+    v_wanted := ARRAY(SELECT c->>'column' FROM jsonb_array_elements(v_columns) c);
+    v_existing := ARRAY(SELECT attname::text FROM pg_attribute
+                         WHERE attrelid = to_regclass('pg_temp.' || v_name) AND attnum > 0 AND NOT attisdropped
+                         ORDER BY attnum);
+    IF v_existing IS DISTINCT FROM v_wanted THEN
+        IF to_regclass('pg_temp.' || v_name) IS NOT NULL THEN
+            EXECUTE format('DROP TABLE pg_temp.%I', v_name);
+        END IF;
+        EXECUTE format('CREATE TEMP TABLE %I (%s)', v_name,
+                       (SELECT string_agg(format('%I text', c), ', ') FROM unnest(v_wanted) c));
+        -- temp tables are private to the session; this lets whichever role the session switches to use it
+        EXECUTE format('GRANT ALL ON pg_temp.%I TO PUBLIC', v_name);
+    ELSE
+        EXECUTE format('TRUNCATE pg_temp.%I', v_name);
+    END IF;
+    RETURN jsonb_build_object('table', 'pg_temp.' || v_name, 'columns', to_jsonb(v_wanted),
+                              'fields', (SELECT jsonb_agg(c->'field') FROM jsonb_array_elements(v_columns) c));
+END
+$$;
+COMMENT ON FUNCTION sfsync._create_stage(bigint) IS
+    'sfsync (sidecar): creates or empties this session''s staging table for a mapping and returns its columns';
+
+-- Merges this session's staging table into the mapping's table. p_mode: 'apply' (upsert the staged
+-- records), 'reload' (also delete rows whose records were not staged, except rows without sfid, with
+-- queued changes, or whose last state came from our own writes: the writer may have created them after
+-- the reload's snapshot). Columns of p_absent_fields are left untouched. Records are matched by sfid, then by the upsert field (so a local insert
+-- whose sfid has not come back is matched, not duplicated). Deleted records (IsDeleted) remove the
+-- row, or mark it with keep_deleted. A row with queued or in-flight local changes is merged field by
+-- field under the mapping's conflict policy, and each conflict is logged in sfsync.conflict.
+-- Returns {"inserted","updated","deleted","conflicts","hwm"}.
+CREATE OR REPLACE FUNCTION sfsync._merge_stage(p_mapping bigint, p_mode text DEFAULT 'apply', p_absent_fields text[] DEFAULT '{}')
+    RETURNS jsonb
+    LANGUAGE plpgsql
+    SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    SET sfsync.origin = 'salesforce'
+    SET TimeZone = 'UTC'
+    AS $$
+DECLARE
+    m sfsync.mapping;
+    v_stage text := 'pg_temp.sfsync_stage_' || p_mapping;
+    v_target text;
+    v_cols text;
+    v_conv text;
+    v_tcols text;
+    v_deleted text := 'false';
+    v_stamp text := 'NULL::timestamp';
+    v_upsert jsonb;
+    v_upsert_match text := 'false';
+    v_active text;
+    v_count bigint;
+    v_inserted bigint := 0;
+    v_updated bigint := 0;
+    v_deleted_rows bigint := 0;
+    v_conflicts bigint := 0;
+    v_hwm timestamp;
+    v_row record;
+    v_dupes boolean;
+BEGIN
+    -- a sidecar acts only on the mappings of its own schema
+    PERFORM sfsync._check_scope(p_mapping);
+    IF p_mode NOT IN ('apply', 'reload') THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('merge mode must be ''apply'' or ''reload'', not %L', p_mode);
+    END IF;
+    SELECT * INTO m FROM sfsync.mapping WHERE id = p_mapping;
+    IF NOT FOUND OR m.columns IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'undefined_object',
+            MESSAGE = format('mapping %s does not exist or has no table yet', p_mapping);
+    END IF;
+    IF to_regclass(v_stage) IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'undefined_table',
+            MESSAGE = format('no staging table for mapping %s in this session: call sfsync._create_stage first', p_mapping);
+    END IF;
+    v_target := format('%I.%I', m.schema_name, m.table_name);
+    -- fields Salesforce did not send (e.g. removed from the object): their columns are left as they are
+    m.columns := (SELECT jsonb_agg(c ORDER BY n) FROM jsonb_array_elements(m.columns) WITH ORDINALITY AS x(c, n)
+                   WHERE (c->>'system')::boolean
+                      OR NOT lower(c->>'field') = ANY (ARRAY(SELECT lower(f) FROM unnest(coalesce(p_absent_fields, '{}')) f)));
+
+    SELECT string_agg(format('%I', c->>'column'), ', '),
+           string_agg(sfsync._conv_sql(c->>'sf_type', format('NULLIF(s.%I, '''')', c->>'column')), ', '),
+           string_agg(format('t.%I', c->>'column'), ', ')
+      INTO v_cols, v_conv, v_tcols
+      FROM jsonb_array_elements(m.columns) c;
+    IF m.columns @> '[{"column": "isdeleted"}]' THEN
+        v_deleted := sfsync._conv_sql('boolean', 'NULLIF(s.isdeleted, '''')') || ' IS TRUE';
+    END IF;
+    IF m.columns @> '[{"column": "systemmodstamp"}]' THEN
+        v_stamp := sfsync._conv_sql('datetime', 'NULLIF(s.systemmodstamp, '''')');
+    END IF;
+    SELECT c INTO v_upsert FROM jsonb_array_elements(m.columns) c
+     WHERE c->>'column' = (SELECT c2->>'column' FROM jsonb_array_elements(m.columns) c2
+                            WHERE lower(c2->>'field') = lower(m.upsert_field) AND c2->>'relationship' IS NULL);
+    IF v_upsert IS NOT NULL THEN
+        v_upsert_match := format('(t.sfid IS NULL AND t.%I = %s)', v_upsert->>'column',
+                                 sfsync._conv_sql(v_upsert->>'sf_type', format('NULLIF(s.%I, '''')', v_upsert->>'column')));
+    END IF;
+    v_active := format('EXISTS (SELECT 1 FROM sfsync.change c WHERE c.mapping_id = %s AND c.record_id = t.id)', m.id);
+
+    -- every record needs an Id
+    EXECUTE format('SELECT count(*) FROM %s s WHERE NULLIF(s.sfid, '''') IS NULL', v_stage) INTO v_count;
+    IF v_count > 0 THEN
+        RAISE EXCEPTION USING ERRCODE = 'not_null_violation',
+            MESSAGE = format('%s staged %s record(s) have no Id', v_count, m.object_name);
+    END IF;
+
+    -- The statements below convert every value as they go. If one fails, the block is rolled back and
+    -- _explain_bad_value finds the record and field to name in the error.
+    BEGIN
+        -- one version per record, the latest (a hashed check first: duplicates are rare)
+        EXECUTE format('SELECT EXISTS (SELECT 1 FROM %s s GROUP BY s.sfid HAVING count(*) > 1)', v_stage) INTO v_dupes;
+        IF v_dupes THEN
+            EXECUTE format('DELETE FROM %1$s s WHERE s.ctid NOT IN (
+                                SELECT DISTINCT ON (s.sfid) s.ctid FROM %1$s s ORDER BY s.sfid, %2$s DESC NULLS LAST, s.ctid DESC)',
+                           v_stage, v_stamp);
+        END IF;
+
+        -- rows with queued or in-flight local changes: merged field by field under the conflict policy
+        FOR v_row IN EXECUTE format(
+            'SELECT t.id AS record_id, to_jsonb(t) AS local, to_jsonb(x) AS incoming, %4$s AS deleted
+               FROM %1$s s
+               JOIN %2$s t ON t.sfid = s.sfid OR %5$s
+               CROSS JOIN LATERAL (SELECT %3$s) x
+              WHERE %6$s',
+            v_stage, v_target,
+            (SELECT string_agg(sfsync._conv_sql(c->>'sf_type', format('NULLIF(s.%I, '''')', c->>'column')) || ' AS ' || quote_ident(c->>'column'), ', ')
+               FROM jsonb_array_elements(m.columns) c),
+            v_deleted, v_upsert_match, v_active)
+        LOOP
+            v_conflicts := v_conflicts + sfsync._merge_protected_row(m, v_row.record_id, v_row.local, v_row.incoming, v_row.deleted);
+            v_updated := v_updated + 1;
+        END LOOP;
+
+        -- deleted in Salesforce
+        IF v_deleted <> 'false' AND NOT m.keep_deleted THEN
+            EXECUTE format('DELETE FROM %s t USING %s s WHERE t.sfid = s.sfid AND %s AND NOT %s',
+                           v_target, v_stage, v_deleted, v_active);
+            GET DIAGNOSTICS v_count = ROW_COUNT;
+            v_deleted_rows := v_deleted_rows + v_count;
+        END IF;
+
+        -- matched by sfid: update when something differs (and never with an older version)
+        EXECUTE format(
+            'UPDATE %1$s t SET (%3$s, _hc_lastop, _hc_err) = (%4$s, ''SYNCED'', NULL)
+               FROM %2$s s
+              WHERE t.sfid = s.sfid AND NOT %5$s AND (%6$s OR NOT (%7$s))
+                AND (t.systemmodstamp IS NULL OR %8$s IS NULL OR %8$s >= t.systemmodstamp)
+                AND ((%9$s) IS DISTINCT FROM (%4$s) OR t._hc_lastop IS DISTINCT FROM ''SYNCED'' OR t._hc_err IS NOT NULL)',
+            v_target, v_stage, v_cols, v_conv, v_active, m.keep_deleted::text, v_deleted,
+            CASE WHEN v_stamp LIKE 'NULL%' THEN 'NULL::timestamp' ELSE v_stamp END, v_tcols);
+        GET DIAGNOSTICS v_count = ROW_COUNT;
+        v_updated := v_updated + v_count;
+
+        -- matched by the upsert field: a local row whose insert reached Salesforce but whose sfid has not
+        -- come back (and which has no queued change any more)
+        IF v_upsert IS NOT NULL THEN
+            EXECUTE format(
+                'UPDATE %1$s t SET (%3$s, _hc_lastop, _hc_err) = (%4$s, ''SYNCED'', NULL)
+                   FROM %2$s s
+                  WHERE %5$s AND NOT %6$s AND (%7$s OR NOT (%8$s))
+                    AND NOT EXISTS (SELECT 1 FROM %1$s t2 WHERE t2.sfid = s.sfid)',
+                v_target, v_stage, v_cols, v_conv, v_upsert_match, v_active, m.keep_deleted::text, v_deleted);
+            GET DIAGNOSTICS v_count = ROW_COUNT;
+            v_updated := v_updated + v_count;
+        END IF;
+
+        -- new records (two anti-joins, each of which can be hashed)
+        EXECUTE format(
+            'INSERT INTO %1$s (%3$s, _hc_lastop)
+             SELECT %4$s, ''SYNCED'' FROM %2$s s
+              WHERE NOT EXISTS (SELECT 1 FROM %1$s t WHERE t.sfid = s.sfid)
+                AND NOT EXISTS (SELECT 1 FROM %1$s t WHERE %5$s)
+                AND (%6$s OR NOT (%7$s))',
+            v_target, v_stage, v_cols, v_conv, v_upsert_match, m.keep_deleted::text, v_deleted);
+        GET DIAGNOSTICS v_inserted = ROW_COUNT;
+    EXCEPTION WHEN data_exception THEN
+        PERFORM sfsync._explain_bad_value(m, v_stage);
+        RAISE;
+    END;
+
+    IF p_mode = 'reload' THEN
+        EXECUTE format(
+            'DELETE FROM %1$s t WHERE t.sfid IS NOT NULL AND NOT %3$s
+                AND coalesce(t._hc_lastop, ''SYNCED'') = ''SYNCED''
+                AND NOT EXISTS (SELECT 1 FROM %2$s s WHERE s.sfid = t.sfid)',
+            v_target, v_stage, v_active);
+        GET DIAGNOSTICS v_count = ROW_COUNT;
+        v_deleted_rows := v_deleted_rows + v_count;
+    END IF;
+
+    IF v_conflicts > 0 THEN
+        PERFORM sfsync._archive_finished();
+    END IF;
+    EXECUTE format('SELECT max(%s) FROM %s s', v_stamp, v_stage) INTO v_hwm;
+    UPDATE sfsync.mapping
+       SET hwm = greatest(hwm, v_hwm AT TIME ZONE 'UTC'), last_read_at = now()
+     WHERE id = m.id;
+    RETURN jsonb_build_object('inserted', v_inserted, 'updated', v_updated, 'deleted', v_deleted_rows,
+                              'conflicts', v_conflicts, 'hwm', v_hwm AT TIME ZONE 'UTC');
+END
+$$;
+COMMENT ON FUNCTION sfsync._merge_stage(bigint, text, text[]) IS
+    'sfsync (sidecar): merges the session''s staging table into the mapping''s table (apply or reload)';
+
+-- Applies records as the REST API returns them (query/queryAll, Collections retrieve): a JSON array
+-- of objects with "Id" and the mapped fields (relationship fields nested, e.g. "Account": {"Ext_Id__c": ..}).
+CREATE OR REPLACE FUNCTION sfsync._apply_records(p_mapping bigint, p_records jsonb, p_mode text DEFAULT 'apply',
+                                      p_absent_fields text[] DEFAULT NULL)
+    RETURNS jsonb
+    LANGUAGE plpgsql
+    SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    SET sfsync.origin = 'salesforce'
+    AS $$
+DECLARE
+    v_columns jsonb;
+    v_stage jsonb;
+    v_bad text;
+BEGIN
+    -- a sidecar acts only on the mappings of its own schema
+    PERFORM sfsync._check_scope(p_mapping);
+    IF jsonb_typeof(p_records) IS DISTINCT FROM 'array' THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('records must be a JSON array, not %s', coalesce(jsonb_typeof(p_records), 'NULL'));
+    END IF;
+    SELECT string_agg(ord::text, ', ') INTO v_bad FROM jsonb_array_elements(p_records) WITH ORDINALITY AS r(rec, ord)
+     WHERE jsonb_typeof(rec) <> 'object' OR jsonb_typeof(rec->'Id') IS DISTINCT FROM 'string';
+    IF v_bad IS NOT NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('records at positions %s are not objects with a string "Id"', v_bad);
+    END IF;
+    SELECT columns INTO v_columns FROM sfsync.mapping WHERE id = p_mapping;
+    IF v_columns IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'undefined_object',
+            MESSAGE = format('mapping %s does not exist or has no table yet', p_mapping);
+    END IF;
+    v_stage := sfsync._create_stage(p_mapping);
+    EXECUTE format('INSERT INTO %s (%s) SELECT %s FROM jsonb_array_elements($1) r',
+                   v_stage->>'table',
+                   (SELECT string_agg(quote_ident(c->>'column'), ', ') FROM jsonb_array_elements(v_columns) c),
+                   (SELECT string_agg(format('r #>> %L', (SELECT array_agg(p) FROM jsonb_array_elements_text(c->'path') p)), ', ')
+                      FROM jsonb_array_elements(v_columns) c))
+      USING p_records;
+    -- fields no record carries at all were not queried (e.g. removed in Salesforce): leave them alone
+    IF p_absent_fields IS NULL THEN
+        p_absent_fields := ARRAY(
+            SELECT c->>'field' FROM jsonb_array_elements(v_columns) c
+             WHERE NOT (c->>'system')::boolean
+               AND jsonb_array_length(p_records) > 0
+               AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(p_records) r WHERE r ? (c->'path'->>0)));
+    END IF;
+    RETURN sfsync._merge_stage(p_mapping, p_mode, p_absent_fields);
+END
+$$;
+COMMENT ON FUNCTION sfsync._apply_records(bigint, jsonb, text, text[]) IS
+    'sfsync (sidecar): applies Salesforce records (REST JSON) to the mapping''s table, with the same rules as a staged load';
+
+-- Records deleted in Salesforce (getDeleted, CDC DELETE events, records that left the filter).
+-- Rows go, or are marked isdeleted with keep_deleted (p_hard forces removal: e.g. left the filter).
+CREATE OR REPLACE FUNCTION sfsync._delete_records(p_mapping bigint, p_sfids text[], p_hard boolean DEFAULT false)
+    RETURNS bigint
+    LANGUAGE plpgsql
+    SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    SET sfsync.origin = 'salesforce'
+    AS $$
+DECLARE
+    m sfsync.mapping;
+    v_count bigint;
+BEGIN
+    -- a sidecar acts only on the mappings of its own schema
+    PERFORM sfsync._check_scope(p_mapping);
+    SELECT * INTO m FROM sfsync.mapping WHERE id = p_mapping;
+    IF NOT FOUND OR m.columns IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'undefined_object',
+            MESSAGE = format('mapping %s does not exist or has no table yet', p_mapping);
+    END IF;
+    EXECUTE format(
+        'UPDATE sfsync.change c SET state = ''IGNORED'', processed_at = now(), updated_at = now(),
+                sf_message = ''the record was deleted in Salesforce''
+           FROM %I.%I t WHERE t.sfid = ANY ($1) AND c.mapping_id = %s AND c.record_id = t.id AND c.state = ''NEW''',
+        m.schema_name, m.table_name, m.id) USING p_sfids;
+    GET DIAGNOSTICS v_count = ROW_COUNT;
+    IF v_count > 0 THEN
+        PERFORM sfsync._archive_finished();
+    END IF;
+    IF m.keep_deleted AND NOT p_hard AND m.columns @> '[{"column": "isdeleted"}]' THEN
+        EXECUTE format('UPDATE %I.%I SET isdeleted = true, _hc_lastop = ''SYNCED'' WHERE sfid = ANY ($1) AND isdeleted IS NOT TRUE',
+                       m.schema_name, m.table_name) USING p_sfids;
+    ELSE
+        EXECUTE format('DELETE FROM %I.%I WHERE sfid = ANY ($1)', m.schema_name, m.table_name) USING p_sfids;
+    END IF;
+    GET DIAGNOSTICS v_count = ROW_COUNT;
+    UPDATE sfsync.mapping SET last_read_at = now() WHERE id = m.id;
+    RETURN v_count;
+END
+$$;
+COMMENT ON FUNCTION sfsync._delete_records(bigint, text[], boolean) IS
+    'sfsync (sidecar): removes rows whose records were deleted in Salesforce (or marks them with keep_deleted)';
+
+-- Creates or alters a mapping's table from a Salesforce describe (the sidecar calls this after
+-- describing the object; create_mapping calls it when options.describe is given). Returns the plan.
+CREATE OR REPLACE FUNCTION sfsync._install_mapping(p_mapping bigint, p_describe jsonb, p_parents jsonb DEFAULT NULL)
+    RETURNS jsonb
+    LANGUAGE plpgsql
+    SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    SET sfsync.origin = 'salesforce'
+    AS $$
+DECLARE
+    m sfsync.mapping;
+    v_plan jsonb;
+    v_table regclass;
+    v_column jsonb;
+    v_existing text[];
+    v_old_columns text[];
+    v_new_columns text[];
+    v_added text[] := '{}';
+    v_name text;
+BEGIN
+    -- a sidecar acts only on the mappings of its own schema
+    PERFORM sfsync._check_scope(p_mapping);
+    SELECT * INTO m FROM sfsync.mapping WHERE id = p_mapping FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'undefined_object', MESSAGE = format('no mapping with id %s', p_mapping);
+    END IF;
+    IF p_describe IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value', MESSAGE = 'describe must not be NULL';
+    END IF;
+    v_plan := sfsync._column_plan(m.object_name, m.fields, p_describe, m.read_only_fields,
+                                  m.upsert_field, m.access = 'read_write', p_parents);
+    v_new_columns := ARRAY(SELECT c->>'column' FROM jsonb_array_elements(v_plan->'columns') c);
+    v_old_columns := ARRAY(SELECT c->>'column' FROM jsonb_array_elements(coalesce(m.columns, '[]')) c);
+
+    PERFORM set_config('lock_timeout', '5s', true);
+    -- two mappings of one new schema may be installed at the same moment
+    PERFORM pg_advisory_xact_lock(hashtext('sfsync schema ' || m.schema_name));
+    IF NOT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = m.schema_name) THEN
+        EXECUTE format('CREATE SCHEMA %I AUTHORIZATION sfsync_admin', m.schema_name);
+    END IF;
+    v_table := to_regclass(format('%I.%I', m.schema_name, m.table_name));
+
+    IF v_table IS NULL THEN
+        EXECUTE format('CREATE TABLE %I.%I (id bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, %s, '
+                       '_hc_lastop varchar(32), _hc_err text)',
+                       m.schema_name, m.table_name,
+                       (SELECT string_agg(format('%I %s', c->>'column', c->>'sql_type'), ', ')
+                          FROM jsonb_array_elements(v_plan->'columns') c));
+        EXECUTE format('ALTER TABLE %I.%I OWNER TO sfsync_admin', m.schema_name, m.table_name);
+        EXECUTE format('COMMENT ON TABLE %I.%I IS %L', m.schema_name, m.table_name,
+                       format('sfsync: Salesforce %s (%s)', m.object_name, replace(m.access, '_', '-')));
+    ELSE
+        v_existing := ARRAY(SELECT attname::text FROM pg_attribute
+                             WHERE attrelid = v_table AND attnum > 0 AND NOT attisdropped);
+        IF m.columns IS NULL AND NOT (v_existing @> ARRAY['id', 'sfid']) THEN
+            RAISE EXCEPTION USING ERRCODE = 'duplicate_table',
+                MESSAGE = format('table %I.%I already exists and is not an sfsync or Heroku Connect table (it has no id and sfid columns)',
+                                 m.schema_name, m.table_name),
+                HINT = 'choose another table with options.table, or rename the existing table';
+        END IF;
+        FOR v_column IN SELECT c FROM jsonb_array_elements(v_plan->'columns') c LOOP
+            IF NOT (v_column->>'column') = ANY (v_existing) THEN
+                EXECUTE format('ALTER TABLE %I.%I ADD COLUMN %I %s', m.schema_name, m.table_name,
+                               v_column->>'column', v_column->>'sql_type');
+                IF NOT (v_column->>'system')::boolean THEN
+                    v_added := v_added || (v_column->>'field');
+                END IF;
+            END IF;
+        END LOOP;
+        FOREACH v_name IN ARRAY v_old_columns LOOP
+            IF NOT v_name = ANY (v_new_columns) AND v_name = ANY (v_existing) THEN
+                EXECUTE format('ALTER TABLE %I.%I DROP COLUMN %I', m.schema_name, m.table_name, v_name);
+            END IF;
+        END LOOP;
+        IF NOT '_hc_lastop' = ANY (v_existing) THEN
+            EXECUTE format('ALTER TABLE %I.%I ADD COLUMN _hc_lastop varchar(32)', m.schema_name, m.table_name);
+        END IF;
+        IF NOT '_hc_err' = ANY (v_existing) THEN
+            EXECUTE format('ALTER TABLE %I.%I ADD COLUMN _hc_err text', m.schema_name, m.table_name);
+        END IF;
+    END IF;
+
+    EXECUTE format('CREATE UNIQUE INDEX IF NOT EXISTS %I ON %I.%I (sfid)',
+                   'hcu_idx_' || m.table_name || '_sfid', m.schema_name, m.table_name);
+    IF (v_plan->>'has_systemmodstamp')::boolean THEN
+        EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON %I.%I (systemmodstamp)',
+                       'hc_idx_' || m.table_name || '_systemmodstamp', m.schema_name, m.table_name);
+    END IF;
+    IF v_plan->>'upsert_column' IS NOT NULL THEN
+        EXECUTE format('CREATE UNIQUE INDEX IF NOT EXISTS %I ON %I.%I (%I)',
+                       'hcu_idx_' || m.table_name || '_' || (v_plan->>'upsert_column'),
+                       m.schema_name, m.table_name, v_plan->>'upsert_column');
+    END IF;
+
+    FOR v_name, v_column IN SELECT key, value FROM jsonb_each(m.indexes) LOOP
+        SELECT c->>'column' INTO v_name FROM jsonb_array_elements(v_plan->'columns') c
+         WHERE lower(c->>'field') = lower(v_name);
+        IF v_name IS NOT NULL AND v_name NOT IN ('sfid', 'systemmodstamp')
+           AND v_name IS DISTINCT FROM v_plan->>'upsert_column' THEN
+            IF coalesce((v_column->>'unique')::boolean, false) THEN
+                EXECUTE format('CREATE UNIQUE INDEX IF NOT EXISTS %I ON %I.%I (%I)',
+                               'hcu_idx_' || m.table_name || '_' || v_name, m.schema_name, m.table_name, v_name);
+            ELSE
+                EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON %I.%I (%I)',
+                               'hc_idx_' || m.table_name || '_' || v_name, m.schema_name, m.table_name, v_name);
+            END IF;
+        END IF;
+    END LOOP;
+
+    UPDATE sfsync.mapping
+       SET describe = p_describe,
+           columns = v_plan->'columns',
+           upsert_field = v_plan->>'upsert_field',
+           state = CASE WHEN state IN ('NEW', 'DESCRIBING') THEN 'LOADING' ELSE state END,
+           -- new columns of an already loaded table are filled in by the sidecar
+           backfill_fields = CASE WHEN m.columns IS NULL THEN '{}'
+                                  ELSE ARRAY(SELECT f FROM unnest(backfill_fields || v_added) WITH ORDINALITY AS u(f, n)
+                                              GROUP BY f ORDER BY min(n)) END,
+           describe_requested = false,
+           updated_at = now()
+     WHERE id = p_mapping;
+    PERFORM sfsync._install_triggers(p_mapping);
+    PERFORM sfsync._ensure_trigger_log_views(m.schema_name);
+    RETURN v_plan;
+END
+$$;
+COMMENT ON FUNCTION sfsync._install_mapping(bigint, jsonb, jsonb) IS
+    'sfsync (sidecar): creates or alters the mapping''s table, indexes and triggers from a Salesforce describe; returns the column plan';
+
+-- Sidecar: moves a mapping through its states (NEW → DESCRIBING → LOADING → SYNCED, ERROR, ...).
+CREATE OR REPLACE FUNCTION sfsync._set_state(p_mapping bigint, p_state text, p_detail text DEFAULT NULL)
+    RETURNS void
+    LANGUAGE plpgsql
+    SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+BEGIN
+    -- a sidecar acts only on the mappings of its own schema
+    PERFORM sfsync._check_scope(p_mapping);
+    UPDATE sfsync.mapping
+       SET state = CASE WHEN state = 'PAUSED' THEN state ELSE p_state END,
+           paused_state = CASE WHEN state = 'PAUSED' THEN p_state ELSE paused_state END,
+           state_detail = p_detail, updated_at = now()
+     WHERE id = p_mapping;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'undefined_object', MESSAGE = format('no mapping with id %s', p_mapping);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION sfsync._set_state(bigint, text, text) IS 'sfsync (sidecar): sets a mapping''s state and state_detail';
+
+-- Sidecar: initial load / reload progress shown by status().
+CREATE OR REPLACE FUNCTION sfsync._set_progress(p_mapping bigint, p_expected bigint, p_done bigint)
+    RETURNS void
+    LANGUAGE sql
+    SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+    SELECT sfsync._check_scope(p_mapping);
+    UPDATE sfsync.mapping SET load_expected = p_expected, load_done = p_done, updated_at = now() WHERE id = p_mapping
+$$;
+COMMENT ON FUNCTION sfsync._set_progress(bigint, bigint, bigint) IS 'sfsync (sidecar): records load progress';
+
+-- Sidecar: takes or renews the reading lease of a mapping. Returns true when p_owner holds it.
+CREATE OR REPLACE FUNCTION sfsync._acquire_reader(p_mapping bigint, p_owner text, p_lease_seconds integer DEFAULT 30)
+    RETURNS boolean
+    LANGUAGE plpgsql
+    SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+BEGIN
+    PERFORM sfsync._check_scope(p_mapping);
+    UPDATE sfsync.mapping
+       SET reader_owner = p_owner, reader_lease_until = now() + make_interval(secs => p_lease_seconds)
+     WHERE id = p_mapping
+       AND (reader_owner IS NULL OR reader_owner = p_owner OR reader_lease_until < now());
+    RETURN FOUND;
+END
+$$;
+COMMENT ON FUNCTION sfsync._acquire_reader(bigint, text, integer) IS
+    'sfsync (sidecar): takes or renews the lease that makes one sidecar the reader of a mapping';
+
+-- Sidecar: gives a reading lease up (on shutdown), so another sidecar takes over at once.
+CREATE OR REPLACE FUNCTION sfsync._release_reader(p_mapping bigint, p_owner text)
+    RETURNS void
+    LANGUAGE sql
+    SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+    SELECT sfsync._check_scope(p_mapping);
+    UPDATE sfsync.mapping SET reader_owner = NULL, reader_lease_until = NULL
+     WHERE id = p_mapping AND reader_owner = p_owner
+$$;
+
+-- Sidecar: stores the reader's position: the high-water mark, the CDC replay id, and how far the
+-- getDeleted sweep has covered (NULL keeps a stored value).
+CREATE OR REPLACE FUNCTION sfsync._set_reader_position(p_mapping bigint, p_hwm timestamptz DEFAULT NULL,
+                                            p_replay_id bigint DEFAULT NULL, p_swept_at timestamptz DEFAULT NULL)
+    RETURNS void
+    LANGUAGE sql
+    SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+    SELECT sfsync._check_scope(p_mapping);
+    UPDATE sfsync.mapping
+       SET hwm = coalesce(p_hwm, hwm), replay_id = coalesce(p_replay_id, replay_id),
+           deleted_swept_at = coalesce(p_swept_at, deleted_swept_at), last_read_at = now()
+     WHERE id = p_mapping
+$$;
+
+-- Sidecar: a reload has been done. Pass the reload_requested_at the reload started from: a request made
+-- during the reload (a later time) is kept. NULL clears any request.
+CREATE OR REPLACE FUNCTION sfsync._finish_reload(p_mapping bigint, p_requested_at timestamptz DEFAULT NULL)
+    RETURNS void
+    LANGUAGE sql
+    SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+    SELECT sfsync._check_scope(p_mapping);
+    UPDATE sfsync.mapping SET reload_requested = false, updated_at = now()
+     WHERE id = p_mapping
+       AND (p_requested_at IS NULL OR reload_requested_at IS NULL OR reload_requested_at <= p_requested_at)
+$$;
+COMMENT ON FUNCTION sfsync._finish_reload(bigint, timestamptz) IS 'sfsync (sidecar): marks a requested reload as done';
+
+-- Sidecar: the given fields have been back-filled (removes them from backfill_fields).
+CREATE OR REPLACE FUNCTION sfsync._finish_backfill(p_mapping bigint, p_fields text[])
+    RETURNS void
+    LANGUAGE sql
+    SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+    SELECT sfsync._check_scope(p_mapping);
+    UPDATE sfsync.mapping
+       SET backfill_fields = ARRAY(SELECT f FROM unnest(backfill_fields) f
+                                    WHERE lower(f) <> ALL (ARRAY(SELECT lower(x) FROM unnest(p_fields) x))),
+           updated_at = now()
+     WHERE id = p_mapping
+$$;
+COMMENT ON FUNCTION sfsync._finish_backfill(bigint, text[]) IS 'sfsync (sidecar): marks back-filled fields as done';
+
+
+-- What the sidecar read from the queue tables, now through functions that keep to its schema.
+-- Per mapping of the session's schema (every mapping, so drained ones read zero): changes waiting
+-- (NEW) and being written (PENDING), and the age of the oldest of them; for the sidecar's gauges.
+CREATE OR REPLACE FUNCTION sfsync._queue_depth()
+    RETURNS TABLE (mapping_id bigint, schema_name text, object_name text, queued bigint, in_flight bigint,
+                   oldest_age_seconds double precision)
+    LANGUAGE sql
+    STABLE
+    SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+    SELECT m.id, m.schema_name, m.object_name,
+           count(c.id) FILTER (WHERE c.state = 'NEW'), count(c.id) FILTER (WHERE c.state = 'PENDING'),
+           coalesce(extract(epoch FROM now() - min(c.created_at)), 0)::float8
+      FROM sfsync.mapping m
+      LEFT JOIN sfsync.change c ON c.mapping_id = m.id AND c.state IN ('NEW', 'PENDING')
+     WHERE sfsync._protocol_scope() IS NULL OR m.schema_name = sfsync._protocol_scope()
+     GROUP BY m.id, m.schema_name, m.object_name
+     ORDER BY m.schema_name, m.object_name
+$$;
+COMMENT ON FUNCTION sfsync._queue_depth() IS
+    'sfsync (sidecar): queued and in-flight changes per mapping of the session''s schema, and the oldest one''s age';
+
+-- Queued work per mapping of the session's schema that Bulk API 2.0 could carry: INSERTs whose
+-- values carry the mapping's upsert column (p_mappings paired with p_upsert_columns, as the sidecar
+-- plans them), and UPDATEs and DELETEs of records that have an sfid.
+CREATE OR REPLACE FUNCTION sfsync._backlog(p_mappings bigint[], p_upsert_columns text[])
+    RETURNS TABLE (mapping_id bigint, creates_with_external_id bigint, changes_by_id bigint)
+    LANGUAGE sql
+    STABLE
+    SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+    SELECT c.mapping_id,
+           count(*) FILTER (WHERE c.action = 'INSERT' AND u.upsert_column IS NOT NULL
+                              AND jsonb_typeof(c."values" -> u.upsert_column) <> 'null'),
+           count(*) FILTER (WHERE c.action <> 'INSERT' AND c.sfid IS NOT NULL)
+      FROM sfsync.change c
+      JOIN sfsync.mapping m ON m.id = c.mapping_id
+      LEFT JOIN unnest(p_mappings, p_upsert_columns) AS u(mapping_id, upsert_column) ON u.mapping_id = c.mapping_id
+     WHERE c.state = 'NEW'
+       AND (sfsync._protocol_scope() IS NULL OR m.schema_name = sfsync._protocol_scope())
+     GROUP BY c.mapping_id
+$$;
+COMMENT ON FUNCTION sfsync._backlog(bigint[], text[]) IS
+    'sfsync (sidecar): queued changes per mapping of the session''s schema that Bulk API 2.0 could carry';
+
+-- Which of p_sfids of a mapping the writer may still be completing: records with a claimed change,
+-- or NULL among them while an insert without an sfid is in flight (its record's id is not known yet).
+CREATE OR REPLACE FUNCTION sfsync._in_flight(p_mapping bigint, p_sfids text[])
+    RETURNS SETOF text
+    LANGUAGE plpgsql
+    STABLE
+    SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+BEGIN
+    PERFORM sfsync._check_scope(p_mapping);
+    RETURN QUERY
+        SELECT DISTINCT c.sfid::text FROM sfsync.change c
+         WHERE c.mapping_id = p_mapping AND c.state = 'PENDING'
+           AND (c.sfid = ANY (p_sfids) OR (c.sfid IS NULL AND c.action = 'INSERT'));
+END
+$$;
+COMMENT ON FUNCTION sfsync._in_flight(bigint, text[]) IS
+    'sfsync (sidecar): which records of a mapping have a change being written right now';
+
+
+-- status() gains the org each schema is bound to (a new result column: dropped and created again).
+DROP FUNCTION sfsync.status();
+-- Per mapping: the org its schema is bound to, state, row and queue counts, and how far behind it is.
+-- A sidecar's session sees only the mappings of its own schema.
+--   rows: exact below a million rows, the planner's estimate above;
+--   pending: changes queued or in flight; failed: FAILED changes not yet retried or ignored;
+--   lag_seconds: age of the oldest change not yet written to Salesforce.
+CREATE FUNCTION sfsync.status()
+    RETURNS TABLE (schema text, object_name text, table_name text, access text, state text, state_detail text,
+                   rows bigint, pending bigint, failed bigint, last_read_at timestamptz,
+                   last_write_at timestamptz, lag_seconds double precision, org_id text)
+    LANGUAGE plpgsql
+    STABLE
+    SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    m sfsync.mapping;
+    v_table regclass;
+    v_rows bigint;
+    v_detail text;
+    -- a sidecar's session sees its own schema; an admin's, every schema
+    v_scope text := sfsync._protocol_scope();
+BEGIN
+    FOR m IN SELECT * FROM sfsync.mapping mm WHERE v_scope IS NULL OR mm.schema_name = v_scope
+              ORDER BY mm.schema_name, mm.object_name LOOP
+        v_table := to_regclass(format('%I.%I', m.schema_name, m.table_name));
+        v_rows := NULL;
+        IF v_table IS NOT NULL THEN
+            SELECT CASE WHEN reltuples >= 1000000 THEN reltuples::bigint END INTO v_rows FROM pg_class WHERE oid = v_table;
+            IF v_rows IS NULL THEN
+                EXECUTE format('SELECT count(*) FROM %s', v_table) INTO v_rows;
+            END IF;
+        END IF;
+        v_detail := m.state_detail;
+        IF m.access = 'read_write' AND m.upsert_field IS NULL THEN
+            v_detail := concat_ws('; ', v_detail,
+                'warning: read-write mapping without an upsert field: an insert retried after a lost response can create a duplicate in Salesforce');
+        END IF;
+        schema := m.schema_name;
+        object_name := m.object_name;
+        table_name := m.table_name;
+        access := m.access;
+        state := m.state;
+        state_detail := v_detail;
+        rows := v_rows;
+        pending := (SELECT count(*) FROM sfsync.change c WHERE c.mapping_id = m.id AND c.state IN ('NEW', 'PENDING'));
+        failed := (SELECT count(*) FROM sfsync.change_archive a WHERE a.mapping_id = m.id AND a.state = 'FAILED');
+        last_read_at := m.last_read_at;
+        last_write_at := m.last_write_at;
+        lag_seconds := (SELECT extract(epoch FROM now() - min(c.created_at))::double precision
+                          FROM sfsync.change c WHERE c.mapping_id = m.id AND c.state IN ('NEW', 'PENDING'));
+        org_id := (SELECT o.org_id FROM sfsync.org o WHERE o.schema_name = m.schema_name);
+        RETURN NEXT;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION sfsync.status() IS
+    'One row per mapping: schema, object_name, table_name, access, state, state_detail, rows, pending, failed, last_read_at, last_write_at, lag_seconds, org_id (the Salesforce org the schema is bound to)';
+
+
+-- Privileges: the sidecar no longer reads the queue tables; it sees its own schema's mappings.
+REVOKE ALL ON FUNCTION sfsync._bind_session(text), sfsync._session_schema(), sfsync._id18(text),
+    sfsync._org_id(text), sfsync._protocol_scope(), sfsync._check_scope(bigint), sfsync._set_binding(text, text),
+    sfsync._open_session(text, text, boolean), sfsync._org_binding(text), sfsync.bind_org(text, text),
+    sfsync._notify_control(text, bigint, text), sfsync._queue_depth(), sfsync._backlog(bigint[], text[]),
+    sfsync._in_flight(bigint, text[]), sfsync.status() FROM PUBLIC;
+REVOKE ALL ON sfsync.org FROM PUBLIC;
+REVOKE SELECT ON sfsync.change, sfsync.change_archive, sfsync.conflict FROM sfsync_agent;
+REVOKE EXECUTE ON FUNCTION sfsync._archive_finished(bigint[]), sfsync.export_config(text) FROM sfsync_agent;
+GRANT SELECT ON sfsync.org TO sfsync_admin;
+ALTER TABLE sfsync.mapping ENABLE ROW LEVEL SECURITY;
+CREATE POLICY mapping_admin ON sfsync.mapping FOR SELECT TO sfsync_admin USING (true);
+CREATE POLICY mapping_agent ON sfsync.mapping FOR SELECT TO sfsync_agent
+    USING (schema_name = sfsync._session_schema());
+GRANT EXECUTE ON FUNCTION sfsync.status(), sfsync.bind_org(text, text) TO sfsync_admin;
+GRANT EXECUTE ON FUNCTION
+    sfsync.status(),
+    sfsync._session_schema(),
+    sfsync._check_scope(bigint),
+    sfsync._open_session(text, text, boolean),
+    sfsync._org_binding(text),
+    sfsync._queue_depth(),
+    sfsync._backlog(bigint[], text[]),
+    sfsync._in_flight(bigint, text[])
+    TO sfsync_agent;
 
 -- Backups keep the id sequences (issue 15). 0.1.0 registered only the catalog tables with
 -- pg_extension_config_dump, so pg_dump left out the state of their id sequences and a restored

@@ -28,14 +28,15 @@ BEGIN
 END
 $$;
 
--- Per mapping: state, row and queue counts, and how far behind it is.
+-- Per mapping: the org its schema is bound to, state, row and queue counts, and how far behind it is.
+-- A sidecar's session sees only the mappings of its own schema.
 --   rows: exact below a million rows, the planner's estimate above;
 --   pending: changes queued or in flight; failed: FAILED changes not yet retried or ignored;
 --   lag_seconds: age of the oldest change not yet written to Salesforce.
 CREATE FUNCTION sfsync.status()
     RETURNS TABLE (schema text, object_name text, table_name text, access text, state text, state_detail text,
                    rows bigint, pending bigint, failed bigint, last_read_at timestamptz,
-                   last_write_at timestamptz, lag_seconds double precision)
+                   last_write_at timestamptz, lag_seconds double precision, org_id text)
     LANGUAGE plpgsql
     STABLE
     SECURITY DEFINER
@@ -46,8 +47,11 @@ DECLARE
     v_table regclass;
     v_rows bigint;
     v_detail text;
+    -- a sidecar's session sees its own schema; an admin's, every schema
+    v_scope text := sfsync._protocol_scope();
 BEGIN
-    FOR m IN SELECT * FROM sfsync.mapping ORDER BY schema_name, object_name LOOP
+    FOR m IN SELECT * FROM sfsync.mapping mm WHERE v_scope IS NULL OR mm.schema_name = v_scope
+              ORDER BY mm.schema_name, mm.object_name LOOP
         v_table := to_regclass(format('%I.%I', m.schema_name, m.table_name));
         v_rows := NULL;
         IF v_table IS NOT NULL THEN
@@ -74,12 +78,13 @@ BEGIN
         last_write_at := m.last_write_at;
         lag_seconds := (SELECT extract(epoch FROM now() - min(c.created_at))::double precision
                           FROM sfsync.change c WHERE c.mapping_id = m.id AND c.state IN ('NEW', 'PENDING'));
+        org_id := (SELECT o.org_id FROM sfsync.org o WHERE o.schema_name = m.schema_name);
         RETURN NEXT;
     END LOOP;
 END
 $$;
 COMMENT ON FUNCTION sfsync.status() IS
-    'One row per mapping: schema, object_name, table_name, access, state, state_detail, rows, pending, failed, last_read_at, last_write_at, lag_seconds';
+    'One row per mapping: schema, object_name, table_name, access, state, state_detail, rows, pending, failed, last_read_at, last_write_at, lag_seconds, org_id (the Salesforce org the schema is bound to)';
 
 -- Sidecar: initial load / reload progress shown by status().
 CREATE FUNCTION sfsync._set_progress(p_mapping bigint, p_expected bigint, p_done bigint)
@@ -88,6 +93,7 @@ CREATE FUNCTION sfsync._set_progress(p_mapping bigint, p_expected bigint, p_done
     SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
     AS $$
+    SELECT sfsync._check_scope(p_mapping);
     UPDATE sfsync.mapping SET load_expected = p_expected, load_done = p_done, updated_at = now() WHERE id = p_mapping
 $$;
 COMMENT ON FUNCTION sfsync._set_progress(bigint, bigint, bigint) IS 'sfsync (sidecar): records load progress';
@@ -100,6 +106,7 @@ CREATE FUNCTION sfsync._acquire_reader(p_mapping bigint, p_owner text, p_lease_s
     SET search_path = pg_catalog, pg_temp
     AS $$
 BEGIN
+    PERFORM sfsync._check_scope(p_mapping);
     UPDATE sfsync.mapping
        SET reader_owner = p_owner, reader_lease_until = now() + make_interval(secs => p_lease_seconds)
      WHERE id = p_mapping
@@ -117,6 +124,7 @@ CREATE FUNCTION sfsync._release_reader(p_mapping bigint, p_owner text)
     SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
     AS $$
+    SELECT sfsync._check_scope(p_mapping);
     UPDATE sfsync.mapping SET reader_owner = NULL, reader_lease_until = NULL
      WHERE id = p_mapping AND reader_owner = p_owner
 $$;
@@ -130,6 +138,7 @@ CREATE FUNCTION sfsync._set_reader_position(p_mapping bigint, p_hwm timestamptz 
     SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
     AS $$
+    SELECT sfsync._check_scope(p_mapping);
     UPDATE sfsync.mapping
        SET hwm = coalesce(p_hwm, hwm), replay_id = coalesce(p_replay_id, replay_id),
            deleted_swept_at = coalesce(p_swept_at, deleted_swept_at), last_read_at = now()
@@ -144,6 +153,7 @@ CREATE FUNCTION sfsync._finish_reload(p_mapping bigint, p_requested_at timestamp
     SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
     AS $$
+    SELECT sfsync._check_scope(p_mapping);
     UPDATE sfsync.mapping SET reload_requested = false, updated_at = now()
      WHERE id = p_mapping
        AND (p_requested_at IS NULL OR reload_requested_at IS NULL OR reload_requested_at <= p_requested_at)
@@ -157,6 +167,7 @@ CREATE FUNCTION sfsync._finish_backfill(p_mapping bigint, p_fields text[])
     SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
     AS $$
+    SELECT sfsync._check_scope(p_mapping);
     UPDATE sfsync.mapping
        SET backfill_fields = ARRAY(SELECT f FROM unnest(backfill_fields) f
                                     WHERE lower(f) <> ALL (ARRAY(SELECT lower(x) FROM unnest(p_fields) x))),

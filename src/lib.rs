@@ -12,6 +12,7 @@ mod errors;
 mod guc;
 mod names;
 mod plan;
+mod session;
 mod soql_check;
 
 ::pgrx::pg_module_magic!();
@@ -29,10 +30,20 @@ extension_sql_file!(
     requires = ["bootstrap"]
 );
 extension_sql_file!(
+    "../sql/session.sql",
+    name = "session",
+    requires = [
+        "capture",
+        session::_bind_session,
+        session::_session_schema,
+        names::_check_identifier
+    ]
+);
+extension_sql_file!(
     "../sql/mapping.sql",
     name = "mapping",
     requires = [
-        "capture",
+        "session",
         plan::_column_plan,
         names::_check_api_name,
         soql_check::_check_filter

@@ -33,4 +33,7 @@ pub enum Command {
     Check,
     /// Print the extension version and the Salesforce API usage.
     Status,
+    /// Bind the schema to the org this sidecar logs in to, replacing the org it was bound to (after a
+    /// sandbox refresh, or when the schema moves to another org on purpose).
+    Rebind,
 }

@@ -21,7 +21,9 @@ pub fn init(format: LogFormat) {
         LogFormat::Json => builder
             .json()
             .flatten_event(true)
-            .with_current_span(false)
+            // the `sidecar` span names the schema
+            .with_current_span(true)
+            .with_span_list(false)
             .try_init(),
     };
     if result.is_err() {

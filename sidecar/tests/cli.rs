@@ -297,7 +297,11 @@ fn run_serves_metrics_and_health_and_stops_on_sigterm() {
     assert_eq!(health, (200, "ok\n".to_string()));
     assert_eq!(metrics.0, 200);
     assert!(
-        metrics.1.contains("sfsync_build_info{version="),
+        metrics
+            .1
+            .lines()
+            .any(|line| line.starts_with("sfsync_build_info{version=")
+                && line.contains("schema=\"salesforce\"")),
         "{}",
         metrics.1
     );
@@ -311,7 +315,7 @@ fn run_serves_metrics_and_health_and_stops_on_sigterm() {
     assert!(
         metrics
             .1
-            .contains("sfsync_salesforce_api_calls_remaining 0"),
+            .contains("sfsync_salesforce_api_calls_remaining{schema=\"salesforce\"} 0"),
         "{}",
         metrics.1
     );

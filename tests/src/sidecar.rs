@@ -44,6 +44,52 @@ impl Sidecar {
             .expect("run sfsync-sidecar")
     }
 
+    /// Runs a subcommand that should end by itself (`run` refusing to start, say), killing it after
+    /// `timeout`. Returns its exit status (None when it had to be killed), stdout and stderr.
+    pub fn command_with_timeout(
+        env: &[(String, String)],
+        subcommand: &str,
+        timeout: Duration,
+    ) -> (Option<ExitStatus>, String, String) {
+        let mut child = Command::new(binary("sfsync-sidecar"))
+            .arg(subcommand)
+            .envs(env.iter().cloned())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run sfsync-sidecar");
+        // the pipes are drained on threads so a chatty process never blocks on a full pipe
+        let drain = |pipe: Option<Box<dyn std::io::Read + Send>>| {
+            std::thread::spawn(move || {
+                let mut text = String::new();
+                if let Some(mut pipe) = pipe {
+                    let _ = pipe.read_to_string(&mut text);
+                }
+                text
+            })
+        };
+        let stdout = drain(child.stdout.take().map(|p| Box::new(p) as _));
+        let stderr = drain(child.stderr.take().map(|p| Box::new(p) as _));
+        let deadline = Instant::now() + timeout;
+        let status = loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                break Some(status);
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        (
+            status,
+            stdout.join().unwrap_or_default(),
+            stderr.join().unwrap_or_default(),
+        )
+    }
+
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
     }

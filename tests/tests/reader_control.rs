@@ -23,11 +23,7 @@ async fn owned(port: u16) -> Option<i64> {
         .text()
         .await
         .ok()?;
-    body.lines()
-        .find(|line| line.starts_with("sfsync_reader_mappings_owned "))
-        .and_then(|line| line.split_whitespace().nth(1))
-        .and_then(|value| value.parse::<f64>().ok())
-        .map(|value| value as i64)
+    sfsync_tests::metric(&body, "sfsync_reader_mappings_owned").map(|value| value as i64)
 }
 
 #[tokio::test]

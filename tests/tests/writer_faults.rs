@@ -7,8 +7,9 @@ mod writer_support;
 use reqwest::Method;
 use serde_json::json;
 use sfsync_tests::eventually;
+use sfsync_tests::metric;
 use std::time::Duration;
-use writer_support::{free_port, metric, metrics, World, WAIT};
+use writer_support::{free_port, metrics, World, WAIT};
 
 const COMPOSITE: &str = "/services/data/v62.0/composite/sobjects";
 

@@ -6,9 +6,10 @@ mod writer_support;
 
 use serde_json::{json, Value};
 use sfsync_tests::eventually;
+use sfsync_tests::metric;
 use std::collections::HashMap;
 use std::time::Duration;
-use writer_support::{free_port, metric, metrics, World, WAIT};
+use writer_support::{free_port, metrics, World, WAIT};
 
 #[tokio::test]
 async fn inserts_updates_deletes_and_children_by_external_id_land_exactly() {

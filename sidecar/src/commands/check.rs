@@ -4,8 +4,10 @@
 //! then not read (their catalog may differ).
 
 use super::CommandError;
+use crate::auth::{AccessToken, AuthError};
 use crate::config::{ApiReserve, Config};
 use crate::db::queue::MappingStatus;
+use crate::db::session::{open_session, SessionBinding};
 use crate::db::{catalog, Database};
 use crate::error_chain;
 use crate::metrics::SalesforceMetrics;
@@ -51,8 +53,15 @@ pub async fn check(config: Config) -> Result<(), CommandError> {
             config.salesforce.api_version
         ),
     );
-    check_database(&config, &mut report).await;
-    check_salesforce(&config, &mut report).await?;
+    // the login comes first: the database's org check needs the org it names
+    let salesforce = SalesforceClient::from_config(&config, SalesforceMetrics::unregistered()?)?;
+    let login = salesforce.login().await;
+    let org_id = login
+        .as_ref()
+        .ok()
+        .map(|token| token.identity.org_id.clone());
+    check_database(&config, &mut report, org_id).await;
+    check_salesforce(&config, &salesforce, login, &mut report).await;
     match report.failures.len() {
         0 => Ok(()),
         1 => Err(CommandError::ChecksFailed(format!(
@@ -66,7 +75,7 @@ pub async fn check(config: Config) -> Result<(), CommandError> {
     }
 }
 
-async fn check_database(config: &Config, report: &mut Report) {
+async fn check_database(config: &Config, report: &mut Report, org_id: Option<String>) {
     let database = match Database::new(
         config.database.clone(),
         config.salesforce.ca_bundle.as_ref(),
@@ -74,7 +83,7 @@ async fn check_database(config: &Config, report: &mut Report) {
         Ok(database) => database,
         Err(error) => return report.fail("database", error_chain(&error)),
     };
-    let client = match database.connect().await {
+    let client = match database.connect_unbound().await {
         Ok(client) => client,
         Err(error) => return report.fail("database", error_chain(&error)),
     };
@@ -88,9 +97,53 @@ async fn check_database(config: &Config, report: &mut Report) {
         ),
         Err(error) => return report.fail("database", error_chain(&error)),
     }
+    let Some(org_id) = org_id else {
+        return report.warn(
+            "org",
+            "not checked, and neither are the mappings: the Salesforce login failed",
+        );
+    };
+    if !check_org(config, &client, org_id, report).await {
+        return;
+    }
     match crate::db::queue::mapping_status(&client).await {
         Ok(mappings) => check_mappings(&mappings, report),
         Err(error) => report.fail("mappings", error_chain(&error)),
+    }
+}
+
+/// Opens the schema's session as `run` does: the extension checks the org the login names against the
+/// org bound to the schema (binding it on first contact). Returns whether the session is open.
+async fn check_org(
+    config: &Config,
+    client: &tokio_postgres::Client,
+    org_id: String,
+    report: &mut Report,
+) -> bool {
+    let binding = SessionBinding {
+        schema: config.schema.clone(),
+        org_id,
+    };
+    match open_session(client, &binding, false).await {
+        Ok(bound) => {
+            let how = if bound.previous_org_id.is_none() {
+                " (bound now: first contact)"
+            } else {
+                ""
+            };
+            report.ok(
+                "org",
+                format!(
+                    "schema {} is bound to org {}{how}",
+                    config.schema, bound.org_id
+                ),
+            );
+            true
+        }
+        Err(error) => {
+            report.fail("org", error_chain(&error));
+            false
+        }
     }
 }
 
@@ -143,14 +196,15 @@ fn check_mappings(mappings: &[MappingStatus], report: &mut Report) {
     }
 }
 
-async fn check_salesforce(config: &Config, report: &mut Report) -> Result<(), CommandError> {
-    let salesforce = SalesforceClient::from_config(config, SalesforceMetrics::unregistered()?)?;
-    let token = match salesforce.login().await {
+async fn check_salesforce(
+    config: &Config,
+    salesforce: &SalesforceClient,
+    login: Result<std::sync::Arc<AccessToken>, AuthError>,
+    report: &mut Report,
+) {
+    let token = match login {
         Ok(token) => token,
-        Err(error) => {
-            report.fail("salesforce", error_chain(&error));
-            return Ok(());
-        }
+        Err(error) => return report.fail("salesforce", error_chain(&error)),
     };
     report.ok(
         "salesforce",
@@ -179,7 +233,6 @@ async fn check_salesforce(config: &Config, report: &mut Report) -> Result<(), Co
         (None, Some(error)) => report.fail("api", error_chain(&error)),
         (None, None) => report.warn("api", "Salesforce reported no API usage"),
     }
-    Ok(())
 }
 
 pub(crate) fn usage_line(used: u64, max: u64, reserve: ApiReserve) -> String {

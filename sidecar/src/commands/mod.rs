@@ -1,6 +1,7 @@
 //! The subcommands and their shared error type (exit codes: 0 ok, 1 runtime failure, 2 configuration).
 
 pub mod check;
+pub mod rebind;
 pub mod run;
 pub mod status;
 
@@ -52,5 +53,6 @@ pub async fn execute(command: Command, config: Config) -> Result<(), CommandErro
         Command::Run => run::run(config).await,
         Command::Check => check::check(config).await,
         Command::Status => status::status(config).await,
+        Command::Rebind => rebind::rebind(config).await,
     }
 }

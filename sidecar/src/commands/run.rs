@@ -9,11 +9,13 @@
 
 use std::sync::Arc;
 use std::time::Duration;
+use tracing::Instrument;
 
 use tokio::task::JoinSet;
 
 use super::CommandError;
 use crate::config::Config;
+use crate::db::session::{open_session, SessionBinding};
 use crate::db::{catalog, Database, DbError};
 use crate::error_chain;
 use crate::metrics::server::MetricsServer;
@@ -37,8 +39,14 @@ pub struct RunContext {
 
 type TaskResult = Result<(), CommandError>;
 
+/// Every log line of the run carries the schema (one sidecar per schema; several may share a host).
 pub async fn run(config: Config) -> Result<(), CommandError> {
-    let metrics = Metrics::new()?;
+    let span = tracing::info_span!("sidecar", schema = %config.schema);
+    run_in_span(config).instrument(span).await
+}
+
+async fn run_in_span(config: Config) -> Result<(), CommandError> {
+    let metrics = Metrics::new(&config.schema)?;
     let health = Arc::new(Health::new());
     let shutdown = Shutdown::new();
     let _signals = trigger_on_signals(shutdown.clone()).map_err(CommandError::Signals)?;
@@ -49,22 +57,18 @@ pub async fn run(config: Config) -> Result<(), CommandError> {
         let bound = server.local_addr().unwrap_or(address);
         tracing::info!(address = %bound, "serving /metrics and /healthz on http://{bound}");
         let signal = shutdown.signal();
-        tasks.spawn(async move { server.serve(signal).await.map_err(CommandError::from) });
+        tasks.spawn(
+            async move { server.serve(signal).await.map_err(CommandError::from) }.in_current_span(),
+        );
     }
 
-    let context = RunContext {
-        database: Database::new(
-            config.database.clone(),
-            config.salesforce.ca_bundle.as_ref(),
-        )?,
-        salesforce: SalesforceClient::from_config(&config, metrics.salesforce.clone())?,
-        config: Arc::new(config),
-        metrics,
-        health,
-        shutdown: shutdown.clone(),
-    };
-    let Some(version) =
-        wait_for_supported_extension(&context.database, &mut shutdown.signal()).await?
+    let salesforce = SalesforceClient::from_config(&config, metrics.salesforce.clone())?;
+    let database = Database::new(
+        config.database.clone(),
+        config.salesforce.ca_bundle.as_ref(),
+    )?;
+    // the version gate first: an older extension has no sessions to open
+    let Some(version) = wait_for_supported_extension(&database, &mut shutdown.signal()).await?
     else {
         // shutdown was requested while waiting for the database
         shutdown.trigger();
@@ -72,6 +76,20 @@ pub async fn run(config: Config) -> Result<(), CommandError> {
         return Ok(());
     };
     tracing::info!(%version, "sfsync extension version supported");
+    let Some(database) = open_schema_session(&config, database, &salesforce, &shutdown).await?
+    else {
+        shutdown.trigger();
+        drain(&mut tasks).await;
+        return Ok(());
+    };
+    let context = RunContext {
+        database,
+        salesforce,
+        config: Arc::new(config),
+        metrics,
+        health,
+        shutdown: shutdown.clone(),
+    };
     spawn_workers(&context, &mut tasks);
     tracing::info!(schema = %context.config.schema, "sfsync-sidecar running");
 
@@ -80,6 +98,59 @@ pub async fn run(config: Config) -> Result<(), CommandError> {
     drain(&mut tasks).await;
     tracing::info!("sfsync-sidecar stopped");
     outcome
+}
+
+/// Logs in to Salesforce and opens a first database session for the schema, so that the extension
+/// checks the org against the schema's binding (and binds it on first contact) before any worker
+/// starts. Returns the database with every later connection bound the same way, or None on shutdown.
+/// Unreachable Salesforce or Postgres is waited for; another org than the bound one stops the
+/// sidecar with the extension's explanation.
+async fn open_schema_session(
+    config: &Config,
+    database: Database,
+    salesforce: &SalesforceClient,
+    shutdown: &Shutdown,
+) -> Result<Option<Database>, CommandError> {
+    let mut signal = shutdown.signal();
+    let mut delay = Duration::from_secs(1);
+    loop {
+        let attempt = async {
+            let token = salesforce
+                .login()
+                .await
+                .map_err(crate::salesforce::SalesforceError::from)?;
+            let binding = SessionBinding {
+                schema: config.schema.clone(),
+                org_id: token.identity.org_id.clone(),
+            };
+            let client = database.connect_unbound().await?;
+            let bound = open_session(&client, &binding, false).await?;
+            Ok::<_, CommandError>((binding, bound))
+        };
+        match attempt.await {
+            Ok((binding, bound)) => {
+                match bound.previous_org_id {
+                    None => {
+                        tracing::info!(org_id = %bound.org_id, "schema bound to this org (first contact)")
+                    }
+                    Some(_) => tracing::info!(org_id = %bound.org_id, "schema's org checked"),
+                }
+                return Ok(Some(database.with_session(binding)));
+            }
+            Err(CommandError::Database(error @ DbError::SessionRefused { .. })) => {
+                tracing::error!(error = %error, "refusing to start");
+                return Err(CommandError::Database(error));
+            }
+            Err(error) => {
+                tracing::warn!(error = %error_chain(&error), retry_in_seconds = delay.as_secs(), "cannot open the schema's session yet");
+            }
+        }
+        tokio::select! {
+            _ = signal.triggered() => return Ok(None),
+            _ = tokio::time::sleep(delay) => {}
+        }
+        delay = (delay * 2).min(Duration::from_secs(30));
+    }
 }
 
 /// The version gate: `Ok(Some(version))` once a supported extension is installed, `Ok(None)` when
@@ -120,8 +191,8 @@ async fn wait_for_supported_extension(
 /// `context.shutdown.signal()`).
 fn spawn_workers(context: &RunContext, tasks: &mut JoinSet<TaskResult>) {
     crate::reader::spawn(context, tasks);
-    tasks.spawn(crate::writer::run(context.clone()));
-    tasks.spawn(crate::housekeeping::run(context.clone()));
+    tasks.spawn(crate::writer::run(context.clone()).in_current_span());
+    tasks.spawn(crate::housekeeping::run(context.clone()).in_current_span());
 }
 
 /// Waits for shutdown; a task failing or ending early stops everything with an error.

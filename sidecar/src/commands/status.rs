@@ -5,28 +5,38 @@
 use super::check::usage_line;
 use super::CommandError;
 use crate::config::Config;
+use crate::db::session::{open_session, SessionBinding};
 use crate::db::{catalog, Database};
 use crate::metrics::SalesforceMetrics;
 use crate::salesforce::SalesforceClient;
 
 pub async fn status(config: Config) -> Result<(), CommandError> {
-    let database = Database::new(
-        config.database.clone(),
-        config.salesforce.ca_bundle.as_ref(),
-    )?;
-    let client = database.connect().await?;
-    let version = catalog::require_supported_extension(&client).await?;
-    println!(
-        "extension   sfsync {version} in {}",
-        database.settings().describe()
-    );
-    print_queue(&client).await?;
-
     let salesforce = SalesforceClient::from_config(&config, SalesforceMetrics::unregistered()?)?;
     let token = salesforce
         .login()
         .await
         .map_err(crate::salesforce::SalesforceError::from)?;
+    let database = Database::new(
+        config.database.clone(),
+        config.salesforce.ca_bundle.as_ref(),
+    )?;
+    let client = database.connect_unbound().await?;
+    let version = catalog::require_supported_extension(&client).await?;
+    println!(
+        "extension   sfsync {version} in {}",
+        database.settings().describe()
+    );
+    // the session sees this schema's mappings and queue only, once its org is checked
+    let binding = SessionBinding {
+        schema: config.schema.clone(),
+        org_id: token.identity.org_id.clone(),
+    };
+    let bound = open_session(&client, &binding, false).await?;
+    println!(
+        "org         schema {} is bound to org {}",
+        config.schema, bound.org_id
+    );
+    print_queue(&client).await?;
     println!(
         "salesforce  org {}, user {}, instance {}",
         token.identity.org_id, token.identity.user_id, token.instance_url

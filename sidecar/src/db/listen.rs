@@ -15,7 +15,7 @@ pub struct Notification {
 }
 
 impl Database {
-    /// Opens a dedicated connection listening on `channel`. Notifications arrive on the receiver
+    /// Opens a dedicated connection listening on `channel` (its session bound like `connect`'s). Notifications arrive on the receiver
     /// until the returned client is dropped or the connection breaks (then the receiver ends).
     pub async fn listen(
         &self,
@@ -48,6 +48,10 @@ impl Database {
                 client
             }
         };
+        // the listening connection also runs queries (the reader's ticks): bound like any other
+        if let Some(binding) = &self.session {
+            super::session::open_session(&client, binding, false).await?;
+        }
         let statement = format!("LISTEN {}", quote_identifier(channel));
         client
             .batch_execute(&statement)

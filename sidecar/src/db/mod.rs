@@ -5,10 +5,12 @@ pub mod catalog;
 mod listen;
 pub mod pool;
 pub mod queue;
+pub mod session;
 mod tls;
 
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use thiserror::Error;
@@ -18,6 +20,7 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 
 pub use listen::Notification;
 pub use pool::{ClientPool, PooledClient};
+pub use session::SessionBinding;
 pub use tls::CertificatePolicy;
 
 use crate::tls::{CaBundle, CaFileError};
@@ -57,6 +60,8 @@ pub enum DbError {
         "extension sfsync is not installed in database {database}: run CREATE EXTENSION sfsync"
     )]
     ExtensionMissing { database: String },
+    #[error("the database refused this sidecar for schema {schema}: {reason}")]
+    SessionRefused { schema: String, reason: String },
     /// The installed extension is a version this sidecar was not built for: its SQL API (the queue
     /// protocol, the catalog tables) may differ, so the sidecar refuses rather than guess.
     #[error("extension sfsync {installed} is installed in database {database}, but sfsync-sidecar {sidecar} runs only against sfsync {supported}: {remedy}")]
@@ -216,11 +221,13 @@ fn percent_decode(value: &str) -> String {
 }
 
 /// Opens connections to the configured database; cheap to clone. The TLS set-up (which reads the
-/// system's trusted roots) is done once, here, not on every connection.
+/// system's trusted roots) is done once, here, not on every connection. With a session binding every
+/// new connection is bound to the sidecar's schema before it is handed out.
 #[derive(Clone)]
 pub struct Database {
     settings: DatabaseSettings,
     connector: Option<MakeRustlsConnect>,
+    session: Option<Arc<SessionBinding>>,
 }
 
 impl Database {
@@ -232,15 +239,34 @@ impl Database {
         Ok(Self {
             settings,
             connector,
+            session: None,
         })
+    }
+
+    /// The same database, with every new connection's session bound to `binding`.
+    pub fn with_session(&self, binding: SessionBinding) -> Self {
+        Self {
+            session: Some(Arc::new(binding)),
+            ..self.clone()
+        }
     }
 
     pub fn settings(&self) -> &DatabaseSettings {
         &self.settings
     }
 
-    /// Opens a new connection; its I/O runs on a spawned task that ends when the client is dropped.
+    /// Opens a new connection (bound to the session binding, if any); its I/O runs on a spawned
+    /// task that ends when the client is dropped.
     pub async fn connect(&self) -> Result<Client, DbError> {
+        let client = self.connect_unbound().await?;
+        if let Some(binding) = &self.session {
+            session::open_session(&client, binding, false).await?;
+        }
+        Ok(client)
+    }
+
+    /// Opens a new connection without binding its session (checks, rebinding, LISTEN).
+    pub async fn connect_unbound(&self) -> Result<Client, DbError> {
         let connect_error = |source| DbError::Connect {
             target: self.settings.describe(),
             source,

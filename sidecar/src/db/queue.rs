@@ -213,18 +213,13 @@ pub struct QueueDepth {
     pub oldest_age_seconds: f64,
 }
 
-/// Per mapping (every mapping, so drained ones read zero): changes waiting (NEW) and being written
-/// (PENDING), and the age of the oldest of them.
+/// Per mapping of the session's schema (every mapping, so drained ones read zero): changes waiting
+/// (NEW) and being written (PENDING), and the age of the oldest of them.
 pub async fn queue_depth(client: &Client) -> Result<Vec<QueueDepth>, DbError> {
     let rows = client
         .query(
-            "SELECT m.id, m.schema_name, m.object_name,
-                    count(c.id) FILTER (WHERE c.state = 'NEW'), count(c.id) FILTER (WHERE c.state = 'PENDING'),
-                    coalesce(extract(epoch FROM now() - min(c.created_at)), 0)::float8
-               FROM sfsync.mapping m
-               LEFT JOIN sfsync.change c ON c.mapping_id = m.id AND c.state IN ('NEW', 'PENDING')
-              GROUP BY m.id, m.schema_name, m.object_name
-              ORDER BY m.schema_name, m.object_name",
+            "SELECT mapping_id, schema_name, object_name, queued, in_flight, oldest_age_seconds
+               FROM sfsync._queue_depth()",
             &[],
         )
         .await
@@ -265,15 +260,8 @@ pub async fn backlog(
         .collect();
     let rows = client
         .query(
-            "SELECT c.mapping_id,
-                    count(*) FILTER (WHERE c.action = 'INSERT' AND u.upsert_column IS NOT NULL
-                                       AND jsonb_typeof(c.\"values\" -> u.upsert_column) <> 'null'),
-                    count(*) FILTER (WHERE c.action <> 'INSERT' AND c.sfid IS NOT NULL)
-               FROM sfsync.change c
-               LEFT JOIN unnest($1::bigint[], $2::text[]) AS u(mapping_id, upsert_column)
-                      ON u.mapping_id = c.mapping_id
-              WHERE c.state = 'NEW'
-              GROUP BY c.mapping_id",
+            "SELECT mapping_id, creates_with_external_id, changes_by_id
+               FROM sfsync._backlog($1::bigint[], $2::text[])",
             &[&mapping_ids, &columns],
         )
         .await

@@ -18,8 +18,11 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    pub fn new() -> Result<Self, prometheus::Error> {
-        let registry = Registry::new();
+    /// Every metric carries the label `schema` (the sidecar's `SFSYNC_SCHEMA`): sidecars of several
+    /// orgs scraped into one Prometheus stay apart.
+    pub fn new(schema: &str) -> Result<Self, prometheus::Error> {
+        let labels = std::collections::HashMap::from([("schema".to_string(), schema.to_string())]);
+        let registry = Registry::new_custom(None, Some(labels))?;
         let build_info = IntGaugeVec::new(
             Opts::new(
                 "sfsync_build_info",
@@ -130,22 +133,22 @@ mod tests {
 
     #[test]
     fn rendered_metrics_carry_the_sfsync_prefix_and_values() {
-        let metrics = Metrics::new().expect("registers");
+        let metrics = Metrics::new("salesforce").expect("registers");
         metrics.salesforce.record_usage(120, 15_000);
         metrics
             .salesforce
             .record_request("describe_sobject", "2xx", 0.02);
         let text = metrics.render().expect("renders");
         assert!(
-            text.contains("sfsync_salesforce_api_calls_used 120"),
+            text.contains("sfsync_salesforce_api_calls_used{schema=\"salesforce\"} 120"),
             "{text}"
         );
         assert!(
-            text.contains("sfsync_salesforce_api_calls_remaining 14880"),
+            text.contains("sfsync_salesforce_api_calls_remaining{schema=\"salesforce\"} 14880"),
             "{text}"
         );
         assert!(text.contains(
-            "sfsync_salesforce_requests_total{operation=\"describe_sobject\",outcome=\"2xx\"} 1"
+            "sfsync_salesforce_requests_total{operation=\"describe_sobject\",outcome=\"2xx\",schema=\"salesforce\"} 1"
         ));
         assert!(text.contains("sfsync_salesforce_request_duration_seconds_bucket"));
         for line in text.lines().filter(|line| !line.starts_with('#')) {

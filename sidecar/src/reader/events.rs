@@ -205,9 +205,7 @@ async fn in_flight(
     }
     let rows = client
         .query(
-            "SELECT DISTINCT c.sfid::text FROM sfsync.change c
-              WHERE c.mapping_id = $1 AND c.state = 'PENDING'
-                AND (c.sfid = ANY ($2) OR (c.sfid IS NULL AND c.action = 'INSERT'))",
+            "SELECT sfid FROM sfsync._in_flight($1, $2)",
             &[&mapping, &echoes],
         )
         .await

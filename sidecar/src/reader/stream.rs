@@ -3,6 +3,7 @@
 
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
+use tracing::Instrument;
 
 use super::events::EventBatch;
 use crate::salesforce::cometd::{
@@ -55,7 +56,7 @@ impl StreamSession {
             StreamingOptions::default(),
         );
         let subscriptions = client.subscriptions();
-        let task = tokio::spawn(async move { client.run(sender, signal).await });
+        let task = tokio::spawn(async move { client.run(sender, signal).await }.in_current_span());
         Self {
             events,
             subscriptions,

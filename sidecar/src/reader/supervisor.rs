@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
+use tracing::Instrument;
 
 use tokio::sync::{mpsc, watch};
 use tokio::task::{JoinHandle, JoinSet};
@@ -50,10 +51,13 @@ pub fn spawn(context: &RunContext, tasks: &mut JoinSet<Result<(), CommandError>>
         metrics,
     };
     let supervisor = ReaderSupervisor::new(reader, context.shutdown.signal());
-    tasks.spawn(async move {
-        supervisor.run().await;
-        Ok(())
-    });
+    tasks.spawn(
+        async move {
+            supervisor.run().await;
+            Ok(())
+        }
+        .in_current_span(),
+    );
 }
 
 /// Metric construction only fails on invalid names, which are constants here.
@@ -128,18 +132,26 @@ impl ReaderSupervisor {
         let mut shutdown = self.shutdown.clone();
         loop {
             self.tick(client).await?;
-            tokio::select! {
-                _ = shutdown.triggered() => return Ok(()),
-                _ = sleep(TICK) => {}
-                notification = notifications.recv() => {
-                    if notification.is_none() {
-                        return Err(ReaderError::Unexpected(
-                            "the connection listening on sfsync_control closed".to_string(),
-                        ));
+            // the tick's deadline stands: other schemas' notifications must not postpone it
+            let next_tick = tokio::time::Instant::now() + TICK;
+            loop {
+                tokio::select! {
+                    _ = shutdown.triggered() => return Ok(()),
+                    _ = tokio::time::sleep_until(next_tick) => break,
+                    notification = notifications.recv() => {
+                        let Some(notification) = notification else {
+                            return Err(ReaderError::Unexpected(
+                                "the connection listening on sfsync_control closed".to_string(),
+                            ));
+                        };
+                        if !concerns_schema(&notification.payload, &self.context.schema) {
+                            continue;
+                        }
+                        // A burst of changes (pause of every mapping) becomes one tick.
+                        sleep(NOTIFY_DEBOUNCE).await;
+                        while notifications.try_recv().is_ok() {}
+                        break;
                     }
-                    // A burst of changes (pause of every mapping) becomes one tick.
-                    sleep(NOTIFY_DEBOUNCE).await;
-                    while notifications.try_recv().is_ok() {}
                 }
             }
         }
@@ -213,7 +225,7 @@ impl ReaderSupervisor {
         let (updates, receiver) = watch::channel(Some(mapping.clone()));
         let stop = Shutdown::new();
         let worker = Worker::new(self.context.clone(), mapping.id, receiver, stop.signal());
-        let task = tokio::spawn(worker.run());
+        let task = tokio::spawn(worker.run().in_current_span());
         self.workers.insert(
             mapping.id,
             RunningWorker {
@@ -297,5 +309,34 @@ impl ReaderSupervisor {
                 tracing::warn!(error = %crate::error_chain(&error), "cannot release the reading leases; they expire in {LEASE_SECONDS}s");
             }
         }
+    }
+}
+
+/// Whether an `sfsync_control` payload (`{"op", "mapping", "schema"}`) is about `schema`. The channel
+/// is shared by every schema of the database; a payload without a schema (or not JSON) counts, so a
+/// wake-up is never lost, only an extra tick spent.
+fn concerns_schema(payload: &str, schema: &str) -> bool {
+    match serde_json::from_str::<serde_json::Value>(payload) {
+        Ok(value) => value
+            .get("schema")
+            .and_then(serde_json::Value::as_str)
+            .is_none_or(|named| named == schema),
+        Err(_) => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::concerns_schema;
+
+    #[test]
+    fn control_notifications_of_other_schemas_are_not_ours() {
+        let ours = r#"{"op":"alter","mapping":3,"schema":"salesforce"}"#;
+        let theirs = r#"{"op":"pause","mapping":null,"schema":"org2"}"#;
+        assert!(concerns_schema(ours, "salesforce"));
+        assert!(!concerns_schema(theirs, "salesforce"));
+        assert!(concerns_schema(theirs, "org2"));
+        assert!(concerns_schema(r#"{"op":"create","mapping":4}"#, "org2"));
+        assert!(concerns_schema("not json", "org2"));
     }
 }

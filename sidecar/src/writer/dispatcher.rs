@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tracing::Instrument;
 
 use serde_json::Value;
 use tokio::sync::mpsc::UnboundedReceiver;
@@ -50,6 +51,8 @@ const UNKNOWN_MAPPING_RETRY: Duration = Duration::from_secs(5);
 /// The writer's knobs, from the configuration.
 #[derive(Debug, Clone)]
 pub struct WriterSettings {
+    /// The schema whose mappings this writer serves (its sessions are bound to it too).
+    pub schema: String,
     pub write_batch: usize,
     pub concurrency: usize,
     pub bulk_threshold: u64,
@@ -170,7 +173,7 @@ impl Dispatcher {
                     }
                 }
                 _ = poll.tick() => {}
-                notification = next_notification(&mut self.listener) => {
+                notification = next_own_notification(&mut self.listener, &self.catalog) => {
                     if notification.is_none() {
                         self.listener = None;
                     }
@@ -269,7 +272,7 @@ impl Dispatcher {
 
     async fn reload_catalog(&mut self) -> Result<(), DbError> {
         let client = self.claim_client()?;
-        self.catalog = Arc::new(MappingCatalog::load(client).await?);
+        self.catalog = Arc::new(MappingCatalog::load(client, &self.settings.schema).await?);
         self.catalog_loaded_at = Some(Instant::now());
         Ok(())
     }
@@ -451,7 +454,8 @@ impl Dispatcher {
             .take_batches(self.free_calls(), limits, flush, Instant::now());
         for batch in batches {
             let context = self.context.clone();
-            self.in_flight.spawn(shipment::run(context, batch));
+            self.in_flight
+                .spawn(shipment::run(context, batch).in_current_span());
         }
     }
 
@@ -666,12 +670,29 @@ impl Dispatcher {
     }
 }
 
-async fn next_notification(
+/// The next wake-up about a mapping of this writer's schema; wake-ups about other schemas' mappings
+/// (the channel is shared by every schema of the database, and the catalog holds only this schema's
+/// mappings) are skipped. A payload that is not a mapping id wakes the writer. A mapping created
+/// since the catalog was read is skipped too: the poll claims its changes.
+async fn next_own_notification(
     listener: &mut Option<(Client, UnboundedReceiver<Notification>)>,
+    catalog: &MappingCatalog,
 ) -> Option<Notification> {
-    match listener {
-        Some((_, receiver)) => receiver.recv().await,
-        None => std::future::pending().await,
+    let Some((_, receiver)) = listener else {
+        return std::future::pending().await;
+    };
+    loop {
+        let notification = receiver.recv().await?;
+        if concerns_catalog(&notification.payload, catalog) {
+            return Some(notification);
+        }
+    }
+}
+
+fn concerns_catalog(payload: &str, catalog: &MappingCatalog) -> bool {
+    match payload.trim().parse::<i64>() {
+        Ok(mapping_id) => catalog.get(mapping_id).is_some(),
+        Err(_) => true,
     }
 }
 

@@ -147,13 +147,13 @@ impl MappingCatalog {
         Self { by_id }
     }
 
-    /// Reads every mapping that has a column plan.
-    pub async fn load(client: &Client) -> Result<Self, DbError> {
+    /// Reads every mapping of `schema` that has a column plan.
+    pub async fn load(client: &Client, schema: &str) -> Result<Self, DbError> {
         let rows = client
             .query(
                 "SELECT id, schema_name, object_name, table_name, upsert_field, columns::text
-                   FROM sfsync.mapping WHERE columns IS NOT NULL",
-                &[],
+                   FROM sfsync.mapping WHERE columns IS NOT NULL AND schema_name = $1",
+                &[&schema],
             )
             .await
             .map_err(|source| DbError::Query {

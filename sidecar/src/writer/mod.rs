@@ -17,6 +17,7 @@ mod shipment;
 
 use std::sync::Arc;
 use std::time::Duration;
+use tracing::Instrument;
 
 pub use dispatcher::{WriterSettings, HEALTH_PART};
 pub use metrics::WriterMetrics;
@@ -33,6 +34,7 @@ impl WriterSettings {
     pub fn from_config(config: &crate::config::Config) -> Self {
         let tuning = &config.tuning;
         Self {
+            schema: config.schema.clone(),
             write_batch: tuning.write_batch,
             concurrency: tuning.write_concurrency,
             bulk_threshold: tuning.bulk_threshold,
@@ -66,7 +68,8 @@ pub async fn run(context: RunContext) -> Result<(), CommandError> {
         },
         call_backoff: Backoff::new(Duration::from_millis(250), Duration::from_secs(8)),
     });
-    let gauges = tokio::spawn(gauges::run(pool, metrics, context.shutdown.signal()));
+    let gauges =
+        tokio::spawn(gauges::run(pool, metrics, context.shutdown.signal()).in_current_span());
     dispatcher::Dispatcher::new(
         settings,
         context.database.clone(),

@@ -236,11 +236,3 @@ pub async fn metrics(port: u16) -> String {
         Err(_) => String::new(),
     }
 }
-
-/// The value of one metric line (`name{labels} value`) from `/metrics` text.
-pub fn metric(text: &str, line_start: &str) -> Option<f64> {
-    text.lines()
-        .find(|line| line.starts_with(line_start))
-        .and_then(|line| line.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-}
