@@ -36,8 +36,9 @@ $$;
 COMMENT ON FUNCTION sfsync._refuse_truncate() IS 'sfsync: refuses TRUNCATE of read-write mapped tables';
 
 -- A DELETE of a row that has no sfid yet (called by the capture trigger as the extension owner):
---   its INSERT is still queued → the INSERT and later updates become IGNORED, nothing is sent;
---   its INSERT is in flight    → the DELETE is queued behind it and gets the sfid when the INSERT completes;
+--   its INSERT is still queued, never sent → the INSERT and later updates become IGNORED, nothing is sent;
+--   its INSERT is in flight, or was sent before and came back to the queue (a lost answer, a crash:
+--   the record may exist) → the DELETE is queued behind it and gets the sfid when the INSERT completes;
 --   its INSERT failed earlier  → nothing exists in Salesforce: recorded as IGNORED.
 CREATE FUNCTION sfsync._capture_unsynced_delete(p_mapping bigint, p_record bigint, p_old jsonb)
     RETURNS void
@@ -46,16 +47,17 @@ CREATE FUNCTION sfsync._capture_unsynced_delete(p_mapping bigint, p_record bigin
     AS $$
 DECLARE
     v_insert_state text;
+    v_insert_attempts integer;
     v_ignored bigint[];
 BEGIN
-    SELECT c.state INTO v_insert_state
+    SELECT c.state, c.attempts INTO v_insert_state, v_insert_attempts
       FROM sfsync.change c
      WHERE c.mapping_id = p_mapping AND c.record_id = p_record AND c.action = 'INSERT'
      ORDER BY c.id DESC
      LIMIT 1
        FOR UPDATE;
 
-    IF v_insert_state = 'PENDING' THEN
+    IF v_insert_state = 'PENDING' OR (v_insert_state = 'NEW' AND v_insert_attempts > 0) THEN
         INSERT INTO sfsync.change (mapping_id, record_id, action, old, state)
         VALUES (p_mapping, p_record, 'DELETE', p_old, 'NEW');
         RETURN;

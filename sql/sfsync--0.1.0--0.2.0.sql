@@ -1675,3 +1675,52 @@ GRANT EXECUTE ON FUNCTION
 SELECT pg_catalog.pg_extension_config_dump('sfsync.mapping_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('sfsync.change_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('sfsync.conflict_id_seq', '');
+
+-- ============================================================================================
+-- A delete after an interrupted insert: an INSERT that was sent and came back to the queue (its
+-- answer was lost, or the sidecar crashed) may have created the record, so a DELETE of its row is
+-- queued behind it instead of cancelling both.
+-- A DELETE of a row that has no sfid yet (called by the capture trigger as the extension owner):
+--   its INSERT is still queued, never sent → the INSERT and later updates become IGNORED, nothing is sent;
+--   its INSERT is in flight, or was sent before and came back to the queue (a lost answer, a crash:
+--   the record may exist) → the DELETE is queued behind it and gets the sfid when the INSERT completes;
+--   its INSERT failed earlier  → nothing exists in Salesforce: recorded as IGNORED.
+CREATE OR REPLACE FUNCTION sfsync._capture_unsynced_delete(p_mapping bigint, p_record bigint, p_old jsonb)
+    RETURNS void
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    v_insert_state text;
+    v_insert_attempts integer;
+    v_ignored bigint[];
+BEGIN
+    SELECT c.state, c.attempts INTO v_insert_state, v_insert_attempts
+      FROM sfsync.change c
+     WHERE c.mapping_id = p_mapping AND c.record_id = p_record AND c.action = 'INSERT'
+     ORDER BY c.id DESC
+     LIMIT 1
+       FOR UPDATE;
+
+    IF v_insert_state = 'PENDING' OR (v_insert_state = 'NEW' AND v_insert_attempts > 0) THEN
+        INSERT INTO sfsync.change (mapping_id, record_id, action, old, state)
+        VALUES (p_mapping, p_record, 'DELETE', p_old, 'NEW');
+        RETURN;
+    END IF;
+
+    WITH ignored AS (
+        UPDATE sfsync.change
+           SET state = 'IGNORED', processed_at = now(), updated_at = now(),
+               sf_message = 'the row was deleted locally before it reached Salesforce'
+         WHERE mapping_id = p_mapping AND record_id = p_record AND state = 'NEW'
+        RETURNING id
+    )
+    SELECT array_agg(id) INTO v_ignored FROM ignored;
+    PERFORM sfsync._archive_finished(v_ignored);
+    INSERT INTO sfsync.change_archive (mapping_id, record_id, action, old, state, processed_at, sf_message)
+    VALUES (p_mapping, p_record, 'DELETE', p_old, 'IGNORED', now(),
+            'the row never reached Salesforce: nothing to delete');
+END
+$$;
+COMMENT ON FUNCTION sfsync._capture_unsynced_delete(bigint, bigint, jsonb) IS
+    'sfsync capture helper: decides what a DELETE of a row without sfid means for the queue';

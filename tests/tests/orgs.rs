@@ -230,8 +230,8 @@ async fn two_orgs_in_one_database_never_mix() {
     );
 
     // Load in both schemas at once: inserts with a kill -9 of sidecar one while its changes are in
-    // flight, then updates and deletes with a kill -9 of sidecar two. (Deletes come after the
-    // inserts have landed: a delete merged with a re-claimed insert is a separate crash case.)
+    // flight, then updates and deletes with a kill -9 of sidecar two. (A delete queued behind an
+    // interrupted insert has its own test: writer_crash.rs.)
     let load_one = tokio::spawn(insert_load(db.url.clone(), "salesforce", "ONE"));
     let load_two = tokio::spawn(insert_load(db.url.clone(), "org2", "TWO"));
     eventually(WAIT, "org one's writes to be under way", || async {

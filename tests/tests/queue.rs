@@ -554,3 +554,43 @@ async fn waiting_children_do_not_hold_up_unrelated_changes() {
     let children = claim(&client, 500, 60).await;
     assert_eq!(children.len(), 450, "the parent landed: every child goes");
 }
+
+/// A DELETE of a row whose INSERT was sent but came back to the queue (RETRY: the answer was lost,
+/// the record may exist) waits behind the INSERT; only an INSERT never sent is cancelled with it.
+#[tokio::test]
+async fn a_delete_behind_a_returned_insert_is_queued_not_cancelled() {
+    let db = Cluster::shared().database().await;
+    let (client, _) = account_mapping(&db, "{}").await;
+    client
+        .batch_execute("INSERT INTO salesforce.account (name) VALUES ('Sent once'), ('Never sent')")
+        .await
+        .unwrap();
+    let claimed = claim(&client, 1, 60).await;
+    assert_eq!(claimed.len(), 1);
+    let answer = complete(&client, &claimed, "RETRY").await;
+    assert_eq!(answer["applied"], 1, "{answer}");
+    client
+        .batch_execute("DELETE FROM salesforce.account")
+        .await
+        .unwrap();
+    let rows = client
+        .query(
+            "SELECT record_id, action, state FROM sfsync.change ORDER BY id",
+            &[],
+        )
+        .await
+        .unwrap();
+    let queued: Vec<(i64, String, String)> = rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    let sent_once = claimed[0].record_id;
+    assert_eq!(
+        queued,
+        vec![
+            (sent_once, "INSERT".to_string(), "NEW".to_string()),
+            (sent_once, "DELETE".to_string(), "NEW".to_string())
+        ],
+        "the returned insert keeps its delete behind it; the never-sent pair is cancelled"
+    );
+}

@@ -244,3 +244,81 @@ async fn notify_wakes_the_writer_between_polls() {
     .await;
     assert_each_once(&world, "Lead", "LastName", 1).await;
 }
+
+/// An insert whose call reached Salesforce but whose answer did not (applied, then a 503 on every
+/// attempt of the call) goes back to the queue; a delete of the row queued then must still delete
+/// that record. Cancelling the pair as "deleted before it reached Salesforce" (in capture, or when
+/// the writer merges the two) would leave the record in Salesforce, and the reader would bring the
+/// deleted row back.
+#[tokio::test]
+async fn a_delete_after_an_interrupted_insert_deletes_the_record() {
+    let world = World::start(&[], &[]).await;
+    world.map_accounts_and_contacts().await;
+    world
+        .emulator
+        .admin(
+            reqwest::Method::POST,
+            "faults",
+            // as many as the writer's attempts of one call: the change goes back to the queue
+            Some(json!({"path": "/services/data/", "method": "PATCH", "status": 503, "errorCode": "SERVER_UNAVAILABLE",
+                        "message": "applied, answer lost", "after": true, "count": 4})),
+        )
+        .await;
+    let _sidecar = world.sidecar();
+    world
+        .sql
+        .batch_execute(
+            "INSERT INTO salesforce.account (name, ext_id__c) VALUES ('Half sent', 'HALF-1')",
+        )
+        .await
+        .unwrap();
+    sfsync_tests::eventually(
+        WAIT,
+        "the insert to reach Salesforce unanswered",
+        || async {
+            world
+                .org_counts("Account", "Ext_Id__c")
+                .await
+                .contains_key("HALF-1")
+        },
+    )
+    .await;
+    // hold the retry (the writer backs off at least a second), then queue the delete behind it
+    world
+        .sql
+        .batch_execute("SELECT sfsync.pause('Account')")
+        .await
+        .unwrap();
+    sfsync_tests::eventually(WAIT, "the insert to be back in the queue", || async {
+        world
+            .count("SELECT count(*) FROM sfsync.change WHERE action = 'INSERT' AND state = 'NEW' AND attempts = 1")
+            .await
+            == 1
+    })
+    .await;
+    world
+        .sql
+        .batch_execute("DELETE FROM salesforce.account WHERE ext_id__c = 'HALF-1'")
+        .await
+        .unwrap();
+    assert_eq!(
+        world.queued().await,
+        2,
+        "the delete waits behind the insert"
+    );
+    world
+        .sql
+        .batch_execute("SELECT sfsync.resume('Account')")
+        .await
+        .unwrap();
+    world.drained("the insert and the delete").await;
+    assert!(
+        !world
+            .org_counts("Account", "Ext_Id__c")
+            .await
+            .contains_key("HALF-1"),
+        "the record created by the interrupted insert must be deleted"
+    );
+    let states = world.archive_states().await;
+    assert_eq!(states.get("FAILED"), None, "{states:?}");
+}

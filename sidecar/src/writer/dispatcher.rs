@@ -365,6 +365,20 @@ impl Dispatcher {
                     *self.leases.entry(operation.token.clone()).or_default() += 1;
                     operations.push(operation);
                 }
+                Plan::SendFirst {
+                    operation,
+                    held_back,
+                } => {
+                    let error = WriteError::new(
+                        "WAITS_FOR_INSERT",
+                        "waits for the insert of its record, resent after an interrupted attempt",
+                    );
+                    finished.extend(held_back.iter().map(|id| {
+                        retry_result(*id, &operation.token, &error, Some(Duration::ZERO))
+                    }));
+                    *self.leases.entry(operation.token.clone()).or_default() += 1;
+                    operations.push(operation);
+                }
                 Plan::Ignore {
                     change_ids,
                     token,

@@ -120,6 +120,12 @@ impl Operation {
 #[derive(Debug, Clone)]
 pub enum Plan {
     Send(Operation),
+    /// Send `operation` now and give `held_back` back to the queue, to be claimed again once the
+    /// operation has finished (a delete that needs the sfid the resent insert returns).
+    SendFirst {
+        operation: Operation,
+        held_back: Vec<i64>,
+    },
     /// Nothing to send: every change finishes IGNORED with this reason.
     Ignore {
         change_ids: Vec<i64>,
@@ -192,6 +198,37 @@ pub fn plan_record(mapping: &Arc<WriteMapping>, changes: &[ClaimedRow]) -> Plan 
 
     if let Some(position) = delete_position {
         if has_insert {
+            // An insert claimed before (a sidecar crashed or timed out with it in flight) may have
+            // reached Salesforce: dropping it with the delete would leave that record there. With
+            // an upsert key the insert is resent (an upsert finds the record if it exists) and the
+            // delete follows with the sfid it returns.
+            if changes[0].attempts > 1 {
+                let current = current_values(&changes[..position]);
+                if let (write @ Write::Upsert { .. }, provides, needs) =
+                    create_write(mapping, &current, None)
+                {
+                    return Plan::SendFirst {
+                        operation: Operation {
+                            mapping: mapping.clone(),
+                            record_id,
+                            write,
+                            carrier: changes[0].change_id,
+                            merged: changes[1..position]
+                                .iter()
+                                .map(|change| change.change_id)
+                                .collect(),
+                            token,
+                            oldest_created_at,
+                            needs,
+                            provides,
+                        },
+                        held_back: changes[position..]
+                            .iter()
+                            .map(|change| change.change_id)
+                            .collect(),
+                    };
+                }
+            }
             return Plan::Ignore {
                 change_ids: all_ids,
                 token,
@@ -382,6 +419,9 @@ mod tests {
     fn send(plan: Plan) -> Operation {
         match plan {
             Plan::Send(operation) => operation,
+            Plan::SendFirst { operation, .. } => {
+                panic!("expected one write, got {operation:?} first")
+            }
             Plan::Ignore { reason, .. } => panic!("expected a write, got ignore: {reason}"),
         }
     }
@@ -475,7 +515,7 @@ mod tests {
         ];
         match plan_record(&mapping, &changes) {
             Plan::Ignore { change_ids, .. } => assert_eq!(change_ids, [1, 2]),
-            Plan::Send(operation) => panic!("nothing should be sent: {operation:?}"),
+            other => panic!("nothing should be sent: {other:?}"),
         }
         let changes = vec![
             row(
@@ -506,6 +546,51 @@ mod tests {
         let changes = vec![row(3, 7, "DELETE", None, Value::Null, Value::Null)];
         assert!(matches!(
             plan_record(&mapping, &changes),
+            Plan::Ignore { .. }
+        ));
+    }
+
+    #[test]
+    fn a_reclaimed_insert_followed_by_a_delete_is_resent_before_the_delete() {
+        let mapping = Arc::new(account());
+        let mut insert = row(
+            1,
+            5,
+            "INSERT",
+            None,
+            json!({"name": "Maybe sent", "ext_id__c": "A-5"}),
+            Value::Null,
+        );
+        // claimed before: the first claim's call may have created the record
+        insert.attempts = 2;
+        let update = row(
+            2,
+            5,
+            "UPDATE",
+            None,
+            json!({"name": "Renamed"}),
+            Value::Null,
+        );
+        let delete = row(3, 5, "DELETE", None, Value::Null, Value::Null);
+        match plan_record(&mapping, &[insert.clone(), update, delete.clone()]) {
+            Plan::SendFirst {
+                operation,
+                held_back,
+            } => {
+                assert!(
+                    matches!(&operation.write, Write::Upsert { key, .. } if key == "A-5"),
+                    "{operation:?}"
+                );
+                assert_eq!((operation.carrier, operation.merged.clone()), (1, vec![2]));
+                assert_eq!(held_back, [3]);
+            }
+            other => panic!("expected the insert to be resent first: {other:?}"),
+        }
+        // without an upsert key nothing can find the record again: the pair is dropped as before
+        let mut keyless = insert;
+        keyless.values = json!({"name": "Maybe sent"}).as_object().cloned();
+        assert!(matches!(
+            plan_record(&mapping, &[keyless, delete]),
             Plan::Ignore { .. }
         ));
     }
