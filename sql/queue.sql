@@ -667,12 +667,14 @@ CREATE FUNCTION sfsync._queue_depth()
     SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
     AS $$
+    -- the scope once per call, not per row
+    WITH scope AS (SELECT sfsync._protocol_scope() AS schema_name)
     SELECT m.id, m.schema_name, m.object_name,
            count(c.id) FILTER (WHERE c.state = 'NEW'), count(c.id) FILTER (WHERE c.state = 'PENDING'),
            coalesce(extract(epoch FROM now() - min(c.created_at)), 0)::float8
-      FROM sfsync.mapping m
+      FROM scope
+      JOIN sfsync.mapping m ON scope.schema_name IS NULL OR m.schema_name = scope.schema_name
       LEFT JOIN sfsync.change c ON c.mapping_id = m.id AND c.state IN ('NEW', 'PENDING')
-     WHERE sfsync._protocol_scope() IS NULL OR m.schema_name = sfsync._protocol_scope()
      GROUP BY m.id, m.schema_name, m.object_name
      ORDER BY m.schema_name, m.object_name
 $$;
@@ -689,15 +691,17 @@ CREATE FUNCTION sfsync._backlog(p_mappings bigint[], p_upsert_columns text[])
     SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
     AS $$
+    -- the scope once per call, not per row
+    WITH scope AS (SELECT sfsync._protocol_scope() AS schema_name)
     SELECT c.mapping_id,
            count(*) FILTER (WHERE c.action = 'INSERT' AND u.upsert_column IS NOT NULL
                               AND jsonb_typeof(c."values" -> u.upsert_column) <> 'null'),
            count(*) FILTER (WHERE c.action <> 'INSERT' AND c.sfid IS NOT NULL)
-      FROM sfsync.change c
-      JOIN sfsync.mapping m ON m.id = c.mapping_id
+      FROM scope
+      JOIN sfsync.mapping m ON scope.schema_name IS NULL OR m.schema_name = scope.schema_name
+      JOIN sfsync.change c ON c.mapping_id = m.id
       LEFT JOIN unnest(p_mappings, p_upsert_columns) AS u(mapping_id, upsert_column) ON u.mapping_id = c.mapping_id
      WHERE c.state = 'NEW'
-       AND (sfsync._protocol_scope() IS NULL OR m.schema_name = sfsync._protocol_scope())
      GROUP BY c.mapping_id
 $$;
 COMMENT ON FUNCTION sfsync._backlog(bigint[], text[]) IS

@@ -749,7 +749,6 @@ $$;
 COMMENT ON FUNCTION sfsync.resume(text, text) IS 'Resumes paused mappings; queued changes are then sent.';
 
 
--- The protocol functions keep to the session's schema.
 -- Extends the lease of every change held under p_token (of the session's schema); returns how many
 -- are still held.
 CREATE OR REPLACE FUNCTION sfsync._renew_leases(p_token uuid, p_lease_seconds integer DEFAULT 60)
@@ -1513,7 +1512,6 @@ $$;
 COMMENT ON FUNCTION sfsync._finish_backfill(bigint, text[]) IS 'sfsync (sidecar): marks back-filled fields as done';
 
 
--- What the sidecar read from the queue tables, now through functions that keep to its schema.
 -- Per mapping of the session's schema (every mapping, so drained ones read zero): changes waiting
 -- (NEW) and being written (PENDING), and the age of the oldest of them; for the sidecar's gauges.
 CREATE OR REPLACE FUNCTION sfsync._queue_depth()
@@ -1524,12 +1522,14 @@ CREATE OR REPLACE FUNCTION sfsync._queue_depth()
     SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
     AS $$
+    -- the scope once per call, not per row
+    WITH scope AS (SELECT sfsync._protocol_scope() AS schema_name)
     SELECT m.id, m.schema_name, m.object_name,
            count(c.id) FILTER (WHERE c.state = 'NEW'), count(c.id) FILTER (WHERE c.state = 'PENDING'),
            coalesce(extract(epoch FROM now() - min(c.created_at)), 0)::float8
-      FROM sfsync.mapping m
+      FROM scope
+      JOIN sfsync.mapping m ON scope.schema_name IS NULL OR m.schema_name = scope.schema_name
       LEFT JOIN sfsync.change c ON c.mapping_id = m.id AND c.state IN ('NEW', 'PENDING')
-     WHERE sfsync._protocol_scope() IS NULL OR m.schema_name = sfsync._protocol_scope()
      GROUP BY m.id, m.schema_name, m.object_name
      ORDER BY m.schema_name, m.object_name
 $$;
@@ -1546,15 +1546,17 @@ CREATE OR REPLACE FUNCTION sfsync._backlog(p_mappings bigint[], p_upsert_columns
     SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
     AS $$
+    -- the scope once per call, not per row
+    WITH scope AS (SELECT sfsync._protocol_scope() AS schema_name)
     SELECT c.mapping_id,
            count(*) FILTER (WHERE c.action = 'INSERT' AND u.upsert_column IS NOT NULL
                               AND jsonb_typeof(c."values" -> u.upsert_column) <> 'null'),
            count(*) FILTER (WHERE c.action <> 'INSERT' AND c.sfid IS NOT NULL)
-      FROM sfsync.change c
-      JOIN sfsync.mapping m ON m.id = c.mapping_id
+      FROM scope
+      JOIN sfsync.mapping m ON scope.schema_name IS NULL OR m.schema_name = scope.schema_name
+      JOIN sfsync.change c ON c.mapping_id = m.id
       LEFT JOIN unnest(p_mappings, p_upsert_columns) AS u(mapping_id, upsert_column) ON u.mapping_id = c.mapping_id
      WHERE c.state = 'NEW'
-       AND (sfsync._protocol_scope() IS NULL OR m.schema_name = sfsync._protocol_scope())
      GROUP BY c.mapping_id
 $$;
 COMMENT ON FUNCTION sfsync._backlog(bigint[], text[]) IS
@@ -1677,9 +1679,6 @@ SELECT pg_catalog.pg_extension_config_dump('sfsync.change_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('sfsync.conflict_id_seq', '');
 
 -- ============================================================================================
--- A delete after an interrupted insert: an INSERT that was sent and came back to the queue (its
--- answer was lost, or the sidecar crashed) may have created the record, so a DELETE of its row is
--- queued behind it instead of cancelling both.
 -- A DELETE of a row that has no sfid yet (called by the capture trigger as the extension owner):
 --   its INSERT is still queued, never sent → the INSERT and later updates become IGNORED, nothing is sent;
 --   its INSERT is in flight, or was sent before and came back to the queue (a lost answer, a crash:

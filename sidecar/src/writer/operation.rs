@@ -177,23 +177,30 @@ pub fn plan_record(mapping: &Arc<WriteMapping>, changes: &[ClaimedRow]) -> Plan 
         .fold(f64::INFINITY, f64::min);
     let record_id = changes[0].record_id;
 
+    let write_with = |write: Write,
+                      carrier: i64,
+                      merged: Vec<i64>,
+                      provides: Vec<ParentKey>,
+                      needs: Vec<ParentKey>| Operation {
+        mapping: mapping.clone(),
+        record_id,
+        write,
+        carrier,
+        merged,
+        token: token.clone(),
+        oldest_created_at,
+        needs,
+        provides,
+    };
+    // the usual case: every other claimed change of the record is merged into the carrier
     let operation =
         |write: Write, carrier: i64, provides: Vec<ParentKey>, needs: Vec<ParentKey>| {
-            Plan::Send(Operation {
-                mapping: mapping.clone(),
-                record_id,
-                write,
-                carrier,
-                merged: all_ids
-                    .iter()
-                    .copied()
-                    .filter(|id| *id != carrier)
-                    .collect(),
-                token: token.clone(),
-                oldest_created_at,
-                needs,
-                provides,
-            })
+            let merged = all_ids
+                .iter()
+                .copied()
+                .filter(|id| *id != carrier)
+                .collect();
+            Plan::Send(write_with(write, carrier, merged, provides, needs))
         };
 
     if let Some(position) = delete_position {
@@ -207,21 +214,12 @@ pub fn plan_record(mapping: &Arc<WriteMapping>, changes: &[ClaimedRow]) -> Plan 
                 if let (write @ Write::Upsert { .. }, provides, needs) =
                     create_write(mapping, &current, None)
                 {
+                    let merged = changes[1..position]
+                        .iter()
+                        .map(|change| change.change_id)
+                        .collect();
                     return Plan::SendFirst {
-                        operation: Operation {
-                            mapping: mapping.clone(),
-                            record_id,
-                            write,
-                            carrier: changes[0].change_id,
-                            merged: changes[1..position]
-                                .iter()
-                                .map(|change| change.change_id)
-                                .collect(),
-                            token,
-                            oldest_created_at,
-                            needs,
-                            provides,
-                        },
+                        operation: write_with(write, changes[0].change_id, merged, provides, needs),
                         held_back: changes[position..]
                             .iter()
                             .map(|change| change.change_id)
