@@ -22,17 +22,46 @@ CREATE FUNCTION sfsync._conv_sql(p_sf_type text, p_expr text)
     END
 $$;
 
+-- This session's staging table of a mapping, checked: sfsync._merge_stage runs as sfsync_owner and
+-- reads and deletes from it, so it must be the table _create_stage made (owned by sfsync_owner in this
+-- session's temporary schema, no triggers, no rules), never a relation the sidecar's role put under
+-- that name. NULL when there is none.
+CREATE FUNCTION sfsync._stage_table(p_mapping bigint)
+    RETURNS regclass
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    v_stage regclass := to_regclass('pg_temp.sfsync_stage_' || p_mapping);
+BEGIN
+    IF v_stage IS NOT NULL AND NOT EXISTS (
+           SELECT 1 FROM pg_class c
+            WHERE c.oid = v_stage AND c.relkind = 'r' AND c.relpersistence = 't'
+              AND c.relnamespace = pg_my_temp_schema() AND NOT c.relhastriggers AND NOT c.relhasrules
+              AND c.relowner = (SELECT r.oid FROM pg_roles r WHERE r.rolname = 'sfsync_owner')) THEN
+        RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+            MESSAGE = format('%s is not a staging table made by sfsync._create_stage', v_stage),
+            HINT = format('drop it (DROP TABLE %s) and call sfsync._create_stage(%s)', v_stage, p_mapping);
+    END IF;
+    RETURN v_stage;
+END
+$$;
+
 -- The staging table of a mapping in this session: one text column per mapped column, in plan order.
 -- The sidecar COPYs Salesforce data (Bulk API CSV) into it, then calls sfsync._merge_stage. Returns
 -- {"table": ..., "columns": [...], "fields": [...]} (fields: the SOQL names, in the same order).
+-- Created as sfsync_owner, which the calling role may only insert into: it can put no trigger or
+-- rule on it for _merge_stage to run.
 CREATE FUNCTION sfsync._create_stage(p_mapping bigint)
     RETURNS jsonb
     LANGUAGE plpgsql
+    SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
     AS $$
 DECLARE
     v_columns jsonb;
     v_name text := 'sfsync_stage_' || p_mapping;
+    v_stage regclass;
     v_wanted text[];
     v_existing text[];
 BEGIN
@@ -43,20 +72,21 @@ BEGIN
         RAISE EXCEPTION USING ERRCODE = 'undefined_object',
             MESSAGE = format('mapping %s does not exist or has no table yet', p_mapping);
     END IF;
+    v_stage := sfsync._stage_table(p_mapping);
     v_wanted := ARRAY(SELECT c->>'column' FROM jsonb_array_elements(v_columns) c);
     v_existing := ARRAY(SELECT attname::text FROM pg_attribute
-                         WHERE attrelid = to_regclass('pg_temp.' || v_name) AND attnum > 0 AND NOT attisdropped
+                         WHERE attrelid = v_stage AND attnum > 0 AND NOT attisdropped
                          ORDER BY attnum);
     IF v_existing IS DISTINCT FROM v_wanted THEN
-        IF to_regclass('pg_temp.' || v_name) IS NOT NULL THEN
-            EXECUTE format('DROP TABLE pg_temp.%I', v_name);
+        IF v_stage IS NOT NULL THEN
+            EXECUTE format('DROP TABLE %s', v_stage);
         END IF;
         EXECUTE format('CREATE TEMP TABLE %I (%s)', v_name,
                        (SELECT string_agg(format('%I text', c), ', ') FROM unnest(v_wanted) c));
-        -- temp tables are private to the session; this lets whichever role the session switches to use it
-        EXECUTE format('GRANT ALL ON pg_temp.%I TO PUBLIC', v_name);
+        -- the sidecar fills it (COPY or INSERT); temporary tables are out of other sessions' reach
+        EXECUTE format('GRANT INSERT ON pg_temp.%I TO PUBLIC', v_name);
     ELSE
-        EXECUTE format('TRUNCATE pg_temp.%I', v_name);
+        EXECUTE format('TRUNCATE %s', v_stage);
     END IF;
     RETURN jsonb_build_object('table', 'pg_temp.' || v_name, 'columns', to_jsonb(v_wanted),
                               'fields', (SELECT jsonb_agg(c->'field') FROM jsonb_array_elements(v_columns) c));
@@ -148,11 +178,15 @@ BEGIN
         RAISE EXCEPTION USING ERRCODE = 'undefined_object',
             MESSAGE = format('mapping %s does not exist or has no table yet', p_mapping);
     END IF;
-    IF to_regclass(v_stage) IS NULL THEN
+    IF sfsync._stage_table(p_mapping) IS NULL THEN
         RAISE EXCEPTION USING ERRCODE = 'undefined_table',
             MESSAGE = format('no staging table for mapping %s in this session: call sfsync._create_stage first', p_mapping);
     END IF;
-    v_target := format('%I.%I', m.schema_name, m.table_name);
+    v_target := sfsync._mapped_table(m);
+    IF v_target IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'undefined_table',
+            MESSAGE = format('the table %I.%I of mapping %s does not exist', m.schema_name, m.table_name, p_mapping);
+    END IF;
     -- fields Salesforce did not send (e.g. removed from the object): their columns are left as they are
     m.columns := (SELECT jsonb_agg(c ORDER BY n) FROM jsonb_array_elements(m.columns) WITH ORDINALITY AS x(c, n)
                    WHERE (c->>'system')::boolean
@@ -208,7 +242,8 @@ BEGIN
                FROM jsonb_array_elements(m.columns) c),
             v_deleted, v_upsert_match, v_active)
         LOOP
-            v_conflicts := v_conflicts + sfsync._merge_protected_row(m, v_row.record_id, v_row.local, v_row.incoming, v_row.deleted);
+            v_conflicts := v_conflicts + sfsync._merge_protected_row(m, v_target::regclass, v_row.record_id, v_row.local,
+                                                                     v_row.incoming, v_row.deleted);
             v_updated := v_updated + 1;
         END LOOP;
 
@@ -245,14 +280,18 @@ BEGIN
             v_updated := v_updated + v_count;
         END IF;
 
-        -- new records (two anti-joins, each of which can be hashed)
+        -- new records (anti-joins, each of which can be hashed); not a record whose row was deleted
+        -- locally and whose DELETE is still queued or in flight: a read from before the delete
+        -- reached Salesforce would bring the row back until the delete was read in turn
         EXECUTE format(
             'INSERT INTO %1$s (%3$s, _hc_lastop)
              SELECT %4$s, ''SYNCED'' FROM %2$s s
               WHERE NOT EXISTS (SELECT 1 FROM %1$s t WHERE t.sfid = s.sfid)
                 AND NOT EXISTS (SELECT 1 FROM %1$s t WHERE %5$s)
+                AND NOT EXISTS (SELECT 1 FROM sfsync.change c
+                                 WHERE c.mapping_id = %8$s AND c.action = ''DELETE'' AND c.sfid = s.sfid)
                 AND (%6$s OR NOT (%7$s))',
-            v_target, v_stage, v_cols, v_conv, v_upsert_match, m.keep_deleted::text, v_deleted);
+            v_target, v_stage, v_cols, v_conv, v_upsert_match, m.keep_deleted::text, v_deleted, m.id);
         GET DIAGNOSTICS v_inserted = ROW_COUNT;
     EXCEPTION WHEN data_exception THEN
         PERFORM sfsync._explain_bad_value(m, v_stage);
@@ -287,9 +326,10 @@ COMMENT ON FUNCTION sfsync._merge_stage(bigint, text, text[]) IS
 -- the local changes touch: an incoming value equal to the local one, or equal to the value before the
 -- local change (Salesforce has not seen it yet, e.g. the read-back of our own earlier write), is no
 -- conflict; anything else is a conflict, resolved by the mapping's policy and logged. Fields the local
--- changes do not touch take the incoming value. Returns the number of conflicts.
-CREATE FUNCTION sfsync._merge_protected_row(p_mapping sfsync.mapping, p_record bigint, p_local jsonb,
-                                            p_incoming jsonb, p_deleted boolean)
+-- changes do not touch take the incoming value. Only the mapping's own columns are written: a
+-- column users added (a generated one, say) keeps what it has. Returns the number of conflicts.
+CREATE FUNCTION sfsync._merge_protected_row(p_mapping sfsync.mapping, p_table regclass, p_record bigint,
+                                            p_local jsonb, p_incoming jsonb, p_deleted boolean)
     RETURNS integer
     LANGUAGE plpgsql
     SET search_path = pg_catalog, pg_temp
@@ -315,8 +355,7 @@ BEGIN
         UPDATE sfsync.change SET state = 'IGNORED', processed_at = now(), updated_at = now(),
                                  sf_message = 'the record was deleted in Salesforce'
          WHERE mapping_id = p_mapping.id AND record_id = p_record AND state = 'NEW';
-        EXECUTE format('DELETE FROM %I.%I WHERE id = $1', p_mapping.schema_name, p_mapping.table_name)
-          USING p_record;
+        EXECUTE format('DELETE FROM %s WHERE id = $1', p_table) USING p_record;
         RETURN 1;
     END IF;
 
@@ -367,9 +406,11 @@ BEGIN
                        CASE WHEN EXISTS (SELECT 1 FROM sfsync.change c WHERE c.mapping_id = p_mapping.id
                                             AND c.record_id = p_record AND c.state IN ('NEW', 'PENDING'))
                             THEN '"PENDING"'::jsonb ELSE '"SYNCED"'::jsonb END);
-    EXECUTE format('UPDATE %1$I.%2$I t SET (%3$s) = (SELECT %3$s FROM jsonb_populate_record(NULL::%1$I.%2$I, $1)) WHERE t.id = $2',
-                   p_mapping.schema_name, p_mapping.table_name,
-                   (SELECT string_agg(quote_ident(k), ', ') FROM jsonb_object_keys(v_new) k WHERE k <> 'id'))
+    EXECUTE format('UPDATE %1$s t SET (%2$s) = (SELECT %2$s FROM jsonb_populate_record(NULL::%1$s, $1)) WHERE t.id = $2',
+                   p_table,
+                   (SELECT string_agg(quote_ident(c->>'column'), ', ')
+                      FROM jsonb_array_elements(p_mapping.columns || '[{"column": "_hc_lastop"}]') c
+                     WHERE c->>'column' <> 'id'))
       USING v_new, p_record;
     RETURN v_conflicts;
 END
@@ -439,6 +480,7 @@ CREATE FUNCTION sfsync._delete_records(p_mapping bigint, p_sfids text[], p_hard 
     AS $$
 DECLARE
     m sfsync.mapping;
+    v_table regclass;
     v_count bigint;
 BEGIN
     -- a sidecar acts only on the mappings of its own schema
@@ -448,20 +490,24 @@ BEGIN
         RAISE EXCEPTION USING ERRCODE = 'undefined_object',
             MESSAGE = format('mapping %s does not exist or has no table yet', p_mapping);
     END IF;
+    v_table := sfsync._mapped_table(m);
+    IF v_table IS NULL THEN
+        RETURN 0;
+    END IF;
     EXECUTE format(
         'UPDATE sfsync.change c SET state = ''IGNORED'', processed_at = now(), updated_at = now(),
                 sf_message = ''the record was deleted in Salesforce''
-           FROM %I.%I t WHERE t.sfid = ANY ($1) AND c.mapping_id = %s AND c.record_id = t.id AND c.state = ''NEW''',
-        m.schema_name, m.table_name, m.id) USING p_sfids;
+           FROM %s t WHERE t.sfid = ANY ($1) AND c.mapping_id = %s AND c.record_id = t.id AND c.state = ''NEW''',
+        v_table, m.id) USING p_sfids;
     GET DIAGNOSTICS v_count = ROW_COUNT;
     IF v_count > 0 THEN
         PERFORM sfsync._archive_finished();
     END IF;
     IF m.keep_deleted AND NOT p_hard AND m.columns @> '[{"column": "isdeleted"}]' THEN
-        EXECUTE format('UPDATE %I.%I SET isdeleted = true, _hc_lastop = ''SYNCED'' WHERE sfid = ANY ($1) AND isdeleted IS NOT TRUE',
-                       m.schema_name, m.table_name) USING p_sfids;
+        EXECUTE format('UPDATE %s SET isdeleted = true, _hc_lastop = ''SYNCED'' WHERE sfid = ANY ($1) AND isdeleted IS NOT TRUE',
+                       v_table) USING p_sfids;
     ELSE
-        EXECUTE format('DELETE FROM %I.%I WHERE sfid = ANY ($1)', m.schema_name, m.table_name) USING p_sfids;
+        EXECUTE format('DELETE FROM %s WHERE sfid = ANY ($1)', v_table) USING p_sfids;
     END IF;
     GET DIAGNOSTICS v_count = ROW_COUNT;
     UPDATE sfsync.mapping SET last_read_at = now() WHERE id = m.id;

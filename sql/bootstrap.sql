@@ -11,7 +11,7 @@ DO $roles$
 DECLARE
     v_role text;
 BEGIN
-    FOREACH v_role IN ARRAY ARRAY['sfsync_admin', 'sfsync_agent'] LOOP
+    FOREACH v_role IN ARRAY ARRAY['sfsync_admin', 'sfsync_agent', 'sfsync_owner'] LOOP
         IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = v_role) THEN
             BEGIN
                 EXECUTE format('CREATE ROLE %I NOLOGIN', v_role);
@@ -24,6 +24,10 @@ END
 $roles$;
 COMMENT ON ROLE sfsync_admin IS 'sfsync: may create, alter and drop mappings and manage failed changes';
 COMMENT ON ROLE sfsync_agent IS 'sfsync: the sidecar''s group role (grant it to the sidecar''s login role)';
+-- sfsync's own functions that need more rights than their callers run as this role, never as the
+-- superuser who installed the extension; it owns sfsync's tables and the mapped schemas and tables.
+-- Nobody logs in as it and no role should be made a member of it.
+COMMENT ON ROLE sfsync_owner IS 'sfsync: owns sfsync''s catalog and the mapped tables; its SECURITY DEFINER functions run as it (never grant it to anyone)';
 
 CREATE TABLE sfsync.instance (
     singleton   boolean PRIMARY KEY DEFAULT true CHECK (singleton),
@@ -79,9 +83,15 @@ CREATE TABLE sfsync.mapping (
     config_version   integer NOT NULL DEFAULT 1,
     created_at       timestamptz NOT NULL DEFAULT now(),
     updated_at       timestamptz NOT NULL DEFAULT now(),
+    -- the mapped table sfsync created or adopted (relations are checked by oid, owner and kind, never
+    -- trusted by name; see sfsync._mapped_table)
+    table_oid        oid,
     UNIQUE (schema_name, object_name),
     UNIQUE (schema_name, table_name)
 );
+-- one mapping per object and schema, whatever the case of the object's name (API names are
+-- case-insensitive in Salesforce)
+CREATE UNIQUE INDEX mapping_object_name_idx ON sfsync.mapping (schema_name, lower(object_name));
 COMMENT ON TABLE sfsync.mapping IS
     'sfsync: one row per Salesforce object mapped to a Postgres table (manage with sfsync.create_mapping, alter_mapping, drop_mapping)';
 

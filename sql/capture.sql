@@ -35,7 +35,7 @@ END
 $$;
 COMMENT ON FUNCTION sfsync._refuse_truncate() IS 'sfsync: refuses TRUNCATE of read-write mapped tables';
 
--- A DELETE of a row that has no sfid yet (called by the capture trigger as the extension owner):
+-- A DELETE of a row that has no sfid yet (called by the capture trigger as sfsync_owner):
 --   its INSERT is still queued, never sent → the INSERT and later updates become IGNORED, nothing is sent;
 --   its INSERT is in flight, or was sent before and came back to the queue (a lost answer, a crash:
 --   the record may exist) → the DELETE is queued behind it and gets the sfid when the INSERT completes;

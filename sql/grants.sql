@@ -65,3 +65,33 @@ GRANT EXECUTE ON FUNCTION
 
 -- Only superusers and the sidecar may switch capture off for their own writes.
 GRANT SET ON PARAMETER sfsync.origin TO sfsync_agent;
+
+-- sfsync_owner: what sfsync's SECURITY DEFINER functions and the capture trigger's queue writes run
+-- as, never the superuser who installed the extension. It owns sfsync's catalog (so those functions
+-- need no grant on it) and the mapped schemas and tables it creates, and holds exactly the rights it
+-- uses: creating mapped schemas and the sidecar's temporary staging tables in this database, calling
+-- sfsync's functions, and switching capture off for the sync's own writes (sfsync.origin).
+DO $owner$
+DECLARE
+    v_relation record;
+    v_function regprocedure;
+BEGIN
+    FOR v_relation IN
+        SELECT c.oid::regclass AS name, CASE c.relkind WHEN 'v' THEN 'VIEW' WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END AS kind
+          FROM pg_catalog.pg_class c
+         WHERE c.relnamespace = 'sfsync'::regnamespace AND c.relkind IN ('r', 'v', 'S')
+           -- identity sequences follow their table
+           AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
+                            WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype IN ('a', 'i'))
+    LOOP
+        EXECUTE format('ALTER %s %s OWNER TO sfsync_owner', v_relation.kind, v_relation.name);
+    END LOOP;
+    FOR v_function IN SELECT p.oid FROM pg_catalog.pg_proc p
+                       WHERE p.pronamespace = 'sfsync'::regnamespace AND p.prosecdef LOOP
+        EXECUTE format('ALTER FUNCTION %s OWNER TO sfsync_owner', v_function);
+    END LOOP;
+    EXECUTE format('GRANT CREATE, TEMPORARY ON DATABASE %I TO sfsync_owner', current_database());
+END
+$owner$;
+GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA sfsync TO sfsync_owner;
+GRANT SET ON PARAMETER sfsync.origin TO sfsync_owner;

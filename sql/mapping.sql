@@ -173,8 +173,145 @@ CREATE FUNCTION sfsync._notify_control(p_op text, p_mapping bigint, p_schema tex
                      json_build_object('op', p_op, 'mapping', p_mapping, 'schema', p_schema)::text)
 $$;
 
--- Drops the named triggers of a table where they exist.
-CREATE FUNCTION sfsync._drop_triggers(p_schema text, p_table text, p_triggers text[])
+-- Why sfsync must not act on a relation, or NULL when it may: sfsync acts only on ordinary tables
+-- owned by sfsync_owner (those it created, or that a superuser handed over to it), never on a view,
+-- or on a table of a role that could put code of its own on the path of sfsync's functions.
+CREATE FUNCTION sfsync._foreign_relation(p_relation regclass)
+    RETURNS text
+    LANGUAGE sql STABLE
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+    SELECT CASE
+               WHEN c.relkind <> 'r' THEN
+                   format('it is a %s, not a table',
+                          CASE c.relkind WHEN 'v' THEN 'view' WHEN 'm' THEN 'materialized view'
+                                         WHEN 'f' THEN 'foreign table' WHEN 'p' THEN 'partitioned table'
+                                         ELSE 'relation of kind ' || c.relkind::text END)
+               WHEN c.relowner <> (SELECT r.oid FROM pg_roles r WHERE r.rolname = 'sfsync_owner') THEN
+                   format('it is owned by %s, not by sfsync_owner', pg_get_userbyid(c.relowner))
+           END
+      FROM pg_class c
+     WHERE c.oid = p_relation
+$$;
+
+-- The mapped table of a mapping, checked (by oid, owner and kind, never trusted by name): the
+-- relation its schema and table name resolve to must pass sfsync._foreign_relation and be the one
+-- recorded when sfsync installed it (table_oid), unless that one is gone (after a dump and restore
+-- oids change: the owner check alone decides). Anything else, such as a view put in the table's place, raises
+-- insufficient_privilege, or with p_strict false gives NULL (for the queue's hot paths, which then
+-- leave the table alone). NULL when nothing has the name (not installed yet, or dropped by hand).
+CREATE FUNCTION sfsync._mapped_table(p_mapping sfsync.mapping, p_strict boolean DEFAULT true)
+    RETURNS regclass
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    v_table regclass := to_regclass(format('%I.%I', p_mapping.schema_name, p_mapping.table_name));
+    v_problem text;
+BEGIN
+    IF v_table IS NULL THEN
+        RETURN NULL;
+    END IF;
+    v_problem := sfsync._foreign_relation(v_table);
+    -- the table sfsync installed still exists under another name (renamed, and something else took
+    -- its name); after a restore the recorded oid may name an unrelated relation, which is no reason
+    -- to refuse: only a table carrying this mapping's capture trigger counts
+    IF v_problem IS NULL AND p_mapping.table_oid IS NOT NULL AND p_mapping.table_oid <> v_table
+       AND EXISTS (SELECT 1 FROM pg_trigger t
+                    WHERE t.tgrelid = p_mapping.table_oid AND t.tgname = 'sfsync_capture'
+                      AND split_part(encode(t.tgargs, 'escape'), '\000', 1) = p_mapping.id::text) THEN
+        v_problem := format('the table sfsync installed is now %s', p_mapping.table_oid::regclass);
+    END IF;
+    IF v_problem IS NOT NULL AND NOT p_strict THEN
+        RETURN NULL;
+    ELSIF v_problem IS NOT NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+            MESSAGE = format('%s is not the table of the %s mapping: %s', v_table, p_mapping.object_name, v_problem),
+            HINT = 'sfsync acts only on the tables it created or adopted (tables owned by sfsync_owner)';
+    END IF;
+    RETURN v_table;
+END
+$$;
+
+-- Refuses, when a mapping is created, a schema or table sfsync must not or could not use: Postgres'
+-- and sfsync's own schemas, the names of sfsync's views, an existing relation sfsync may not adopt
+-- (see sfsync._foreign_relation), and a schema where sfsync_owner may not create the table.
+CREATE FUNCTION sfsync._check_target(p_schema text, p_table text)
+    RETURNS void
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    v_relation regclass;
+    v_problem text;
+BEGIN
+    IF p_schema IN ('sfsync', 'information_schema') OR p_schema LIKE 'pg\_%' THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('schema %L is reserved; mapped tables need their own schema', p_schema);
+    END IF;
+    IF p_table IN ('_trigger_log', '_trigger_log_archive') THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('table name %L is taken by sfsync''s view of the queue in every mapped schema', p_table),
+            HINT = 'choose another table with options.table';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_namespace n WHERE n.nspname = p_schema) THEN
+        RETURN;   -- sfsync creates it
+    END IF;
+    IF NOT has_schema_privilege('sfsync_owner', p_schema, 'USAGE') THEN
+        RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+            MESSAGE = format('sfsync may not use schema %I', p_schema),
+            HINT = format('map into a schema sfsync creates (a new name), or a superuser runs GRANT USAGE, CREATE ON SCHEMA %I TO sfsync_owner', p_schema);
+    END IF;
+    v_relation := to_regclass(format('%I.%I', p_schema, p_table));
+    IF v_relation IS NOT NULL THEN
+        v_problem := sfsync._foreign_relation(v_relation);
+        IF v_problem IS NOT NULL THEN
+            RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+                MESSAGE = format('%s already exists and sfsync may not adopt it: %s', v_relation, v_problem),
+                HINT = format('choose another table with options.table; to hand a Heroku Connect table over to sfsync, a superuser runs ALTER TABLE %s OWNER TO sfsync_owner', v_relation);
+        END IF;
+    ELSIF NOT has_schema_privilege('sfsync_owner', p_schema, 'CREATE') THEN
+        RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+            MESSAGE = format('sfsync may not create tables in schema %I', p_schema),
+            HINT = format('map into a schema sfsync creates (a new name), or a superuser runs GRANT USAGE, CREATE ON SCHEMA %I TO sfsync_owner', p_schema);
+    END IF;
+END
+$$;
+
+-- Validates options.indexes: {"<Field>": {"unique": true|false}, ...} naming mapped fields.
+CREATE FUNCTION sfsync._check_indexes(p_indexes jsonb, p_fields text[])
+    RETURNS jsonb
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    v_field text;
+    v_index jsonb;
+BEGIN
+    IF p_indexes IS NULL THEN
+        RETURN '{}';
+    END IF;
+    IF jsonb_typeof(p_indexes) <> 'object' THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('option indexes must be a JSON object like {"Email": {"unique": false}}, not %s', p_indexes);
+    END IF;
+    FOR v_field, v_index IN SELECT key, value FROM jsonb_each(p_indexes) LOOP
+        IF NOT lower(v_field) = ANY (ARRAY(SELECT lower(f) FROM unnest(p_fields) f)) THEN
+            RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+                MESSAGE = format('option indexes names %L, which is not in the field list', v_field);
+        END IF;
+        PERFORM sfsync._check_options(v_index, '{"unique": "boolean"}', format('option indexes.%s', v_field));
+        IF jsonb_typeof(v_index->'unique') = 'null' THEN
+            RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+                MESSAGE = format('option indexes.%s key "unique" must be true or false, not null', v_field);
+        END IF;
+    END LOOP;
+    RETURN p_indexes;
+END
+$$;
+
+-- Drops the named triggers of a mapped table where they exist.
+CREATE FUNCTION sfsync._drop_triggers(p_table regclass, p_triggers text[])
     RETURNS void
     LANGUAGE plpgsql
     SET search_path = pg_catalog, pg_temp
@@ -183,9 +320,8 @@ DECLARE
     v_trigger text;
 BEGIN
     FOR v_trigger IN SELECT t.tgname FROM pg_trigger t
-                      WHERE t.tgrelid = format('%I.%I', p_schema, p_table)::regclass
-                        AND t.tgname = ANY (p_triggers) LOOP
-        EXECUTE format('DROP TRIGGER %I ON %I.%I', v_trigger, p_schema, p_table);
+                      WHERE t.tgrelid = p_table AND t.tgname = ANY (p_triggers) LOOP
+        EXECUTE format('DROP TRIGGER %I ON %s', v_trigger, p_table);
     END LOOP;
 END
 $$;
@@ -199,21 +335,22 @@ CREATE FUNCTION sfsync._install_triggers(p_mapping bigint)
     AS $$
 DECLARE
     m sfsync.mapping;
+    v_table regclass;
 BEGIN
     UPDATE sfsync.mapping SET config_version = config_version + 1, updated_at = now()
      WHERE id = p_mapping RETURNING * INTO m;
-    EXECUTE format('CREATE OR REPLACE TRIGGER sfsync_capture AFTER INSERT OR UPDATE OR DELETE ON %I.%I '
+    v_table := sfsync._mapped_table(m);
+    EXECUTE format('CREATE OR REPLACE TRIGGER sfsync_capture AFTER INSERT OR UPDATE OR DELETE ON %s '
                    'FOR EACH ROW EXECUTE FUNCTION sfsync._capture(%L, %L)',
-                   m.schema_name, m.table_name, m.id, m.config_version);
+                   v_table, m.id, m.config_version);
     IF m.access = 'read_write' THEN
-        EXECUTE format('CREATE OR REPLACE TRIGGER sfsync_status BEFORE INSERT OR UPDATE ON %I.%I '
+        EXECUTE format('CREATE OR REPLACE TRIGGER sfsync_status BEFORE INSERT OR UPDATE ON %s '
                        'FOR EACH ROW EXECUTE FUNCTION sfsync._mark_pending(%L, %L)',
-                       m.schema_name, m.table_name, m.id, m.config_version);
-        EXECUTE format('CREATE OR REPLACE TRIGGER sfsync_truncate BEFORE TRUNCATE ON %I.%I '
-                       'FOR EACH STATEMENT EXECUTE FUNCTION sfsync._refuse_truncate()',
-                       m.schema_name, m.table_name);
+                       v_table, m.id, m.config_version);
+        EXECUTE format('CREATE OR REPLACE TRIGGER sfsync_truncate BEFORE TRUNCATE ON %s '
+                       'FOR EACH STATEMENT EXECUTE FUNCTION sfsync._refuse_truncate()', v_table);
     ELSE
-        PERFORM sfsync._drop_triggers(m.schema_name, m.table_name, ARRAY['sfsync_status', 'sfsync_truncate']);
+        PERFORM sfsync._drop_triggers(v_table, ARRAY['sfsync_status', 'sfsync_truncate']);
     END IF;
 END
 $$;
@@ -226,6 +363,9 @@ CREATE FUNCTION sfsync._install_mapping(p_mapping bigint, p_describe jsonb, p_pa
     SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
     SET sfsync.origin = 'salesforce'
+    -- DDL on a table applications use: wait briefly, never queue behind a long transaction (a SET
+    -- clause, so the setting ends with the call instead of leaking into the caller's transaction)
+    SET lock_timeout = '5s'
     AS $$
 DECLARE
     m sfsync.mapping;
@@ -252,13 +392,19 @@ BEGIN
     v_new_columns := ARRAY(SELECT c->>'column' FROM jsonb_array_elements(v_plan->'columns') c);
     v_old_columns := ARRAY(SELECT c->>'column' FROM jsonb_array_elements(coalesce(m.columns, '[]')) c);
 
-    PERFORM set_config('lock_timeout', '5s', true);
     -- two mappings of one new schema may be installed at the same moment
     PERFORM pg_advisory_xact_lock(hashtext('sfsync schema ' || m.schema_name));
-    IF NOT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = m.schema_name) THEN
-        EXECUTE format('CREATE SCHEMA %I AUTHORIZATION sfsync_admin', m.schema_name);
+    IF m.columns IS NULL THEN
+        -- checked again now: the schema or a relation of the table's name may have appeared since
+        PERFORM sfsync._check_target(m.schema_name, m.table_name);
     END IF;
-    v_table := to_regclass(format('%I.%I', m.schema_name, m.table_name));
+    IF NOT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = m.schema_name) THEN
+        -- owned by sfsync_owner (this function's owner): admins and applications cannot drop or
+        -- replace what sfsync acts on
+        EXECUTE format('CREATE SCHEMA %I', m.schema_name);
+        EXECUTE format('GRANT USAGE ON SCHEMA %I TO sfsync_admin WITH GRANT OPTION', m.schema_name);
+    END IF;
+    v_table := sfsync._mapped_table(m);
 
     IF v_table IS NULL THEN
         EXECUTE format('CREATE TABLE %I.%I (id bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, %s, '
@@ -266,21 +412,23 @@ BEGIN
                        m.schema_name, m.table_name,
                        (SELECT string_agg(format('%I %s', c->>'column', c->>'sql_type'), ', ')
                           FROM jsonb_array_elements(v_plan->'columns') c));
-        EXECUTE format('ALTER TABLE %I.%I OWNER TO sfsync_admin', m.schema_name, m.table_name);
-        EXECUTE format('COMMENT ON TABLE %I.%I IS %L', m.schema_name, m.table_name,
+        v_table := format('%I.%I', m.schema_name, m.table_name)::regclass;
+        -- admins use the table and grant it to applications; its structure stays sfsync's
+        EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %s TO sfsync_admin WITH GRANT OPTION', v_table);
+        EXECUTE format('COMMENT ON TABLE %s IS %L', v_table,
                        format('sfsync: Salesforce %s (%s)', m.object_name, replace(m.access, '_', '-')));
     ELSE
         v_existing := ARRAY(SELECT attname::text FROM pg_attribute
                              WHERE attrelid = v_table AND attnum > 0 AND NOT attisdropped);
         IF m.columns IS NULL AND NOT (v_existing @> ARRAY['id', 'sfid']) THEN
             RAISE EXCEPTION USING ERRCODE = 'duplicate_table',
-                MESSAGE = format('table %I.%I already exists and is not an sfsync or Heroku Connect table (it has no id and sfid columns)',
-                                 m.schema_name, m.table_name),
+                MESSAGE = format('table %s already exists and is not an sfsync or Heroku Connect table (it has no id and sfid columns)',
+                                 v_table),
                 HINT = 'choose another table with options.table, or rename the existing table';
         END IF;
         FOR v_column IN SELECT c FROM jsonb_array_elements(v_plan->'columns') c LOOP
             IF NOT (v_column->>'column') = ANY (v_existing) THEN
-                EXECUTE format('ALTER TABLE %I.%I ADD COLUMN %I %s', m.schema_name, m.table_name,
+                EXECUTE format('ALTER TABLE %s ADD COLUMN %I %s', v_table,
                                v_column->>'column', v_column->>'sql_type');
                 IF NOT (v_column->>'system')::boolean THEN
                     v_added := v_added || (v_column->>'field');
@@ -289,27 +437,30 @@ BEGIN
         END LOOP;
         FOREACH v_name IN ARRAY v_old_columns LOOP
             IF NOT v_name = ANY (v_new_columns) AND v_name = ANY (v_existing) THEN
-                EXECUTE format('ALTER TABLE %I.%I DROP COLUMN %I', m.schema_name, m.table_name, v_name);
+                EXECUTE format('ALTER TABLE %s DROP COLUMN %I', v_table, v_name);
             END IF;
         END LOOP;
         IF NOT '_hc_lastop' = ANY (v_existing) THEN
-            EXECUTE format('ALTER TABLE %I.%I ADD COLUMN _hc_lastop varchar(32)', m.schema_name, m.table_name);
+            EXECUTE format('ALTER TABLE %s ADD COLUMN _hc_lastop varchar(32)', v_table);
         END IF;
         IF NOT '_hc_err' = ANY (v_existing) THEN
-            EXECUTE format('ALTER TABLE %I.%I ADD COLUMN _hc_err text', m.schema_name, m.table_name);
+            EXECUTE format('ALTER TABLE %s ADD COLUMN _hc_err text', v_table);
+        END IF;
+        IF m.columns IS NULL THEN
+            -- an adopted table: admins use it and grant it on, as a table sfsync created
+            EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %s TO sfsync_admin WITH GRANT OPTION', v_table);
         END IF;
     END IF;
 
-    EXECUTE format('CREATE UNIQUE INDEX IF NOT EXISTS %I ON %I.%I (sfid)',
-                   'hcu_idx_' || m.table_name || '_sfid', m.schema_name, m.table_name);
+    EXECUTE format('CREATE UNIQUE INDEX IF NOT EXISTS %I ON %s (sfid)', 'hcu_idx_' || m.table_name || '_sfid', v_table);
     IF (v_plan->>'has_systemmodstamp')::boolean THEN
-        EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON %I.%I (systemmodstamp)',
-                       'hc_idx_' || m.table_name || '_systemmodstamp', m.schema_name, m.table_name);
+        EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON %s (systemmodstamp)',
+                       'hc_idx_' || m.table_name || '_systemmodstamp', v_table);
     END IF;
     IF v_plan->>'upsert_column' IS NOT NULL THEN
-        EXECUTE format('CREATE UNIQUE INDEX IF NOT EXISTS %I ON %I.%I (%I)',
+        EXECUTE format('CREATE UNIQUE INDEX IF NOT EXISTS %I ON %s (%I)',
                        'hcu_idx_' || m.table_name || '_' || (v_plan->>'upsert_column'),
-                       m.schema_name, m.table_name, v_plan->>'upsert_column');
+                       v_table, v_plan->>'upsert_column');
     END IF;
 
     FOR v_name, v_column IN SELECT key, value FROM jsonb_each(m.indexes) LOOP
@@ -318,11 +469,11 @@ BEGIN
         IF v_name IS NOT NULL AND v_name NOT IN ('sfid', 'systemmodstamp')
            AND v_name IS DISTINCT FROM v_plan->>'upsert_column' THEN
             IF coalesce((v_column->>'unique')::boolean, false) THEN
-                EXECUTE format('CREATE UNIQUE INDEX IF NOT EXISTS %I ON %I.%I (%I)',
-                               'hcu_idx_' || m.table_name || '_' || v_name, m.schema_name, m.table_name, v_name);
+                EXECUTE format('CREATE UNIQUE INDEX IF NOT EXISTS %I ON %s (%I)',
+                               'hcu_idx_' || m.table_name || '_' || v_name, v_table, v_name);
             ELSE
-                EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON %I.%I (%I)',
-                               'hc_idx_' || m.table_name || '_' || v_name, m.schema_name, m.table_name, v_name);
+                EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON %s (%I)',
+                               'hc_idx_' || m.table_name || '_' || v_name, v_table, v_name);
             END IF;
         END IF;
     END LOOP;
@@ -337,6 +488,7 @@ BEGIN
                                   ELSE ARRAY(SELECT f FROM unnest(backfill_fields || v_added) WITH ORDINALITY AS u(f, n)
                                               GROUP BY f ORDER BY min(n)) END,
            describe_requested = false,
+           table_oid = v_table,
            updated_at = now()
      WHERE id = p_mapping;
     PERFORM sfsync._install_triggers(p_mapping);
@@ -382,10 +534,8 @@ BEGIN
     v_filter := v_options->>'filter';
     PERFORM sfsync._check_mapping_settings(fields, create_mapping.access, v_upsert, v_read_only, v_poll,
                                            v_conflict, v_filter);
-    IF v_schema IN ('sfsync', 'pg_catalog', 'information_schema', 'pg_toast') THEN
-        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
-            MESSAGE = format('schema %L is reserved; mapped tables need their own schema', v_schema);
-    END IF;
+    PERFORM sfsync._check_indexes(v_options->'indexes', fields);
+    PERFORM sfsync._check_target(v_schema, v_table);
 
     BEGIN
         INSERT INTO sfsync.mapping (schema_name, object_name, table_name, fields, access, upsert_field,
@@ -394,9 +544,10 @@ BEGIN
         VALUES (v_schema, create_mapping.object_name, v_table, fields, create_mapping.access, v_upsert,
                 v_poll, coalesce((v_options->>'streaming')::boolean, false), v_filter, v_read_only,
                 v_conflict, coalesce((v_options->>'keep_deleted')::boolean, false),
-                coalesce(v_options->'indexes', '{}'))
+                sfsync._check_indexes(v_options->'indexes', fields))
         RETURNING id INTO v_id;
     EXCEPTION WHEN unique_violation THEN
+        -- the same object (API names are case-insensitive) or the same table, in this schema
         RAISE EXCEPTION USING ERRCODE = 'duplicate_object',
             MESSAGE = format('a mapping for %L (table %I.%I) already exists', create_mapping.object_name, v_schema, v_table),
             HINT = 'use sfsync.alter_mapping to change it, or sfsync.drop_mapping first';
@@ -410,7 +561,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION sfsync.create_mapping(text, text[], text, jsonb) IS
-    'Maps a Salesforce object to a Postgres table. access: read_only | read_write. options: schema, table, upsert_field, poll_seconds, streaming, filter, read_only_fields, conflict, keep_deleted, describe. Returns the mapping id.';
+    'Maps a Salesforce object to a Postgres table. access: read_only | read_write. options: schema, table, upsert_field, poll_seconds, streaming, filter, read_only_fields, conflict, keep_deleted, indexes, describe. Returns the mapping id.';
 
 -- Changes a mapping. Schema changes happen now when the stored describe knows every field; new
 -- columns are back-filled by the sidecar.
@@ -512,22 +663,32 @@ CREATE FUNCTION sfsync.drop_mapping(object_name text, drop_table boolean DEFAULT
     LANGUAGE plpgsql
     SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
+    -- see _install_mapping
+    SET lock_timeout = '5s'
     AS $$
 DECLARE
     m sfsync.mapping;
+    v_table regclass;
 BEGIN
     m := sfsync._mapping_for_update(drop_mapping.object_name, drop_mapping.schema);
-    PERFORM set_config('lock_timeout', '5s', true);
+    BEGIN
+        v_table := sfsync._mapped_table(m);
+    EXCEPTION WHEN insufficient_privilege THEN
+        -- another relation has the table's name: it is not sfsync's to drop or change
+        IF drop_table THEN
+            RAISE;
+        END IF;
+        RAISE NOTICE '%; left as it is', SQLERRM;
+    END;
     UPDATE sfsync.change SET state = 'IGNORED', processed_at = now(), updated_at = now(),
                              sf_message = 'the mapping was dropped'
      WHERE mapping_id = m.id;
     PERFORM sfsync._archive_finished();
-    IF to_regclass(format('%I.%I', m.schema_name, m.table_name)) IS NOT NULL THEN
+    IF v_table IS NOT NULL THEN
         IF drop_table THEN
-            EXECUTE format('DROP TABLE %I.%I', m.schema_name, m.table_name);
+            EXECUTE format('DROP TABLE %s', v_table);
         ELSE
-            PERFORM sfsync._drop_triggers(m.schema_name, m.table_name,
-                                          ARRAY['sfsync_capture', 'sfsync_status', 'sfsync_truncate']);
+            PERFORM sfsync._drop_triggers(v_table, ARRAY['sfsync_capture', 'sfsync_status', 'sfsync_truncate']);
         END IF;
     END IF;
     DELETE FROM sfsync.mapping WHERE id = m.id;

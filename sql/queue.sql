@@ -105,6 +105,7 @@ DECLARE
     v_active bigint[];
     v_claimed sfsync.change[];
     v_mapping sfsync.mapping;
+    v_table regclass;
     v_rows jsonb := '{}';
     v_part jsonb;
     v_round integer := 0;
@@ -229,9 +230,9 @@ BEGIN
     -- the current row of each claimed record, for merging and for re-sending failed inserts
     FOR v_mapping IN SELECT * FROM sfsync.mapping m
                       WHERE m.id = ANY (ARRAY(SELECT DISTINCT k.mapping_id FROM unnest(v_claimed) k)) LOOP
-        CONTINUE WHEN to_regclass(format('%I.%I', v_mapping.schema_name, v_mapping.table_name)) IS NULL;
-        EXECUTE format('SELECT jsonb_object_agg(t.id::text, to_jsonb(t)) FROM %I.%I t WHERE t.id = ANY ($1)',
-                       v_mapping.schema_name, v_mapping.table_name)
+        v_table := sfsync._mapped_table(v_mapping, false);
+        CONTINUE WHEN v_table IS NULL;
+        EXECUTE format('SELECT jsonb_object_agg(t.id::text, to_jsonb(t)) FROM %s t WHERE t.id = ANY ($1)', v_table)
            INTO v_part
           USING ARRAY(SELECT k.record_id FROM unnest(v_claimed) k WHERE k.mapping_id = v_mapping.id);
         v_rows := v_rows || jsonb_build_object(v_mapping.id::text, coalesce(v_part, '{}'));
@@ -262,6 +263,7 @@ CREATE FUNCTION sfsync._parent_pending(p_mapping bigint, p_object text, p_field 
     AS $$
 DECLARE
     v_parent sfsync.mapping;
+    v_table regclass;
     v_column text;
     v_pending boolean;
 BEGIN
@@ -275,13 +277,14 @@ BEGIN
     SELECT c->>'column' INTO v_column FROM jsonb_array_elements(coalesce(v_parent.columns, '[]')) c
      WHERE lower(c->>'field') = lower(p_field) AND c->>'relationship' IS NULL
      LIMIT 1;
-    IF v_column IS NULL OR to_regclass(format('%I.%I', v_parent.schema_name, v_parent.table_name)) IS NULL THEN
+    v_table := sfsync._mapped_table(v_parent, false);
+    IF v_column IS NULL OR v_table IS NULL THEN
         RETURN false;
     END IF;
     -- through the parent mapping's queued changes (few), not a scan of its table (many rows)
-    EXECUTE format('SELECT EXISTS (SELECT 1 FROM sfsync.change c JOIN %I.%I t ON t.id = c.record_id
+    EXECUTE format('SELECT EXISTS (SELECT 1 FROM sfsync.change c JOIN %s t ON t.id = c.record_id
                                     WHERE c.mapping_id = $2 AND lower(t.%I::text) = lower($1))',
-                   v_parent.schema_name, v_parent.table_name, v_column)
+                   v_table, v_column)
        INTO v_pending USING p_value, v_parent.id;
     RETURN v_pending;
 END
@@ -311,6 +314,90 @@ $$;
 COMMENT ON FUNCTION sfsync._renew_leases(uuid, integer) IS
     'sfsync (sidecar): extends the lease of the changes held under a token while a call is in flight';
 
+-- Writes the results of one mapping's claimed changes into its table: the sfid of inserts,
+-- _hc_lastop and _hc_err (the part of _complete_changes that touches the mapped table).
+CREATE FUNCTION sfsync._record_results(p_mapping sfsync.mapping, p_table regclass, p_results sfsync._result[])
+    RETURNS void
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+BEGIN
+    -- rows are locked in id order, the order application transactions are most likely to use too
+    EXECUTE format('SELECT 1 FROM %s t WHERE t.id = ANY ($1) ORDER BY t.id FOR UPDATE', p_table)
+      USING ARRAY(SELECT s.record_id FROM unnest(p_results) s);
+    -- without an upsert field the reader may already have stored our insert as a row of its own:
+    -- that copy goes, the application's row keeps its id
+    EXECUTE format(
+        'DELETE FROM %1$s t USING unnest($1) s
+          WHERE s.mapping_id = %2$s AND s.outcome = ''SUCCESS'' AND s.sfid IS NOT NULL
+            AND t.sfid = s.sfid AND t.id <> s.record_id
+            AND NOT EXISTS (SELECT 1 FROM sfsync.change c WHERE c.mapping_id = %2$s AND c.record_id = t.id)',
+        p_table, p_mapping.id) USING p_results;
+    EXECUTE format(
+        'UPDATE %1$s t
+            SET sfid = coalesce(o.sfid, t.sfid),
+                _hc_lastop = CASE WHEN o.lastop <> ''FAILED'' AND EXISTS (
+                                      SELECT 1 FROM sfsync.change c
+                                       WHERE c.mapping_id = %2$s AND c.record_id = t.id
+                                         AND c.state IN (''NEW'', ''PENDING'')) THEN ''PENDING''
+                                  -- an update of a row whose insert failed created the record
+                                  WHEN o.lastop = ''UPDATED'' AND t.sfid IS NULL AND o.sfid IS NOT NULL
+                                       THEN ''INSERTED''
+                                  ELSE o.lastop END,
+                _hc_err = o.err
+           FROM (SELECT s.record_id,
+                        max(s.sfid) FILTER (WHERE s.outcome = ''SUCCESS'') AS sfid,
+                        CASE WHEN bool_or(s.outcome = ''FAILED'') THEN ''FAILED''
+                             WHEN bool_or(s.action = ''INSERT'') THEN ''INSERTED''
+                             ELSE ''UPDATED'' END AS lastop,
+                        (array_agg(jsonb_build_object(
+                                       ''code'', coalesce(s.error->>''code'', ''UNKNOWN_ERROR''),
+                                       ''message'', coalesce(s.error->>''message'', ''''),
+                                       ''fields'', coalesce(s.error->''fields'', ''[]''),
+                                       ''at'', now())::text ORDER BY s.id DESC)
+                            FILTER (WHERE s.outcome = ''FAILED''))[1] AS err
+                   FROM unnest($1) s
+                  WHERE s.outcome IN (''SUCCESS'', ''FAILED'')
+                  GROUP BY s.record_id) o
+          WHERE t.id = o.record_id',
+        p_table, p_mapping.id) USING p_results;
+END
+$$;
+
+-- _record_results for the results of one record, on its own: when the database refuses them, the
+-- record's changes end FAILED with the database's error (Salesforce's answer is kept in sf_error) and
+-- the row is marked FAILED where that can still be written.
+CREATE FUNCTION sfsync._record_results_of(p_mapping sfsync.mapping, p_table regclass, p_results sfsync._result[])
+    RETURNS void
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    v_error jsonb;
+BEGIN
+    PERFORM sfsync._record_results(p_mapping, p_table, p_results);
+EXCEPTION
+    WHEN serialization_failure OR deadlock_detected OR lock_not_available THEN
+        RAISE;
+    WHEN OTHERS THEN
+        v_error := jsonb_build_object('code', 'SFSYNC_DATABASE_ERROR', 'sqlstate', SQLSTATE,
+                                      'message', format('recording Salesforce''s answer in %s failed: %s', p_table, SQLERRM),
+                                      'fields', '[]'::jsonb);
+        UPDATE sfsync.change c
+           SET state = 'FAILED', sf_result = 'SFSYNC_DATABASE_ERROR', sf_message = v_error->>'message',
+               sf_error = v_error || jsonb_build_object('salesforce', jsonb_build_object('outcome', s.outcome, 'sfid', s.sfid, 'error', s.error)),
+               updated_at = now()
+          FROM unnest(p_results) s
+         WHERE c.id = s.id;
+        BEGIN
+            EXECUTE format('UPDATE %s SET _hc_lastop = ''FAILED'', _hc_err = $2 WHERE id = $1', p_table)
+              USING p_results[1].record_id, (v_error || jsonb_build_object('at', now()))::text;
+        EXCEPTION WHEN OTHERS THEN
+            NULL;   -- the row refuses every write: the queue entry keeps the error
+        END;
+END
+$$;
+
 -- Records what Salesforce said about claimed changes. p_results: JSON array of
 --   {"id", "token", "outcome": "SUCCESS"|"FAILED"|"MERGED"|"IGNORED"|"RETRY",
 --    "sfid", "error": {"code","message","fields"}, "retry_after_seconds"}.
@@ -337,6 +424,9 @@ DECLARE
     v_bad text;
     v_also_finished bigint[];
     v_scope text := sfsync._protocol_scope();
+    v_table regclass;
+    v_mine sfsync._result[];
+    v_record bigint;
 BEGIN
     IF jsonb_typeof(p_results) IS DISTINCT FROM 'array' THEN
         RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
@@ -411,51 +501,28 @@ BEGIN
     )
     SELECT array_agg(id) INTO v_also_finished FROM ignored;
 
-    -- the rows: sfid, _hc_lastop, _hc_err
+    -- the rows: sfid, _hc_lastop, _hc_err. A result the database refuses to record (a row's own
+    -- constraint or trigger, an sfid another row already holds) must not roll back the others, or the
+    -- batch would be claimed and sent again every lease: then each record is recorded on its own and
+    -- the refused one ends FAILED with the database's error.
     FOR v_mapping IN SELECT * FROM sfsync.mapping
                       WHERE id IN (SELECT DISTINCT s.mapping_id FROM unnest(v_results) s
                                     WHERE s.outcome IN ('SUCCESS', 'FAILED')) LOOP
-        CONTINUE WHEN to_regclass(format('%I.%I', v_mapping.schema_name, v_mapping.table_name)) IS NULL;
-        -- rows are locked in id order, the order application transactions are most likely to use too
-        EXECUTE format('SELECT 1 FROM %I.%I t WHERE t.id = ANY ($1) ORDER BY t.id FOR UPDATE',
-                       v_mapping.schema_name, v_mapping.table_name)
-          USING ARRAY(SELECT s.record_id FROM unnest(v_results) s WHERE s.mapping_id = v_mapping.id);
-        -- without an upsert field the reader may already have stored our insert as a row of its own:
-        -- that copy goes, the application's row keeps its id
-        EXECUTE format(
-            'DELETE FROM %1$I.%2$I t USING unnest($1) s
-              WHERE s.mapping_id = %3$s AND s.outcome = ''SUCCESS'' AND s.sfid IS NOT NULL
-                AND t.sfid = s.sfid AND t.id <> s.record_id
-                AND NOT EXISTS (SELECT 1 FROM sfsync.change c WHERE c.mapping_id = %3$s AND c.record_id = t.id)',
-            v_mapping.schema_name, v_mapping.table_name, v_mapping.id) USING v_results;
-        EXECUTE format(
-            'UPDATE %1$I.%2$I t
-                SET sfid = coalesce(o.sfid, t.sfid),
-                    _hc_lastop = CASE WHEN o.lastop <> ''FAILED'' AND EXISTS (
-                                          SELECT 1 FROM sfsync.change c
-                                           WHERE c.mapping_id = %3$s AND c.record_id = t.id
-                                             AND c.state IN (''NEW'', ''PENDING'')) THEN ''PENDING''
-                                      -- an update of a row whose insert failed created the record
-                                      WHEN o.lastop = ''UPDATED'' AND t.sfid IS NULL AND o.sfid IS NOT NULL
-                                           THEN ''INSERTED''
-                                      ELSE o.lastop END,
-                    _hc_err = o.err
-               FROM (SELECT s.record_id,
-                            max(s.sfid) FILTER (WHERE s.outcome = ''SUCCESS'') AS sfid,
-                            CASE WHEN bool_or(s.outcome = ''FAILED'') THEN ''FAILED''
-                                 WHEN bool_or(s.action = ''INSERT'') THEN ''INSERTED''
-                                 ELSE ''UPDATED'' END AS lastop,
-                            (array_agg(jsonb_build_object(
-                                           ''code'', coalesce(s.error->>''code'', ''UNKNOWN_ERROR''),
-                                           ''message'', coalesce(s.error->>''message'', ''''),
-                                           ''fields'', coalesce(s.error->''fields'', ''[]''),
-                                           ''at'', now())::text ORDER BY s.id DESC)
-                                FILTER (WHERE s.outcome = ''FAILED''))[1] AS err
-                       FROM unnest($1) s
-                      WHERE s.mapping_id = %3$s AND s.outcome IN (''SUCCESS'', ''FAILED'')
-                      GROUP BY s.record_id) o
-              WHERE t.id = o.record_id',
-            v_mapping.schema_name, v_mapping.table_name, v_mapping.id) USING v_results;
+        v_table := sfsync._mapped_table(v_mapping, false);
+        CONTINUE WHEN v_table IS NULL;
+        v_mine := ARRAY(SELECT s FROM unnest(v_results) s
+                         WHERE s.mapping_id = v_mapping.id AND s.outcome IN ('SUCCESS', 'FAILED'));
+        BEGIN
+            PERFORM sfsync._record_results(v_mapping, v_table, v_mine);
+        EXCEPTION
+            WHEN serialization_failure OR deadlock_detected OR lock_not_available THEN
+                RAISE;   -- transient: the whole call fails and the sidecar sends the results again
+            WHEN OTHERS THEN
+                FOR v_record IN SELECT DISTINCT s.record_id FROM unnest(v_mine) s ORDER BY 1 LOOP
+                    PERFORM sfsync._record_results_of(v_mapping, v_table,
+                        ARRAY(SELECT s FROM unnest(v_mine) s WHERE s.record_id = v_record));
+                END LOOP;
+        END;
         UPDATE sfsync.mapping SET last_write_at = now() WHERE id = v_mapping.id;
     END LOOP;
 
@@ -475,13 +542,17 @@ CREATE FUNCTION sfsync._recapture_row(p_mapping sfsync.mapping, p_record bigint,
     SET search_path = pg_catalog, pg_temp
     AS $$
 DECLARE
+    v_table regclass;
     v_row jsonb;
     v_action text;
     v_values jsonb;
     v_id bigint;
 BEGIN
-    EXECUTE format('SELECT to_jsonb(t) FROM %I.%I t WHERE t.id = $1', p_mapping.schema_name, p_mapping.table_name)
-       INTO v_row USING p_record;
+    v_table := sfsync._mapped_table(p_mapping);
+    IF v_table IS NULL THEN
+        RETURN NULL;
+    END IF;
+    EXECUTE format('SELECT to_jsonb(t) FROM %s t WHERE t.id = $1', v_table) INTO v_row USING p_record;
     IF v_row IS NULL THEN
         RETURN NULL;
     END IF;
@@ -502,8 +573,7 @@ BEGIN
     INSERT INTO sfsync.change (mapping_id, record_id, sfid, action, "values", state)
     VALUES (p_mapping.id, p_record, v_row->>'sfid', v_action, v_values, 'NEW')
     RETURNING id INTO v_id;
-    EXECUTE format('UPDATE %I.%I SET _hc_lastop = ''PENDING'', _hc_err = NULL WHERE id = $1',
-                   p_mapping.schema_name, p_mapping.table_name) USING p_record;
+    EXECUTE format('UPDATE %s SET _hc_lastop = ''PENDING'', _hc_err = NULL WHERE id = $1', v_table) USING p_record;
     RETURN v_id;
 END
 $$;
@@ -636,6 +706,22 @@ END
 $$;
 COMMENT ON FUNCTION sfsync.ignore(bigint[]) IS 'Marks queued or FAILED changes IGNORED: they are never sent.';
 
+-- Refuses an archive retention shorter than a day: the archive holds the FAILED changes an operator
+-- still has to look at, and a negative or tiny retention would erase them at once.
+CREATE FUNCTION sfsync._check_retention(p_retention interval)
+    RETURNS interval
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+BEGIN
+    IF p_retention IS NULL OR p_retention < interval '1 day' THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('the archive retention must be at least 1 day, not %s', coalesce(p_retention::text, 'NULL'));
+    END IF;
+    RETURN p_retention;
+END
+$$;
+
 -- Sidecar housekeeping: deletes archived changes older than the retention, of the session's schema
 -- (and those whose mapping no longer exists, which belong to no schema).
 CREATE FUNCTION sfsync._purge_archive(p_retention interval DEFAULT '31 days')
@@ -648,7 +734,7 @@ CREATE FUNCTION sfsync._purge_archive(p_retention interval DEFAULT '31 days')
     purged AS (
         DELETE FROM sfsync.change_archive a
          USING scope
-         WHERE a.archived_at < now() - p_retention
+         WHERE a.archived_at < now() - sfsync._check_retention(p_retention)
            AND (scope.schema_name IS NULL
                 OR NOT EXISTS (SELECT 1 FROM sfsync.mapping m WHERE m.id = a.mapping_id AND m.schema_name <> scope.schema_name))
         RETURNING 1

@@ -7,6 +7,525 @@
 
 \echo Use "ALTER EXTENSION sfsync UPDATE" to load this file. \quit
 
+-- ============================================================================================
+-- Security (issue 16): sfsync's definer code runs as the NOLOGIN role sfsync_owner instead of the
+-- installing superuser, acts only on relations it created or adopted (checked by oid, owner and
+-- kind), keeps sfid and row ids out of applications' reach, records results one by one when the
+-- database refuses one, and refuses bad input where it is given. The ownership changes are at the
+-- end of this script (they must see every function).
+
+DO $roles$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'sfsync_owner') THEN
+        BEGIN
+            CREATE ROLE sfsync_owner NOLOGIN;
+        EXCEPTION WHEN duplicate_object OR unique_violation THEN
+            NULL;
+        END;
+    END IF;
+END
+$roles$;
+COMMENT ON ROLE sfsync_owner IS 'sfsync: owns sfsync''s catalog and the mapped tables; its SECURITY DEFINER functions run as it (never grant it to anyone)';
+
+ALTER TABLE sfsync.mapping ADD COLUMN table_oid oid;
+
+-- One mapping per object and schema whatever the case of the name: 0.1.0 let `Account` and
+-- `ACCOUNT` both be mapped; such a pair must be resolved before upgrading.
+DO $duplicates$
+DECLARE
+    v_pairs text;
+BEGIN
+    SELECT string_agg(format('%s in schema %s', names, schema_name), '; ') INTO v_pairs
+      FROM (SELECT schema_name, string_agg(quote_literal(object_name), ' and ' ORDER BY id) AS names
+              FROM sfsync.mapping GROUP BY schema_name, lower(object_name) HAVING count(*) > 1) d;
+    IF v_pairs IS NOT NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'unique_violation',
+            MESSAGE = format('sfsync 0.2.0 maps an object once per schema, whatever the case of its name, but these mappings map the same object: %s', v_pairs),
+            HINT = 'drop one of each pair with sfsync.drop_mapping, then run ALTER EXTENSION sfsync UPDATE again';
+    END IF;
+END
+$duplicates$;
+CREATE UNIQUE INDEX mapping_object_name_idx ON sfsync.mapping (schema_name, lower(object_name));
+
+-- New signatures: the mapped table is passed checked, as a regclass.
+DROP FUNCTION sfsync._drop_triggers(text, text, text[]);
+DROP FUNCTION sfsync._merge_protected_row(sfsync.mapping, bigint, jsonb, jsonb, boolean);
+
+-- Why sfsync must not act on a relation, or NULL when it may: sfsync acts only on ordinary tables
+-- owned by sfsync_owner (those it created, or that a superuser handed over to it), never on a view,
+-- or on a table of a role that could put code of its own on the path of sfsync's functions.
+CREATE OR REPLACE FUNCTION sfsync._foreign_relation(p_relation regclass)
+    RETURNS text
+    LANGUAGE sql STABLE
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+    SELECT CASE
+               WHEN c.relkind <> 'r' THEN
+                   format('it is a %s, not a table',
+                          CASE c.relkind WHEN 'v' THEN 'view' WHEN 'm' THEN 'materialized view'
+                                         WHEN 'f' THEN 'foreign table' WHEN 'p' THEN 'partitioned table'
+                                         ELSE 'relation of kind ' || c.relkind::text END)
+               WHEN c.relowner <> (SELECT r.oid FROM pg_roles r WHERE r.rolname = 'sfsync_owner') THEN
+                   format('it is owned by %s, not by sfsync_owner', pg_get_userbyid(c.relowner))
+           END
+      FROM pg_class c
+     WHERE c.oid = p_relation
+$$;
+
+-- The mapped table of a mapping, checked (by oid, owner and kind, never trusted by name): the
+-- relation its schema and table name resolve to must pass sfsync._foreign_relation and be the one
+-- recorded when sfsync installed it (table_oid), unless that one is gone (after a dump and restore
+-- oids change: the owner check alone decides). Anything else, such as a view put in the table's place, raises
+-- insufficient_privilege, or with p_strict false gives NULL (for the queue's hot paths, which then
+-- leave the table alone). NULL when nothing has the name (not installed yet, or dropped by hand).
+CREATE OR REPLACE FUNCTION sfsync._mapped_table(p_mapping sfsync.mapping, p_strict boolean DEFAULT true)
+    RETURNS regclass
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    v_table regclass := to_regclass(format('%I.%I', p_mapping.schema_name, p_mapping.table_name));
+    v_problem text;
+BEGIN
+    IF v_table IS NULL THEN
+        RETURN NULL;
+    END IF;
+    v_problem := sfsync._foreign_relation(v_table);
+    -- the table sfsync installed still exists under another name (renamed, and something else took
+    -- its name); after a restore the recorded oid may name an unrelated relation, which is no reason
+    -- to refuse: only a table carrying this mapping's capture trigger counts
+    IF v_problem IS NULL AND p_mapping.table_oid IS NOT NULL AND p_mapping.table_oid <> v_table
+       AND EXISTS (SELECT 1 FROM pg_trigger t
+                    WHERE t.tgrelid = p_mapping.table_oid AND t.tgname = 'sfsync_capture'
+                      AND split_part(encode(t.tgargs, 'escape'), '\000', 1) = p_mapping.id::text) THEN
+        v_problem := format('the table sfsync installed is now %s', p_mapping.table_oid::regclass);
+    END IF;
+    IF v_problem IS NOT NULL AND NOT p_strict THEN
+        RETURN NULL;
+    ELSIF v_problem IS NOT NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+            MESSAGE = format('%s is not the table of the %s mapping: %s', v_table, p_mapping.object_name, v_problem),
+            HINT = 'sfsync acts only on the tables it created or adopted (tables owned by sfsync_owner)';
+    END IF;
+    RETURN v_table;
+END
+$$;
+
+-- Refuses, when a mapping is created, a schema or table sfsync must not or could not use: Postgres'
+-- and sfsync's own schemas, the names of sfsync's views, an existing relation sfsync may not adopt
+-- (see sfsync._foreign_relation), and a schema where sfsync_owner may not create the table.
+CREATE OR REPLACE FUNCTION sfsync._check_target(p_schema text, p_table text)
+    RETURNS void
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    v_relation regclass;
+    v_problem text;
+BEGIN
+    IF p_schema IN ('sfsync', 'information_schema') OR p_schema LIKE 'pg\_%' THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('schema %L is reserved; mapped tables need their own schema', p_schema);
+    END IF;
+    IF p_table IN ('_trigger_log', '_trigger_log_archive') THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('table name %L is taken by sfsync''s view of the queue in every mapped schema', p_table),
+            HINT = 'choose another table with options.table';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_namespace n WHERE n.nspname = p_schema) THEN
+        RETURN;   -- sfsync creates it
+    END IF;
+    IF NOT has_schema_privilege('sfsync_owner', p_schema, 'USAGE') THEN
+        RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+            MESSAGE = format('sfsync may not use schema %I', p_schema),
+            HINT = format('map into a schema sfsync creates (a new name), or a superuser runs GRANT USAGE, CREATE ON SCHEMA %I TO sfsync_owner', p_schema);
+    END IF;
+    v_relation := to_regclass(format('%I.%I', p_schema, p_table));
+    IF v_relation IS NOT NULL THEN
+        v_problem := sfsync._foreign_relation(v_relation);
+        IF v_problem IS NOT NULL THEN
+            RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+                MESSAGE = format('%s already exists and sfsync may not adopt it: %s', v_relation, v_problem),
+                HINT = format('choose another table with options.table; to hand a Heroku Connect table over to sfsync, a superuser runs ALTER TABLE %s OWNER TO sfsync_owner', v_relation);
+        END IF;
+    ELSIF NOT has_schema_privilege('sfsync_owner', p_schema, 'CREATE') THEN
+        RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+            MESSAGE = format('sfsync may not create tables in schema %I', p_schema),
+            HINT = format('map into a schema sfsync creates (a new name), or a superuser runs GRANT USAGE, CREATE ON SCHEMA %I TO sfsync_owner', p_schema);
+    END IF;
+END
+$$;
+
+-- Validates options.indexes: {"<Field>": {"unique": true|false}, ...} naming mapped fields.
+CREATE OR REPLACE FUNCTION sfsync._check_indexes(p_indexes jsonb, p_fields text[])
+    RETURNS jsonb
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    v_field text;
+    v_index jsonb;
+BEGIN
+    IF p_indexes IS NULL THEN
+        RETURN '{}';
+    END IF;
+    IF jsonb_typeof(p_indexes) <> 'object' THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('option indexes must be a JSON object like {"Email": {"unique": false}}, not %s', p_indexes);
+    END IF;
+    FOR v_field, v_index IN SELECT key, value FROM jsonb_each(p_indexes) LOOP
+        IF NOT lower(v_field) = ANY (ARRAY(SELECT lower(f) FROM unnest(p_fields) f)) THEN
+            RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+                MESSAGE = format('option indexes names %L, which is not in the field list', v_field);
+        END IF;
+        PERFORM sfsync._check_options(v_index, '{"unique": "boolean"}', format('option indexes.%s', v_field));
+        IF jsonb_typeof(v_index->'unique') = 'null' THEN
+            RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+                MESSAGE = format('option indexes.%s key "unique" must be true or false, not null', v_field);
+        END IF;
+    END LOOP;
+    RETURN p_indexes;
+END
+$$;
+
+-- Drops the named triggers of a mapped table where they exist.
+CREATE OR REPLACE FUNCTION sfsync._drop_triggers(p_table regclass, p_triggers text[])
+    RETURNS void
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    v_trigger text;
+BEGIN
+    FOR v_trigger IN SELECT t.tgname FROM pg_trigger t
+                      WHERE t.tgrelid = p_table AND t.tgname = ANY (p_triggers) LOOP
+        EXECUTE format('DROP TRIGGER %I ON %s', v_trigger, p_table);
+    END LOOP;
+END
+$$;
+
+-- (Re)creates the capture triggers of a mapping with a new configuration version, so every backend's
+-- trigger cache reloads the column plan.
+CREATE OR REPLACE FUNCTION sfsync._install_triggers(p_mapping bigint)
+    RETURNS void
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    m sfsync.mapping;
+    v_table regclass;
+BEGIN
+    UPDATE sfsync.mapping SET config_version = config_version + 1, updated_at = now()
+     WHERE id = p_mapping RETURNING * INTO m;
+    v_table := sfsync._mapped_table(m);
+    EXECUTE format('CREATE OR REPLACE TRIGGER sfsync_capture AFTER INSERT OR UPDATE OR DELETE ON %s '
+                   'FOR EACH ROW EXECUTE FUNCTION sfsync._capture(%L, %L)',
+                   v_table, m.id, m.config_version);
+    IF m.access = 'read_write' THEN
+        EXECUTE format('CREATE OR REPLACE TRIGGER sfsync_status BEFORE INSERT OR UPDATE ON %s '
+                       'FOR EACH ROW EXECUTE FUNCTION sfsync._mark_pending(%L, %L)',
+                       v_table, m.id, m.config_version);
+        EXECUTE format('CREATE OR REPLACE TRIGGER sfsync_truncate BEFORE TRUNCATE ON %s '
+                       'FOR EACH STATEMENT EXECUTE FUNCTION sfsync._refuse_truncate()', v_table);
+    ELSE
+        PERFORM sfsync._drop_triggers(v_table, ARRAY['sfsync_status', 'sfsync_truncate']);
+    END IF;
+END
+$$;
+
+-- This session's staging table of a mapping, checked: sfsync._merge_stage runs as sfsync_owner and
+-- reads and deletes from it, so it must be the table _create_stage made (owned by sfsync_owner in this
+-- session's temporary schema, no triggers, no rules), never a relation the sidecar's role put under
+-- that name. NULL when there is none.
+CREATE OR REPLACE FUNCTION sfsync._stage_table(p_mapping bigint)
+    RETURNS regclass
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    v_stage regclass := to_regclass('pg_temp.sfsync_stage_' || p_mapping);
+BEGIN
+    IF v_stage IS NOT NULL AND NOT EXISTS (
+           SELECT 1 FROM pg_class c
+            WHERE c.oid = v_stage AND c.relkind = 'r' AND c.relpersistence = 't'
+              AND c.relnamespace = pg_my_temp_schema() AND NOT c.relhastriggers AND NOT c.relhasrules
+              AND c.relowner = (SELECT r.oid FROM pg_roles r WHERE r.rolname = 'sfsync_owner')) THEN
+        RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+            MESSAGE = format('%s is not a staging table made by sfsync._create_stage', v_stage),
+            HINT = format('drop it (DROP TABLE %s) and call sfsync._create_stage(%s)', v_stage, p_mapping);
+    END IF;
+    RETURN v_stage;
+END
+$$;
+
+-- Writes the results of one mapping's claimed changes into its table: the sfid of inserts,
+-- _hc_lastop and _hc_err (the part of _complete_changes that touches the mapped table).
+CREATE OR REPLACE FUNCTION sfsync._record_results(p_mapping sfsync.mapping, p_table regclass, p_results sfsync._result[])
+    RETURNS void
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+BEGIN
+    -- rows are locked in id order, the order application transactions are most likely to use too
+    EXECUTE format('SELECT 1 FROM %s t WHERE t.id = ANY ($1) ORDER BY t.id FOR UPDATE', p_table)
+      USING ARRAY(SELECT s.record_id FROM unnest(p_results) s);
+    -- without an upsert field the reader may already have stored our insert as a row of its own:
+    -- that copy goes, the application's row keeps its id
+    EXECUTE format(
+        'DELETE FROM %1$s t USING unnest($1) s
+          WHERE s.mapping_id = %2$s AND s.outcome = ''SUCCESS'' AND s.sfid IS NOT NULL
+            AND t.sfid = s.sfid AND t.id <> s.record_id
+            AND NOT EXISTS (SELECT 1 FROM sfsync.change c WHERE c.mapping_id = %2$s AND c.record_id = t.id)',
+        p_table, p_mapping.id) USING p_results;
+    EXECUTE format(
+        'UPDATE %1$s t
+            SET sfid = coalesce(o.sfid, t.sfid),
+                _hc_lastop = CASE WHEN o.lastop <> ''FAILED'' AND EXISTS (
+                                      SELECT 1 FROM sfsync.change c
+                                       WHERE c.mapping_id = %2$s AND c.record_id = t.id
+                                         AND c.state IN (''NEW'', ''PENDING'')) THEN ''PENDING''
+                                  -- an update of a row whose insert failed created the record
+                                  WHEN o.lastop = ''UPDATED'' AND t.sfid IS NULL AND o.sfid IS NOT NULL
+                                       THEN ''INSERTED''
+                                  ELSE o.lastop END,
+                _hc_err = o.err
+           FROM (SELECT s.record_id,
+                        max(s.sfid) FILTER (WHERE s.outcome = ''SUCCESS'') AS sfid,
+                        CASE WHEN bool_or(s.outcome = ''FAILED'') THEN ''FAILED''
+                             WHEN bool_or(s.action = ''INSERT'') THEN ''INSERTED''
+                             ELSE ''UPDATED'' END AS lastop,
+                        (array_agg(jsonb_build_object(
+                                       ''code'', coalesce(s.error->>''code'', ''UNKNOWN_ERROR''),
+                                       ''message'', coalesce(s.error->>''message'', ''''),
+                                       ''fields'', coalesce(s.error->''fields'', ''[]''),
+                                       ''at'', now())::text ORDER BY s.id DESC)
+                            FILTER (WHERE s.outcome = ''FAILED''))[1] AS err
+                   FROM unnest($1) s
+                  WHERE s.outcome IN (''SUCCESS'', ''FAILED'')
+                  GROUP BY s.record_id) o
+          WHERE t.id = o.record_id',
+        p_table, p_mapping.id) USING p_results;
+END
+$$;
+
+-- _record_results for the results of one record, on its own: when the database refuses them, the
+-- record's changes end FAILED with the database's error (Salesforce's answer is kept in sf_error) and
+-- the row is marked FAILED where that can still be written.
+CREATE OR REPLACE FUNCTION sfsync._record_results_of(p_mapping sfsync.mapping, p_table regclass, p_results sfsync._result[])
+    RETURNS void
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    v_error jsonb;
+BEGIN
+    PERFORM sfsync._record_results(p_mapping, p_table, p_results);
+EXCEPTION
+    WHEN serialization_failure OR deadlock_detected OR lock_not_available THEN
+        RAISE;
+    WHEN OTHERS THEN
+        v_error := jsonb_build_object('code', 'SFSYNC_DATABASE_ERROR', 'sqlstate', SQLSTATE,
+                                      'message', format('recording Salesforce''s answer in %s failed: %s', p_table, SQLERRM),
+                                      'fields', '[]'::jsonb);
+        UPDATE sfsync.change c
+           SET state = 'FAILED', sf_result = 'SFSYNC_DATABASE_ERROR', sf_message = v_error->>'message',
+               sf_error = v_error || jsonb_build_object('salesforce', jsonb_build_object('outcome', s.outcome, 'sfid', s.sfid, 'error', s.error)),
+               updated_at = now()
+          FROM unnest(p_results) s
+         WHERE c.id = s.id;
+        BEGIN
+            EXECUTE format('UPDATE %s SET _hc_lastop = ''FAILED'', _hc_err = $2 WHERE id = $1', p_table)
+              USING p_results[1].record_id, (v_error || jsonb_build_object('at', now()))::text;
+        EXCEPTION WHEN OTHERS THEN
+            NULL;   -- the row refuses every write: the queue entry keeps the error
+        END;
+END
+$$;
+
+-- Refuses an archive retention shorter than a day: the archive holds the FAILED changes an operator
+-- still has to look at, and a negative or tiny retention would erase them at once.
+CREATE OR REPLACE FUNCTION sfsync._check_retention(p_retention interval)
+    RETURNS interval
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+BEGIN
+    IF p_retention IS NULL OR p_retention < interval '1 day' THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('the archive retention must be at least 1 day, not %s', coalesce(p_retention::text, 'NULL'));
+    END IF;
+    RETURN p_retention;
+END
+$$;
+
+-- One incoming record for a row that has queued or in-flight local changes. For each mapped field
+-- the local changes touch: an incoming value equal to the local one, or equal to the value before the
+-- local change (Salesforce has not seen it yet, e.g. the read-back of our own earlier write), is no
+-- conflict; anything else is a conflict, resolved by the mapping's policy and logged. Fields the local
+-- changes do not touch take the incoming value. Only the mapping's own columns are written: a
+-- column users added (a generated one, say) keeps what it has. Returns the number of conflicts.
+CREATE OR REPLACE FUNCTION sfsync._merge_protected_row(p_mapping sfsync.mapping, p_table regclass, p_record bigint,
+                                            p_local jsonb, p_incoming jsonb, p_deleted boolean)
+    RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    v_col jsonb;
+    v_name text;
+    v_new jsonb := p_local;
+    v_in jsonb;
+    v_pending jsonb;
+    v_base jsonb;
+    v_first_action text;
+    v_change_id bigint;
+    v_conflicts integer := 0;
+BEGIN
+    IF p_deleted AND NOT p_mapping.keep_deleted THEN
+        -- deleted in Salesforce: the row goes; queued changes to it can no longer be sent
+        INSERT INTO sfsync.conflict (mapping_id, record_id, sfid, field, column_name, local_value, incoming_value,
+                                     policy, change_id)
+        SELECT p_mapping.id, p_record, p_incoming->>'sfid', 'IsDeleted', 'isdeleted', 'false', 'true',
+               'deleted_in_salesforce', min(c.id)
+          FROM sfsync.change c WHERE c.mapping_id = p_mapping.id AND c.record_id = p_record;
+        UPDATE sfsync.change SET state = 'IGNORED', processed_at = now(), updated_at = now(),
+                                 sf_message = 'the record was deleted in Salesforce'
+         WHERE mapping_id = p_mapping.id AND record_id = p_record AND state = 'NEW';
+        EXECUTE format('DELETE FROM %s WHERE id = $1', p_table) USING p_record;
+        RETURN 1;
+    END IF;
+
+    FOR v_col IN SELECT c FROM jsonb_array_elements(p_mapping.columns) c LOOP
+        v_name := v_col->>'column';
+        CONTINUE WHEN NOT p_incoming ? v_name;   -- a field Salesforce did not send
+        v_in := coalesce(p_incoming->v_name, 'null');
+        IF (v_col->>'system')::boolean THEN
+            v_new := jsonb_set(v_new, ARRAY[v_name], CASE WHEN v_name = 'sfid' THEN coalesce(NULLIF(p_local->'sfid', 'null'), v_in) ELSE v_in END);
+            CONTINUE;
+        END IF;
+        SELECT c."values"->v_name INTO v_pending FROM sfsync.change c
+         WHERE c.mapping_id = p_mapping.id AND c.record_id = p_record AND c."values" ? v_name
+         ORDER BY c.id DESC LIMIT 1;
+        IF NOT FOUND THEN
+            v_new := jsonb_set(v_new, ARRAY[v_name], v_in);
+            CONTINUE;
+        END IF;
+        SELECT c.old->v_name, c.action, c.id INTO v_base, v_first_action, v_change_id FROM sfsync.change c
+         WHERE c.mapping_id = p_mapping.id AND c.record_id = p_record AND c."values" ? v_name
+         ORDER BY c.id LIMIT 1;
+        IF v_in = v_pending OR (v_first_action = 'UPDATE' AND v_in = coalesce(v_base, 'null')) THEN
+            CONTINUE;
+        END IF;
+        v_conflicts := v_conflicts + 1;
+        -- the same Salesforce version read again (polls overlap) is the same conflict, logged once
+        INSERT INTO sfsync.conflict (mapping_id, record_id, sfid, field, column_name, local_value, incoming_value,
+                                     policy, change_id)
+        SELECT p_mapping.id, p_record, coalesce(p_local->>'sfid', p_incoming->>'sfid'), v_col->>'field', v_name,
+               v_pending, v_in, p_mapping.conflict, v_change_id
+         WHERE NOT EXISTS (SELECT 1 FROM sfsync.conflict k
+                            WHERE k.mapping_id = p_mapping.id AND k.record_id = p_record AND k.column_name = v_name
+                              AND k.change_id IS NOT DISTINCT FROM v_change_id AND k.incoming_value = v_in
+                              AND k.local_value IS NOT DISTINCT FROM v_pending);
+        IF p_mapping.conflict = 'salesforce_wins' THEN
+            v_new := jsonb_set(v_new, ARRAY[v_name], v_in);
+            UPDATE sfsync.change SET "values" = "values" - v_name, updated_at = now()
+             WHERE mapping_id = p_mapping.id AND record_id = p_record AND state = 'NEW' AND "values" ? v_name;
+        END IF;
+    END LOOP;
+
+    -- a queued update left with nothing to send is folded into Salesforce's version
+    UPDATE sfsync.change SET state = 'MERGED', processed_at = now(), updated_at = now(),
+                             sf_message = 'superseded by the Salesforce value (conflict policy salesforce_wins)'
+     WHERE mapping_id = p_mapping.id AND record_id = p_record AND state = 'NEW'
+       AND action = 'UPDATE' AND "values" = '{}';
+    v_new := jsonb_set(v_new, '{_hc_lastop}',
+                       CASE WHEN EXISTS (SELECT 1 FROM sfsync.change c WHERE c.mapping_id = p_mapping.id
+                                            AND c.record_id = p_record AND c.state IN ('NEW', 'PENDING'))
+                            THEN '"PENDING"'::jsonb ELSE '"SYNCED"'::jsonb END);
+    EXECUTE format('UPDATE %1$s t SET (%2$s) = (SELECT %2$s FROM jsonb_populate_record(NULL::%1$s, $1)) WHERE t.id = $2',
+                   p_table,
+                   (SELECT string_agg(quote_ident(c->>'column'), ', ')
+                      FROM jsonb_array_elements(p_mapping.columns || '[{"column": "_hc_lastop"}]') c
+                     WHERE c->>'column' <> 'id'))
+      USING v_new, p_record;
+    RETURN v_conflicts;
+END
+$$;
+
+-- Queues the current values of a row again (Heroku Connect's hc_capture_*_from_row): an INSERT of
+-- every insertable non-null column when the row has no sfid, otherwise an UPDATE of p_columns.
+CREATE OR REPLACE FUNCTION sfsync._recapture_row(p_mapping sfsync.mapping, p_record bigint, p_columns text[])
+    RETURNS bigint
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    v_table regclass;
+    v_row jsonb;
+    v_action text;
+    v_values jsonb;
+    v_id bigint;
+BEGIN
+    v_table := sfsync._mapped_table(p_mapping);
+    IF v_table IS NULL THEN
+        RETURN NULL;
+    END IF;
+    EXECUTE format('SELECT to_jsonb(t) FROM %s t WHERE t.id = $1', v_table) INTO v_row USING p_record;
+    IF v_row IS NULL THEN
+        RETURN NULL;
+    END IF;
+    IF v_row->>'sfid' IS NULL THEN
+        v_action := 'INSERT';
+        SELECT jsonb_object_agg(c->>'column', v_row->(c->>'column')) INTO v_values
+          FROM jsonb_array_elements(p_mapping.columns) c
+         WHERE (c->>'insertable')::boolean AND jsonb_typeof(v_row->(c->>'column')) <> 'null';
+    ELSE
+        v_action := 'UPDATE';
+        SELECT jsonb_object_agg(c->>'column', v_row->(c->>'column')) INTO v_values
+          FROM jsonb_array_elements(p_mapping.columns) c
+         WHERE (c->>'updatable')::boolean AND (c->>'column') = ANY (p_columns);
+    END IF;
+    IF v_values IS NULL THEN
+        RETURN NULL;
+    END IF;
+    INSERT INTO sfsync.change (mapping_id, record_id, sfid, action, "values", state)
+    VALUES (p_mapping.id, p_record, v_row->>'sfid', v_action, v_values, 'NEW')
+    RETURNING id INTO v_id;
+    EXECUTE format('UPDATE %s SET _hc_lastop = ''PENDING'', _hc_err = NULL WHERE id = $1', v_table) USING p_record;
+    RETURN v_id;
+END
+$$;
+
+-- <schema>._trigger_log and <schema>._trigger_log_archive: read-only views with Heroku Connect's column
+-- names over sfsync.change / sfsync.change_archive, for tools written against Heroku Connect.
+CREATE OR REPLACE FUNCTION sfsync._ensure_trigger_log_views(p_schema text)
+    RETURNS void
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    v_source text;
+    v_view text;
+BEGIN
+    FOR v_source, v_view IN VALUES ('sfsync.change', '_trigger_log'), ('sfsync.change_archive', '_trigger_log_archive') LOOP
+        EXECUTE format(
+            'CREATE OR REPLACE VIEW %1$I.%2$I WITH (security_barrier) AS
+             SELECT c.id, (c.txid::text)::bigint AS txid, c.created_at, c.updated_at, c.processed_at,
+                    (c.processed_tx::text)::bigint AS processed_tx, c.state, c.action,
+                    m.table_name::varchar(128) AS table_name, c.record_id, c.sfid, c.old, c."values",
+                    c.sf_result, c.sf_message
+               FROM %3$s c JOIN sfsync.mapping m ON m.id = c.mapping_id
+              WHERE m.schema_name = %4$L',
+            p_schema, v_view, v_source, p_schema);
+        -- owned by sfsync_owner like the schema's tables; admins read it and grant it on
+        EXECUTE format('GRANT SELECT ON %I.%I TO sfsync_admin WITH GRANT OPTION', p_schema, v_view);
+        EXECUTE format('COMMENT ON VIEW %I.%I IS %L', p_schema, v_view,
+                       format('sfsync: Heroku Connect compatible view of %s for the mappings in schema %s', v_source, p_schema));
+    END LOOP;
+END
+$$;
+
+
 -- Parents before children across claims and sidecars (a child waits for the queued or in-flight
 -- change that gives its parent the external id it refers to), and the missing-parent lookup the
 -- sidecar may make as an sfsync_agent member.
@@ -69,6 +588,7 @@ DECLARE
     v_active bigint[];
     v_claimed sfsync.change[];
     v_mapping sfsync.mapping;
+    v_table regclass;
     v_rows jsonb := '{}';
     v_part jsonb;
     v_round integer := 0;
@@ -193,9 +713,9 @@ BEGIN
     -- the current row of each claimed record, for merging and for re-sending failed inserts
     FOR v_mapping IN SELECT * FROM sfsync.mapping m
                       WHERE m.id = ANY (ARRAY(SELECT DISTINCT k.mapping_id FROM unnest(v_claimed) k)) LOOP
-        CONTINUE WHEN to_regclass(format('%I.%I', v_mapping.schema_name, v_mapping.table_name)) IS NULL;
-        EXECUTE format('SELECT jsonb_object_agg(t.id::text, to_jsonb(t)) FROM %I.%I t WHERE t.id = ANY ($1)',
-                       v_mapping.schema_name, v_mapping.table_name)
+        v_table := sfsync._mapped_table(v_mapping, false);
+        CONTINUE WHEN v_table IS NULL;
+        EXECUTE format('SELECT jsonb_object_agg(t.id::text, to_jsonb(t)) FROM %s t WHERE t.id = ANY ($1)', v_table)
            INTO v_part
           USING ARRAY(SELECT k.record_id FROM unnest(v_claimed) k WHERE k.mapping_id = v_mapping.id);
         v_rows := v_rows || jsonb_build_object(v_mapping.id::text, coalesce(v_part, '{}'));
@@ -226,6 +746,7 @@ CREATE OR REPLACE FUNCTION sfsync._parent_pending(p_mapping bigint, p_object tex
     AS $$
 DECLARE
     v_parent sfsync.mapping;
+    v_table regclass;
     v_column text;
     v_pending boolean;
 BEGIN
@@ -239,13 +760,14 @@ BEGIN
     SELECT c->>'column' INTO v_column FROM jsonb_array_elements(coalesce(v_parent.columns, '[]')) c
      WHERE lower(c->>'field') = lower(p_field) AND c->>'relationship' IS NULL
      LIMIT 1;
-    IF v_column IS NULL OR to_regclass(format('%I.%I', v_parent.schema_name, v_parent.table_name)) IS NULL THEN
+    v_table := sfsync._mapped_table(v_parent, false);
+    IF v_column IS NULL OR v_table IS NULL THEN
         RETURN false;
     END IF;
     -- through the parent mapping's queued changes (few), not a scan of its table (many rows)
-    EXECUTE format('SELECT EXISTS (SELECT 1 FROM sfsync.change c JOIN %I.%I t ON t.id = c.record_id
+    EXECUTE format('SELECT EXISTS (SELECT 1 FROM sfsync.change c JOIN %s t ON t.id = c.record_id
                                     WHERE c.mapping_id = $2 AND lower(t.%I::text) = lower($1))',
-                   v_parent.schema_name, v_parent.table_name, v_column)
+                   v_table, v_column)
        INTO v_pending USING p_value, v_parent.id;
     RETURN v_pending;
 END
@@ -526,10 +1048,8 @@ BEGIN
     v_filter := v_options->>'filter';
     PERFORM sfsync._check_mapping_settings(fields, create_mapping.access, v_upsert, v_read_only, v_poll,
                                            v_conflict, v_filter);
-    IF v_schema IN ('sfsync', 'pg_catalog', 'information_schema', 'pg_toast') THEN
-        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
-            MESSAGE = format('schema %L is reserved; mapped tables need their own schema', v_schema);
-    END IF;
+    PERFORM sfsync._check_indexes(v_options->'indexes', fields);
+    PERFORM sfsync._check_target(v_schema, v_table);
 
     BEGIN
         INSERT INTO sfsync.mapping (schema_name, object_name, table_name, fields, access, upsert_field,
@@ -538,9 +1058,10 @@ BEGIN
         VALUES (v_schema, create_mapping.object_name, v_table, fields, create_mapping.access, v_upsert,
                 v_poll, coalesce((v_options->>'streaming')::boolean, false), v_filter, v_read_only,
                 v_conflict, coalesce((v_options->>'keep_deleted')::boolean, false),
-                coalesce(v_options->'indexes', '{}'))
+                sfsync._check_indexes(v_options->'indexes', fields))
         RETURNING id INTO v_id;
     EXCEPTION WHEN unique_violation THEN
+        -- the same object (API names are case-insensitive) or the same table, in this schema
         RAISE EXCEPTION USING ERRCODE = 'duplicate_object',
             MESSAGE = format('a mapping for %L (table %I.%I) already exists', create_mapping.object_name, v_schema, v_table),
             HINT = 'use sfsync.alter_mapping to change it, or sfsync.drop_mapping first';
@@ -554,7 +1075,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION sfsync.create_mapping(text, text[], text, jsonb) IS
-    'Maps a Salesforce object to a Postgres table. access: read_only | read_write. options: schema, table, upsert_field, poll_seconds, streaming, filter, read_only_fields, conflict, keep_deleted, describe. Returns the mapping id.';
+    'Maps a Salesforce object to a Postgres table. access: read_only | read_write. options: schema, table, upsert_field, poll_seconds, streaming, filter, read_only_fields, conflict, keep_deleted, indexes, describe. Returns the mapping id.';
 
 -- Changes a mapping. Schema changes happen now when the stored describe knows every field; new
 -- columns are back-filled by the sidecar.
@@ -656,22 +1177,32 @@ CREATE OR REPLACE FUNCTION sfsync.drop_mapping(object_name text, drop_table bool
     LANGUAGE plpgsql
     SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
+    -- see _install_mapping
+    SET lock_timeout = '5s'
     AS $$
 DECLARE
     m sfsync.mapping;
+    v_table regclass;
 BEGIN
     m := sfsync._mapping_for_update(drop_mapping.object_name, drop_mapping.schema);
-    PERFORM set_config('lock_timeout', '5s', true);
+    BEGIN
+        v_table := sfsync._mapped_table(m);
+    EXCEPTION WHEN insufficient_privilege THEN
+        -- another relation has the table's name: it is not sfsync's to drop or change
+        IF drop_table THEN
+            RAISE;
+        END IF;
+        RAISE NOTICE '%; left as it is', SQLERRM;
+    END;
     UPDATE sfsync.change SET state = 'IGNORED', processed_at = now(), updated_at = now(),
                              sf_message = 'the mapping was dropped'
      WHERE mapping_id = m.id;
     PERFORM sfsync._archive_finished();
-    IF to_regclass(format('%I.%I', m.schema_name, m.table_name)) IS NOT NULL THEN
+    IF v_table IS NOT NULL THEN
         IF drop_table THEN
-            EXECUTE format('DROP TABLE %I.%I', m.schema_name, m.table_name);
+            EXECUTE format('DROP TABLE %s', v_table);
         ELSE
-            PERFORM sfsync._drop_triggers(m.schema_name, m.table_name,
-                                          ARRAY['sfsync_capture', 'sfsync_status', 'sfsync_truncate']);
+            PERFORM sfsync._drop_triggers(v_table, ARRAY['sfsync_capture', 'sfsync_status', 'sfsync_truncate']);
         END IF;
     END IF;
     DELETE FROM sfsync.mapping WHERE id = m.id;
@@ -797,6 +1328,9 @@ DECLARE
     v_bad text;
     v_also_finished bigint[];
     v_scope text := sfsync._protocol_scope();
+    v_table regclass;
+    v_mine sfsync._result[];
+    v_record bigint;
 BEGIN
     IF jsonb_typeof(p_results) IS DISTINCT FROM 'array' THEN
         RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
@@ -871,51 +1405,28 @@ BEGIN
     )
     SELECT array_agg(id) INTO v_also_finished FROM ignored;
 
-    -- the rows: sfid, _hc_lastop, _hc_err
+    -- the rows: sfid, _hc_lastop, _hc_err. A result the database refuses to record (a row's own
+    -- constraint or trigger, an sfid another row already holds) must not roll back the others, or the
+    -- batch would be claimed and sent again every lease: then each record is recorded on its own and
+    -- the refused one ends FAILED with the database's error.
     FOR v_mapping IN SELECT * FROM sfsync.mapping
                       WHERE id IN (SELECT DISTINCT s.mapping_id FROM unnest(v_results) s
                                     WHERE s.outcome IN ('SUCCESS', 'FAILED')) LOOP
-        CONTINUE WHEN to_regclass(format('%I.%I', v_mapping.schema_name, v_mapping.table_name)) IS NULL;
-        -- rows are locked in id order, the order application transactions are most likely to use too
-        EXECUTE format('SELECT 1 FROM %I.%I t WHERE t.id = ANY ($1) ORDER BY t.id FOR UPDATE',
-                       v_mapping.schema_name, v_mapping.table_name)
-          USING ARRAY(SELECT s.record_id FROM unnest(v_results) s WHERE s.mapping_id = v_mapping.id);
-        -- without an upsert field the reader may already have stored our insert as a row of its own:
-        -- that copy goes, the application's row keeps its id
-        EXECUTE format(
-            'DELETE FROM %1$I.%2$I t USING unnest($1) s
-              WHERE s.mapping_id = %3$s AND s.outcome = ''SUCCESS'' AND s.sfid IS NOT NULL
-                AND t.sfid = s.sfid AND t.id <> s.record_id
-                AND NOT EXISTS (SELECT 1 FROM sfsync.change c WHERE c.mapping_id = %3$s AND c.record_id = t.id)',
-            v_mapping.schema_name, v_mapping.table_name, v_mapping.id) USING v_results;
-        EXECUTE format(
-            'UPDATE %1$I.%2$I t
-                SET sfid = coalesce(o.sfid, t.sfid),
-                    _hc_lastop = CASE WHEN o.lastop <> ''FAILED'' AND EXISTS (
-                                          SELECT 1 FROM sfsync.change c
-                                           WHERE c.mapping_id = %3$s AND c.record_id = t.id
-                                             AND c.state IN (''NEW'', ''PENDING'')) THEN ''PENDING''
-                                      -- an update of a row whose insert failed created the record
-                                      WHEN o.lastop = ''UPDATED'' AND t.sfid IS NULL AND o.sfid IS NOT NULL
-                                           THEN ''INSERTED''
-                                      ELSE o.lastop END,
-                    _hc_err = o.err
-               FROM (SELECT s.record_id,
-                            max(s.sfid) FILTER (WHERE s.outcome = ''SUCCESS'') AS sfid,
-                            CASE WHEN bool_or(s.outcome = ''FAILED'') THEN ''FAILED''
-                                 WHEN bool_or(s.action = ''INSERT'') THEN ''INSERTED''
-                                 ELSE ''UPDATED'' END AS lastop,
-                            (array_agg(jsonb_build_object(
-                                           ''code'', coalesce(s.error->>''code'', ''UNKNOWN_ERROR''),
-                                           ''message'', coalesce(s.error->>''message'', ''''),
-                                           ''fields'', coalesce(s.error->''fields'', ''[]''),
-                                           ''at'', now())::text ORDER BY s.id DESC)
-                                FILTER (WHERE s.outcome = ''FAILED''))[1] AS err
-                       FROM unnest($1) s
-                      WHERE s.mapping_id = %3$s AND s.outcome IN (''SUCCESS'', ''FAILED'')
-                      GROUP BY s.record_id) o
-              WHERE t.id = o.record_id',
-            v_mapping.schema_name, v_mapping.table_name, v_mapping.id) USING v_results;
+        v_table := sfsync._mapped_table(v_mapping, false);
+        CONTINUE WHEN v_table IS NULL;
+        v_mine := ARRAY(SELECT s FROM unnest(v_results) s
+                         WHERE s.mapping_id = v_mapping.id AND s.outcome IN ('SUCCESS', 'FAILED'));
+        BEGIN
+            PERFORM sfsync._record_results(v_mapping, v_table, v_mine);
+        EXCEPTION
+            WHEN serialization_failure OR deadlock_detected OR lock_not_available THEN
+                RAISE;   -- transient: the whole call fails and the sidecar sends the results again
+            WHEN OTHERS THEN
+                FOR v_record IN SELECT DISTINCT s.record_id FROM unnest(v_mine) s ORDER BY 1 LOOP
+                    PERFORM sfsync._record_results_of(v_mapping, v_table,
+                        ARRAY(SELECT s FROM unnest(v_mine) s WHERE s.record_id = v_record));
+                END LOOP;
+        END;
         UPDATE sfsync.mapping SET last_write_at = now() WHERE id = v_mapping.id;
     END LOOP;
 
@@ -939,7 +1450,7 @@ CREATE OR REPLACE FUNCTION sfsync._purge_archive(p_retention interval DEFAULT '3
     purged AS (
         DELETE FROM sfsync.change_archive a
          USING scope
-         WHERE a.archived_at < now() - p_retention
+         WHERE a.archived_at < now() - sfsync._check_retention(p_retention)
            AND (scope.schema_name IS NULL
                 OR NOT EXISTS (SELECT 1 FROM sfsync.mapping m WHERE m.id = a.mapping_id AND m.schema_name <> scope.schema_name))
         RETURNING 1
@@ -951,14 +1462,18 @@ COMMENT ON FUNCTION sfsync._purge_archive(interval) IS 'sfsync (sidecar): purges
 -- The staging table of a mapping in this session: one text column per mapped column, in plan order.
 -- The sidecar COPYs Salesforce data (Bulk API CSV) into it, then calls sfsync._merge_stage. Returns
 -- {"table": ..., "columns": [...], "fields": [...]} (fields: the SOQL names, in the same order).
+-- Created as sfsync_owner, which the calling role may only insert into: it can put no trigger or
+-- rule on it for _merge_stage to run.
 CREATE OR REPLACE FUNCTION sfsync._create_stage(p_mapping bigint)
     RETURNS jsonb
     LANGUAGE plpgsql
+    SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
     AS $$
 DECLARE
     v_columns jsonb;
     v_name text := 'sfsync_stage_' || p_mapping;
+    v_stage regclass;
     v_wanted text[];
     v_existing text[];
 BEGIN
@@ -969,20 +1484,21 @@ BEGIN
         RAISE EXCEPTION USING ERRCODE = 'undefined_object',
             MESSAGE = format('mapping %s does not exist or has no table yet', p_mapping);
     END IF;
+    v_stage := sfsync._stage_table(p_mapping);
     v_wanted := ARRAY(SELECT c->>'column' FROM jsonb_array_elements(v_columns) c);
     v_existing := ARRAY(SELECT attname::text FROM pg_attribute
-                         WHERE attrelid = to_regclass('pg_temp.' || v_name) AND attnum > 0 AND NOT attisdropped
+                         WHERE attrelid = v_stage AND attnum > 0 AND NOT attisdropped
                          ORDER BY attnum);
     IF v_existing IS DISTINCT FROM v_wanted THEN
-        IF to_regclass('pg_temp.' || v_name) IS NOT NULL THEN
-            EXECUTE format('DROP TABLE pg_temp.%I', v_name);
+        IF v_stage IS NOT NULL THEN
+            EXECUTE format('DROP TABLE %s', v_stage);
         END IF;
         EXECUTE format('CREATE TEMP TABLE %I (%s)', v_name,
                        (SELECT string_agg(format('%I text', c), ', ') FROM unnest(v_wanted) c));
-        -- temp tables are private to the session; this lets whichever role the session switches to use it
-        EXECUTE format('GRANT ALL ON pg_temp.%I TO PUBLIC', v_name);
+        -- the sidecar fills it (COPY or INSERT); temporary tables are out of other sessions' reach
+        EXECUTE format('GRANT INSERT ON pg_temp.%I TO PUBLIC', v_name);
     ELSE
-        EXECUTE format('TRUNCATE pg_temp.%I', v_name);
+        EXECUTE format('TRUNCATE %s', v_stage);
     END IF;
     RETURN jsonb_build_object('table', 'pg_temp.' || v_name, 'columns', to_jsonb(v_wanted),
                               'fields', (SELECT jsonb_agg(c->'field') FROM jsonb_array_elements(v_columns) c));
@@ -1039,11 +1555,15 @@ BEGIN
         RAISE EXCEPTION USING ERRCODE = 'undefined_object',
             MESSAGE = format('mapping %s does not exist or has no table yet', p_mapping);
     END IF;
-    IF to_regclass(v_stage) IS NULL THEN
+    IF sfsync._stage_table(p_mapping) IS NULL THEN
         RAISE EXCEPTION USING ERRCODE = 'undefined_table',
             MESSAGE = format('no staging table for mapping %s in this session: call sfsync._create_stage first', p_mapping);
     END IF;
-    v_target := format('%I.%I', m.schema_name, m.table_name);
+    v_target := sfsync._mapped_table(m);
+    IF v_target IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'undefined_table',
+            MESSAGE = format('the table %I.%I of mapping %s does not exist', m.schema_name, m.table_name, p_mapping);
+    END IF;
     -- fields Salesforce did not send (e.g. removed from the object): their columns are left as they are
     m.columns := (SELECT jsonb_agg(c ORDER BY n) FROM jsonb_array_elements(m.columns) WITH ORDINALITY AS x(c, n)
                    WHERE (c->>'system')::boolean
@@ -1099,7 +1619,8 @@ BEGIN
                FROM jsonb_array_elements(m.columns) c),
             v_deleted, v_upsert_match, v_active)
         LOOP
-            v_conflicts := v_conflicts + sfsync._merge_protected_row(m, v_row.record_id, v_row.local, v_row.incoming, v_row.deleted);
+            v_conflicts := v_conflicts + sfsync._merge_protected_row(m, v_target::regclass, v_row.record_id, v_row.local,
+                                                                     v_row.incoming, v_row.deleted);
             v_updated := v_updated + 1;
         END LOOP;
 
@@ -1136,14 +1657,18 @@ BEGIN
             v_updated := v_updated + v_count;
         END IF;
 
-        -- new records (two anti-joins, each of which can be hashed)
+        -- new records (anti-joins, each of which can be hashed); not a record whose row was deleted
+        -- locally and whose DELETE is still queued or in flight: a read from before the delete
+        -- reached Salesforce would bring the row back until the delete was read in turn
         EXECUTE format(
             'INSERT INTO %1$s (%3$s, _hc_lastop)
              SELECT %4$s, ''SYNCED'' FROM %2$s s
               WHERE NOT EXISTS (SELECT 1 FROM %1$s t WHERE t.sfid = s.sfid)
                 AND NOT EXISTS (SELECT 1 FROM %1$s t WHERE %5$s)
+                AND NOT EXISTS (SELECT 1 FROM sfsync.change c
+                                 WHERE c.mapping_id = %8$s AND c.action = ''DELETE'' AND c.sfid = s.sfid)
                 AND (%6$s OR NOT (%7$s))',
-            v_target, v_stage, v_cols, v_conv, v_upsert_match, m.keep_deleted::text, v_deleted);
+            v_target, v_stage, v_cols, v_conv, v_upsert_match, m.keep_deleted::text, v_deleted, m.id);
         GET DIAGNOSTICS v_inserted = ROW_COUNT;
     EXCEPTION WHEN data_exception THEN
         PERFORM sfsync._explain_bad_value(m, v_stage);
@@ -1238,6 +1763,7 @@ CREATE OR REPLACE FUNCTION sfsync._delete_records(p_mapping bigint, p_sfids text
     AS $$
 DECLARE
     m sfsync.mapping;
+    v_table regclass;
     v_count bigint;
 BEGIN
     -- a sidecar acts only on the mappings of its own schema
@@ -1247,20 +1773,24 @@ BEGIN
         RAISE EXCEPTION USING ERRCODE = 'undefined_object',
             MESSAGE = format('mapping %s does not exist or has no table yet', p_mapping);
     END IF;
+    v_table := sfsync._mapped_table(m);
+    IF v_table IS NULL THEN
+        RETURN 0;
+    END IF;
     EXECUTE format(
         'UPDATE sfsync.change c SET state = ''IGNORED'', processed_at = now(), updated_at = now(),
                 sf_message = ''the record was deleted in Salesforce''
-           FROM %I.%I t WHERE t.sfid = ANY ($1) AND c.mapping_id = %s AND c.record_id = t.id AND c.state = ''NEW''',
-        m.schema_name, m.table_name, m.id) USING p_sfids;
+           FROM %s t WHERE t.sfid = ANY ($1) AND c.mapping_id = %s AND c.record_id = t.id AND c.state = ''NEW''',
+        v_table, m.id) USING p_sfids;
     GET DIAGNOSTICS v_count = ROW_COUNT;
     IF v_count > 0 THEN
         PERFORM sfsync._archive_finished();
     END IF;
     IF m.keep_deleted AND NOT p_hard AND m.columns @> '[{"column": "isdeleted"}]' THEN
-        EXECUTE format('UPDATE %I.%I SET isdeleted = true, _hc_lastop = ''SYNCED'' WHERE sfid = ANY ($1) AND isdeleted IS NOT TRUE',
-                       m.schema_name, m.table_name) USING p_sfids;
+        EXECUTE format('UPDATE %s SET isdeleted = true, _hc_lastop = ''SYNCED'' WHERE sfid = ANY ($1) AND isdeleted IS NOT TRUE',
+                       v_table) USING p_sfids;
     ELSE
-        EXECUTE format('DELETE FROM %I.%I WHERE sfid = ANY ($1)', m.schema_name, m.table_name) USING p_sfids;
+        EXECUTE format('DELETE FROM %s WHERE sfid = ANY ($1)', v_table) USING p_sfids;
     END IF;
     GET DIAGNOSTICS v_count = ROW_COUNT;
     UPDATE sfsync.mapping SET last_read_at = now() WHERE id = m.id;
@@ -1278,6 +1808,9 @@ CREATE OR REPLACE FUNCTION sfsync._install_mapping(p_mapping bigint, p_describe 
     SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
     SET sfsync.origin = 'salesforce'
+    -- DDL on a table applications use: wait briefly, never queue behind a long transaction (a SET
+    -- clause, so the setting ends with the call instead of leaking into the caller's transaction)
+    SET lock_timeout = '5s'
     AS $$
 DECLARE
     m sfsync.mapping;
@@ -1304,13 +1837,19 @@ BEGIN
     v_new_columns := ARRAY(SELECT c->>'column' FROM jsonb_array_elements(v_plan->'columns') c);
     v_old_columns := ARRAY(SELECT c->>'column' FROM jsonb_array_elements(coalesce(m.columns, '[]')) c);
 
-    PERFORM set_config('lock_timeout', '5s', true);
     -- two mappings of one new schema may be installed at the same moment
     PERFORM pg_advisory_xact_lock(hashtext('sfsync schema ' || m.schema_name));
-    IF NOT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = m.schema_name) THEN
-        EXECUTE format('CREATE SCHEMA %I AUTHORIZATION sfsync_admin', m.schema_name);
+    IF m.columns IS NULL THEN
+        -- checked again now: the schema or a relation of the table's name may have appeared since
+        PERFORM sfsync._check_target(m.schema_name, m.table_name);
     END IF;
-    v_table := to_regclass(format('%I.%I', m.schema_name, m.table_name));
+    IF NOT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = m.schema_name) THEN
+        -- owned by sfsync_owner (this function's owner): admins and applications cannot drop or
+        -- replace what sfsync acts on
+        EXECUTE format('CREATE SCHEMA %I', m.schema_name);
+        EXECUTE format('GRANT USAGE ON SCHEMA %I TO sfsync_admin WITH GRANT OPTION', m.schema_name);
+    END IF;
+    v_table := sfsync._mapped_table(m);
 
     IF v_table IS NULL THEN
         EXECUTE format('CREATE TABLE %I.%I (id bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, %s, '
@@ -1318,21 +1857,23 @@ BEGIN
                        m.schema_name, m.table_name,
                        (SELECT string_agg(format('%I %s', c->>'column', c->>'sql_type'), ', ')
                           FROM jsonb_array_elements(v_plan->'columns') c));
-        EXECUTE format('ALTER TABLE %I.%I OWNER TO sfsync_admin', m.schema_name, m.table_name);
-        EXECUTE format('COMMENT ON TABLE %I.%I IS %L', m.schema_name, m.table_name,
+        v_table := format('%I.%I', m.schema_name, m.table_name)::regclass;
+        -- admins use the table and grant it to applications; its structure stays sfsync's
+        EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %s TO sfsync_admin WITH GRANT OPTION', v_table);
+        EXECUTE format('COMMENT ON TABLE %s IS %L', v_table,
                        format('sfsync: Salesforce %s (%s)', m.object_name, replace(m.access, '_', '-')));
     ELSE
         v_existing := ARRAY(SELECT attname::text FROM pg_attribute
                              WHERE attrelid = v_table AND attnum > 0 AND NOT attisdropped);
         IF m.columns IS NULL AND NOT (v_existing @> ARRAY['id', 'sfid']) THEN
             RAISE EXCEPTION USING ERRCODE = 'duplicate_table',
-                MESSAGE = format('table %I.%I already exists and is not an sfsync or Heroku Connect table (it has no id and sfid columns)',
-                                 m.schema_name, m.table_name),
+                MESSAGE = format('table %s already exists and is not an sfsync or Heroku Connect table (it has no id and sfid columns)',
+                                 v_table),
                 HINT = 'choose another table with options.table, or rename the existing table';
         END IF;
         FOR v_column IN SELECT c FROM jsonb_array_elements(v_plan->'columns') c LOOP
             IF NOT (v_column->>'column') = ANY (v_existing) THEN
-                EXECUTE format('ALTER TABLE %I.%I ADD COLUMN %I %s', m.schema_name, m.table_name,
+                EXECUTE format('ALTER TABLE %s ADD COLUMN %I %s', v_table,
                                v_column->>'column', v_column->>'sql_type');
                 IF NOT (v_column->>'system')::boolean THEN
                     v_added := v_added || (v_column->>'field');
@@ -1341,27 +1882,30 @@ BEGIN
         END LOOP;
         FOREACH v_name IN ARRAY v_old_columns LOOP
             IF NOT v_name = ANY (v_new_columns) AND v_name = ANY (v_existing) THEN
-                EXECUTE format('ALTER TABLE %I.%I DROP COLUMN %I', m.schema_name, m.table_name, v_name);
+                EXECUTE format('ALTER TABLE %s DROP COLUMN %I', v_table, v_name);
             END IF;
         END LOOP;
         IF NOT '_hc_lastop' = ANY (v_existing) THEN
-            EXECUTE format('ALTER TABLE %I.%I ADD COLUMN _hc_lastop varchar(32)', m.schema_name, m.table_name);
+            EXECUTE format('ALTER TABLE %s ADD COLUMN _hc_lastop varchar(32)', v_table);
         END IF;
         IF NOT '_hc_err' = ANY (v_existing) THEN
-            EXECUTE format('ALTER TABLE %I.%I ADD COLUMN _hc_err text', m.schema_name, m.table_name);
+            EXECUTE format('ALTER TABLE %s ADD COLUMN _hc_err text', v_table);
+        END IF;
+        IF m.columns IS NULL THEN
+            -- an adopted table: admins use it and grant it on, as a table sfsync created
+            EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %s TO sfsync_admin WITH GRANT OPTION', v_table);
         END IF;
     END IF;
 
-    EXECUTE format('CREATE UNIQUE INDEX IF NOT EXISTS %I ON %I.%I (sfid)',
-                   'hcu_idx_' || m.table_name || '_sfid', m.schema_name, m.table_name);
+    EXECUTE format('CREATE UNIQUE INDEX IF NOT EXISTS %I ON %s (sfid)', 'hcu_idx_' || m.table_name || '_sfid', v_table);
     IF (v_plan->>'has_systemmodstamp')::boolean THEN
-        EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON %I.%I (systemmodstamp)',
-                       'hc_idx_' || m.table_name || '_systemmodstamp', m.schema_name, m.table_name);
+        EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON %s (systemmodstamp)',
+                       'hc_idx_' || m.table_name || '_systemmodstamp', v_table);
     END IF;
     IF v_plan->>'upsert_column' IS NOT NULL THEN
-        EXECUTE format('CREATE UNIQUE INDEX IF NOT EXISTS %I ON %I.%I (%I)',
+        EXECUTE format('CREATE UNIQUE INDEX IF NOT EXISTS %I ON %s (%I)',
                        'hcu_idx_' || m.table_name || '_' || (v_plan->>'upsert_column'),
-                       m.schema_name, m.table_name, v_plan->>'upsert_column');
+                       v_table, v_plan->>'upsert_column');
     END IF;
 
     FOR v_name, v_column IN SELECT key, value FROM jsonb_each(m.indexes) LOOP
@@ -1370,11 +1914,11 @@ BEGIN
         IF v_name IS NOT NULL AND v_name NOT IN ('sfid', 'systemmodstamp')
            AND v_name IS DISTINCT FROM v_plan->>'upsert_column' THEN
             IF coalesce((v_column->>'unique')::boolean, false) THEN
-                EXECUTE format('CREATE UNIQUE INDEX IF NOT EXISTS %I ON %I.%I (%I)',
-                               'hcu_idx_' || m.table_name || '_' || v_name, m.schema_name, m.table_name, v_name);
+                EXECUTE format('CREATE UNIQUE INDEX IF NOT EXISTS %I ON %s (%I)',
+                               'hcu_idx_' || m.table_name || '_' || v_name, v_table, v_name);
             ELSE
-                EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON %I.%I (%I)',
-                               'hc_idx_' || m.table_name || '_' || v_name, m.schema_name, m.table_name, v_name);
+                EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON %s (%I)',
+                               'hc_idx_' || m.table_name || '_' || v_name, v_table, v_name);
             END IF;
         END IF;
     END LOOP;
@@ -1389,6 +1933,7 @@ BEGIN
                                   ELSE ARRAY(SELECT f FROM unnest(backfill_fields || v_added) WITH ORDINALITY AS u(f, n)
                                               GROUP BY f ORDER BY min(n)) END,
            describe_requested = false,
+           table_oid = v_table,
            updated_at = now()
      WHERE id = p_mapping;
     PERFORM sfsync._install_triggers(p_mapping);
@@ -1609,7 +2154,14 @@ DECLARE
 BEGIN
     FOR m IN SELECT * FROM sfsync.mapping mm WHERE v_scope IS NULL OR mm.schema_name = v_scope
               ORDER BY mm.schema_name, mm.object_name LOOP
-        v_table := to_regclass(format('%I.%I', m.schema_name, m.table_name));
+        v_detail := m.state_detail;
+        BEGIN
+            v_table := sfsync._mapped_table(m);
+        EXCEPTION WHEN insufficient_privilege THEN
+            -- never read a relation sfsync did not create: it could run anybody's code as sfsync_owner
+            v_table := NULL;
+            v_detail := concat_ws('; ', v_detail, 'error: ' || SQLERRM);
+        END;
         v_rows := NULL;
         IF v_table IS NOT NULL THEN
             SELECT CASE WHEN reltuples >= 1000000 THEN reltuples::bigint END INTO v_rows FROM pg_class WHERE oid = v_table;
@@ -1617,7 +2169,6 @@ BEGIN
                 EXECUTE format('SELECT count(*) FROM %s', v_table) INTO v_rows;
             END IF;
         END IF;
-        v_detail := m.state_detail;
         IF m.access = 'read_write' AND m.upsert_field IS NULL THEN
             v_detail := concat_ws('; ', v_detail,
                 'warning: read-write mapping without an upsert field: an insert retried after a lost response can create a duplicate in Salesforce');
@@ -1679,7 +2230,7 @@ SELECT pg_catalog.pg_extension_config_dump('sfsync.change_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('sfsync.conflict_id_seq', '');
 
 -- ============================================================================================
--- A DELETE of a row that has no sfid yet (called by the capture trigger as the extension owner):
+-- A DELETE of a row that has no sfid yet (called by the capture trigger as sfsync_owner):
 --   its INSERT is still queued, never sent → the INSERT and later updates become IGNORED, nothing is sent;
 --   its INSERT is in flight, or was sent before and came back to the queue (a lost answer, a crash:
 --   the record may exist) → the DELETE is queued behind it and gets the sfid when the INSERT completes;
@@ -1723,3 +2274,72 @@ END
 $$;
 COMMENT ON FUNCTION sfsync._capture_unsynced_delete(bigint, bigint, jsonb) IS
     'sfsync capture helper: decides what a DELETE of a row without sfid means for the queue';
+
+-- ============================================================================================
+-- Security (issue 16), ownership: what grants.sql does on a fresh install (sfsync_owner owns the
+-- catalog and the definer functions, and holds the rights they use), then the mapped schemas,
+-- tables and views of 0.1.0, which sfsync_admin owned, are handed to sfsync_owner as 0.2.0 creates
+-- them: sfsync_admin keeps using and granting them (WITH GRANT OPTION), their structure is
+-- sfsync's. A schema another role owns (a Heroku Connect schema, say) stays its owner's and gives
+-- sfsync_owner the right to create the tables of new mappings there.
+DO $owner$
+DECLARE
+    v_relation record;
+    v_function regprocedure;
+BEGIN
+    FOR v_relation IN
+        SELECT c.oid::regclass AS name, CASE c.relkind WHEN 'v' THEN 'VIEW' WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END AS kind
+          FROM pg_catalog.pg_class c
+         WHERE c.relnamespace = 'sfsync'::regnamespace AND c.relkind IN ('r', 'v', 'S')
+           -- identity sequences follow their table
+           AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
+                            WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype IN ('a', 'i'))
+    LOOP
+        EXECUTE format('ALTER %s %s OWNER TO sfsync_owner', v_relation.kind, v_relation.name);
+    END LOOP;
+    FOR v_function IN SELECT p.oid FROM pg_catalog.pg_proc p
+                       WHERE p.pronamespace = 'sfsync'::regnamespace AND p.prosecdef LOOP
+        EXECUTE format('ALTER FUNCTION %s OWNER TO sfsync_owner', v_function);
+    END LOOP;
+    EXECUTE format('GRANT CREATE, TEMPORARY ON DATABASE %I TO sfsync_owner', current_database());
+END
+$owner$;
+GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA sfsync TO sfsync_owner;
+GRANT SET ON PARAMETER sfsync.origin TO sfsync_owner;
+
+DO $mapped$
+DECLARE
+    v_schema text;
+    v_mapping record;
+    v_view text;
+BEGIN
+    FOR v_schema IN SELECT DISTINCT m.schema_name FROM sfsync.mapping m
+                     WHERE EXISTS (SELECT 1 FROM pg_namespace n WHERE n.nspname = m.schema_name) LOOP
+        IF (SELECT n.nspowner FROM pg_namespace n WHERE n.nspname = v_schema) = 'sfsync_admin'::regrole THEN
+            EXECUTE format('ALTER SCHEMA %I OWNER TO sfsync_owner', v_schema);
+            EXECUTE format('GRANT USAGE ON SCHEMA %I TO sfsync_admin WITH GRANT OPTION', v_schema);
+        ELSE
+            EXECUTE format('GRANT USAGE, CREATE ON SCHEMA %I TO sfsync_owner', v_schema);
+        END IF;
+        FOREACH v_view IN ARRAY ARRAY['_trigger_log', '_trigger_log_archive'] LOOP
+            IF (SELECT c.relkind FROM pg_class c WHERE c.oid = to_regclass(format('%I.%I', v_schema, v_view))) = 'v' THEN
+                EXECUTE format('ALTER VIEW %I.%I OWNER TO sfsync_owner', v_schema, v_view);
+                EXECUTE format('GRANT SELECT ON %I.%I TO sfsync_admin WITH GRANT OPTION', v_schema, v_view);
+            END IF;
+        END LOOP;
+    END LOOP;
+    -- only ordinary tables: anything else under a mapped table's name is refused from now on
+    FOR v_mapping IN SELECT m.id, c.oid::regclass AS name
+                       FROM sfsync.mapping m
+                       JOIN pg_class c ON c.oid = to_regclass(format('%I.%I', m.schema_name, m.table_name))
+                      WHERE c.relkind = 'r' LOOP
+        EXECUTE format('ALTER TABLE %s OWNER TO sfsync_owner', v_mapping.name);
+        EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %s TO sfsync_admin WITH GRANT OPTION', v_mapping.name);
+        UPDATE sfsync.mapping SET table_oid = v_mapping.name WHERE id = v_mapping.id;
+    END LOOP;
+END
+$mapped$;
+
+-- The functions this script created are, as on a fresh install (grants.sql), not open to PUBLIC.
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA sfsync FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION sfsync.is_applying() TO PUBLIC;

@@ -21,7 +21,8 @@ BEGIN
                FROM %3$s c JOIN sfsync.mapping m ON m.id = c.mapping_id
               WHERE m.schema_name = %4$L',
             p_schema, v_view, v_source, p_schema);
-        EXECUTE format('ALTER VIEW %I.%I OWNER TO sfsync_admin', p_schema, v_view);
+        -- owned by sfsync_owner like the schema's tables; admins read it and grant it on
+        EXECUTE format('GRANT SELECT ON %I.%I TO sfsync_admin WITH GRANT OPTION', p_schema, v_view);
         EXECUTE format('COMMENT ON VIEW %I.%I IS %L', p_schema, v_view,
                        format('sfsync: Heroku Connect compatible view of %s for the mappings in schema %s', v_source, p_schema));
     END LOOP;
@@ -52,7 +53,14 @@ DECLARE
 BEGIN
     FOR m IN SELECT * FROM sfsync.mapping mm WHERE v_scope IS NULL OR mm.schema_name = v_scope
               ORDER BY mm.schema_name, mm.object_name LOOP
-        v_table := to_regclass(format('%I.%I', m.schema_name, m.table_name));
+        v_detail := m.state_detail;
+        BEGIN
+            v_table := sfsync._mapped_table(m);
+        EXCEPTION WHEN insufficient_privilege THEN
+            -- never read a relation sfsync did not create: it could run anybody's code as sfsync_owner
+            v_table := NULL;
+            v_detail := concat_ws('; ', v_detail, 'error: ' || SQLERRM);
+        END;
         v_rows := NULL;
         IF v_table IS NOT NULL THEN
             SELECT CASE WHEN reltuples >= 1000000 THEN reltuples::bigint END INTO v_rows FROM pg_class WHERE oid = v_table;
@@ -60,7 +68,6 @@ BEGIN
                 EXECUTE format('SELECT count(*) FROM %s', v_table) INTO v_rows;
             END IF;
         END IF;
-        v_detail := m.state_detail;
         IF m.access = 'read_write' AND m.upsert_field IS NULL THEN
             v_detail := concat_ws('; ', v_detail,
                 'warning: read-write mapping without an upsert field: an insert retried after a lost response can create a duplicate in Salesforce');

@@ -124,6 +124,14 @@ fn tokenize(input: &str) -> Result<Vec<Token>, String> {
     Ok(tokens)
 }
 
+/// The longest filter accepted, in characters. The filter is pasted into a SOQL query that the
+/// sidecar sends in a URL; Salesforce limits a whole SOQL statement to 100,000 characters and request
+/// URIs to about 16,000, and a query also names every mapped field.
+pub const MAX_FILTER_CHARS: usize = 10_000;
+/// The deepest nesting of parentheses and NOTs accepted: the parser recurses once per level, and a
+/// backend's stack is small (a crash there restarts every connection of the cluster).
+pub const MAX_FILTER_DEPTH: usize = 32;
+
 const FORBIDDEN: &[&str] = &[
     "SELECT", "FROM", "WHERE", "ORDER", "GROUP", "HAVING", "LIMIT", "OFFSET", "FOR", "WITH",
     "USING", "UPDATE", "ALL", "ROWS",
@@ -132,6 +140,7 @@ const FORBIDDEN: &[&str] = &[
 struct Parser {
     tokens: Vec<Token>,
     pos: usize,
+    depth: usize,
 }
 
 impl Parser {
@@ -159,17 +168,30 @@ impl Parser {
     fn term(&mut self) -> Result<(), String> {
         if self.keyword("NOT") {
             self.pos += 1;
-            return self.term();
+            return self.nested(Self::term);
         }
         if self.peek() == Some(&Token::LParen) {
             self.pos += 1;
-            self.expression()?;
+            self.nested(Self::expression)?;
             return match self.next() {
                 Some(Token::RParen) => Ok(()),
                 _ => Err("missing ')'".into()),
             };
         }
         self.comparison()
+    }
+
+    /// Parses one level deeper, refusing conditions nested beyond `MAX_FILTER_DEPTH`.
+    fn nested(&mut self, parse: fn(&mut Self) -> Result<(), String>) -> Result<(), String> {
+        if self.depth >= MAX_FILTER_DEPTH {
+            return Err(format!(
+                "the condition is nested more than {MAX_FILTER_DEPTH} levels deep (parentheses and NOTs)"
+            ));
+        }
+        self.depth += 1;
+        let parsed = parse(self);
+        self.depth -= 1;
+        parsed
     }
 
     fn comparison(&mut self) -> Result<(), String> {
@@ -275,8 +297,18 @@ pub fn check_filter(filter: &str) -> Result<(), String> {
     if filter.trim().is_empty() {
         return Err("the filter is empty".into());
     }
+    let length = filter.chars().count();
+    if length > MAX_FILTER_CHARS {
+        return Err(format!(
+            "it is {length} characters long, more than the {MAX_FILTER_CHARS} a filter may have"
+        ));
+    }
     let tokens = tokenize(filter)?;
-    let mut parser = Parser { tokens, pos: 0 };
+    let mut parser = Parser {
+        tokens,
+        pos: 0,
+        depth: 0,
+    };
     parser.expression()?;
     match parser.peek() {
         None => Ok(()),
@@ -294,15 +326,43 @@ fn _check_filter(filter: &str) -> String {
     if let Err(reason) = check_filter(filter) {
         raise(
             PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
-            format!("filter {filter:?} is not a plausible SOQL condition: {reason}"),
+            format!(
+                "filter {} is not a plausible SOQL condition: {reason}",
+                quoted_start(filter)
+            ),
         );
     }
     filter.to_string()
 }
 
+/// The filter quoted for an error message, cut after 200 characters (a refused filter may be huge).
+fn quoted_start(filter: &str) -> String {
+    const SHOWN: usize = 200;
+    match filter.char_indices().nth(SHOWN) {
+        Some((cut, _)) => format!("{:?}…", &filter[..cut]),
+        None => format!("{filter:?}"),
+    }
+}
+
 #[cfg(test)]
 mod unit {
-    use super::check_filter;
+    use super::{check_filter, quoted_start, MAX_FILTER_CHARS, MAX_FILTER_DEPTH};
+
+    #[test]
+    fn bounds_nesting_and_length() {
+        let nested =
+            |levels: usize| format!("{}Name = 'a'{}", "(".repeat(levels), ")".repeat(levels));
+        assert_eq!(check_filter(&nested(MAX_FILTER_DEPTH)), Ok(()));
+        let too_deep = check_filter(&nested(MAX_FILTER_DEPTH + 1)).unwrap_err();
+        assert!(too_deep.contains("32 levels"), "{too_deep}");
+        // the attack: 200 KB of parentheses must be refused, not recursed into
+        assert!(check_filter(&nested(100_000)).is_err());
+        let nots = format!("{}Name = 'a'", "NOT ".repeat(MAX_FILTER_DEPTH + 1));
+        assert!(check_filter(&nots).unwrap_err().contains("nested"));
+        let long = format!("Name = '{}'", "x".repeat(MAX_FILTER_CHARS));
+        assert!(check_filter(&long).unwrap_err().contains("10000"));
+        assert!(quoted_start(&long).chars().count() < 210);
+    }
 
     #[test]
     fn accepts_conditions() {

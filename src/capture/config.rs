@@ -5,7 +5,7 @@
 //! version and the table's column count match.
 
 use super::json::{Encoding, Storage};
-use super::queue::as_extension_owner;
+use super::queue::as_sync_owner;
 use pgrx::pg_sys::{self, Oid};
 use pgrx::prelude::*;
 use serde::Deserialize;
@@ -105,7 +105,7 @@ pub unsafe fn table_config(trigdata: &pg_sys::TriggerData) -> Rc<TableConfig> {
 }
 
 unsafe fn load(mapping_id: i64, version: &str, tupdesc: pg_sys::TupleDesc) -> TableConfig {
-    let stored: Option<pgrx::JsonB> = as_extension_owner(|| {
+    let stored: Option<pgrx::JsonB> = as_sync_owner(|| {
         Spi::get_one_with_args(
             "SELECT pg_catalog.jsonb_build_object('access', access, 'columns', columns) \
              FROM sfsync.mapping WHERE id OPERATOR(pg_catalog.=) $1",

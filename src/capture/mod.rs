@@ -160,19 +160,85 @@ fn capture(fcinfo: pg_sys::FunctionCallInfo) -> Datum {
     let tupdesc = unsafe { (*td.tg_relation).rd_att };
     match td.tg_event & pg_sys::TRIGGER_EVENT_OPMASK {
         pg_sys::TRIGGER_EVENT_INSERT => {
-            capture_insert(&config, &Row::deform(td.tg_trigtuple, tupdesc))
+            let row = Row::deform(td.tg_trigtuple, tupdesc);
+            refuse_sync_owned_writes(td, &config, None, &row);
+            capture_insert(&config, &row)
         }
-        pg_sys::TRIGGER_EVENT_UPDATE => capture_update(
-            &config,
-            &Row::deform(td.tg_trigtuple, tupdesc),
-            &Row::deform(td.tg_newtuple, tupdesc),
-        ),
+        pg_sys::TRIGGER_EVENT_UPDATE => {
+            let (old, new) = (
+                Row::deform(td.tg_trigtuple, tupdesc),
+                Row::deform(td.tg_newtuple, tupdesc),
+            );
+            refuse_sync_owned_writes(td, &config, Some(&old), &new);
+            capture_update(&config, &old, &new)
+        }
         pg_sys::TRIGGER_EVENT_DELETE => {
             capture_delete(&config, &Row::deform(td.tg_trigtuple, tupdesc))
         }
         _ => {}
     }
     Datum::from(0)
+}
+
+/// `sfid` says which Salesforce record a row is: only the sync writes it (with `sfsync.origin =
+/// salesforce`, which applications cannot set), or a role allowed to change one row could make the
+/// sidecar update or delete any record of any object. A row's `id` is what its queued changes refer
+/// to: changing it would orphan them. Both are refused with an error naming the table.
+fn refuse_sync_owned_writes(
+    td: &pg_sys::TriggerData,
+    config: &TableConfig,
+    old: Option<&Row>,
+    new: &Row,
+) {
+    let sfid_written = match old {
+        None => !new.nulls[config.sfid_index],
+        Some(old) => old.text(config.sfid_index) != new.text(config.sfid_index),
+    };
+    if sfid_written {
+        ereport!(
+            PgLogLevel::ERROR,
+            PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+            format!(
+                "sfid of {} is written only by sfsync: an application may not set or change it",
+                relation_name(td)
+            ),
+            "sfid is the Salesforce id of the row's record; sfsync fills it in when the record is created in or read from Salesforce."
+        );
+    }
+    if let Some(old) = old {
+        if old.int8(config.id_index) != new.int8(config.id_index) {
+            ereport!(
+                PgLogLevel::ERROR,
+                PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+                format!(
+                    "the id of a row of {} cannot change: its queued changes to Salesforce refer to it",
+                    relation_name(td)
+                ),
+                "Insert a new row instead (and delete the old one)."
+            );
+        }
+    }
+}
+
+/// `schema.table` of the trigger's relation, for error messages.
+fn relation_name(td: &pg_sys::TriggerData) -> String {
+    // SAFETY: the trigger's relation is open for the duration of the call, so its name and
+    // namespace exist; both lookups return palloc'd C strings.
+    unsafe {
+        let relid = (*td.tg_relation).rd_id;
+        let (schema, table) = pg_guard_ffi_boundary(|| {
+            (
+                pg_sys::get_namespace_name(pg_sys::get_rel_namespace(relid)),
+                pg_sys::get_rel_name(relid),
+            )
+        });
+        let text = |name: *mut std::ffi::c_char| {
+            std::ffi::CStr::from_ptr(name)
+                .to_string_lossy()
+                .into_owned()
+        };
+        format!("{}.{}", text(schema), text(table))
+    }
 }
 
 fn capture_insert(config: &TableConfig, row: &Row) {

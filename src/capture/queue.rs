@@ -1,8 +1,9 @@
-//! Writing captured changes into `sfsync.change` through prepared SPI plans, as the extension owner.
+//! Writing captured changes into `sfsync.change` through prepared SPI plans, as `sfsync_owner`.
 //!
-//! Applications need no rights on `sfsync.*`: the trigger switches to the extension owner for the
-//! queue insert only (the same thing SECURITY DEFINER does, without its per-call overhead), and every
-//! statement is fully qualified so the caller's `search_path` cannot redirect it.
+//! Applications need no rights on `sfsync.*`: the trigger switches to `sfsync_owner` (the role that
+//! owns sfsync's catalog, not a superuser) for the queue insert only — the same thing SECURITY
+//! DEFINER does, without its per-call overhead — and every statement is fully qualified so the
+//! caller's `search_path` cannot redirect it.
 
 use pgrx::pg_sys::submodules::ffi::pg_guard_ffi_boundary;
 use pgrx::pg_sys::{self, Datum, Oid};
@@ -33,24 +34,30 @@ const UNSYNCED_DELETE: &CStr =
     c"SELECT sfsync._capture_unsynced_delete($1, $2, $3::pg_catalog.jsonb)";
 const NOTIFY: &CStr = c"SELECT pg_catalog.pg_notify('sfsync_changes', $1)";
 
-fn extension_owner() -> Oid {
+/// The role capture writes the queue as: the owner of `sfsync.change` (`sfsync_owner`; under a 0.1.0
+/// catalog not yet upgraded, the superuser who installed it, so this library keeps capturing between
+/// the installation of new binaries and `ALTER EXTENSION sfsync UPDATE`).
+fn sync_owner() -> Oid {
     if let Some(owner) = OWNER.with(Cell::get) {
         return owner;
     }
     let owner = Spi::get_one::<Oid>(
-        "SELECT extowner FROM pg_catalog.pg_extension WHERE extname OPERATOR(pg_catalog.=) 'sfsync'",
+        "SELECT c.relowner FROM pg_catalog.pg_class c \
+          WHERE c.oid OPERATOR(pg_catalog.=) pg_catalog.to_regclass('sfsync.change')",
     )
     .ok()
     .flatten()
-    .unwrap_or_else(|| error!("sfsync capture: the sfsync extension is not installed in this database"));
+    .unwrap_or_else(|| {
+        error!("sfsync capture: the sfsync extension is not installed in this database")
+    });
     OWNER.with(|o| o.set(Some(owner)));
     owner
 }
 
-/// Runs `f` with the extension owner's rights. An error inside `f` aborts the (sub)transaction, which
+/// Runs `f` with the queue owner's rights (see [`sync_owner`]). An error inside `f` aborts the (sub)transaction, which
 /// restores the caller's user id.
-pub fn as_extension_owner<R>(f: impl FnOnce() -> R) -> R {
-    let owner = extension_owner();
+pub fn as_sync_owner<R>(f: impl FnOnce() -> R) -> R {
+    let owner = sync_owner();
     let mut previous_user = Oid::INVALID;
     let mut previous_context = 0;
     // SAFETY: plain backend-global state switches, restored below.
@@ -232,7 +239,7 @@ fn enqueue_through_spi(change: &Change<'_>, destination: Destination, notify: bo
         b' ' as c_char,
     ];
     let mut payload = [text_datum(change.mapping_id.to_string().as_bytes())];
-    as_extension_owner(|| {
+    as_sync_owner(|| {
         with_spi(|| unsafe {
             let plans = &*plans();
             let plan = match destination {
@@ -268,7 +275,7 @@ pub fn unsynced_delete(mapping_id: i64, record_id: i64, old: &[u8]) {
         text_datum(old),
     ];
     let nulls = [b' ' as c_char; 3];
-    as_extension_owner(|| {
+    as_sync_owner(|| {
         with_spi(|| unsafe { execute((*plans()).unsynced_delete, &mut datums, &nulls) })
     });
 }

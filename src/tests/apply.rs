@@ -420,4 +420,49 @@ mod tests {
             1
         );
     }
+
+    #[pg_test]
+    fn a_merge_writes_only_mapped_columns() {
+        // columns users add to a mapped table (a generated one cannot be assigned at all) are theirs
+        let m = conflict_setup("salesforce_wins");
+        run("ALTER TABLE salesforce.account ADD COLUMN name_upper text GENERATED ALWAYS AS (upper(name)) STORED,
+                                            ADD COLUMN note text DEFAULT 'mine'");
+        let stats = apply(
+            m,
+            json!([{"Id": "001000000000001AAA", "SystemModstamp": "2024-01-31T14:00:00.000+0000", "Name": "Acme Corp", "Industry": "Technology", "Ext_Id__c": "A-1"}]),
+        );
+        assert_eq!(stats["conflicts"], 1);
+        let r = row("true");
+        assert_eq!(
+            (
+                r["name"].clone(),
+                r["name_upper"].clone(),
+                r["note"].clone()
+            ),
+            (json!("Acme Corp"), json!("ACME CORP"), json!("mine"))
+        );
+    }
+
+    #[pg_test]
+    fn a_stale_read_does_not_bring_back_a_row_deleted_locally() {
+        let m = map_account_rw();
+        apply(
+            m,
+            json!([{"Id": "001000000000001AAA", "Name": "Acme", "Ext_Id__c": "A-1"}]),
+        );
+        run("DELETE FROM salesforce.account");
+        assert_eq!(
+            count(&format!(
+                "SELECT count(*) FROM sfsync.change WHERE mapping_id = {m} AND action = 'DELETE'"
+            )),
+            1
+        );
+        // a poll that read the record before the delete reached Salesforce
+        let stats = apply(
+            m,
+            json!([{"Id": "001000000000001AAA", "Name": "Acme", "Ext_Id__c": "A-1"}]),
+        );
+        assert_eq!(stats["inserted"], 0);
+        assert_eq!(count("SELECT count(*) FROM salesforce.account"), 0);
+    }
 }

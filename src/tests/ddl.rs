@@ -296,6 +296,23 @@ mod tests {
         run("CREATE SCHEMA salesforce");
         run("CREATE TABLE salesforce.account (id serial PRIMARY KEY, sfid varchar(18), name varchar(255), _hc_lastop varchar(32), _hc_err text)");
         run("INSERT INTO salesforce.account (sfid, name, _hc_lastop) VALUES ('001000000000001AAA', 'Kept', 'SYNCED')");
+        // a table another role owns is never adopted: someone who may hand it over must
+        expect_error(
+            "SELECT sfsync.create_mapping('Account', ARRAY['Name'], 'read_write')",
+            "42501",
+            &["may not use schema salesforce"],
+        );
+        run("GRANT USAGE, CREATE ON SCHEMA salesforce TO sfsync_owner");
+        expect_error(
+            "SELECT sfsync.create_mapping('Account', ARRAY['Name'], 'read_write')",
+            "42501",
+            &[
+                "salesforce.account already exists and sfsync may not adopt it",
+                "owned by",
+                "OWNER TO sfsync_owner",
+            ],
+        );
+        run("ALTER TABLE salesforce.account OWNER TO sfsync_owner");
         map(
             "Account",
             &["Name", "Industry"],

@@ -119,13 +119,18 @@ pub fn map_contact_rw() -> i64 {
     )
 }
 
-/// Installs `pg_temp.try_sql(q)`: runs q and returns NULL, or `SQLSTATE: message` of its error. A
-/// failing statement is rolled back to the block's savepoint, so tests can check what it left behind.
+/// Installs `pg_temp.try_sql(q)`: runs q and returns NULL, or `SQLSTATE: message` of its error (and
+/// ` HINT: hint` when it has one). A failing statement is rolled back to the block's savepoint, so
+/// tests can check what it left behind.
 pub fn install_try_sql() {
     run(
         "CREATE OR REPLACE FUNCTION pg_temp.try_sql(q text) RETURNS text LANGUAGE plpgsql AS $$
+         DECLARE v_hint text;
          BEGIN EXECUTE q; RETURN NULL;
-         EXCEPTION WHEN others THEN RETURN SQLSTATE || ': ' || SQLERRM; END $$",
+         EXCEPTION WHEN others THEN
+             GET STACKED DIAGNOSTICS v_hint = PG_EXCEPTION_HINT;
+             RETURN SQLSTATE || ': ' || SQLERRM || coalesce(' HINT: ' || NULLIF(v_hint, ''), '');
+         END $$",
     );
 }
 

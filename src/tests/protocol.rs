@@ -418,4 +418,78 @@ mod tests {
         );
         assert_eq!(outcome, json!({"applied": 0, "ignored": [987654321]}));
     }
+
+    #[pg_test]
+    fn a_result_the_database_refuses_fails_alone() {
+        // 0.1.0 rolled back every result of the call, so the batch was claimed and sent again every
+        // lease (a new duplicate in Salesforce each time without an upsert field)
+        let m = map_account_rw();
+        synced_account("001000000000009AAA", "Holder");
+        run("UPDATE salesforce.account SET industry = 'Energy' WHERE name = 'Holder'");
+        run("INSERT INTO salesforce.account (name, ext_id__c) VALUES ('First', 'A-1'), ('Second', 'A-2')");
+        let claimed = claim(10);
+        let insert_of = |name: &str| {
+            claimed
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["action"] == "INSERT" && c["record"]["name"] == name)
+                .cloned()
+                .unwrap()
+        };
+        let outcome = complete(json!([
+            result(
+                &insert_of("First"),
+                "SUCCESS",
+                json!({"sfid": "001000000000001AAA"})
+            ),
+            // Salesforce answered with an id another row holds: the unique index on sfid refuses it
+            result(
+                &insert_of("Second"),
+                "SUCCESS",
+                json!({"sfid": "001000000000009AAA"})
+            ),
+        ]));
+        assert_eq!(outcome["applied"], 2);
+        assert_eq!(
+            text("SELECT sfid || ' ' || _hc_lastop FROM salesforce.account WHERE name = 'First'"),
+            Some("001000000000001AAA INSERTED".into())
+        );
+        let second = json("SELECT to_jsonb(t) FROM salesforce.account t WHERE name = 'Second'");
+        assert_eq!(
+            (second["sfid"].clone(), second["_hc_lastop"].clone()),
+            (json!(null), json!("FAILED"))
+        );
+        assert!(
+            second["_hc_err"]
+                .as_str()
+                .unwrap()
+                .contains("duplicate key"),
+            "{second}"
+        );
+        let failed = json(&format!(
+            "SELECT to_jsonb(a) FROM sfsync.change_archive a WHERE mapping_id = {m} AND state = 'FAILED'"
+        ));
+        assert_eq!(failed["sf_result"], "SFSYNC_DATABASE_ERROR");
+        assert!(
+            failed["sf_message"]
+                .as_str()
+                .unwrap()
+                .contains("duplicate key value violates unique constraint"),
+            "{failed}"
+        );
+        assert_eq!(
+            failed["sf_error"]["salesforce"]["sfid"], "001000000000009AAA",
+            "Salesforce's answer is kept"
+        );
+        assert_eq!(
+            text(&format!("SELECT state FROM sfsync.change_archive WHERE mapping_id = {m} AND sfid = '001000000000001AAA'")),
+            Some("SUCCESS".into())
+        );
+        assert_eq!(
+            count("SELECT count(*) FROM sfsync.change WHERE state = 'PENDING'"),
+            1,
+            "the holder's update, not reported, stays claimed"
+        );
+    }
 }

@@ -365,4 +365,154 @@ mod tests {
         );
         assert_nothing_left();
     }
+
+    #[pg_test]
+    fn filters_too_long_or_too_deep_for_soql() {
+        // 4 MB was accepted by 0.1.0 (no SOQL query carries it); 200 KB of parentheses crashed the
+        // backend by recursing without limit
+        expect_error(
+            &create(
+                "'Account'",
+                "ARRAY['Name']",
+                "'read_only'",
+                "jsonb_build_object('filter', 'Name = ''' || repeat('x', 4000000) || '''')",
+            ),
+            "22023",
+            &["10000 a filter may have"],
+        );
+        expect_error(
+            &create("'Account'", "ARRAY['Name']", "'read_only'", "jsonb_build_object('filter', repeat('(', 100000) || 'Name = ''a''' || repeat(')', 100000))"),
+            "22023",
+            &["10000 a filter may have"],
+        );
+        expect_error(
+            &create("'Account'", "ARRAY['Name']", "'read_only'", "jsonb_build_object('filter', repeat('(', 40) || 'Name = ''a''' || repeat(')', 40))"),
+            "22023",
+            &["nested more than 32 levels"],
+        );
+        assert_nothing_left();
+    }
+
+    #[pg_test]
+    fn indexes_option_must_be_well_formed() {
+        for (indexes, needle) in [
+            ("'null'::jsonb", "must be a JSON object"),
+            ("'[]'::jsonb", "must be a JSON object"),
+            (
+                r#"'{"Name": {"unique": "maybe"}}'::jsonb"#,
+                "must be a JSON boolean",
+            ),
+            (r#"'{"Name": {"unique": null}}'::jsonb"#, "true or false"),
+            (
+                r#"'{"Name": {"uniq": true}}'::jsonb"#,
+                "unknown option indexes.Name key",
+            ),
+            (r#"'{"Name": true}'::jsonb"#, "must be a JSON object"),
+            (
+                r#"'{"Industry": {"unique": false}}'::jsonb"#,
+                "not in the field list",
+            ),
+        ] {
+            expect_error(
+                &create(
+                    "'Account'",
+                    "ARRAY['Name']",
+                    "'read_only'",
+                    &format!("jsonb_build_object('indexes', {indexes})"),
+                ),
+                "22023",
+                &[needle],
+            );
+        }
+        assert_nothing_left();
+    }
+
+    #[pg_test]
+    fn the_same_object_in_another_case_is_the_same_mapping() {
+        one::<i64>(&create("'Account'", "ARRAY['Name']", "'read_only'", "'{}'")).unwrap();
+        expect_error(
+            &create(
+                "'ACCOUNT'",
+                "ARRAY['Name']",
+                "'read_only'",
+                r#"'{"table": "account2"}'"#,
+            ),
+            "42710",
+            &["already exists"],
+        );
+        assert_eq!(count("SELECT count(*) FROM sfsync.mapping"), 1);
+    }
+
+    #[pg_test]
+    fn names_sfsync_or_postgres_reserve_are_refused_at_create_mapping() {
+        for (options, needle) in [
+            (r#"'{"schema": "pg_mine"}'"#, "reserved"),
+            (r#"'{"schema": "sfsync"}'"#, "reserved"),
+            (r#"'{"schema": "information_schema"}'"#, "reserved"),
+            (r#"'{"table": "_trigger_log"}'"#, "taken by sfsync's view"),
+            (
+                r#"'{"table": "_trigger_log_archive"}'"#,
+                "taken by sfsync's view",
+            ),
+        ] {
+            // without a describe too: refused when asked, not later when the sidecar installs it
+            expect_error(
+                &format!("SELECT sfsync.create_mapping('Account', ARRAY['Name'], 'read_only', {options})"),
+                "22023",
+                &[needle],
+            );
+        }
+        // a schema sfsync_owner may not use, or not create tables in
+        run("CREATE SCHEMA theirs");
+        let create_in_theirs = "SELECT sfsync.create_mapping('Account', ARRAY['Name'], 'read_only', '{\"schema\": \"theirs\"}')";
+        expect_error(
+            create_in_theirs,
+            "42501",
+            &[
+                "may not use schema theirs",
+                "GRANT USAGE, CREATE ON SCHEMA theirs TO sfsync_owner",
+            ],
+        );
+        run("GRANT USAGE ON SCHEMA theirs TO sfsync_owner");
+        expect_error(
+            create_in_theirs,
+            "42501",
+            &["may not create tables in schema theirs"],
+        );
+        run("REVOKE USAGE ON SCHEMA theirs FROM sfsync_owner");
+        run("DROP SCHEMA theirs");
+        assert_nothing_left();
+    }
+
+    #[pg_test]
+    fn mapping_ddl_leaves_no_lock_timeout_behind() {
+        run("SET LOCAL lock_timeout = '42s'");
+        one::<i64>(&create(
+            "'Account'",
+            "ARRAY['Name']",
+            "'read_write'",
+            "'{}'",
+        ))
+        .unwrap();
+        assert_eq!(text("SHOW lock_timeout"), Some("42s".into()));
+        run("SELECT sfsync.drop_mapping('Account', drop_table => true)");
+        assert_eq!(text("SHOW lock_timeout"), Some("42s".into()));
+    }
+
+    #[pg_test]
+    fn the_archive_retention_is_at_least_a_day() {
+        run("INSERT INTO sfsync.change_archive (mapping_id, record_id, action, state) VALUES (1, 1, 'INSERT', 'FAILED')");
+        for retention in ["-1 day", "1 second", "23 hours"] {
+            expect_error(
+                &format!("SELECT sfsync._purge_archive('{retention}')"),
+                "22023",
+                &["at least 1 day"],
+            );
+        }
+        assert_eq!(count("SELECT sfsync._purge_archive('1 day')"), 0);
+        assert_eq!(
+            count("SELECT count(*) FROM sfsync.change_archive WHERE state = 'FAILED'"),
+            1
+        );
+    }
 }

@@ -253,14 +253,13 @@ impl TestDb {
 
     /// The sidecar's `DATABASE_URL`: the database as [`SIDECAR_ROLE`].
     pub fn sidecar_url(&self) -> String {
-        format!(
-            "{}?sslmode=disable",
-            self.url.replacen(
-                "postgres://postgres@",
-                &format!("postgres://{SIDECAR_ROLE}@"),
-                1
-            )
-        )
+        format!("{}?sslmode=disable", self.url_as(SIDECAR_ROLE))
+    }
+
+    /// The database as another login role (the test cluster trusts local connections).
+    pub fn url_as(&self, role: &str) -> String {
+        self.url
+            .replacen("postgres://postgres@", &format!("postgres://{role}@"), 1)
     }
 }
 

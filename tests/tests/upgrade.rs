@@ -52,8 +52,15 @@ async fn create_mapping(sql: &Client, object: &str, fields: &[&str], access: &st
 
 /// The mappings both installs get, in the same order (so with the same ids): Account adopted from a
 /// Heroku Connect-style table holding `adopted` rows (sfid, name, external id), read-write with an
-/// upsert field; Contact read-only; Opportunity read-write and paused.
-async fn create_mappings(sql: &Client, describes: &Describes, adopted: &[(String, &str, &str)]) {
+/// upsert field; Contact read-only; Opportunity read-write and paused. `handed_over`: the superuser
+/// hands the schema and table over to sfsync_owner first, as 0.2.0 requires before it adopts a table
+/// (0.1.0 adopted it as it was; its upgrade does the same hand-over).
+async fn create_mappings(
+    sql: &Client,
+    describes: &Describes,
+    adopted: &[(String, &str, &str)],
+    handed_over: bool,
+) {
     sql.batch_execute(
         "CREATE SCHEMA salesforce;
          CREATE TABLE salesforce.account (id serial PRIMARY KEY, sfid varchar(18), name varchar(255),
@@ -61,6 +68,14 @@ async fn create_mappings(sql: &Client, describes: &Describes, adopted: &[(String
     )
     .await
     .expect("the Heroku Connect-style table");
+    if handed_over {
+        sql.batch_execute(
+            "GRANT USAGE, CREATE ON SCHEMA salesforce TO sfsync_owner;
+             ALTER TABLE salesforce.account OWNER TO sfsync_owner;",
+        )
+        .await
+        .expect("hand the Heroku Connect table over to sfsync");
+    }
     for (sfid, name, ext_id) in adopted {
         sql.execute(
             "INSERT INTO salesforce.account (sfid, name, ext_id__c, _hc_lastop) VALUES ($1, $2, $3, 'SYNCED')",
@@ -108,10 +123,11 @@ async fn mapping_id(sql: &Client, object: &str) -> i64 {
     .get(0)
 }
 
-/// A table's rows as JSON text (ids included), in a fixed order: what must survive unchanged.
+/// A table's rows as JSON text (ids included), in a fixed order: what must survive unchanged (but
+/// `sfsync.mapping.table_oid`, which 0.2.0 adds and fills in).
 async fn rows(sql: &Client, table: &str) -> Vec<String> {
     sql.query(
-        &format!("SELECT to_jsonb(t)::text FROM {table} t ORDER BY 1"),
+        &format!("SELECT (to_jsonb(t) - 'table_oid')::text FROM {table} t ORDER BY 1"),
         &[],
     )
     .await
@@ -217,6 +233,7 @@ async fn an_upgraded_install_equals_a_fresh_one_and_keeps_syncing() {
             (adopted_ids[0].clone(), "Adopted 1", "H-1"),
             (adopted_ids[1].clone(), "Adopted 2", "H-2"),
         ],
+        false,
     )
     .await;
     let account = mapping_id(&sql, "Account").await;
@@ -356,13 +373,23 @@ async fn an_upgraded_install_equals_a_fresh_one_and_keeps_syncing() {
 
     // (b) every mapping, row and change is still there, with its id and everything else
     assert_eq!(all_rows(&sql).await, before, "the upgrade changed data");
+    assert_eq!(
+        count(
+            &sql,
+            "SELECT count(*) FROM sfsync.mapping
+              WHERE table_oid IS DISTINCT FROM to_regclass(format('%I.%I', schema_name, table_name))"
+        )
+        .await,
+        0,
+        "the upgrade recorded every mapped table"
+    );
 
     // (a) the catalog equals a fresh install's with the same mappings (another cluster: its roles
     // are made by the 0.2.0 install script)
     let fresh_cluster = Cluster::start(false);
     let fresh = fresh_cluster.database_at(None).await;
     let fresh_sql = fresh.connect().await;
-    create_mappings(&fresh_sql, &describes, &[]).await;
+    create_mappings(&fresh_sql, &describes, &[], true).await;
     let upgraded = catalog::snapshot(&sql).await;
     let installed = catalog::snapshot(&fresh_sql).await;
     assert!(
