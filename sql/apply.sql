@@ -21,6 +21,8 @@ CREATE FUNCTION sfsync._conv_sql(p_sf_type text, p_expr text)
         ELSE p_expr
     END
 $$;
+COMMENT ON FUNCTION sfsync._conv_sql(text, text) IS
+    'sfsync: SQL converting a text expression (REST JSON value or Bulk CSV cell) to the column type of a Salesforce field type';
 
 -- This session's staging table of a mapping, checked: sfsync._merge_stage runs as sfsync_owner and
 -- reads and deletes from it, so it must be the table _create_stage made (owned by sfsync_owner in this
@@ -46,6 +48,8 @@ BEGIN
     RETURN v_stage;
 END
 $$;
+COMMENT ON FUNCTION sfsync._stage_table(bigint) IS
+    'sfsync: this session''s staging table of a mapping, checked to be the one _create_stage made, or NULL';
 
 -- The staging table of a mapping in this session: one text column per mapped column, in plan order.
 -- The sidecar COPYs Salesforce data (Bulk API CSV) into it, then calls sfsync._merge_stage. Returns
@@ -129,6 +133,8 @@ BEGIN
     END LOOP;
 END
 $$;
+COMMENT ON FUNCTION sfsync._explain_bad_value(sfsync.mapping, text) IS
+    'sfsync: raises naming the record and field of the first staged value that does not convert';
 
 -- Merges this session's staging table into the mapping's table. p_mode: 'apply' (upsert the staged
 -- records), 'reload' (also delete rows whose records were not staged, except rows without sfid, with
@@ -415,6 +421,8 @@ BEGIN
     RETURN v_conflicts;
 END
 $$;
+COMMENT ON FUNCTION sfsync._merge_protected_row(sfsync.mapping, regclass, bigint, jsonb, jsonb, boolean) IS
+    'sfsync: merges one incoming record into a row with queued or in-flight changes, field by field under the conflict policy';
 
 -- Applies records as the REST API returns them (query/queryAll, Collections retrieve): a JSON array
 -- of objects with "Id" and the mapped fields (relationship fields nested, e.g. "Account": {"Ext_Id__c": ..}).

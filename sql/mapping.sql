@@ -27,6 +27,8 @@ BEGIN
     END LOOP;
 END
 $$;
+COMMENT ON FUNCTION sfsync._check_options(jsonb, jsonb, text) IS
+    'sfsync: raises unless an options object has only allowed keys with values of the right JSON type';
 
 -- Validates a list of field names: API names, no duplicates (case-insensitive).
 CREATE FUNCTION sfsync._check_fields(p_fields text[], p_what text DEFAULT 'fields')
@@ -55,6 +57,8 @@ BEGIN
     RETURN p_fields;
 END
 $$;
+COMMENT ON FUNCTION sfsync._check_fields(text[], text) IS
+    'sfsync: validates a field list (API names, no NULLs, no duplicates whatever the case)';
 
 -- JSON array of strings → text[] with a clear error for anything else.
 CREATE FUNCTION sfsync._text_array(p_value jsonb, p_what text)
@@ -74,6 +78,8 @@ BEGIN
     RETURN ARRAY(SELECT jsonb_array_elements_text(p_value));
 END
 $$;
+COMMENT ON FUNCTION sfsync._text_array(jsonb, text) IS
+    'sfsync: a JSON array of strings as text[], or a clear error';
 
 -- Checks the mapping settings that depend on each other; raises naming the bad value.
 CREATE FUNCTION sfsync._check_mapping_settings(p_fields text[], p_access text, p_upsert_field text,
@@ -121,6 +127,8 @@ BEGIN
     END IF;
 END
 $$;
+COMMENT ON FUNCTION sfsync._check_mapping_settings(text[], text, text, text[], integer, text, text) IS
+    'sfsync: checks the mapping settings that depend on each other (access, upsert field, read-only fields, poll interval, conflict policy, filter)';
 
 -- JSON number that must be an integer.
 CREATE FUNCTION sfsync._int_option(p_value jsonb, p_what text)
@@ -140,6 +148,8 @@ BEGIN
     RETURN (p_value::text)::integer;
 END
 $$;
+COMMENT ON FUNCTION sfsync._int_option(jsonb, text) IS
+    'sfsync: a JSON number that must be a whole number, as integer';
 
 -- The mapping row for (schema, object), locked, or an error naming what was not found.
 CREATE FUNCTION sfsync._mapping_for_update(p_object_name text, p_schema text)
@@ -161,6 +171,8 @@ BEGIN
     RETURN v_mapping;
 END
 $$;
+COMMENT ON FUNCTION sfsync._mapping_for_update(text, text) IS
+    'sfsync: the mapping row of (object, schema), locked, or an error naming what was not found';
 
 -- Tells the sidecars of a schema that a mapping (or every mapping of the schema) needs attention
 -- (they also poll, so this is only a wake-up). Sidecars of other schemas ignore it.
@@ -172,6 +184,8 @@ CREATE FUNCTION sfsync._notify_control(p_op text, p_mapping bigint, p_schema tex
     SELECT pg_notify('sfsync_control',
                      json_build_object('op', p_op, 'mapping', p_mapping, 'schema', p_schema)::text)
 $$;
+COMMENT ON FUNCTION sfsync._notify_control(text, bigint, text) IS
+    'sfsync: wakes the sidecars of a schema (NOTIFY sfsync_control) after a mapping changed';
 
 -- Why sfsync must not act on a relation, or NULL when it may: sfsync acts only on ordinary tables
 -- owned by sfsync_owner (those it created, or that a superuser handed over to it), never on a view,
@@ -193,6 +207,8 @@ CREATE FUNCTION sfsync._foreign_relation(p_relation regclass)
       FROM pg_class c
      WHERE c.oid = p_relation
 $$;
+COMMENT ON FUNCTION sfsync._foreign_relation(regclass) IS
+    'sfsync: why sfsync must not act on a relation (not an ordinary table owned by sfsync_owner), or NULL';
 
 -- The mapped table of a mapping, checked (by oid, owner and kind, never trusted by name): the
 -- relation its schema and table name resolve to must pass sfsync._foreign_relation and be the one
@@ -232,6 +248,8 @@ BEGIN
     RETURN v_table;
 END
 $$;
+COMMENT ON FUNCTION sfsync._mapped_table(sfsync.mapping, boolean) IS
+    'sfsync: the mapping''s table, checked by oid, owner and kind; raises (or NULL when not strict) for anything else';
 
 -- Refuses, when a mapping is created, a schema or table sfsync must not or could not use: Postgres'
 -- and sfsync's own schemas, the names of sfsync's views, an existing relation sfsync may not adopt
@@ -277,6 +295,8 @@ BEGIN
     END IF;
 END
 $$;
+COMMENT ON FUNCTION sfsync._check_target(text, text) IS
+    'sfsync: refuses at create_mapping a schema or table sfsync must not or could not use';
 
 -- Validates options.indexes: {"<Field>": {"unique": true|false}, ...} naming mapped fields.
 CREATE FUNCTION sfsync._check_indexes(p_indexes jsonb, p_fields text[])
@@ -309,6 +329,8 @@ BEGIN
     RETURN p_indexes;
 END
 $$;
+COMMENT ON FUNCTION sfsync._check_indexes(jsonb, text[]) IS
+    'sfsync: validates options.indexes ({"Field": {"unique": bool}} naming mapped fields)';
 
 -- Drops the named triggers of a mapped table where they exist.
 CREATE FUNCTION sfsync._drop_triggers(p_table regclass, p_triggers text[])
@@ -325,6 +347,8 @@ BEGIN
     END LOOP;
 END
 $$;
+COMMENT ON FUNCTION sfsync._drop_triggers(regclass, text[]) IS
+    'sfsync: drops the named triggers of a mapped table where they exist';
 
 -- (Re)creates the capture triggers of a mapping with a new configuration version, so every backend's
 -- trigger cache reloads the column plan.
@@ -354,6 +378,8 @@ BEGIN
     END IF;
 END
 $$;
+COMMENT ON FUNCTION sfsync._install_triggers(bigint) IS
+    'sfsync: (re)creates a mapping''s capture triggers with a new configuration version';
 
 -- Creates or alters a mapping's table from a Salesforce describe (the sidecar calls this after
 -- describing the object; create_mapping calls it when options.describe is given). Returns the plan.

@@ -363,6 +363,8 @@ BEGIN
         p_table, p_mapping.id) USING p_results;
 END
 $$;
+COMMENT ON FUNCTION sfsync._record_results(sfsync.mapping, regclass, sfsync._result[]) IS
+    'sfsync: writes claimed changes'' results into the mapped table (sfid, _hc_lastop, _hc_err)';
 
 -- _record_results for the results of one record, on its own: when the database refuses them, the
 -- record's changes end FAILED with the database's error (Salesforce's answer is kept in sf_error) and
@@ -397,6 +399,8 @@ EXCEPTION
         END;
 END
 $$;
+COMMENT ON FUNCTION sfsync._record_results_of(sfsync.mapping, regclass, sfsync._result[]) IS
+    'sfsync: _record_results for one record; when the database refuses them the record''s changes end FAILED with its error';
 
 -- Records what Salesforce said about claimed changes. p_results: JSON array of
 --   {"id", "token", "outcome": "SUCCESS"|"FAILED"|"MERGED"|"IGNORED"|"RETRY",
@@ -577,6 +581,8 @@ BEGIN
     RETURN v_id;
 END
 $$;
+COMMENT ON FUNCTION sfsync._recapture_row(sfsync.mapping, bigint, text[]) IS
+    'sfsync: queues a row''s current values again (retry of failed changes)';
 
 -- Sends failed changes again with the rows' current values. Returns the new change ids.
 CREATE FUNCTION sfsync.retry(change_ids bigint[])
@@ -721,6 +727,8 @@ BEGIN
     RETURN p_retention;
 END
 $$;
+COMMENT ON FUNCTION sfsync._check_retention(interval) IS
+    'sfsync: refuses an archive retention shorter than one day';
 
 -- Sidecar housekeeping: deletes archived changes older than the retention, of the session's schema
 -- (and those whose mapping no longer exists, which belong to no schema).

@@ -71,6 +71,8 @@ CREATE OR REPLACE FUNCTION sfsync._foreign_relation(p_relation regclass)
       FROM pg_class c
      WHERE c.oid = p_relation
 $$;
+COMMENT ON FUNCTION sfsync._foreign_relation(regclass) IS
+    'sfsync: why sfsync must not act on a relation (not an ordinary table owned by sfsync_owner), or NULL';
 
 -- The mapped table of a mapping, checked (by oid, owner and kind, never trusted by name): the
 -- relation its schema and table name resolve to must pass sfsync._foreign_relation and be the one
@@ -110,6 +112,8 @@ BEGIN
     RETURN v_table;
 END
 $$;
+COMMENT ON FUNCTION sfsync._mapped_table(sfsync.mapping, boolean) IS
+    'sfsync: the mapping''s table, checked by oid, owner and kind; raises (or NULL when not strict) for anything else';
 
 -- Refuses, when a mapping is created, a schema or table sfsync must not or could not use: Postgres'
 -- and sfsync's own schemas, the names of sfsync's views, an existing relation sfsync may not adopt
@@ -155,6 +159,8 @@ BEGIN
     END IF;
 END
 $$;
+COMMENT ON FUNCTION sfsync._check_target(text, text) IS
+    'sfsync: refuses at create_mapping a schema or table sfsync must not or could not use';
 
 -- Validates options.indexes: {"<Field>": {"unique": true|false}, ...} naming mapped fields.
 CREATE OR REPLACE FUNCTION sfsync._check_indexes(p_indexes jsonb, p_fields text[])
@@ -187,6 +193,8 @@ BEGIN
     RETURN p_indexes;
 END
 $$;
+COMMENT ON FUNCTION sfsync._check_indexes(jsonb, text[]) IS
+    'sfsync: validates options.indexes ({"Field": {"unique": bool}} naming mapped fields)';
 
 -- Drops the named triggers of a mapped table where they exist.
 CREATE OR REPLACE FUNCTION sfsync._drop_triggers(p_table regclass, p_triggers text[])
@@ -203,6 +211,8 @@ BEGIN
     END LOOP;
 END
 $$;
+COMMENT ON FUNCTION sfsync._drop_triggers(regclass, text[]) IS
+    'sfsync: drops the named triggers of a mapped table where they exist';
 
 -- (Re)creates the capture triggers of a mapping with a new configuration version, so every backend's
 -- trigger cache reloads the column plan.
@@ -232,6 +242,8 @@ BEGIN
     END IF;
 END
 $$;
+COMMENT ON FUNCTION sfsync._install_triggers(bigint) IS
+    'sfsync: (re)creates a mapping''s capture triggers with a new configuration version';
 
 -- This session's staging table of a mapping, checked: sfsync._merge_stage runs as sfsync_owner and
 -- reads and deletes from it, so it must be the table _create_stage made (owned by sfsync_owner in this
@@ -257,6 +269,8 @@ BEGIN
     RETURN v_stage;
 END
 $$;
+COMMENT ON FUNCTION sfsync._stage_table(bigint) IS
+    'sfsync: this session''s staging table of a mapping, checked to be the one _create_stage made, or NULL';
 
 -- Writes the results of one mapping's claimed changes into its table: the sfid of inserts,
 -- _hc_lastop and _hc_err (the part of _complete_changes that touches the mapped table).
@@ -307,6 +321,8 @@ BEGIN
         p_table, p_mapping.id) USING p_results;
 END
 $$;
+COMMENT ON FUNCTION sfsync._record_results(sfsync.mapping, regclass, sfsync._result[]) IS
+    'sfsync: writes claimed changes'' results into the mapped table (sfid, _hc_lastop, _hc_err)';
 
 -- _record_results for the results of one record, on its own: when the database refuses them, the
 -- record's changes end FAILED with the database's error (Salesforce's answer is kept in sf_error) and
@@ -341,6 +357,8 @@ EXCEPTION
         END;
 END
 $$;
+COMMENT ON FUNCTION sfsync._record_results_of(sfsync.mapping, regclass, sfsync._result[]) IS
+    'sfsync: _record_results for one record; when the database refuses them the record''s changes end FAILED with its error';
 
 -- Refuses an archive retention shorter than a day: the archive holds the FAILED changes an operator
 -- still has to look at, and a negative or tiny retention would erase them at once.
@@ -357,6 +375,8 @@ BEGIN
     RETURN p_retention;
 END
 $$;
+COMMENT ON FUNCTION sfsync._check_retention(interval) IS
+    'sfsync: refuses an archive retention shorter than one day';
 
 -- One incoming record for a row that has queued or in-flight local changes. For each mapped field
 -- the local changes touch: an incoming value equal to the local one, or equal to the value before the
@@ -451,6 +471,8 @@ BEGIN
     RETURN v_conflicts;
 END
 $$;
+COMMENT ON FUNCTION sfsync._merge_protected_row(sfsync.mapping, regclass, bigint, jsonb, jsonb, boolean) IS
+    'sfsync: merges one incoming record into a row with queued or in-flight changes, field by field under the conflict policy';
 
 -- Queues the current values of a row again (Heroku Connect's hc_capture_*_from_row): an INSERT of
 -- every insertable non-null column when the row has no sfid, otherwise an UPDATE of p_columns.
@@ -495,6 +517,8 @@ BEGIN
     RETURN v_id;
 END
 $$;
+COMMENT ON FUNCTION sfsync._recapture_row(sfsync.mapping, bigint, text[]) IS
+    'sfsync: queues a row''s current values again (retry of failed changes)';
 
 -- <schema>._trigger_log and <schema>._trigger_log_archive: read-only views with Heroku Connect's column
 -- names over sfsync.change / sfsync.change_archive, for tools written against Heroku Connect.
@@ -524,6 +548,8 @@ BEGIN
     END LOOP;
 END
 $$;
+COMMENT ON FUNCTION sfsync._ensure_trigger_log_views(text) IS
+    'sfsync: creates a schema''s Heroku Connect compatible _trigger_log and _trigger_log_archive views';
 
 
 -- Parents before children across claims and sidecars (a child waits for the queued or in-flight
@@ -2008,6 +2034,8 @@ CREATE OR REPLACE FUNCTION sfsync._release_reader(p_mapping bigint, p_owner text
     UPDATE sfsync.mapping SET reader_owner = NULL, reader_lease_until = NULL
      WHERE id = p_mapping AND reader_owner = p_owner
 $$;
+COMMENT ON FUNCTION sfsync._release_reader(bigint, text) IS
+    'sfsync (sidecar): gives a mapping''s reading lease up, so another sidecar takes over at once';
 
 -- Sidecar: stores the reader's position: the high-water mark, the CDC replay id, and how far the
 -- getDeleted sweep has covered (NULL keeps a stored value).
@@ -2024,6 +2052,8 @@ CREATE OR REPLACE FUNCTION sfsync._set_reader_position(p_mapping bigint, p_hwm t
            deleted_swept_at = coalesce(p_swept_at, deleted_swept_at), last_read_at = now()
      WHERE id = p_mapping
 $$;
+COMMENT ON FUNCTION sfsync._set_reader_position(bigint, timestamptz, bigint, timestamptz) IS
+    'sfsync (sidecar): stores the reader''s position (high-water mark, CDC replay id, getDeleted sweep)';
 
 -- Sidecar: a reload has been done. Pass the reload_requested_at the reload started from: a request made
 -- during the reload (a later time) is kept. NULL clears any request.
@@ -2343,3 +2373,23 @@ $mapped$;
 -- The functions this script created are, as on a fresh install (grants.sql), not open to PUBLIC.
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA sfsync FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION sfsync.is_applying() TO PUBLIC;
+
+-- Every function of sfsync has a comment (issue 16 added functions; 0.1.0 left some without).
+COMMENT ON FUNCTION sfsync._check_options(jsonb, jsonb, text) IS
+    'sfsync: raises unless an options object has only allowed keys with values of the right JSON type';
+COMMENT ON FUNCTION sfsync._check_fields(text[], text) IS
+    'sfsync: validates a field list (API names, no NULLs, no duplicates whatever the case)';
+COMMENT ON FUNCTION sfsync._text_array(jsonb, text) IS
+    'sfsync: a JSON array of strings as text[], or a clear error';
+COMMENT ON FUNCTION sfsync._check_mapping_settings(text[], text, text, text[], integer, text, text) IS
+    'sfsync: checks the mapping settings that depend on each other (access, upsert field, read-only fields, poll interval, conflict policy, filter)';
+COMMENT ON FUNCTION sfsync._int_option(jsonb, text) IS
+    'sfsync: a JSON number that must be a whole number, as integer';
+COMMENT ON FUNCTION sfsync._mapping_for_update(text, text) IS
+    'sfsync: the mapping row of (object, schema), locked, or an error naming what was not found';
+COMMENT ON FUNCTION sfsync._notify_control(text, bigint, text) IS
+    'sfsync: wakes the sidecars of a schema (NOTIFY sfsync_control) after a mapping changed';
+COMMENT ON FUNCTION sfsync._conv_sql(text, text) IS
+    'sfsync: SQL converting a text expression (REST JSON value or Bulk CSV cell) to the column type of a Salesforce field type';
+COMMENT ON FUNCTION sfsync._explain_bad_value(sfsync.mapping, text) IS
+    'sfsync: raises naming the record and field of the first staged value that does not convert';

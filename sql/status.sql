@@ -28,6 +28,8 @@ BEGIN
     END LOOP;
 END
 $$;
+COMMENT ON FUNCTION sfsync._ensure_trigger_log_views(text) IS
+    'sfsync: creates a schema''s Heroku Connect compatible _trigger_log and _trigger_log_archive views';
 
 -- Per mapping: the org its schema is bound to, state, row and queue counts, and how far behind it is.
 -- A sidecar's session sees only the mappings of its own schema.
@@ -135,6 +137,8 @@ CREATE FUNCTION sfsync._release_reader(p_mapping bigint, p_owner text)
     UPDATE sfsync.mapping SET reader_owner = NULL, reader_lease_until = NULL
      WHERE id = p_mapping AND reader_owner = p_owner
 $$;
+COMMENT ON FUNCTION sfsync._release_reader(bigint, text) IS
+    'sfsync (sidecar): gives a mapping''s reading lease up, so another sidecar takes over at once';
 
 -- Sidecar: stores the reader's position: the high-water mark, the CDC replay id, and how far the
 -- getDeleted sweep has covered (NULL keeps a stored value).
@@ -151,6 +155,8 @@ CREATE FUNCTION sfsync._set_reader_position(p_mapping bigint, p_hwm timestamptz 
            deleted_swept_at = coalesce(p_swept_at, deleted_swept_at), last_read_at = now()
      WHERE id = p_mapping
 $$;
+COMMENT ON FUNCTION sfsync._set_reader_position(bigint, timestamptz, bigint, timestamptz) IS
+    'sfsync (sidecar): stores the reader''s position (high-water mark, CDC replay id, getDeleted sweep)';
 
 -- Sidecar: a reload has been done. Pass the reload_requested_at the reload started from: a request made
 -- during the reload (a later time) is kept. NULL clears any request.
