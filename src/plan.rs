@@ -1,6 +1,6 @@
 //! The column plan: from a Salesforce describe and a mapping's field list to typed Postgres columns.
 //!
-//! This is DESIGN's type map in one place. The plan is stored on the mapping (`sfsync.mapping.columns`)
+//! This is sfsync's type map in one place (README, *Concepts*; docs/architecture.md, *Contracts*). The plan is stored on the mapping (`sfsync.mapping.columns`)
 //! and drives the DDL, the capture triggers (which columns are sent on insert/update), the reader
 //! (which fields to query and how to convert them) and the writer (how to build Salesforce bodies).
 
@@ -214,7 +214,7 @@ impl<'a> Describe<'a> {
     }
 }
 
-/// DESIGN's type map. `None` for types sfsync refuses.
+/// The Salesforce → Postgres type map (README, *Concepts*). `None` for types sfsync refuses.
 pub fn sql_type(sf_type: &str, length: i64, precision: i64, scale: i64) -> Option<String> {
     Some(match sf_type {
         "string" | "picklist" | "email" | "phone" | "url" | "combobox" | "encryptedstring" => {
@@ -291,7 +291,7 @@ pub fn build_plan(request: &PlanRequest<'_>, describe: &Value) -> Result<Mapping
     let mut seen_fields: HashSet<String> = HashSet::new();
     let mut missing: Vec<String> = Vec::new();
 
-    // System columns first: DESIGN maps them whenever the object has them.
+    // System columns first: they are mapped whenever the object has them (README, *Concepts*).
     columns.push(ColumnPlan {
         column: "sfid".into(),
         field: "Id".into(),

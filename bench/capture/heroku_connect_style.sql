@@ -1,5 +1,5 @@
--- A Heroku-Connect-style capture, rebuilt from ../shared/reference/heroku-connect.md §1.2–1.3 and
--- §2.2: a PL/pgSQL logger writing hstore diffs into _trigger_log, a BEFORE status trigger, the
+-- A Heroku-Connect-style capture, rebuilt from what Heroku Connect creates in a database (its
+-- _trigger_log tables and triggers) and how it writes: a PL/pgSQL logger writing hstore diffs into _trigger_log, a BEFORE status trigger, the
 -- get_xmlbinary() echo guard in the WHEN clause, and a NOTIFY on every trigger-log insert.
 CREATE EXTENSION IF NOT EXISTS hstore;
 CREATE SCHEMA hc;

@@ -1,4 +1,4 @@
-//! Command line of `sfsync-emulator` (the fixed interface of DESIGN.md plus a few documented extras).
+//! Command line of `sfsync-emulator` (documented in emulator/README.md).
 
 use std::path::PathBuf;
 

@@ -124,7 +124,7 @@ async fn a_new_mapping_is_described_installed_and_loaded_with_exact_values() {
         assert_same_rows(&world, "salesforce.gizmo__c", &soql, GIZMO_COLUMNS).await,
         30
     );
-    // exact types, as DESIGN maps them
+    // exact types, as the type map (README, *Concepts*) maps them
     let types = world
         .text(
             "SELECT string_agg(column_name || ' ' || data_type, ', ' ORDER BY column_name) FROM information_schema.columns

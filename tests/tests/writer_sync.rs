@@ -1,6 +1,6 @@
 //! The writer end to end: inserts, updates and deletes made in Postgres reach the emulator exactly
 //! (checked through its REST API), parents and children inserted together by external id, values in
-//! Salesforce's forms, and the rows and the queue end in DESIGN's states.
+//! Salesforce's forms, and the rows and the queue end in the states the README documents.
 
 mod writer_support;
 

@@ -1,4 +1,4 @@
-//! Golden tests: the documented examples of `shared/reference/salesforce-api.md` §2.9, §2.10 and §2.12,
+//! Golden tests: the examples Salesforce documents for SOQL queries, the replication API and composite requests,
 //! reproduced against the emulator (ids and dates differ; keys, order, shapes and texts must not).
 
 use reqwest::{Method, StatusCode};

@@ -101,7 +101,7 @@ fn plural(count: usize) -> &'static str {
     }
 }
 
-/// DESIGN's type map (the same rules the extension's planner applies), to tell whether a field's
+/// The Salesforce → Postgres type map (the same rules the extension's planner applies), to tell whether a field's
 /// column would be typed differently today.
 fn sql_type(field: &FieldDescribe) -> Option<String> {
     let length = i64::from(field.length);

@@ -1,4 +1,4 @@
-//! The Salesforce API client, written from `shared/reference/salesforce-api.md`: one file per API area.
+//! The Salesforce API client, written from Salesforce's API documentation: one file per API area.
 
 mod backoff;
 pub mod budget;
