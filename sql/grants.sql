@@ -66,6 +66,13 @@ GRANT EXECUTE ON FUNCTION
 -- Only superusers and the sidecar may switch capture off for their own writes.
 GRANT SET ON PARAMETER sfsync.origin TO sfsync_agent;
 
+-- Rotated refresh tokens (issue 16): sfsync.credential stays its owner's alone (no grant above or
+-- here); a sidecar reads and saves its own session schema's token through these two functions only.
+GRANT EXECUTE ON FUNCTION
+    sfsync._save_refresh_token(text, text),
+    sfsync._saved_refresh_token(text)
+    TO sfsync_agent;
+
 -- sfsync_owner: what sfsync's SECURITY DEFINER functions and the capture trigger's queue writes run
 -- as, never the superuser who installed the extension. It owns sfsync's catalog (so those functions
 -- need no grant on it) and the mapped schemas and tables it creates, and holds exactly the rights it

@@ -2306,6 +2306,98 @@ COMMENT ON FUNCTION sfsync._capture_unsynced_delete(bigint, bigint, jsonb) IS
     'sfsync capture helper: decides what a DELETE of a row without sfid means for the queue';
 
 -- ============================================================================================
+-- sidecar credentials (issue 16)
+-- A sidecar's refresh token after Salesforce rotated it (Connected App "Refresh Token Rotation": each
+-- use of a refresh token returns a new one and retires the one used), one row per schema. Without it
+-- a restarted sidecar would present its configured token, which rotation has retired: it could not
+-- log in again. rotated_from is the SHA-256 (hex) of the CONFIGURED refresh token the chain of
+-- rotations started from, whichever link of the chain refresh_token is: a token is only handed back
+-- to a sidecar still configured with that token, so an operator who configures a new one is never
+-- overridden by an old rotated one.
+-- No privileges for anyone but its owner: reached only through the two functions below, by a
+-- session bound to the schema. Deliberately not registered with pg_extension_config_dump: pg_dump
+-- leaves its rows out, so a restored backup never resurrects a (since revoked) refresh token.
+CREATE TABLE sfsync.credential (
+    schema_name   text PRIMARY KEY,
+    rotated_from  text NOT NULL,
+    refresh_token text NOT NULL,
+    rotated_at    timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE sfsync.credential IS
+    'sfsync: the latest rotated Salesforce refresh token of each schema''s sidecar (owner only; not in backups)';
+
+-- Saves p_token as the session schema's refresh token, replacing the one saved before. The caller
+-- passes the SHA-256 (hex) of the refresh token in its configuration, also when p_token replaces a
+-- token that was itself rotated: rotated_from always names the configured start of the chain. The
+-- messages never repeat the token.
+CREATE FUNCTION sfsync._save_refresh_token(p_configured_sha256 text, p_token text)
+    RETURNS void
+    LANGUAGE plpgsql
+    SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    -- only the schema the session is bound to, never one the caller names (superusers too)
+    v_schema text := sfsync._session_schema();
+BEGIN
+    IF v_schema IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+            MESSAGE = 'this session is not bound to a schema: refresh tokens are kept per schema',
+            HINT = 'A sidecar calls sfsync._open_session(schema, org_id) first.';
+    END IF;
+    IF p_configured_sha256 IS NULL OR p_configured_sha256 !~ '^[0-9a-f]{64}$' THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = 'the configured refresh token''s hash must be 64 lower-case hex digits (SHA-256)';
+    END IF;
+    IF p_token IS NULL OR p_token = '' THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = 'the refresh token to save is empty';
+    END IF;
+    INSERT INTO sfsync.credential (schema_name, rotated_from, refresh_token)
+    VALUES (v_schema, p_configured_sha256, p_token)
+        ON CONFLICT (schema_name) DO UPDATE
+       SET rotated_from = excluded.rotated_from, refresh_token = excluded.refresh_token, rotated_at = now();
+END
+$$;
+COMMENT ON FUNCTION sfsync._save_refresh_token(text, text) IS
+    'sfsync (sidecar): saves the rotated refresh token of the session''s schema, rotated from the configured token with this SHA-256';
+
+-- The session schema's saved refresh token, only if its chain started from the configured token
+-- whose SHA-256 (hex) the caller passes; NULL otherwise (none saved, or the configuration names
+-- another token: that one is used).
+CREATE FUNCTION sfsync._saved_refresh_token(p_configured_sha256 text)
+    RETURNS text
+    LANGUAGE plpgsql
+    STABLE
+    SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    -- only the schema the session is bound to, never one the caller names (superusers too)
+    v_schema text := sfsync._session_schema();
+BEGIN
+    IF v_schema IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+            MESSAGE = 'this session is not bound to a schema: refresh tokens are kept per schema',
+            HINT = 'A sidecar calls sfsync._open_session(schema, org_id) first.';
+    END IF;
+    RETURN (SELECT c.refresh_token FROM sfsync.credential c
+             WHERE c.schema_name = v_schema AND c.rotated_from = p_configured_sha256);
+END
+$$;
+COMMENT ON FUNCTION sfsync._saved_refresh_token(text) IS
+    'sfsync (sidecar): the saved refresh token of the session''s schema if it was rotated from the configured token with this SHA-256';
+
+-- Privileges as in sql/grants.sql: nothing for PUBLIC (the REVOKE also makes the table's owner-only
+-- ACL explicit, as a fresh install's REVOKE ALL ON ALL TABLES does), the two functions for sidecars.
+REVOKE ALL ON sfsync.credential FROM PUBLIC;
+REVOKE ALL ON FUNCTION sfsync._save_refresh_token(text, text), sfsync._saved_refresh_token(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION
+    sfsync._save_refresh_token(text, text),
+    sfsync._saved_refresh_token(text)
+    TO sfsync_agent;
+
+-- ============================================================================================
 -- Security (issue 16), ownership: what grants.sql does on a fresh install (sfsync_owner owns the
 -- catalog and the definer functions, and holds the rights they use), then the mapped schemas,
 -- tables and views of 0.1.0, which sfsync_admin owned, are handed to sfsync_owner as 0.2.0 creates

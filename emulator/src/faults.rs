@@ -1,5 +1,6 @@
 //! Injected failures (`POST /__emulator/faults`): by path prefix and method, with a probability, a count,
-//! latency, and `after` (apply the request, then fail the response).
+//! latency, `after` (apply the request, then fail the response), and `body` (answer with exactly these
+//! bytes, e.g. a malformed token response, instead of an error of the route's shape).
 
 use parking_lot::Mutex;
 use rand::Rng;
@@ -32,6 +33,13 @@ pub struct FaultSpec {
     pub latency_ms: Option<u64>,
     #[serde(default)]
     pub after: bool,
+    /// Answers with exactly this body (status default 200) instead of the route's error shape: a
+    /// server answering with something no client can parse.
+    #[serde(default)]
+    pub body: Option<String>,
+    /// The `Content-Type` of `body` (default `application/json;charset=UTF-8`, as Salesforce sends).
+    #[serde(default)]
+    pub content_type: Option<String>,
 }
 
 fn root() -> String {
@@ -39,6 +47,11 @@ fn root() -> String {
 }
 
 impl FaultSpec {
+    /// Whether the fault answers the request (a status or a body), rather than only delaying it.
+    pub fn answers(&self) -> bool {
+        self.status.is_some() || self.body.is_some()
+    }
+
     pub fn error_code(&self) -> &str {
         self.error_code.as_deref().unwrap_or(match self.status {
             Some(503) => "SERVER_UNAVAILABLE",

@@ -21,6 +21,9 @@ pub struct Emulator {
     dir: PathBuf,
     http: reqwest::Client,
     token: tokio::sync::Mutex<Option<String>>,
+    /// The connected app's secret and the user's password: the defaults, or what `extra` set.
+    client_secret: String,
+    password: String,
 }
 
 impl Emulator {
@@ -62,6 +65,13 @@ impl Emulator {
             .timeout(Duration::from_secs(120))
             .build()
             .expect("reqwest client");
+        let option = |name: &str, default: &str| {
+            extra
+                .iter()
+                .position(|arg| *arg == name)
+                .and_then(|index| extra.get(index + 1))
+                .map_or_else(|| default.to_string(), |value| value.to_string())
+        };
         Emulator {
             child,
             url,
@@ -69,6 +79,8 @@ impl Emulator {
             dir,
             http,
             token: tokio::sync::Mutex::new(None),
+            client_secret: option("--client-secret", CLIENT_SECRET),
+            password: option("--password", PASSWORD),
         }
     }
 
@@ -82,9 +94,9 @@ impl Emulator {
             ("SFSYNC_LOGIN_URL".into(), self.url.clone()),
             ("SFSYNC_AUTH".into(), "password".into()),
             ("SFSYNC_CLIENT_ID".into(), CLIENT_ID.into()),
-            ("SFSYNC_CLIENT_SECRET".into(), CLIENT_SECRET.into()),
+            ("SFSYNC_CLIENT_SECRET".into(), self.client_secret.clone()),
             ("SFSYNC_USERNAME".into(), USERNAME.into()),
-            ("SFSYNC_PASSWORD".into(), PASSWORD.into()),
+            ("SFSYNC_PASSWORD".into(), self.password.clone()),
             ("SFSYNC_CA_FILE".into(), self.ca_file.display().to_string()),
             ("SFSYNC_API_VERSION".into(), API_VERSION.into()),
         ]
@@ -101,9 +113,9 @@ impl Emulator {
             .form(&[
                 ("grant_type", "password"),
                 ("client_id", CLIENT_ID),
-                ("client_secret", CLIENT_SECRET),
+                ("client_secret", self.client_secret.as_str()),
                 ("username", USERNAME),
-                ("password", PASSWORD),
+                ("password", self.password.as_str()),
             ])
             .send()
             .await

@@ -1,6 +1,7 @@
 //! The sidecar as a real process: started with an environment, stopped with SIGTERM or killed with -9.
 
 use crate::binaries::binary;
+use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
@@ -8,30 +9,74 @@ use std::time::{Duration, Instant};
 pub struct Sidecar {
     child: Option<Child>,
     env: Vec<(String, String)>,
+    /// Where stdout and stderr go when captured (`start_capturing`), appended across restarts.
+    capture: Option<PathBuf>,
 }
 
 impl Sidecar {
-    /// Starts `sfsync-sidecar run` with `env` (plus `RUST_LOG` from ours, default `warn`).
+    /// Starts `sfsync-sidecar run` with `env` (plus `RUST_LOG` from `env`, else ours, default `warn`).
     pub fn start(env: &[(String, String)]) -> Sidecar {
         let mut sidecar = Sidecar {
             child: None,
             env: env.to_vec(),
+            capture: None,
         };
         sidecar.restart();
         sidecar
+    }
+
+    /// As [`Sidecar::start`], but stdout and stderr go to a file that [`Sidecar::output`] reads
+    /// (a test that inspects what the process printed).
+    pub fn start_capturing(env: &[(String, String)]) -> Sidecar {
+        let root =
+            PathBuf::from(std::env::var("SFSYNC_TMP").unwrap_or_else(|_| "/var/tmp/sfsync".into()));
+        std::fs::create_dir_all(&root).expect("SFSYNC_TMP");
+        let file = root.join(format!(
+            "sidecar-{}-{}.out",
+            std::process::id(),
+            rand::random::<u32>()
+        ));
+        let mut sidecar = Sidecar {
+            child: None,
+            env: env.to_vec(),
+            capture: Some(file),
+        };
+        sidecar.restart();
+        sidecar
+    }
+
+    /// Everything the process printed so far (stdout and stderr), when started capturing.
+    pub fn output(&self) -> String {
+        self.capture
+            .as_ref()
+            .map(|file| std::fs::read_to_string(file).unwrap_or_default())
+            .unwrap_or_default()
     }
 
     /// Starts the process again (after `kill9` or `terminate`).
     pub fn restart(&mut self) {
         let mut command = Command::new(binary("sfsync-sidecar"));
         command.arg("run").envs(self.env.iter().cloned());
-        if std::env::var("RUST_LOG").is_err() {
+        // the test's own RUST_LOG (in `env`) wins over ours
+        let env_sets_log = self.env.iter().any(|(key, _)| key == "RUST_LOG");
+        if std::env::var("RUST_LOG").is_err() && !env_sets_log {
             command.env("RUST_LOG", "warn");
         }
-        command
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit());
+        command.stdin(Stdio::null());
+        match &self.capture {
+            Some(file) => {
+                let out = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(file)
+                    .expect("capture file");
+                let err = out.try_clone().expect("capture file");
+                command.stdout(Stdio::from(out)).stderr(Stdio::from(err));
+            }
+            None => {
+                command.stdout(Stdio::null()).stderr(Stdio::inherit());
+            }
+        }
         self.child = Some(command.spawn().expect("start sfsync-sidecar"));
     }
 
@@ -130,6 +175,9 @@ impl Sidecar {
 impl Drop for Sidecar {
     fn drop(&mut self) {
         self.kill9();
+        if let Some(file) = &self.capture {
+            let _ = std::fs::remove_file(file);
+        }
     }
 }
 

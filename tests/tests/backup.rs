@@ -2,6 +2,7 @@
 //! queue — restored with `pg_restore` into a new database, where the sidecar continues where the
 //! old one stopped: the queued changes reach Salesforce, nothing already sent is sent again, and
 //! new changes get ids that collide with no restored one (the id sequences are in the dump).
+//! A saved refresh token (`sfsync.credential`) is not in the dump.
 
 mod writer_support;
 
@@ -95,6 +96,15 @@ async fn a_restored_dump_continues_where_the_sidecar_stopped() {
         .expect("queued rows");
     assert_eq!(world.queued().await, 5);
     let dumped_ids = ids(&world.sql).await;
+    // a saved (rotated) refresh token: a backup must not bring it back (issue 16)
+    world
+        .sql
+        .batch_execute(
+            "INSERT INTO sfsync.credential (schema_name, rotated_from, refresh_token)
+             VALUES ('salesforce', repeat('a', 64), '5AepNotInAnyBackup')",
+        )
+        .await
+        .expect("a saved refresh token");
 
     let cluster = Cluster::shared();
     let dump = cluster.dir.join(format!("{}.dump", world.db.name));
@@ -112,6 +122,11 @@ async fn a_restored_dump_continues_where_the_sidecar_stopped() {
     let _ = std::fs::remove_file(dump);
     let sql = restored.connect().await;
     assert_eq!(ids(&sql).await, dumped_ids, "the restore keeps every id");
+    assert_eq!(
+        count(&sql, "SELECT count(*) FROM sfsync.credential").await,
+        0,
+        "no refresh token comes back from a backup"
+    );
 
     // A new change after the restore: its id follows the restored ones, in the queue and the archive.
     let restored_max = count(

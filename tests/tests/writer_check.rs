@@ -130,3 +130,53 @@ async fn status_shows_the_queue_and_each_mapping() {
     assert!(text.contains("0 pending, 0 failed"), "{text}");
     assert!(!text.contains("last write never"), "{text}");
 }
+
+#[tokio::test]
+async fn check_warns_when_database_url_sets_no_sslmode() {
+    let world = World::start(&[], &[]).await;
+    world.map_accounts_by_ext_id().await;
+    let warning = "WARN  database    DATABASE_URL sets no sslmode";
+
+    let (ok, text) = run(&world.env, "check");
+    assert!(ok, "{text}");
+    assert!(
+        !text.contains(warning),
+        "an explicit sslmode=disable is a choice: {text}"
+    );
+
+    let without = world.db.sidecar_url().replace("?sslmode=disable", "");
+    assert!(!without.contains("sslmode"), "{without}");
+    let (ok, text) = run(&with(&world.env, "DATABASE_URL", &without), "check");
+    assert!(ok, "a warning does not fail the check: {text}");
+    assert!(
+        text.lines()
+            .any(|line| line.starts_with(warning) && line.contains("sslmode=verify-full")),
+        "the warning says what to set: {text}"
+    );
+
+    // a libpq key=value string is read the same way
+    let url = url_parts(&world.db.sidecar_url());
+    let key_value = format!(
+        "host=127.0.0.1 port={} user=sfsync_sidecar dbname={}",
+        url.0, url.1
+    );
+    let (_, text) = run(&with(&world.env, "DATABASE_URL", &key_value), "check");
+    assert!(text.contains(warning), "{text}");
+    let (_, text) = run(
+        &with(
+            &world.env,
+            "DATABASE_URL",
+            &format!("{key_value} sslmode=disable"),
+        ),
+        "check",
+    );
+    assert!(!text.contains(warning), "{text}");
+}
+
+/// (port, database) of a `postgres://user@127.0.0.1:port/db?...` URL.
+fn url_parts(url: &str) -> (String, String) {
+    let rest = url.split_once("127.0.0.1:").expect("host").1;
+    let (port, rest) = rest.split_once('/').expect("port");
+    let database = rest.split('?').next().expect("database");
+    (port.to_string(), database.to_string())
+}

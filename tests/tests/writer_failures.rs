@@ -230,3 +230,163 @@ async fn updates_and_deletes_of_records_gone_from_salesforce_fail_or_finish() {
         "deleting what is already deleted is done"
     );
 }
+
+/// A role of an application: no superuser, no sfsync role, just its tables.
+async fn application_role(world: &World) -> String {
+    let role = format!("app_{}", std::process::id());
+    world
+        .sql
+        .batch_execute(&format!(
+            "DO $$ BEGIN CREATE ROLE {role}; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+             GRANT USAGE ON SCHEMA salesforce TO {role};
+             GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA salesforce TO {role};"
+        ))
+        .await
+        .expect("application role");
+    role
+}
+
+#[tokio::test]
+async fn a_change_carrying_another_objects_id_fails_alone_and_is_never_sent() {
+    let world = World::start(&[], &[]).await;
+    world.map_accounts_by_ext_id().await;
+    let contacts = world
+        .emulator
+        .create_as_other(
+            "Contact",
+            json!([{"LastName": "Untouched", "Email": "one@example.com"},
+                   {"LastName": "Undeleted", "Email": "two@example.com"}]),
+        )
+        .await;
+    let _sidecar = world.sidecar();
+    world
+        .sql
+        .batch_execute(
+            "INSERT INTO salesforce.account (name, ext_id__c) VALUES ('One', 'A-1'), ('Two', 'A-2'), ('Three', 'A-3')",
+        )
+        .await
+        .expect("insert");
+    world.drained("the accounts to be written").await;
+    // The reader's start-up poll is done (the next one is an hour away): it does not meet the
+    // planted ids below.
+    sfsync_tests::eventually(writer_support::WAIT, "the reader's first poll", || async {
+        world
+            .count("SELECT count(*) FROM sfsync.mapping WHERE last_read_at IS NOT NULL")
+            .await
+            == 1
+    })
+    .await;
+
+    // Contacts' ids planted in two Account rows the way only the sync itself writes sfids (an
+    // application's sfid write is refused by the extension): as superuser, with the sync's origin.
+    world
+        .sql
+        .execute("SET sfsync.origin = 'salesforce'", &[])
+        .await
+        .expect("origin");
+    for (contact, key) in [(&contacts[0], "A-1"), (&contacts[1], "A-3")] {
+        world
+            .sql
+            .execute(
+                "UPDATE salesforce.account SET sfid = $1 WHERE ext_id__c = $2",
+                &[contact, &key],
+            )
+            .await
+            .expect("plant the sfid");
+    }
+    world
+        .sql
+        .batch_execute("RESET sfsync.origin")
+        .await
+        .expect("reset origin");
+    assert_eq!(world.queued().await, 0, "planting was not captured");
+
+    // An application updates one of them and a good row, and deletes the other, in one transaction.
+    let role = application_role(&world).await;
+    world
+        .sql
+        .batch_execute(&format!(
+            "BEGIN; SET LOCAL ROLE {role};
+             UPDATE salesforce.account SET name = name || ' renamed' WHERE ext_id__c IN ('A-1', 'A-2');
+             DELETE FROM salesforce.account WHERE ext_id__c = 'A-3';
+             COMMIT;"
+        ))
+        .await
+        .expect("the application's changes");
+    world.drained("the changes to be written or refused").await;
+
+    // the Contacts are as they were: neither updated nor deleted
+    let org_contacts = world
+        .org_records("Contact", "LastName, LastModifiedById", "LastName")
+        .await;
+    assert_eq!(org_contacts.len(), 2, "{org_contacts:?}");
+    for contact in &contacts {
+        assert!(
+            org_contacts
+                .values()
+                .any(|record| record["Id"] == contact.as_str()),
+            "{contact} is still there: {org_contacts:?}"
+        );
+    }
+    let (lastop, err): (Option<String>, Option<String>) = world
+        .sql
+        .query_one(
+            "SELECT _hc_lastop, _hc_err FROM salesforce.account WHERE ext_id__c = 'A-1'",
+            &[],
+        )
+        .await
+        .map(|row| (row.get(0), row.get(1)))
+        .expect("row A-1");
+    let message = format!(
+        "sfid {} is not an Account id (key prefix 001); the change was not sent",
+        contacts[0]
+    );
+    assert_eq!(lastop.as_deref(), Some("FAILED"));
+    let err: Value = serde_json::from_str(err.as_deref().expect("_hc_err")).expect("JSON");
+    assert_eq!(err["code"], "WRONG_OBJECT_ID", "{err}");
+    assert_eq!(err["message"], message.as_str(), "{err}");
+    let failed: Vec<(String, Option<String>, Option<String>)> = world
+        .sql
+        .query(
+            "SELECT action, sf_result, sf_message FROM salesforce._trigger_log_archive
+              WHERE state = 'FAILED' ORDER BY id",
+            &[],
+        )
+        .await
+        .expect("trigger log")
+        .iter()
+        .map(|row| (row.get(0), row.get(1), row.get(2)))
+        .collect();
+    assert_eq!(
+        failed,
+        [
+            (
+                "UPDATE".to_string(),
+                Some("WRONG_OBJECT_ID".to_string()),
+                Some(message)
+            ),
+            (
+                "DELETE".to_string(),
+                Some("WRONG_OBJECT_ID".to_string()),
+                Some(format!(
+                    "sfid {} is not an Account id (key prefix 001); the change was not sent",
+                    contacts[1]
+                ))
+            ),
+        ]
+    );
+
+    // the good change of the same transaction went through
+    let accounts = world
+        .org_records("Account", "Name, Ext_Id__c", "Ext_Id__c")
+        .await;
+    assert_eq!(accounts["A-2"]["Name"], "Two renamed");
+    assert_eq!(
+        accounts["A-1"]["Name"], "One",
+        "A-1's record was not touched either"
+    );
+    let ok = world
+        .count("SELECT count(*) FROM salesforce.account WHERE ext_id__c = 'A-2' AND _hc_err IS NULL AND _hc_lastop <> 'FAILED'")
+        .await;
+    assert_eq!(ok, 1);
+}

@@ -18,6 +18,21 @@ const ADMIN_PREFIX: &str = "/__emulator";
 const DATA_PREFIX: &str = "/services/data/";
 
 fn fault_response(fault: &FaultSpec, path: &str) -> Response {
+    if let Some(body) = &fault.body {
+        let status = fault
+            .status
+            .and_then(|s| StatusCode::from_u16(s).ok())
+            .unwrap_or(StatusCode::OK);
+        let content_type = fault
+            .content_type
+            .as_deref()
+            .unwrap_or("application/json;charset=UTF-8");
+        let mut response = (status, body.clone()).into_response();
+        if let Ok(value) = HeaderValue::from_str(content_type) {
+            response.headers_mut().insert(header::CONTENT_TYPE, value);
+        }
+        return response;
+    }
     let status = fault
         .status
         .and_then(|s| StatusCode::from_u16(s).ok())
@@ -42,7 +57,7 @@ pub async fn front(State(app): State<SharedState>, request: Request, next: Next)
         if let Some(latency) = fault.latency_ms {
             tokio::time::sleep(Duration::from_millis(latency)).await;
         }
-        if fault.status.is_some() && !fault.after {
+        if fault.answers() && !fault.after {
             return fault_response(fault, &path);
         }
     }
@@ -51,7 +66,7 @@ pub async fn front(State(app): State<SharedState>, request: Request, next: Next)
         _ => next.run(request).await,
     };
     match fault {
-        Some(fault) if fault.status.is_some() && fault.after => fault_response(&fault, &path),
+        Some(fault) if fault.answers() && fault.after => fault_response(&fault, &path),
         _ => response,
     }
 }

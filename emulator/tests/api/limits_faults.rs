@@ -171,4 +171,38 @@ async fn faults_before_after_count_probability_and_latency() {
         emulator.login().await.get("/limits").await.status,
         StatusCode::OK
     );
+
+    // `body`: exactly these bytes, 200 unless a status is given, instead of the route's answer
+    let broken = r#"{"access_token":"00D!ARtruncated","refresh_token":"5Aep"#;
+    add(json!({"path": "/services/oauth2/token", "body": broken, "count": 1})).await;
+    let answer = emulator
+        .http()
+        .post(format!("{}/services/oauth2/token", emulator.base))
+        .form(&[("grant_type", "password")])
+        .send()
+        .await
+        .expect("token request sent");
+    assert_eq!(answer.status(), StatusCode::OK);
+    assert_eq!(
+        answer.headers()["content-type"],
+        "application/json;charset=UTF-8"
+    );
+    assert_eq!(answer.text().await.expect("body"), broken);
+    add(json!({"path": "/services/data", "method": "GET", "status": 502, "body": "<html>proxy</html>",
+               "contentType": "text/html", "count": 1}))
+    .await;
+    let page = emulator
+        .http()
+        .get(format!("{}/services/data/v62.0/limits", emulator.base))
+        .send()
+        .await
+        .expect("request sent");
+    assert_eq!(page.status(), StatusCode::BAD_GATEWAY);
+    assert_eq!(page.headers()["content-type"], "text/html");
+    assert_eq!(page.text().await.expect("body"), "<html>proxy</html>");
+    assert_eq!(
+        emulator.login().await.get("/limits").await.status,
+        StatusCode::OK,
+        "count exhausted"
+    );
 }

@@ -53,16 +53,11 @@ impl AccessToken {
         response: SalesforceTokenResponse,
         generation: u64,
     ) -> Result<Self, AuthError> {
-        let instance_text = response.instance_url.trim_end_matches('/');
-        let instance_url = Url::parse(instance_text).map_err(|_| AuthError::InvalidTokenField {
-            field: "instance_url",
-            value: response.instance_url.clone(),
+        let instance_url = instance_url(&response.instance_url)?;
+        let identity = Identity::from_url(&response.id).ok_or(AuthError::InvalidTokenField {
+            field: "id",
+            reason: "expected an identity URL ending in /id/<org id>/<user id>",
         })?;
-        let identity =
-            Identity::from_url(&response.id).ok_or_else(|| AuthError::InvalidTokenField {
-                field: "id",
-                value: response.id.clone(),
-            })?;
         Ok(Self {
             secret: Secret::new(response.access_token.secret().clone()),
             instance_url,
@@ -81,6 +76,33 @@ impl AccessToken {
             path
         )
     }
+}
+
+/// The `instance_url` of a token response, which every API call (and its bearer token) goes to:
+/// only `https`. Salesforce always answers with https; the emulator in tests and demos runs with
+/// `--tls` and a CA of its own, so there is no exception for loopback either: an `http` instance
+/// means a misconfigured proxy or a forged response, and the token would cross it in clear text.
+pub fn instance_url(text: &str) -> Result<Url, AuthError> {
+    let url = Url::parse(text.trim_end_matches('/')).map_err(|_| AuthError::InvalidTokenField {
+        field: "instance_url",
+        reason: "not a URL",
+    })?;
+    if url.scheme() != "https" {
+        // scheme, host and port only: whatever else the URL holds is not ours to print
+        let origin = match (url.host_str(), url.port()) {
+            (Some(host), Some(port)) => format!("{}://{host}:{port}", url.scheme()),
+            (Some(host), None) => format!("{}://{host}", url.scheme()),
+            (None, _) => format!("{}:", url.scheme()),
+        };
+        return Err(AuthError::InsecureInstanceUrl { origin });
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(AuthError::InvalidTokenField {
+            field: "instance_url",
+            reason: "the URL has no host",
+        });
+    }
+    Ok(url)
 }
 
 struct LoginFailure {
@@ -196,7 +218,42 @@ impl Session {
 
 #[cfg(test)]
 mod tests {
-    use super::Identity;
+    use super::{instance_url, AuthError, Identity};
+
+    #[test]
+    fn instance_urls_must_be_https() {
+        let url = instance_url("https://yourInstance.salesforce.com/").expect("https is fine");
+        assert_eq!(url.as_str(), "https://yourinstance.salesforce.com/");
+        assert!(instance_url("https://127.0.0.1:8443").is_ok());
+        for insecure in [
+            "http://yourInstance.salesforce.com",
+            "http://127.0.0.1:8443",
+            "http://localhost:8443/",
+            "http://[::1]:8443",
+            "ws://yourInstance.salesforce.com",
+        ] {
+            let error = instance_url(insecure).expect_err(insecure);
+            assert!(
+                matches!(error, AuthError::InsecureInstanceUrl { .. }),
+                "{insecure}: {error}"
+            );
+            assert!(error.to_string().contains("not https"), "{error}");
+        }
+        let error = instance_url("http://user:hunter2@evil.example.com:80/path?token=x")
+            .expect_err("refused");
+        assert_eq!(
+            error.to_string(),
+            "the token response names instance_url http://evil.example.com, which is not https: sfsync sends its access token only over https"
+        );
+        assert!(matches!(
+            instance_url("yourInstance.salesforce.com"),
+            Err(AuthError::InvalidTokenField { .. })
+        ));
+        assert!(matches!(
+            instance_url("instance_url"),
+            Err(AuthError::InvalidTokenField { .. })
+        ));
+    }
 
     #[test]
     fn identity_url_splits_into_org_and_user() {

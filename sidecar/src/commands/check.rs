@@ -3,6 +3,7 @@
 //! An extension version the sidecar does not support fails the database line, and the mappings are
 //! then not read (their catalog may differ).
 
+use super::credentials::DatabaseTokenStore;
 use super::CommandError;
 use crate::auth::{AccessToken, AuthError};
 use crate::config::{ApiReserve, Config};
@@ -41,6 +42,9 @@ fn print_line(verdict: &str, topic: &str, detail: &str) {
     let _ = writeln!(std::io::stdout(), "{verdict:<5} {topic:<11} {detail}");
 }
 
+/// The connection string's TLS is left to libpq's default: said once, with what to do about it.
+const SSL_MODE_WARNING: &str = "DATABASE_URL sets no sslmode: the default (prefer) encrypts only if the server offers TLS and verifies no certificate; set sslmode=verify-full (with sslrootcert) for a remote database, or sslmode=disable for a local one";
+
 pub async fn check(config: Config) -> Result<(), CommandError> {
     let mut report = Report::default();
     report.ok(
@@ -54,7 +58,11 @@ pub async fn check(config: Config) -> Result<(), CommandError> {
         ),
     );
     // the login comes first: the database's org check needs the org it names
-    let salesforce = SalesforceClient::from_config(&config, SalesforceMetrics::unregistered()?)?;
+    let salesforce = SalesforceClient::from_config(
+        &config,
+        SalesforceMetrics::unregistered()?,
+        DatabaseTokenStore::new(&config, false),
+    )?;
     let login = salesforce.login().await;
     let org_id = login
         .as_ref()
@@ -83,6 +91,10 @@ async fn check_database(config: &Config, report: &mut Report, org_id: Option<Str
         Ok(database) => database,
         Err(error) => return report.fail("database", error_chain(&error)),
     };
+    // about the connection string, so said whether or not the database answers
+    if !database.settings().ssl_mode_given {
+        report.warn("database", SSL_MODE_WARNING);
+    }
     let client = match database.connect_unbound().await {
         Ok(client) => client,
         Err(error) => return report.fail("database", error_chain(&error)),

@@ -1,6 +1,7 @@
 //! The subcommands and their shared error type (exit codes: 0 ok, 1 runtime failure, 2 configuration).
 
 pub mod check;
+pub mod credentials;
 pub mod rebind;
 pub mod run;
 pub mod status;

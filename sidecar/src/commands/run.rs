@@ -13,6 +13,7 @@ use tracing::Instrument;
 
 use tokio::task::JoinSet;
 
+use super::credentials::DatabaseTokenStore;
 use super::CommandError;
 use crate::config::Config;
 use crate::db::session::{open_session, SessionBinding};
@@ -62,7 +63,11 @@ async fn run_in_span(config: Config) -> Result<(), CommandError> {
         );
     }
 
-    let salesforce = SalesforceClient::from_config(&config, metrics.salesforce.clone())?;
+    let salesforce = SalesforceClient::from_config(
+        &config,
+        metrics.salesforce.clone(),
+        DatabaseTokenStore::new(&config, false),
+    )?;
     let database = Database::new(
         config.database.clone(),
         config.salesforce.ca_bundle.as_ref(),

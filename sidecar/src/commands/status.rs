@@ -3,6 +3,7 @@
 //! was installed.
 
 use super::check::usage_line;
+use super::credentials::DatabaseTokenStore;
 use super::CommandError;
 use crate::config::Config;
 use crate::db::session::{open_session, SessionBinding};
@@ -11,7 +12,11 @@ use crate::metrics::SalesforceMetrics;
 use crate::salesforce::SalesforceClient;
 
 pub async fn status(config: Config) -> Result<(), CommandError> {
-    let salesforce = SalesforceClient::from_config(&config, SalesforceMetrics::unregistered()?)?;
+    let salesforce = SalesforceClient::from_config(
+        &config,
+        SalesforceMetrics::unregistered()?,
+        DatabaseTokenStore::new(&config, false),
+    )?;
     let token = salesforce
         .login()
         .await

@@ -2,6 +2,7 @@
 //! tokio-postgres connections on demand.
 
 pub mod catalog;
+pub mod credential;
 mod listen;
 pub mod pool;
 pub mod queue;
@@ -18,7 +19,7 @@ use tokio_postgres::config::SslMode;
 use tokio_postgres::{Client, NoTls};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-pub use listen::Notification;
+pub use listen::{WakeFilter, Wakeups};
 pub use pool::{ClientPool, PooledClient};
 pub use session::SessionBinding;
 pub use tls::CertificatePolicy;
@@ -110,6 +111,9 @@ impl DbError {
 pub struct DatabaseSettings {
     pub config: tokio_postgres::Config,
     pub certificates: CertificatePolicy,
+    /// Whether the string named an `sslmode` at all: without one libpq's default `prefer` applies,
+    /// which encrypts only when the server offers TLS and verifies no certificate (`check` warns).
+    pub ssl_mode_given: bool,
 }
 
 impl DatabaseSettings {
@@ -117,6 +121,7 @@ impl DatabaseSettings {
     /// knows `sslmode` disable/prefer/require, so for URLs the TLS parameters are read here first.
     pub fn parse(text: &str) -> Result<Self, DatabaseUrlError> {
         let (remaining, ssl_mode, root_cert) = split_tls_parameters(text);
+        let ssl_mode_given = ssl_mode.is_some() || names_ssl_mode(&remaining);
         let mut config =
             tokio_postgres::Config::from_str(&remaining).map_err(DatabaseUrlError::Parse)?;
         let ssl_mode = ssl_mode.unwrap_or_else(|| match config.get_ssl_mode() {
@@ -143,6 +148,7 @@ impl DatabaseSettings {
         Ok(Self {
             config,
             certificates,
+            ssl_mode_given,
         })
     }
 
@@ -185,6 +191,16 @@ impl DatabaseSettings {
         };
         format!("{} at {hosts}", self.database_name())
     }
+}
+
+/// Whether a libpq `key=value` string sets `sslmode` (`sslmode=require`, `sslmode = require`); URLs
+/// have had theirs taken out by [`split_tls_parameters`].
+fn names_ssl_mode(text: &str) -> bool {
+    let is_url = text.starts_with("postgres://") || text.starts_with("postgresql://");
+    !is_url
+        && text
+            .split_whitespace()
+            .any(|word| word == "sslmode" || word.starts_with("sslmode="))
 }
 
 /// Removes `sslmode` and `sslrootcert` from a URL's query string and returns them separately.
@@ -355,6 +371,38 @@ mod tests {
             DatabaseSettings::parse("host=localhost dbname=app sslmode=disable").expect("valid");
         assert_eq!(settings.certificates, CertificatePolicy::NoTls);
         assert_eq!(settings.database_name(), "app");
+    }
+
+    #[test]
+    fn whether_sslmode_was_given_is_kept() {
+        for (text, given) in [
+            ("postgres://localhost/app", false),
+            ("postgres://localhost/app?connect_timeout=3", false),
+            ("postgres://localhost/app?sslmode=disable", true),
+            (
+                "postgresql://localhost/app?connect_timeout=3&sslmode=verify-full",
+                true,
+            ),
+            ("host=localhost dbname=app", false),
+            ("host=localhost dbname=app sslmode=require", true),
+            ("host=localhost sslmode = require dbname=app", true),
+        ] {
+            let settings = DatabaseSettings::parse(text).expect(text);
+            assert_eq!(settings.ssl_mode_given, given, "{text}");
+        }
+    }
+
+    #[test]
+    fn the_password_never_shows_in_descriptions() {
+        for text in [
+            "postgres://sidecar:Sup3rSecretPw@db.example.com:5433/app?sslmode=require",
+            "postgres://sidecar:Sup3r%40SecretPw@db.example.com/app",
+            "host=db.example.com user=sidecar password=Sup3rSecretPw dbname=app",
+        ] {
+            let settings = DatabaseSettings::parse(text).expect(text);
+            let shown = format!("{} {settings:?}", settings.describe());
+            assert!(!shown.contains("Sup3r"), "{shown}");
+        }
     }
 
     #[test]

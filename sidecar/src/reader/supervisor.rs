@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tracing::Instrument;
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::{sleep, Instant};
 use tokio_postgres::Client;
@@ -22,7 +22,7 @@ use super::protocol;
 use super::worker::Worker;
 use crate::commands::run::RunContext;
 use crate::commands::CommandError;
-use crate::db::Notification;
+use crate::db::{WakeFilter, Wakeups};
 use crate::salesforce::Backoff;
 use crate::shutdown::{Shutdown, ShutdownSignal};
 
@@ -31,7 +31,7 @@ const TICK: Duration = Duration::from_secs(2);
 /// A lease not renewed for this long can be taken over (renewed every tick, so a live sidecar never
 /// loses it to a slow query).
 const LEASE_SECONDS: i32 = 15;
-/// A notification waits this long for more (a burst of changes becomes one tick).
+/// A wake-up waits this long for more notifications (a burst of changes becomes one tick).
 const NOTIFY_DEBOUNCE: Duration = Duration::from_millis(20);
 /// How long a stopping worker gets before it is aborted.
 const STOP_GRACE: Duration = Duration::from_secs(20);
@@ -101,8 +101,11 @@ impl ReaderSupervisor {
         let backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
         let mut failures = 0;
         while !self.shutdown.is_triggered() {
-            let outcome = match self.context.database.listen("sfsync_control").await {
-                Ok((client, notifications)) => self.follow(&client, notifications).await,
+            let schema = self.context.schema.clone();
+            // other schemas' notifications are dropped as they arrive, without waking the loop
+            let filter: WakeFilter = Box::new(move |payload| concerns_schema(payload, &schema));
+            let outcome = match self.context.database.listen("sfsync_control", filter).await {
+                Ok((client, wakeups)) => self.follow(&client, wakeups).await,
                 Err(error) => Err(ReaderError::from(error)),
             };
             match outcome {
@@ -122,36 +125,27 @@ impl ReaderSupervisor {
         tracing::info!("reader stopped");
     }
 
-    /// Ticks on a timer and whenever `sfsync_control` is notified, until shutdown (`Ok`) or until
-    /// the connection fails.
-    async fn follow(
-        &mut self,
-        client: &Client,
-        mut notifications: mpsc::UnboundedReceiver<Notification>,
-    ) -> Result<(), ReaderError> {
+    /// Ticks on a timer and whenever `sfsync_control` is notified about this schema (any number of
+    /// notifications is one wake-up, see `db::listen`), until shutdown (`Ok`) or until the
+    /// connection fails.
+    async fn follow(&mut self, client: &Client, mut wakeups: Wakeups) -> Result<(), ReaderError> {
         let mut shutdown = self.shutdown.clone();
         loop {
             self.tick(client).await?;
-            // the tick's deadline stands: other schemas' notifications must not postpone it
-            let next_tick = tokio::time::Instant::now() + TICK;
-            loop {
-                tokio::select! {
-                    _ = shutdown.triggered() => return Ok(()),
-                    _ = tokio::time::sleep_until(next_tick) => break,
-                    notification = notifications.recv() => {
-                        let Some(notification) = notification else {
-                            return Err(ReaderError::Unexpected(
-                                "the connection listening on sfsync_control closed".to_string(),
-                            ));
-                        };
-                        if !concerns_schema(&notification.payload, &self.context.schema) {
-                            continue;
-                        }
-                        // A burst of changes (pause of every mapping) becomes one tick.
-                        sleep(NOTIFY_DEBOUNCE).await;
-                        while notifications.try_recv().is_ok() {}
-                        break;
+            // other schemas' notifications never wake this loop (the filter drops them), so they
+            // cannot postpone the next tick
+            tokio::select! {
+                _ = shutdown.triggered() => return Ok(()),
+                _ = sleep(TICK) => {}
+                woke = wakeups.next() => {
+                    if woke.is_none() {
+                        return Err(ReaderError::Unexpected(
+                            "the connection listening on sfsync_control closed".to_string(),
+                        ));
                     }
+                    // A burst of changes (pause of every mapping) becomes one tick.
+                    sleep(NOTIFY_DEBOUNCE).await;
+                    wakeups.clear();
                 }
             }
         }

@@ -11,7 +11,7 @@ use thiserror::Error;
 
 use super::budget::{usage_from_headers, ApiBudget, ApiUsage};
 use super::error::{parse_rest_errors, SalesforceError};
-use crate::auth::{AccessToken, AuthError, Authenticator, Session};
+use crate::auth::{AccessToken, AuthError, Authenticator, RefreshTokenStore, Session};
 use crate::config::{ApiReserve, ApiVersion, Config, SalesforceSettings};
 use crate::http::{build_client, HttpClientError};
 use crate::metrics::SalesforceMetrics;
@@ -126,14 +126,20 @@ pub struct SalesforceClient {
 }
 
 impl SalesforceClient {
+    /// `token_store` keeps rotated refresh tokens across restarts (the commands pass the
+    /// database's); without one they live in memory only.
     pub fn new(
         settings: &SalesforceSettings,
         options: ClientOptions,
         metrics: SalesforceMetrics,
+        token_store: Option<Arc<dyn RefreshTokenStore>>,
     ) -> Result<Self, ClientBuildError> {
         let http = build_client(settings.ca_bundle.as_ref())?;
-        let authenticator =
+        let mut authenticator =
             Authenticator::new(settings.auth.clone(), &settings.login_url, http.clone());
+        if let Some(store) = token_store {
+            authenticator = authenticator.with_token_store(store);
+        }
         let budget = ApiBudget::new(
             options.api_reserve,
             options.budget_probe_interval,
@@ -155,6 +161,7 @@ impl SalesforceClient {
     pub fn from_config(
         config: &Config,
         metrics: SalesforceMetrics,
+        token_store: Arc<dyn RefreshTokenStore>,
     ) -> Result<Self, ClientBuildError> {
         Self::new(
             &config.salesforce,
@@ -164,6 +171,7 @@ impl SalesforceClient {
                 ..ClientOptions::default()
             },
             metrics,
+            Some(token_store),
         )
     }
 

@@ -2,6 +2,11 @@
 //! changes while calls are free, hands ready writes out as calls (several in flight), renews the
 //! leases of everything it holds, pauses while the API allowance is spent, and on shutdown stops
 //! claiming, gives back what it has not sent and lets in-flight calls finish.
+//!
+//! Notifications are wake-ups, not work items: any role may `NOTIFY sfsync_changes`, so a flood of
+//! them must cost neither memory nor a claim each. They raise one flag (see `db::listen`), a claim
+//! takes down the flag (it sees every change committed before it), and flag-driven claims come at
+//! most every [`NOTIFY_MIN_GAP`].
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -9,17 +14,17 @@ use std::time::{Duration, Instant};
 use tracing::Instrument;
 
 use serde_json::Value;
-use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_postgres::Client;
 
 use super::mapping::MappingCatalog;
 use super::operation::{group_by_record, plan_record, Operation, Plan};
-use super::outcome::{ignored_results, retry_result, WriteError};
+use super::outcome::{change_results, ignored_results, retry_result, WriteError, WriteOutcome};
 use super::schedule::{BatchLimits, Flush, Scheduler, Waiting};
 use super::shipment::{self, Pause, ShipmentContext, ShipmentReport, MAX_ATTEMPTS};
 use crate::db::queue::{self, retry_conflicts};
-use crate::db::{Database, DbError, Notification};
+use crate::db::{Database, DbError, WakeFilter, Wakeups};
 use crate::metrics::Health;
 use crate::salesforce::{Backoff, SalesforceClient};
 use crate::shutdown::ShutdownSignal;
@@ -47,6 +52,9 @@ const BACKLOG_CHECK: Duration = Duration::from_secs(2);
 const SHUTDOWN_WAIT: Duration = Duration::from_secs(20);
 /// Changes of a mapping the writer does not know (yet) are released for this long.
 const UNKNOWN_MAPPING_RETRY: Duration = Duration::from_secs(5);
+/// A wake-up by notification claims at most this soon after the previous claim: however fast
+/// notifications arrive, they cause at most 50 claims a second (the poll adds its own).
+const NOTIFY_MIN_GAP: Duration = Duration::from_millis(20);
 
 /// The writer's knobs, from the configuration.
 #[derive(Debug, Clone)]
@@ -81,9 +89,13 @@ pub struct Dispatcher {
     health: Arc<Health>,
     shutdown: ShutdownSignal,
     claim_client: Option<Client>,
-    listener: Option<(Client, UnboundedReceiver<Notification>)>,
+    listener: Option<(Client, Wakeups)>,
     listener_retry_at: Instant,
     catalog: Arc<MappingCatalog>,
+    /// The catalog as the listener's filter sees it (it runs on the connection's task).
+    catalog_watch: watch::Sender<Arc<MappingCatalog>>,
+    /// When the last claim started: wake-ups by notification keep [`NOTIFY_MIN_GAP`] from it.
+    last_claim_at: Option<Instant>,
     catalog_loaded_at: Option<Instant>,
     scheduler: Scheduler,
     in_flight: JoinSet<ShipmentReport>,
@@ -123,6 +135,8 @@ impl Dispatcher {
             listener: None,
             listener_retry_at: Instant::now(),
             catalog: Arc::new(MappingCatalog::default()),
+            catalog_watch: watch::Sender::new(Arc::new(MappingCatalog::default())),
+            last_claim_at: None,
             catalog_loaded_at: None,
             scheduler: Scheduler::new(),
             in_flight: JoinSet::new(),
@@ -172,12 +186,16 @@ impl Dispatcher {
                         self.database_trouble(&error).await;
                     }
                 }
-                _ = poll.tick() => {}
-                notification = next_own_notification(&mut self.listener, &self.catalog) => {
-                    if notification.is_none() {
-                        self.listener = None;
+                _ = poll.tick() => self.context.metrics.wakeups.with_label_values(&["poll"]).inc(),
+                woke = next_wakeup(&mut self.listener) => match woke {
+                    None => self.listener = None,
+                    Some(()) => {
+                        self.context.metrics.wakeups.with_label_values(&["notify"]).inc();
+                        if let Some(at) = self.last_claim_at {
+                            tokio::time::sleep_until(tokio::time::Instant::from_std(at + NOTIFY_MIN_GAP)).await;
+                        }
                     }
-                }
+                },
                 _ = sleep_until(wake_at) => {}
             }
         }
@@ -261,7 +279,13 @@ impl Dispatcher {
         if self.listener.is_some() || Instant::now() < self.listener_retry_at {
             return;
         }
-        match self.database.listen(CHANGES_CHANNEL).await {
+        let catalog = self.catalog_watch.subscribe();
+        let received = self.context.metrics.notifications.clone();
+        let filter: WakeFilter = Box::new(move |payload| {
+            received.inc();
+            concerns_catalog(payload, &catalog.borrow())
+        });
+        match self.database.listen(CHANGES_CHANNEL, filter).await {
             Ok(listener) => self.listener = Some(listener),
             Err(error) => {
                 tracing::debug!(error = %crate::error_chain(&error), "cannot LISTEN for change notifications; polling only");
@@ -273,6 +297,7 @@ impl Dispatcher {
     async fn reload_catalog(&mut self) -> Result<(), DbError> {
         let client = self.claim_client()?;
         self.catalog = Arc::new(MappingCatalog::load(client, &self.settings.schema).await?);
+        self.catalog_watch.send_replace(self.catalog.clone());
         self.catalog_loaded_at = Some(Instant::now());
         Ok(())
     }
@@ -315,9 +340,16 @@ impl Dispatcher {
                 (i32::try_from(wanted.max(1)).unwrap_or(i32::MAX), None)
             }
         };
-        let client = self.claim_client()?;
+        // this claim sees every change whose notification is pending now: take the flag down
+        if let Some((_, wakeups)) = &mut self.listener {
+            wakeups.clear();
+        }
         let claim_started = Instant::now();
+        self.last_claim_at = Some(claim_started);
+        let client = self.claim_client()?;
+        let claims = &self.context.metrics.claims;
         let rows = retry_conflicts(5, || {
+            claims.inc();
             queue::claim_changes(client, batch, lease_seconds, mapping)
         })
         .await?;
@@ -361,10 +393,20 @@ impl Dispatcher {
                 continue;
             };
             match plan_record(&mapping, &group) {
-                Plan::Send(operation) => {
-                    *self.leases.entry(operation.token.clone()).or_default() += 1;
-                    operations.push(operation);
-                }
+                Plan::Send(operation) => match operation.check_sent_id() {
+                    Ok(()) => {
+                        *self.leases.entry(operation.token.clone()).or_default() += 1;
+                        operations.push(operation);
+                    }
+                    // never sent; FAILED on the row and the queue as a Salesforce refusal would be
+                    Err(error) => {
+                        tracing::warn!(object = %mapping.object, record_id = operation.record_id, message = %error.message, "refusing to send a change");
+                        let metrics = &self.context.metrics;
+                        metrics.count(&mapping.object, "failed", 1);
+                        metrics.count(&mapping.object, "merged", operation.merged.len() as u64);
+                        finished.extend(change_results(&operation, &WriteOutcome::Failed(error)));
+                    }
+                },
                 Plan::SendFirst {
                     operation,
                     held_back,
@@ -684,25 +726,18 @@ impl Dispatcher {
     }
 }
 
-/// The next wake-up about a mapping of this writer's schema; wake-ups about other schemas' mappings
-/// (the channel is shared by every schema of the database, and the catalog holds only this schema's
-/// mappings) are skipped. A payload that is not a mapping id wakes the writer. A mapping created
-/// since the catalog was read is skipped too: the poll claims its changes.
-async fn next_own_notification(
-    listener: &mut Option<(Client, UnboundedReceiver<Notification>)>,
-    catalog: &MappingCatalog,
-) -> Option<Notification> {
-    let Some((_, receiver)) = listener else {
-        return std::future::pending().await;
-    };
-    loop {
-        let notification = receiver.recv().await?;
-        if concerns_catalog(&notification.payload, catalog) {
-            return Some(notification);
-        }
+/// The next wake-up of the listener (None: its connection is gone); never, without a listener.
+async fn next_wakeup(listener: &mut Option<(Client, Wakeups)>) -> Option<()> {
+    match listener {
+        Some((_, wakeups)) => wakeups.next().await,
+        None => std::future::pending().await,
     }
 }
 
+/// Whether a notification is about a mapping of this writer's schema: the channel is shared by
+/// every schema of the database, and the catalog holds only this schema's mappings. A payload that
+/// is not a mapping id wakes the writer. A mapping created since the catalog was read is skipped:
+/// the poll claims its changes.
 fn concerns_catalog(payload: &str, catalog: &MappingCatalog) -> bool {
     match payload.trim().parse::<i64>() {
         Ok(mapping_id) => catalog.get(mapping_id).is_some(),

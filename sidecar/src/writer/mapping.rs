@@ -1,5 +1,5 @@
-//! The writer's view of the mappings: object, upsert field and column plan of each mapping, and the
-//! order in which objects are written (objects referenced by others first).
+//! The writer's view of the mappings: object, key prefix, upsert field and column plan of each
+//! mapping, and the order in which objects are written (objects referenced by others first).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -57,6 +57,9 @@ pub struct WriteMapping {
     /// The column holding the upsert field's value.
     pub upsert_column: Option<String>,
     pub columns: Vec<PlannedColumn>,
+    /// The object's `keyPrefix` from its stored describe: the first three characters of every id
+    /// of that object (none for the few objects without one).
+    pub key_prefix: Option<String>,
     by_column: HashMap<String, usize>,
     /// Position in the write order: objects referenced by other mapped objects come first.
     pub rank: usize,
@@ -92,8 +95,18 @@ impl WriteMapping {
             upsert_field,
             upsert_column,
             columns,
+            key_prefix: None,
             by_column,
             rank: 0,
+        }
+    }
+
+    /// Whether `sfid` can be an id of this mapping's object: its key prefix is the object's. An
+    /// object whose describe names no prefix accepts any id (Salesforce decides).
+    pub fn owns_id(&self, sfid: &str) -> bool {
+        match &self.key_prefix {
+            Some(prefix) => sfid.get(..prefix.len()) == Some(prefix.as_str()),
+            None => true,
         }
     }
 
@@ -151,7 +164,8 @@ impl MappingCatalog {
     pub async fn load(client: &Client, schema: &str) -> Result<Self, DbError> {
         let rows = client
             .query(
-                "SELECT id, schema_name, object_name, table_name, upsert_field, columns::text
+                "SELECT id, schema_name, object_name, table_name, upsert_field, columns::text,
+                        nullif(describe->>'keyPrefix', '')
                    FROM sfsync.mapping WHERE columns IS NOT NULL AND schema_name = $1",
                 &[&schema],
             )
@@ -168,14 +182,16 @@ impl MappingCatalog {
                     what: "a mapping's column plan",
                     source,
                 })?;
-            mappings.push(WriteMapping::new(
+            let mut mapping = WriteMapping::new(
                 row.get(0),
                 row.get(1),
                 row.get(2),
                 row.get(3),
                 row.get(4),
                 columns,
-            ));
+            );
+            mapping.key_prefix = row.get(6);
+            mappings.push(mapping);
         }
         Ok(Self::from_mappings(mappings))
     }
@@ -243,7 +259,7 @@ pub(crate) mod tests {
     }
 
     pub(crate) fn account() -> WriteMapping {
-        WriteMapping::new(
+        let mut mapping = WriteMapping::new(
             1,
             "salesforce".into(),
             "Account".into(),
@@ -269,11 +285,13 @@ pub(crate) mod tests {
                     json!({"column": "systemmodstamp", "field": "SystemModstamp", "path": ["SystemModstamp"], "sf_type": "datetime", "system": true}),
                 ),
             ],
-        )
+        );
+        mapping.key_prefix = Some("001".into());
+        mapping
     }
 
     pub(crate) fn contact() -> WriteMapping {
-        WriteMapping::new(
+        let mut mapping = WriteMapping::new(
             2,
             "salesforce".into(),
             "Contact".into(),
@@ -305,7 +323,23 @@ pub(crate) mod tests {
                     json!({"column": "opens__c", "field": "Opens__c", "path": ["Opens__c"], "sf_type": "time", "insertable": true, "updatable": true}),
                 ),
             ],
-        )
+        );
+        mapping.key_prefix = Some("003".into());
+        mapping
+    }
+
+    #[test]
+    fn ids_belong_to_the_object_of_their_key_prefix() {
+        let mut mapping = account();
+        assert!(mapping.owns_id("001000000000001AAA"));
+        assert!(!mapping.owns_id("003000000000001AAA"));
+        assert!(!mapping.owns_id("00"));
+        // key prefixes are case-sensitive, as ids are
+        mapping.key_prefix = Some("a0B".into());
+        assert!(mapping.owns_id("a0B000000000001AAA"));
+        assert!(!mapping.owns_id("a0b000000000001AAA"));
+        mapping.key_prefix = None;
+        assert!(mapping.owns_id("003000000000001AAA"));
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! The writer's Prometheus metrics: queue depth and age, records written per object and outcome,
-//! write latency (commit of the change → Salesforce acknowledged) and whether writing is paused.
+//! write latency (commit of the change → Salesforce acknowledged), whether writing is paused, and
+//! how often it claims and is woken by `NOTIFY` (the database load the writer causes).
 
 use prometheus::{
-    Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry,
+    Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
+    Opts, Registry,
 };
 
 #[derive(Clone)]
@@ -17,6 +18,9 @@ pub struct WriterMetrics {
     pub pause_seconds: Gauge,
     pub pauses: IntCounterVec,
     pub bulk_jobs: IntCounterVec,
+    pub claims: IntCounter,
+    pub notifications: IntCounter,
+    pub wakeups: IntCounterVec,
 }
 
 impl WriterMetrics {
@@ -32,6 +36,9 @@ impl WriterMetrics {
         registry.register(Box::new(metrics.pause_seconds.clone()))?;
         registry.register(Box::new(metrics.pauses.clone()))?;
         registry.register(Box::new(metrics.bulk_jobs.clone()))?;
+        registry.register(Box::new(metrics.claims.clone()))?;
+        registry.register(Box::new(metrics.notifications.clone()))?;
+        registry.register(Box::new(metrics.wakeups.clone()))?;
         Ok(metrics)
     }
 
@@ -97,6 +104,21 @@ impl WriterMetrics {
                     "Bulk API 2.0 ingest jobs run by the writer, per object and operation",
                 ),
                 &["object", "operation"],
+            )?,
+            claims: IntCounter::new(
+                "sfsync_writer_claims_total",
+                "Claims of queued changes (calls of sfsync._claim_changes) by this writer",
+            )?,
+            notifications: IntCounter::new(
+                "sfsync_writer_notifications_total",
+                "NOTIFY sfsync_changes notifications received by this writer (a burst of them is one wake-up)",
+            )?,
+            wakeups: IntCounterVec::new(
+                Opts::new(
+                    "sfsync_writer_wakeups_total",
+                    "Times the idle writer woke up to look at the queue, per cause (poll, notify)",
+                ),
+                &["cause"],
             )?,
         })
     }

@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 
 use super::convert::{record_body, scalar_text, BodyKind};
 use super::mapping::WriteMapping;
+use super::outcome::WriteError;
 use crate::db::queue::ClaimedRow;
 use crate::salesforce::Record;
 
@@ -113,6 +114,40 @@ pub struct Operation {
 impl Operation {
     pub fn change_ids(&self) -> impl Iterator<Item = i64> + '_ {
         std::iter::once(self.carrier).chain(self.merged.iter().copied())
+    }
+
+    /// The record id the write sends: updates and deletes (an upsert goes by its external id, a
+    /// create by none).
+    pub fn sent_id(&self) -> Option<&str> {
+        match &self.write {
+            Write::Update { sfid, .. } | Write::Delete { sfid } => Some(sfid),
+            Write::Create { .. } | Write::Upsert { .. } => None,
+        }
+    }
+
+    /// Refuses a write whose id is not one of the mapped object's (its key prefix is another
+    /// object's): an sfid planted in a row must not make the writer update or delete a record of
+    /// another object, whatever Salesforce would make of it.
+    pub fn check_sent_id(&self) -> Result<(), WriteError> {
+        let Some(sfid) = self.sent_id() else {
+            return Ok(());
+        };
+        if self.mapping.owns_id(sfid) {
+            return Ok(());
+        }
+        let object = &self.mapping.object;
+        let article = if object.starts_with(['A', 'E', 'I', 'O', 'U']) {
+            "an"
+        } else {
+            "a"
+        };
+        Err(WriteError::new(
+            "WRONG_OBJECT_ID",
+            format!(
+                "sfid {sfid} is not {article} {object} id (key prefix {}); the change was not sent",
+                self.mapping.key_prefix.as_deref().unwrap_or("")
+            ),
+        ))
     }
 }
 
@@ -668,6 +703,65 @@ mod tests {
             plan_record(&mapping, &changes),
             Plan::Ignore { .. }
         ));
+    }
+
+    #[test]
+    fn updates_and_deletes_of_another_objects_id_are_refused() {
+        let mapping = Arc::new(account());
+        let contact_id = "003000000000001AAA";
+        let update = vec![row(
+            1,
+            5,
+            "UPDATE",
+            Some(contact_id),
+            json!({"name": "Hijack"}),
+            json!({"id": 5, "sfid": contact_id, "name": "Hijack"}),
+        )];
+        let delete = vec![row(
+            2,
+            6,
+            "DELETE",
+            Some(contact_id),
+            Value::Null,
+            Value::Null,
+        )];
+        for changes in [update, delete] {
+            let operation = send(plan_record(&mapping, &changes));
+            let error = operation.check_sent_id().expect_err("refused");
+            assert_eq!(error.code, "WRONG_OBJECT_ID");
+            assert_eq!(
+                error.message,
+                "sfid 003000000000001AAA is not an Account id (key prefix 001); the change was not sent"
+            );
+        }
+        let own = vec![row(
+            3,
+            7,
+            "UPDATE",
+            Some("001000000000001AAA"),
+            json!({"name": "Fine"}),
+            json!({"id": 7, "sfid": "001000000000001AAA", "name": "Fine"}),
+        )];
+        assert!(send(plan_record(&mapping, &own)).check_sent_id().is_ok());
+        let contact = Arc::new(crate::writer::mapping::tests::contact());
+        let changes = vec![row(
+            4,
+            8,
+            "DELETE",
+            Some("001000000000001AAA"),
+            Value::Null,
+            Value::Null,
+        )];
+        let error = send(plan_record(&contact, &changes))
+            .check_sent_id()
+            .expect_err("an Account id is no Contact's");
+        assert!(
+            error
+                .message
+                .contains("is not a Contact id (key prefix 003)"),
+            "{}",
+            error.message
+        );
     }
 
     #[test]

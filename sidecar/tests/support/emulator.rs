@@ -135,6 +135,7 @@ impl Emulator {
             &self.settings(auth),
             options,
             SalesforceMetrics::unregistered().expect("metrics"),
+            None,
         )
         .expect("client")
     }
