@@ -130,8 +130,19 @@ async fn salesforce_wins_applies_the_incoming_value_and_logs_the_conflict() {
         .update("Account", json!([{"Id": ids[0], "Name": "Remote name"}]))
         .await;
     let _sidecar = world.sidecar();
-    // the merge waits for our lock; release it once the reader is at it
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    // the merge waits for our lock; release it once the reader is at it (seen waiting on the lock,
+    // not after a fixed time: on a loaded machine the writer could take the change first)
+    until("the reader's merge to wait for the held change", || async {
+        world
+            .count(
+                "pg_stat_activity",
+                "usename = 'sfsync_sidecar' AND wait_event_type = 'Lock'
+                 AND (query LIKE '%sfsync._apply_records%' OR query LIKE '%sfsync._merge_stage%')",
+            )
+            .await
+            >= 1
+    })
+    .await;
     holder.batch_execute("COMMIT").await.expect("commit");
     world
         .wait_text(

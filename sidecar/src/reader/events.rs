@@ -205,7 +205,7 @@ async fn in_flight(
     }
     let rows = client
         .query(
-            "SELECT sfid FROM sfsync._in_flight($1, $2)",
+            "SELECT sfid FROM sfsync._in_flight($1, $2) AS sfid",
             &[&mapping, &echoes],
         )
         .await
