@@ -257,11 +257,10 @@ CREATE OR REPLACE FUNCTION sfsync._stage_table(p_mapping bigint)
 DECLARE
     v_stage regclass := to_regclass('pg_temp.sfsync_stage_' || p_mapping);
 BEGIN
-    IF v_stage IS NOT NULL AND NOT EXISTS (
+    IF v_stage IS NOT NULL AND (sfsync._foreign_relation(v_stage) IS NOT NULL OR NOT EXISTS (
            SELECT 1 FROM pg_class c
-            WHERE c.oid = v_stage AND c.relkind = 'r' AND c.relpersistence = 't'
-              AND c.relnamespace = pg_my_temp_schema() AND NOT c.relhastriggers AND NOT c.relhasrules
-              AND c.relowner = (SELECT r.oid FROM pg_roles r WHERE r.rolname = 'sfsync_owner')) THEN
+            WHERE c.oid = v_stage AND c.relpersistence = 't' AND c.relnamespace = pg_my_temp_schema()
+              AND NOT c.relhastriggers AND NOT c.relhasrules)) THEN
         RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
             MESSAGE = format('%s is not a staging table made by sfsync._create_stage', v_stage),
             HINT = format('drop it (DROP TABLE %s) and call sfsync._create_stage(%s)', v_stage, p_mapping);

@@ -88,6 +88,12 @@ impl Emulator {
         self.child.id()
     }
 
+    /// An HTTP client that trusts this emulator's CA (and nothing else), for requests the helpers
+    /// below do not make.
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
     /// Environment for a sidecar talking to this emulator (password flow, this CA).
     pub fn sidecar_env(&self) -> Vec<(String, String)> {
         vec![

@@ -306,18 +306,9 @@ async fn written(world: &World, key: &str) {
 
 /// The emulator's answer to presenting `refresh_token` (an OAuth error code, or "ok").
 async fn present(world: &World, refresh_token: &str) -> String {
-    let http = reqwest::Client::builder()
-        .use_rustls_tls()
-        .tls_built_in_root_certs(false)
-        .add_root_certificate(
-            reqwest::Certificate::from_pem(
-                &std::fs::read(&world.emulator.ca_file).expect("ca file"),
-            )
-            .expect("CA"),
-        )
-        .build()
-        .expect("client");
-    let answer: Value = http
+    let answer: Value = world
+        .emulator
+        .http()
         .post(format!("{}/services/oauth2/token", world.emulator.url))
         .form(&[
             ("grant_type", "refresh_token"),

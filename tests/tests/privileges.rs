@@ -42,6 +42,17 @@ async fn map_account(admin: &Client) -> i64 {
         .get(0)
 }
 
+/// A connection as the sidecar's login role (a member of `sfsync_agent` only), its session bound to
+/// schema `salesforce` and the emulator's default org.
+async fn sidecar_session(db: &TestDb) -> Client {
+    let sidecar = connect(&db.url_as(sfsync_tests::cluster::SIDECAR_ROLE)).await;
+    sidecar
+        .batch_execute("SELECT sfsync._open_session('salesforce', '00D8E0000000001UAA')")
+        .await
+        .expect("session");
+    sidecar
+}
+
 fn code(error: &tokio_postgres::Error) -> Option<&SqlState> {
     error.as_db_error().map(|e| e.code())
 }
@@ -278,11 +289,7 @@ async fn status_never_reads_a_relation_put_in_a_mapped_tables_place() {
         "the view's function never ran"
     );
     // the sidecar's protocol refuses to write through it too
-    let sidecar = connect(&db.url_as(sfsync_tests::cluster::SIDECAR_ROLE)).await;
-    sidecar
-        .batch_execute("SELECT sfsync._open_session('salesforce', '00D8E0000000001UAA')")
-        .await
-        .expect("session");
+    let sidecar = sidecar_session(&db).await;
     let refused = sidecar
         .query_one(
             "SELECT sfsync._apply_records(id, '[{\"Id\": \"001000000000001AAA\", \"Name\": \"x\"}]') FROM sfsync.mapping",
@@ -325,11 +332,7 @@ async fn the_sidecars_role_cannot_run_code_through_its_staging_table() {
     let sql = db.connect().await;
     let admin = login_role(&db, &sql, "admin", Some("sfsync_admin")).await;
     let mapping = map_account(&admin).await;
-    let sidecar = connect(&db.url_as(sfsync_tests::cluster::SIDECAR_ROLE)).await;
-    sidecar
-        .batch_execute("SELECT sfsync._open_session('salesforce', '00D8E0000000001UAA')")
-        .await
-        .expect("session");
+    let sidecar = sidecar_session(&db).await;
     sidecar
         .batch_execute(&format!(
             "CREATE FUNCTION pg_temp.steal() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM 1; RETURN NULL; END $$;
@@ -361,11 +364,7 @@ async fn the_sidecars_role_cannot_run_code_through_its_staging_table() {
     assert!(merged.contains("\"inserted\": 1"), "{merged}");
 
     // a staging table of its own, made before sfsync's (with a trigger), is refused, not merged
-    let other = connect(&db.url_as(sfsync_tests::cluster::SIDECAR_ROLE)).await;
-    other
-        .batch_execute("SELECT sfsync._open_session('salesforce', '00D8E0000000001UAA')")
-        .await
-        .expect("session");
+    let other = sidecar_session(&db).await;
     other
         .batch_execute(&format!(
             "CREATE FUNCTION pg_temp.steal() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE NOTICE 'ran as %', current_user; RETURN NULL; END $$;
@@ -419,11 +418,10 @@ async fn triggers_on_mapped_tables_run_as_sfsync_owner_during_sync() {
     )
     .await
     .unwrap();
-    let sidecar = connect(&db.url_as(sfsync_tests::cluster::SIDECAR_ROLE)).await;
+    let sidecar = sidecar_session(&db).await;
     sidecar
         .batch_execute(&format!(
-            "SELECT sfsync._open_session('salesforce', '00D8E0000000001UAA');
-             SELECT sfsync._apply_records({mapping}, '[{{\"Id\": \"001000000000001AAA\", \"Name\": \"Acme\"}}]');"
+            "SELECT sfsync._apply_records({mapping}, '[{{\"Id\": \"001000000000001AAA\", \"Name\": \"Acme\"}}]');"
         ))
         .await
         .expect("apply");
