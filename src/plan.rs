@@ -1,6 +1,7 @@
 //! The column plan: from a Salesforce describe and a mapping's field list to typed Postgres columns.
 //!
-//! This is sfsync's type map in one place (README, *Concepts*; docs/architecture.md, *Contracts*). The plan is stored on the mapping (`sfsync.mapping.columns`)
+//! The plan's type ([`ColumnPlan`]) and the type map ([`sql_type`]) are the contract's, declared in
+//! `sfsync-protocol` (docs/architecture.md, *Contracts*). The plan is stored on the mapping (`sfsync.mapping.columns`)
 //! and drives the DDL, the capture triggers (which columns are sent on insert/update), the reader
 //! (which fields to query and how to convert them) and the writer (how to build Salesforce bodies).
 
@@ -12,36 +13,8 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use std::collections::{HashMap, HashSet};
 
-/// One Postgres column of a mapped table and where its value comes from in Salesforce.
-#[derive(Serialize, Debug, Clone, PartialEq)]
-pub struct ColumnPlan {
-    pub column: String,
-    /// The field as the user named it (`Name`, `Account.Ext_Id__c`), canonical case.
-    pub field: String,
-    /// Keys to follow in a REST record (`["Account","Ext_Id__c"]`).
-    pub path: Vec<String>,
-    /// Salesforce field type (`string`, `currency`, ...).
-    pub sf_type: String,
-    pub sql_type: String,
-    /// Sent to Salesforce when the row is inserted / updated locally.
-    pub insertable: bool,
-    pub updatable: bool,
-    /// The user asked for this field to stay read-only (`read_only_fields`), or Salesforce says so.
-    pub read_only: bool,
-    /// `sfid`, `isdeleted`, `systemmodstamp`: maintained by sync, never sent.
-    pub system: bool,
-    pub external_id: bool,
-    pub nillable: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub length: Option<i64>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub reference_to: Vec<String>,
-    /// For `Account.Ext_Id__c`: the relationship name and the lookup field it sets (`AccountId`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub relationship: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reference_field: Option<String>,
-}
+use sfsync_protocol::sql_type;
+pub use sfsync_protocol::ColumnPlan;
 
 #[derive(Serialize, Debug)]
 pub struct MappingPlan {
@@ -212,29 +185,6 @@ impl<'a> Describe<'a> {
             })
             .collect()
     }
-}
-
-/// The Salesforce → Postgres type map (README, *Concepts*). `None` for types sfsync refuses.
-pub fn sql_type(sf_type: &str, length: i64, precision: i64, scale: i64) -> Option<String> {
-    Some(match sf_type {
-        "string" | "picklist" | "email" | "phone" | "url" | "combobox" | "encryptedstring" => {
-            format!("varchar({})", if length > 0 { length } else { 255 })
-        }
-        "textarea" if length <= 255 => "varchar(255)".to_string(),
-        "textarea" => "text".to_string(),
-        "multipicklist" => "varchar(4099)".to_string(),
-        "boolean" => "boolean".to_string(),
-        "int" => "integer".to_string(),
-        "double" | "currency" | "percent" if precision > 0 => {
-            format!("numeric({precision},{scale})")
-        }
-        "double" | "currency" | "percent" => "numeric".to_string(),
-        "date" => "date".to_string(),
-        "datetime" => "timestamp".to_string(),
-        "time" => "time".to_string(),
-        "id" | "reference" => "varchar(18)".to_string(),
-        _ => return None,
-    })
 }
 
 fn check_identifier(name: &str) -> Result<(), PlanError> {

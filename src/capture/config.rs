@@ -9,6 +9,7 @@ use super::queue::as_sync_owner;
 use pgrx::pg_sys::{self, Oid};
 use pgrx::prelude::*;
 use serde::Deserialize;
+use sfsync_protocol::{Access, ColumnPlan};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::ffi::CStr;
@@ -39,17 +40,9 @@ pub struct TableConfig {
 }
 
 #[derive(Deserialize)]
-struct PlannedColumn {
-    column: String,
-    insertable: bool,
-    updatable: bool,
-    system: bool,
-}
-
-#[derive(Deserialize)]
 struct StoredMapping {
-    access: String,
-    columns: Vec<PlannedColumn>,
+    access: Access,
+    columns: Vec<ColumnPlan>,
 }
 
 thread_local! {
@@ -162,7 +155,7 @@ unsafe fn load(mapping_id: i64, version: &str, tupdesc: pg_sys::TupleDesc) -> Ta
         version: version.to_string(),
         natts: unsafe { (*tupdesc).natts },
         mapping_id,
-        read_write: stored.access == "read_write",
+        read_write: stored.access == Access::ReadWrite,
         id_index: required("id"),
         sfid_index: required("sfid"),
         lastop_index: required("_hc_lastop"),

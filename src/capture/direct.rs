@@ -9,6 +9,7 @@
 
 use pgrx::pg_sys::submodules::ffi::pg_guard_ffi_boundary;
 use pgrx::pg_sys::{self, Datum, Oid};
+use sfsync_protocol::{Action, ChangeState};
 use std::cell::RefCell;
 use std::ffi::CStr;
 
@@ -165,7 +166,7 @@ pub fn insert_new_change(
     mapping_id: i64,
     record_id: i64,
     sfid: Option<&[u8]>,
-    action: &str,
+    action: Action,
     values: Option<&[u8]>,
     old: Option<&[u8]>,
 ) -> bool {
@@ -210,14 +211,14 @@ pub fn insert_new_change(
                 if let Some(sfid) = sfid {
                     set(layout.sfid, text_datum(sfid));
                 }
-                set(layout.action, text_datum(action.as_bytes()));
+                set(layout.action, text_datum(action.as_str().as_bytes()));
                 if let Some(values) = values {
                     set(layout.values, jsonb_datum(values));
                 }
                 if let Some(old) = old {
                     set(layout.old, jsonb_datum(old));
                 }
-                set(layout.state, text_datum(b"NEW"));
+                set(layout.state, text_datum(ChangeState::New.as_str().as_bytes()));
                 set(layout.attempts, Datum::from(0i32));
                 set(layout.created_at, now);
                 set(layout.updated_at, now);

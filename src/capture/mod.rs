@@ -22,6 +22,7 @@ use pgrx::pg_sys::submodules::panic::pgrx_extern_c_guard;
 use pgrx::pg_sys::{self, Datum};
 use pgrx::prelude::*;
 use queue::{enqueue, unsynced_delete, Change, Destination};
+use sfsync_protocol::{Action, ChangeState, LastOp};
 
 macro_rules! function_info_v1 {
     ($name:ident) => {
@@ -253,15 +254,15 @@ fn capture_insert(config: &TableConfig, row: &Row) {
                 .filter(non_null),
             row,
         ) {
-            Some(values) => (values, "NEW", Destination::Queue),
+            Some(values) => (values, ChangeState::New, Destination::Queue),
             None => match object_json(config.columns.iter().filter(non_null), row) {
-                Some(values) => (values, "READONLY", Destination::Archive),
+                Some(values) => (values, ChangeState::Readonly, Destination::Archive),
                 None => return,
             },
         }
     } else {
         match object_json(config.columns.iter().filter(non_null), row) {
-            Some(values) => (values, "READONLY", Destination::Archive),
+            Some(values) => (values, ChangeState::Readonly, Destination::Archive),
             None => return,
         }
     };
@@ -270,7 +271,7 @@ fn capture_insert(config: &TableConfig, row: &Row) {
             mapping_id: config.mapping_id,
             record_id,
             sfid: row.text(config.sfid_index),
-            action: "INSERT",
+            action: Action::Insert,
             values: Some(&values),
             old: None,
             state,
@@ -292,14 +293,14 @@ fn capture_update(config: &TableConfig, old: &Row, new: &Row) {
                 config.columns.iter().filter(sendable).filter(is_changed),
                 old,
             ),
-            "NEW",
+            ChangeState::New,
             Destination::Queue,
         ),
         None => match object_json(config.columns.iter().filter(is_changed), new) {
             Some(values) => (
                 values,
                 object_json(config.columns.iter().filter(is_changed), old),
-                "READONLY",
+                ChangeState::Readonly,
                 Destination::Archive,
             ),
             None => return, // a no-op update: nothing queued, _hc_lastop untouched
@@ -312,7 +313,7 @@ fn capture_update(config: &TableConfig, old: &Row, new: &Row) {
             sfid: new
                 .text(config.sfid_index)
                 .or_else(|| old.text(config.sfid_index)),
-            action: "UPDATE",
+            action: Action::Update,
             values: Some(&values),
             old: old_values.as_deref(),
             state,
@@ -330,16 +331,16 @@ fn capture_delete(config: &TableConfig, row: &Row) {
         return;
     }
     let (state, destination) = if config.read_write {
-        ("NEW", Destination::Queue)
+        (ChangeState::New, Destination::Queue)
     } else {
-        ("READONLY", Destination::Archive)
+        (ChangeState::Readonly, Destination::Archive)
     };
     enqueue(
         &Change {
             mapping_id: config.mapping_id,
             record_id,
             sfid,
-            action: "DELETE",
+            action: Action::Delete,
             values: None,
             old: Some(&old),
             state,
@@ -376,11 +377,12 @@ fn mark_pending(fcinfo: pg_sys::FunctionCallInfo) -> Datum {
             .any(|c| c.insertable && !new.nulls[c.index])
     };
     if !will_send
-        || (new.text(config.lastop_index) == Some(b"PENDING") && new.nulls[config.err_index])
+        || (new.text(config.lastop_index) == Some(LastOp::Pending.as_str().as_bytes())
+            && new.nulls[config.err_index])
     {
         return Datum::from(tuple);
     }
-    let pending = b"PENDING";
+    let pending = LastOp::Pending.as_str().as_bytes();
     // SAFETY: builds a modified copy of the row with two replaced columns (1-based attribute numbers).
     unsafe {
         let mut columns = [config.lastop_index as i32 + 1, config.err_index as i32 + 1];

@@ -8,6 +8,7 @@
 use pgrx::pg_sys::submodules::ffi::pg_guard_ffi_boundary;
 use pgrx::pg_sys::{self, Datum, Oid};
 use pgrx::prelude::*;
+use sfsync_protocol::{Action, ChangeState};
 use std::cell::{Cell, RefCell};
 use std::ffi::{c_char, CStr};
 
@@ -155,10 +156,10 @@ pub struct Change<'a> {
     pub mapping_id: i64,
     pub record_id: i64,
     pub sfid: Option<&'a [u8]>,
-    pub action: &'a str,
+    pub action: Action,
     pub values: Option<&'a [u8]>,
     pub old: Option<&'a [u8]>,
-    pub state: &'a str,
+    pub state: ChangeState,
 }
 
 unsafe fn execute(plan: pg_sys::SPIPlanPtr, values: &mut [Datum], nulls: &[c_char]) {
@@ -197,7 +198,7 @@ pub fn enqueue(change: &Change<'_>, destination: Destination) {
         && crate::guc::NOTIFY.get()
         && first_notify(change.mapping_id);
     let direct = matches!(destination, Destination::Queue)
-        && change.state == "NEW"
+        && change.state == ChangeState::New
         && super::direct::insert_new_change(
             change.mapping_id,
             change.record_id,
@@ -224,10 +225,10 @@ fn enqueue_through_spi(change: &Change<'_>, destination: Destination, notify: bo
         Datum::from(change.mapping_id),
         Datum::from(change.record_id),
         sfid,
-        text_datum(change.action.as_bytes()),
+        text_datum(change.action.as_str().as_bytes()),
         values,
         old,
-        text_datum(change.state.as_bytes()),
+        text_datum(change.state.as_str().as_bytes()),
     ];
     let nulls = [
         b' ' as c_char,

@@ -2,44 +2,25 @@
 //! can be large and is not needed to read) and their column plans.
 
 use chrono::{DateTime, TimeZone, Utc};
-use serde::Deserialize;
 use tokio_postgres::{Client, Row};
 
 use super::error::ReaderError;
 
-/// Mapping states (`sfsync.mapping.state`).
+/// Mapping states (`sfsync.mapping.state`), spelled by the contract ([`MappingState`]).
 pub mod state {
-    pub const NEW: &str = "NEW";
-    pub const DESCRIBING: &str = "DESCRIBING";
-    pub const LOADING: &str = "LOADING";
-    pub const SYNCED: &str = "SYNCED";
-    pub const RELOADING: &str = "RELOADING";
-    pub const PAUSED: &str = "PAUSED";
-    pub const ERROR: &str = "ERROR";
+    use sfsync_protocol::MappingState;
+
+    pub const NEW: &str = MappingState::New.as_str();
+    pub const DESCRIBING: &str = MappingState::Describing.as_str();
+    pub const LOADING: &str = MappingState::Loading.as_str();
+    pub const SYNCED: &str = MappingState::Synced.as_str();
+    pub const RELOADING: &str = MappingState::Reloading.as_str();
+    pub const PAUSED: &str = MappingState::Paused.as_str();
+    pub const ERROR: &str = MappingState::Error.as_str();
 }
 
-/// One column of the column plan (`sfsync.mapping.columns`), the parts the reader uses.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct ColumnPlan {
-    pub column: String,
-    /// The name to SELECT (`Name`, `Account.Ext_Id__c`).
-    pub field: String,
-    /// The keys to follow in a REST record.
-    pub path: Vec<String>,
-    pub sf_type: String,
-    pub sql_type: String,
-    #[serde(default)]
-    pub system: bool,
-    #[serde(default)]
-    pub length: Option<i64>,
-    #[serde(default)]
-    pub relationship: Option<String>,
-    /// For relationship columns: the lookup field on this object (`AccountId`).
-    #[serde(default)]
-    pub reference_field: Option<String>,
-    #[serde(default)]
-    pub reference_to: Vec<String>,
-}
+/// The column plan (`sfsync.mapping.columns`): the contract's type.
+pub use sfsync_protocol::ColumnPlan;
 
 /// A row of `sfsync.mapping`.
 #[derive(Debug, Clone, PartialEq)]

@@ -101,29 +101,14 @@ fn plural(count: usize) -> &'static str {
     }
 }
 
-/// The Salesforce → Postgres type map (the same rules the extension's planner applies), to tell whether a field's
-/// column would be typed differently today.
+/// The column `field` would get today (the contract's type map, as the extension's planner applies it).
 fn sql_type(field: &FieldDescribe) -> Option<String> {
-    let length = i64::from(field.length);
-    Some(match field.field_type.as_str() {
-        "string" | "picklist" | "email" | "phone" | "url" | "combobox" | "encryptedstring" => {
-            format!("varchar({})", if length > 0 { length } else { 255 })
-        }
-        "textarea" if length <= 255 => "varchar(255)".to_string(),
-        "textarea" => "text".to_string(),
-        "multipicklist" => "varchar(4099)".to_string(),
-        "boolean" => "boolean".to_string(),
-        "int" => "integer".to_string(),
-        "double" | "currency" | "percent" if field.precision > 0 => {
-            format!("numeric({},{})", field.precision, field.scale)
-        }
-        "double" | "currency" | "percent" => "numeric".to_string(),
-        "date" => "date".to_string(),
-        "datetime" => "timestamp".to_string(),
-        "time" => "time".to_string(),
-        "id" | "reference" => "varchar(18)".to_string(),
-        _ => return None,
-    })
+    sfsync_protocol::sql_type(
+        &field.field_type,
+        i64::from(field.length),
+        i64::from(field.precision),
+        i64::from(field.scale),
+    )
 }
 
 /// Fields Salesforce has now that the stored describe (from when the table was installed) did not.
@@ -162,7 +147,12 @@ mod tests {
             path: vec![field.to_string()],
             sf_type: sf_type.to_string(),
             sql_type: sql_type.to_string(),
+            insertable: false,
+            updatable: false,
+            read_only: false,
             system: false,
+            external_id: false,
+            nillable: true,
             length: None,
             relationship: None,
             reference_field: None,

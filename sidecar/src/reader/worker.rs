@@ -251,7 +251,7 @@ impl Worker {
                     .await
                     .map_err(ReaderError::query("reading sfsync._instance_id()"))
                     .phase(Phase::Database)?;
-                self.own_client = Some(format!("sfsync-{}", row.get::<_, String>(0)));
+                self.own_client = Some(sfsync_protocol::echo_client(row.get(0)));
             }
             self.client = Some(client);
         }

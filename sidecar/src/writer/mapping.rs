@@ -4,47 +4,13 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use serde::Deserialize;
 use tokio_postgres::Client;
 
 use crate::db::DbError;
 
-/// One column of a mapping's column plan (`sfsync.mapping.columns`, see `docs/protocol.md`).
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-pub struct PlannedColumn {
-    pub column: String,
-    pub field: String,
-    #[serde(default)]
-    pub path: Vec<String>,
-    pub sf_type: String,
-    #[serde(default)]
-    pub insertable: bool,
-    #[serde(default)]
-    pub updatable: bool,
-    #[serde(default)]
-    pub system: bool,
-    #[serde(default)]
-    pub external_id: bool,
-    #[serde(default)]
-    pub reference_to: Vec<String>,
-    #[serde(default)]
-    pub relationship: Option<String>,
-    #[serde(default)]
-    pub reference_field: Option<String>,
-}
-
-impl PlannedColumn {
-    /// For a relationship column (`Account.Ext_Id__c`): the parent's external id field.
-    pub fn relationship_key_field(&self) -> Option<&str> {
-        self.relationship.as_ref()?;
-        self.path.get(1).map(String::as_str)
-    }
-
-    /// An external id of the mapped object itself (not of a parent reached through a relationship).
-    pub fn is_own_external_id(&self) -> bool {
-        self.external_id && self.relationship.is_none() && !self.system
-    }
-}
+/// One column of a mapping's column plan (`sfsync.mapping.columns`, see `docs/protocol.md`): the
+/// contract's type, under the name the writer has always used.
+pub use sfsync_protocol::ColumnPlan as PlannedColumn;
 
 /// Everything the writer needs to know about one mapping.
 #[derive(Debug, Clone)]

@@ -52,7 +52,7 @@ pub async fn run(context: RunContext) -> Result<(), CommandError> {
     let Some(instance) = wait_for_instance_id(&context.database, &mut shutdown).await else {
         return Ok(());
     };
-    let call_client = format!("sfsync-{instance}");
+    let call_client = sfsync_protocol::echo_client(&instance);
     let salesforce = context.salesforce.with_call_client(&call_client)?;
     tracing::info!(client = %call_client, "writer started");
 

@@ -12,24 +12,8 @@ use super::outcome::WriteError;
 use crate::db::queue::ClaimedRow;
 use crate::salesforce::Record;
 
-/// The action a change records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
-    Insert,
-    Update,
-    Delete,
-}
-
-impl Action {
-    pub fn parse(text: &str) -> Option<Self> {
-        match text {
-            "INSERT" => Some(Action::Insert),
-            "UPDATE" => Some(Action::Update),
-            "DELETE" => Some(Action::Delete),
-            _ => None,
-        }
-    }
-}
+/// The action a change records (the contract's).
+pub use sfsync_protocol::Action;
 
 /// A record a write refers to or provides by external id: `(object, field, value)`, lower-cased
 /// (Salesforce matches external ids case-insensitively unless told otherwise; being too careful
@@ -196,7 +180,7 @@ pub fn plan_record(mapping: &Arc<WriteMapping>, changes: &[ClaimedRow]) -> Plan 
     let all_ids: Vec<i64> = changes.iter().map(|change| change.change_id).collect();
     let actions: Vec<Option<Action>> = changes
         .iter()
-        .map(|change| Action::parse(&change.action))
+        .map(|change| change.action.parse::<Action>().ok())
         .collect();
     let has_insert = actions.contains(&Some(Action::Insert));
     let delete_position = actions

@@ -1,9 +1,11 @@
 //! What became of a write, and the per-change results `_complete_changes` takes: the carrier gets the
-//! write's outcome, merged changes become MERGED (or are released with it on RETRY).
+//! write's outcome, merged changes become MERGED (or are released with it on RETRY). The entries are
+//! the contract's [`ChangeResult`]s, handed on as the JSON `_complete_changes` takes.
 
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde_json::Value;
+use sfsync_protocol::{ChangeResult, Outcome, ResultError};
 
 use super::operation::Operation;
 use crate::salesforce::{RecordError, SalesforceError};
@@ -67,8 +69,12 @@ impl WriteError {
         self.code == "INVALID_FIELD" && self.message.contains("Foreign key external ID")
     }
 
-    fn to_json(&self) -> Value {
-        json!({"code": self.code, "message": self.message, "fields": self.fields})
+    fn to_result_error(&self) -> ResultError {
+        ResultError {
+            code: self.code.clone(),
+            message: self.message.clone(),
+            fields: self.fields.clone(),
+        }
     }
 }
 
@@ -112,22 +118,30 @@ impl WriteOutcome {
 /// The `_complete_changes` entries for an operation and its outcome.
 pub fn change_results(operation: &Operation, outcome: &WriteOutcome) -> Vec<Value> {
     let mut results = Vec::with_capacity(1 + operation.merged.len());
-    let base =
-        |id: i64, outcome: &str| json!({"id": id, "token": operation.token, "outcome": outcome});
+    let merged = |results: &mut Vec<Value>| {
+        results.extend(
+            operation
+                .merged
+                .iter()
+                .map(|id| ChangeResult::new(*id, &operation.token, Outcome::Merged).to_json()),
+        )
+    };
     match outcome {
         WriteOutcome::Success { sfid } => {
-            let mut carrier = base(operation.carrier, "SUCCESS");
-            if let Some(sfid) = sfid {
-                carrier["sfid"] = json!(sfid);
-            }
-            results.push(carrier);
-            results.extend(operation.merged.iter().map(|id| base(*id, "MERGED")));
+            results.push(
+                ChangeResult::new(operation.carrier, &operation.token, Outcome::Success)
+                    .with_sfid(sfid.clone())
+                    .to_json(),
+            );
+            merged(&mut results);
         }
         WriteOutcome::Failed(error) => {
-            let mut carrier = base(operation.carrier, "FAILED");
-            carrier["error"] = error.to_json();
-            results.push(carrier);
-            results.extend(operation.merged.iter().map(|id| base(*id, "MERGED")));
+            results.push(
+                ChangeResult::new(operation.carrier, &operation.token, Outcome::Failed)
+                    .with_error(error.to_result_error())
+                    .to_json(),
+            );
+            merged(&mut results);
         }
         WriteOutcome::Retry { error, after } => {
             for id in operation.change_ids() {
@@ -140,21 +154,21 @@ pub fn change_results(operation: &Operation, outcome: &WriteOutcome) -> Vec<Valu
 
 /// One RETRY entry (`after = None`: the queue's exponential backoff with jitter).
 pub fn retry_result(id: i64, token: &str, error: &WriteError, after: Option<Duration>) -> Value {
-    let mut result =
-        json!({"id": id, "token": token, "outcome": "RETRY", "error": error.to_json()});
-    if let Some(after) = after {
-        result["retry_after_seconds"] = json!(after.as_secs_f64());
-    }
-    result
+    ChangeResult::new(id, token, Outcome::Retry)
+        .with_error(error.to_result_error())
+        .with_retry_after(after.map(|after| after.as_secs_f64()))
+        .to_json()
 }
 
 /// IGNORED entries for changes that need no write.
 pub fn ignored_results(change_ids: &[i64], token: &str, reason: &str) -> Vec<Value> {
+    let error = WriteError::new("NOTHING_TO_SEND", reason).to_result_error();
     change_ids
         .iter()
         .map(|id| {
-            json!({"id": id, "token": token, "outcome": "IGNORED",
-                   "error": {"code": "NOTHING_TO_SEND", "message": reason, "fields": []}})
+            ChangeResult::new(*id, token, Outcome::Ignored)
+                .with_error(error.clone())
+                .to_json()
         })
         .collect()
 }
@@ -164,6 +178,7 @@ mod tests {
     use super::*;
     use crate::writer::mapping::tests::account;
     use crate::writer::operation::Write;
+    use serde_json::json;
     use std::sync::Arc;
 
     fn operation() -> Operation {
