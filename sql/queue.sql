@@ -800,23 +800,3 @@ CREATE FUNCTION sfsync._backlog(p_mappings bigint[], p_upsert_columns text[])
 $$;
 COMMENT ON FUNCTION sfsync._backlog(bigint[], text[]) IS
     'sfsync (sidecar): queued changes per mapping of the session''s schema that Bulk API 2.0 could carry';
-
--- Which of p_sfids of a mapping the writer may still be completing: records with a claimed change,
--- or NULL among them while an insert without an sfid is in flight (its record's id is not known yet).
-CREATE FUNCTION sfsync._in_flight(p_mapping bigint, p_sfids text[])
-    RETURNS SETOF text
-    LANGUAGE plpgsql
-    STABLE
-    SECURITY DEFINER
-    SET search_path = pg_catalog, pg_temp
-    AS $$
-BEGIN
-    PERFORM sfsync._check_scope(p_mapping);
-    RETURN QUERY
-        SELECT DISTINCT c.sfid::text FROM sfsync.change c
-         WHERE c.mapping_id = p_mapping AND c.state = 'PENDING'
-           AND (c.sfid = ANY (p_sfids) OR (c.sfid IS NULL AND c.action = 'INSERT'));
-END
-$$;
-COMMENT ON FUNCTION sfsync._in_flight(bigint, text[]) IS
-    'sfsync (sidecar): which records of a mapping have a change being written right now';

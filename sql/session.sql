@@ -286,3 +286,11 @@ END
 $$;
 COMMENT ON FUNCTION sfsync._saved_refresh_token(text) IS
     'sfsync (sidecar): the saved refresh token of the session''s schema if it was rotated from the configured token with this SHA-256';
+
+-- The functions written in Rust (src/session.rs, src/names.rs) that this file relies on.
+COMMENT ON FUNCTION sfsync._bind_session(text) IS
+    'sfsync: binds this connection to a schema for its whole life (only _open_session calls it)';
+COMMENT ON FUNCTION sfsync._session_schema() IS
+    'sfsync: the schema this connection is bound to, or NULL';
+COMMENT ON FUNCTION sfsync._check_identifier(text, text) IS
+    'sfsync: the identifier, or an error when Postgres would truncate it (longer than 63 bytes)';

@@ -2484,3 +2484,15 @@ COMMENT ON FUNCTION sfsync._conv_sql(text, text) IS
     'sfsync: SQL converting a text expression (REST JSON value or Bulk CSV cell) to the column type of a Salesforce field type';
 COMMENT ON FUNCTION sfsync._explain_bad_value(sfsync.mapping, text) IS
     'sfsync: raises naming the record and field of the first staged value that does not convert';
+COMMENT ON FUNCTION sfsync._column_plan(text, text[], jsonb, text[], text, boolean, jsonb) IS
+    'sfsync: the column plan of a mapping from a Salesforce describe, or an error naming what is wrong';
+COMMENT ON FUNCTION sfsync._check_api_name(text, text) IS
+    'sfsync: the name, or an error unless it is a Salesforce API name';
+COMMENT ON FUNCTION sfsync._check_filter(text) IS
+    'sfsync: the filter, or an error unless it is a single SOQL WHERE condition';
+COMMENT ON FUNCTION sfsync._check_identifier(text, text) IS
+    'sfsync: the identifier, or an error when Postgres would truncate it (longer than 63 bytes)';
+COMMENT ON FUNCTION sfsync._bind_session(text) IS
+    'sfsync: binds this connection to a schema for its whole life (only _open_session calls it)';
+COMMENT ON FUNCTION sfsync._session_schema() IS
+    'sfsync: the schema this connection is bound to, or NULL';

@@ -492,4 +492,77 @@ mod tests {
             "the holder's update, not reported, stays claimed"
         );
     }
+
+    fn in_flight(mapping: i64, sfids: &str) -> serde_json::Value {
+        json(&format!(
+            "SELECT coalesce(jsonb_agg(s ORDER BY s NULLS FIRST), '[]') FROM sfsync._in_flight({mapping}, {sfids}) s"
+        ))
+    }
+
+    #[pg_test]
+    fn in_flight_names_the_records_whose_changes_are_being_written() {
+        let m = map_account_rw();
+        synced_account("001000000000001AAA", "A");
+        synced_account("001000000000002AAA", "B");
+        let both = "ARRAY['001000000000001AAA', '001000000000002AAA']";
+        run("UPDATE salesforce.account SET name = 'A 2' WHERE sfid = '001000000000001AAA'");
+        assert_eq!(in_flight(m, both), json!([]), "queued is not in flight");
+        let claimed = claim(10);
+        assert_eq!(in_flight(m, both), json!(["001000000000001AAA"]));
+        assert_eq!(in_flight(m, "ARRAY['001000000000002AAA']"), json!([]));
+        complete(json!([result(&claimed[0], "SUCCESS", json!({}))]));
+        assert_eq!(in_flight(m, both), json!([]), "completed is not in flight");
+        // an insert without an sfid in flight: its record's id is not known yet
+        run("INSERT INTO salesforce.account (name, ext_id__c) VALUES ('C', 'C-1')");
+        claim(10);
+        assert_eq!(in_flight(m, both), json!([null]));
+    }
+
+    #[pg_test]
+    fn parent_pending_sees_a_parent_external_id_on_its_way() {
+        map_account_rw();
+        let contact = map_contact_rw();
+        let pending = |object: &str, field: &str, value: &str| {
+            one::<bool>(&format!(
+                "SELECT sfsync._parent_pending({contact}, '{object}', '{field}', '{value}')"
+            ))
+            .expect("a boolean")
+        };
+        run("INSERT INTO salesforce.account (name, ext_id__c) VALUES ('Acme', 'A-1')");
+        assert!(pending("Account", "Ext_Id__c", "A-1"), "queued parent");
+        assert!(
+            pending("account", "ext_id__c", "a-1"),
+            "names and values match case-insensitively"
+        );
+        assert!(
+            !pending("Account", "Ext_Id__c", "A-2"),
+            "no such parent row"
+        );
+        assert!(
+            !pending("Opportunity", "Ext_Id__c", "A-1"),
+            "an object without a mapping"
+        );
+        let claimed = claim(10);
+        assert!(pending("Account", "Ext_Id__c", "A-1"), "in flight");
+        complete(json!([result(
+            &claimed[0],
+            "SUCCESS",
+            json!({"sfid": "001000000000001AAA"})
+        )]));
+        assert!(
+            !pending("Account", "Ext_Id__c", "A-1"),
+            "written: nothing on its way"
+        );
+    }
+
+    #[pg_test]
+    fn every_function_of_schema_sfsync_has_a_comment() {
+        let missing = text(
+            "SELECT string_agg(p.oid::regprocedure::text, ', ' ORDER BY p.oid::regprocedure::text)
+               FROM pg_proc p
+              WHERE p.pronamespace = 'sfsync'::regnamespace
+                AND obj_description(p.oid, 'pg_proc') IS NULL",
+        );
+        assert_eq!(missing, None, "functions of sfsync without a COMMENT");
+    }
 }

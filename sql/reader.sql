@@ -1,6 +1,276 @@
--- Applying Salesforce records: conversion, matching (sfid, then upsert field), conflicts, deletes,
--- and the staged entry point for bulk loads. Everything here runs with sfsync.origin = salesforce, so
--- nothing it writes is captured back (the echo guard).
+-- The reader's side of the protocol (docs/protocol.md, *Reader*): everything the sidecar's reader
+-- calls, in one place. Its reading lease and bookkeeping (state, progress, position, reload and
+-- back-fill), installing a mapping's table from a describe, applying Salesforce records (conversion,
+-- matching by sfid then upsert field, conflicts, deletes, and the staged entry point for bulk loads),
+-- and which records the writer is still completing (so CDC echoes are read back after it). Everything
+-- that writes mapped tables here runs with sfsync.origin = salesforce, so nothing it writes is
+-- captured back (the echo guard).
+
+-- Reading lease and bookkeeping ------------------------------------------------------------------
+
+-- Sidecar: takes or renews the reading lease of a mapping. Returns true when p_owner holds it.
+CREATE FUNCTION sfsync._acquire_reader(p_mapping bigint, p_owner text, p_lease_seconds integer DEFAULT 30)
+    RETURNS boolean
+    LANGUAGE plpgsql
+    SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+BEGIN
+    PERFORM sfsync._check_scope(p_mapping);
+    UPDATE sfsync.mapping
+       SET reader_owner = p_owner, reader_lease_until = now() + make_interval(secs => p_lease_seconds)
+     WHERE id = p_mapping
+       AND (reader_owner IS NULL OR reader_owner = p_owner OR reader_lease_until < now());
+    RETURN FOUND;
+END
+$$;
+COMMENT ON FUNCTION sfsync._acquire_reader(bigint, text, integer) IS
+    'sfsync (sidecar): takes or renews the lease that makes one sidecar the reader of a mapping';
+
+-- Sidecar: gives a reading lease up (on shutdown), so another sidecar takes over at once.
+CREATE FUNCTION sfsync._release_reader(p_mapping bigint, p_owner text)
+    RETURNS void
+    LANGUAGE sql
+    SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+    SELECT sfsync._check_scope(p_mapping);
+    UPDATE sfsync.mapping SET reader_owner = NULL, reader_lease_until = NULL
+     WHERE id = p_mapping AND reader_owner = p_owner
+$$;
+COMMENT ON FUNCTION sfsync._release_reader(bigint, text) IS
+    'sfsync (sidecar): gives a mapping''s reading lease up, so another sidecar takes over at once';
+
+-- Sidecar: moves a mapping through its states (NEW → DESCRIBING → LOADING → SYNCED, ERROR, ...).
+CREATE FUNCTION sfsync._set_state(p_mapping bigint, p_state text, p_detail text DEFAULT NULL)
+    RETURNS void
+    LANGUAGE plpgsql
+    SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+BEGIN
+    -- a sidecar acts only on the mappings of its own schema
+    PERFORM sfsync._check_scope(p_mapping);
+    UPDATE sfsync.mapping
+       SET state = CASE WHEN state = 'PAUSED' THEN state ELSE p_state END,
+           paused_state = CASE WHEN state = 'PAUSED' THEN p_state ELSE paused_state END,
+           state_detail = p_detail, updated_at = now()
+     WHERE id = p_mapping;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'undefined_object', MESSAGE = format('no mapping with id %s', p_mapping);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION sfsync._set_state(bigint, text, text) IS 'sfsync (sidecar): sets a mapping''s state and state_detail';
+
+-- Sidecar: initial load / reload progress shown by status().
+CREATE FUNCTION sfsync._set_progress(p_mapping bigint, p_expected bigint, p_done bigint)
+    RETURNS void
+    LANGUAGE sql
+    SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+    SELECT sfsync._check_scope(p_mapping);
+    UPDATE sfsync.mapping SET load_expected = p_expected, load_done = p_done, updated_at = now() WHERE id = p_mapping
+$$;
+COMMENT ON FUNCTION sfsync._set_progress(bigint, bigint, bigint) IS 'sfsync (sidecar): records load progress';
+
+-- Sidecar: stores the reader's position: the high-water mark, the CDC replay id, and how far the
+-- getDeleted sweep has covered (NULL keeps a stored value).
+CREATE FUNCTION sfsync._set_reader_position(p_mapping bigint, p_hwm timestamptz DEFAULT NULL,
+                                            p_replay_id bigint DEFAULT NULL, p_swept_at timestamptz DEFAULT NULL)
+    RETURNS void
+    LANGUAGE sql
+    SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+    SELECT sfsync._check_scope(p_mapping);
+    UPDATE sfsync.mapping
+       SET hwm = coalesce(p_hwm, hwm), replay_id = coalesce(p_replay_id, replay_id),
+           deleted_swept_at = coalesce(p_swept_at, deleted_swept_at), last_read_at = now()
+     WHERE id = p_mapping
+$$;
+COMMENT ON FUNCTION sfsync._set_reader_position(bigint, timestamptz, bigint, timestamptz) IS
+    'sfsync (sidecar): stores the reader''s position (high-water mark, CDC replay id, getDeleted sweep)';
+
+-- Sidecar: a reload has been done. Pass the reload_requested_at the reload started from: a request made
+-- during the reload (a later time) is kept. NULL clears any request.
+CREATE FUNCTION sfsync._finish_reload(p_mapping bigint, p_requested_at timestamptz DEFAULT NULL)
+    RETURNS void
+    LANGUAGE sql
+    SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+    SELECT sfsync._check_scope(p_mapping);
+    UPDATE sfsync.mapping SET reload_requested = false, updated_at = now()
+     WHERE id = p_mapping
+       AND (p_requested_at IS NULL OR reload_requested_at IS NULL OR reload_requested_at <= p_requested_at)
+$$;
+COMMENT ON FUNCTION sfsync._finish_reload(bigint, timestamptz) IS 'sfsync (sidecar): marks a requested reload as done';
+
+-- Sidecar: the given fields have been back-filled (removes them from backfill_fields).
+CREATE FUNCTION sfsync._finish_backfill(p_mapping bigint, p_fields text[])
+    RETURNS void
+    LANGUAGE sql
+    SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+    SELECT sfsync._check_scope(p_mapping);
+    UPDATE sfsync.mapping
+       SET backfill_fields = ARRAY(SELECT f FROM unnest(backfill_fields) f
+                                    WHERE lower(f) <> ALL (ARRAY(SELECT lower(x) FROM unnest(p_fields) x))),
+           updated_at = now()
+     WHERE id = p_mapping
+$$;
+COMMENT ON FUNCTION sfsync._finish_backfill(bigint, text[]) IS 'sfsync (sidecar): marks back-filled fields as done';
+
+-- Installing a mapping from a describe ------------------------------------------------------------
+
+-- Creates or alters a mapping's table from a Salesforce describe (the sidecar calls this after
+-- describing the object; create_mapping calls it when options.describe is given). Returns the plan.
+CREATE FUNCTION sfsync._install_mapping(p_mapping bigint, p_describe jsonb, p_parents jsonb DEFAULT NULL)
+    RETURNS jsonb
+    LANGUAGE plpgsql
+    SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    SET sfsync.origin = 'salesforce'
+    -- DDL on a table applications use: wait briefly, never queue behind a long transaction (a SET
+    -- clause, so the setting ends with the call instead of leaking into the caller's transaction)
+    SET lock_timeout = '5s'
+    AS $$
+DECLARE
+    m sfsync.mapping;
+    v_plan jsonb;
+    v_table regclass;
+    v_column jsonb;
+    v_existing text[];
+    v_old_columns text[];
+    v_new_columns text[];
+    v_added text[] := '{}';
+    v_name text;
+BEGIN
+    -- a sidecar acts only on the mappings of its own schema
+    PERFORM sfsync._check_scope(p_mapping);
+    SELECT * INTO m FROM sfsync.mapping WHERE id = p_mapping FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'undefined_object', MESSAGE = format('no mapping with id %s', p_mapping);
+    END IF;
+    IF p_describe IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value', MESSAGE = 'describe must not be NULL';
+    END IF;
+    v_plan := sfsync._column_plan(m.object_name, m.fields, p_describe, m.read_only_fields,
+                                  m.upsert_field, m.access = 'read_write', p_parents);
+    v_new_columns := ARRAY(SELECT c->>'column' FROM jsonb_array_elements(v_plan->'columns') c);
+    v_old_columns := ARRAY(SELECT c->>'column' FROM jsonb_array_elements(coalesce(m.columns, '[]')) c);
+
+    -- two mappings of one new schema may be installed at the same moment
+    PERFORM pg_advisory_xact_lock(hashtext('sfsync schema ' || m.schema_name));
+    IF m.columns IS NULL THEN
+        -- checked again now: the schema or a relation of the table's name may have appeared since
+        PERFORM sfsync._check_target(m.schema_name, m.table_name);
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = m.schema_name) THEN
+        -- owned by sfsync_owner (this function's owner): admins and applications cannot drop or
+        -- replace what sfsync acts on
+        EXECUTE format('CREATE SCHEMA %I', m.schema_name);
+        EXECUTE format('GRANT USAGE ON SCHEMA %I TO sfsync_admin WITH GRANT OPTION', m.schema_name);
+    END IF;
+    v_table := sfsync._mapped_table(m);
+
+    IF v_table IS NULL THEN
+        EXECUTE format('CREATE TABLE %I.%I (id bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, %s, '
+                       '_hc_lastop varchar(32), _hc_err text)',
+                       m.schema_name, m.table_name,
+                       (SELECT string_agg(format('%I %s', c->>'column', c->>'sql_type'), ', ')
+                          FROM jsonb_array_elements(v_plan->'columns') c));
+        v_table := format('%I.%I', m.schema_name, m.table_name)::regclass;
+        -- admins use the table and grant it to applications; its structure stays sfsync's
+        EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %s TO sfsync_admin WITH GRANT OPTION', v_table);
+        EXECUTE format('COMMENT ON TABLE %s IS %L', v_table,
+                       format('sfsync: Salesforce %s (%s)', m.object_name, replace(m.access, '_', '-')));
+    ELSE
+        v_existing := ARRAY(SELECT attname::text FROM pg_attribute
+                             WHERE attrelid = v_table AND attnum > 0 AND NOT attisdropped);
+        IF m.columns IS NULL AND NOT (v_existing @> ARRAY['id', 'sfid']) THEN
+            RAISE EXCEPTION USING ERRCODE = 'duplicate_table',
+                MESSAGE = format('table %s already exists and is not an sfsync or Heroku Connect table (it has no id and sfid columns)',
+                                 v_table),
+                HINT = 'choose another table with options.table, or rename the existing table';
+        END IF;
+        FOR v_column IN SELECT c FROM jsonb_array_elements(v_plan->'columns') c LOOP
+            IF NOT (v_column->>'column') = ANY (v_existing) THEN
+                EXECUTE format('ALTER TABLE %s ADD COLUMN %I %s', v_table,
+                               v_column->>'column', v_column->>'sql_type');
+                IF NOT (v_column->>'system')::boolean THEN
+                    v_added := v_added || (v_column->>'field');
+                END IF;
+            END IF;
+        END LOOP;
+        FOREACH v_name IN ARRAY v_old_columns LOOP
+            IF NOT v_name = ANY (v_new_columns) AND v_name = ANY (v_existing) THEN
+                EXECUTE format('ALTER TABLE %s DROP COLUMN %I', v_table, v_name);
+            END IF;
+        END LOOP;
+        IF NOT '_hc_lastop' = ANY (v_existing) THEN
+            EXECUTE format('ALTER TABLE %s ADD COLUMN _hc_lastop varchar(32)', v_table);
+        END IF;
+        IF NOT '_hc_err' = ANY (v_existing) THEN
+            EXECUTE format('ALTER TABLE %s ADD COLUMN _hc_err text', v_table);
+        END IF;
+        IF m.columns IS NULL THEN
+            -- an adopted table: admins use it and grant it on, as a table sfsync created
+            EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %s TO sfsync_admin WITH GRANT OPTION', v_table);
+        END IF;
+    END IF;
+
+    EXECUTE format('CREATE UNIQUE INDEX IF NOT EXISTS %I ON %s (sfid)', 'hcu_idx_' || m.table_name || '_sfid', v_table);
+    IF (v_plan->>'has_systemmodstamp')::boolean THEN
+        EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON %s (systemmodstamp)',
+                       'hc_idx_' || m.table_name || '_systemmodstamp', v_table);
+    END IF;
+    IF v_plan->>'upsert_column' IS NOT NULL THEN
+        EXECUTE format('CREATE UNIQUE INDEX IF NOT EXISTS %I ON %s (%I)',
+                       'hcu_idx_' || m.table_name || '_' || (v_plan->>'upsert_column'),
+                       v_table, v_plan->>'upsert_column');
+    END IF;
+
+    FOR v_name, v_column IN SELECT key, value FROM jsonb_each(m.indexes) LOOP
+        SELECT c->>'column' INTO v_name FROM jsonb_array_elements(v_plan->'columns') c
+         WHERE lower(c->>'field') = lower(v_name);
+        IF v_name IS NOT NULL AND v_name NOT IN ('sfid', 'systemmodstamp')
+           AND v_name IS DISTINCT FROM v_plan->>'upsert_column' THEN
+            IF coalesce((v_column->>'unique')::boolean, false) THEN
+                EXECUTE format('CREATE UNIQUE INDEX IF NOT EXISTS %I ON %s (%I)',
+                               'hcu_idx_' || m.table_name || '_' || v_name, v_table, v_name);
+            ELSE
+                EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON %s (%I)',
+                               'hc_idx_' || m.table_name || '_' || v_name, v_table, v_name);
+            END IF;
+        END IF;
+    END LOOP;
+
+    UPDATE sfsync.mapping
+       SET describe = p_describe,
+           columns = v_plan->'columns',
+           upsert_field = v_plan->>'upsert_field',
+           state = CASE WHEN state IN ('NEW', 'DESCRIBING') THEN 'LOADING' ELSE state END,
+           -- new columns of an already loaded table are filled in by the sidecar
+           backfill_fields = CASE WHEN m.columns IS NULL THEN '{}'
+                                  ELSE ARRAY(SELECT f FROM unnest(backfill_fields || v_added) WITH ORDINALITY AS u(f, n)
+                                              GROUP BY f ORDER BY min(n)) END,
+           describe_requested = false,
+           table_oid = v_table,
+           updated_at = now()
+     WHERE id = p_mapping;
+    PERFORM sfsync._install_triggers(p_mapping);
+    PERFORM sfsync._ensure_trigger_log_views(m.schema_name);
+    RETURN v_plan;
+END
+$$;
+COMMENT ON FUNCTION sfsync._install_mapping(bigint, jsonb, jsonb) IS
+    'sfsync (sidecar): creates or alters the mapping''s table, indexes and triggers from a Salesforce describe; returns the column plan';
+
+-- Applying Salesforce records ---------------------------------------------------------------------
 
 -- SQL that converts the text expression p_expr (a REST JSON value or a Bulk API CSV cell) to the
 -- column type of a Salesforce field type.
@@ -523,3 +793,25 @@ END
 $$;
 COMMENT ON FUNCTION sfsync._delete_records(bigint, text[], boolean) IS
     'sfsync (sidecar): removes rows whose records were deleted in Salesforce (or marks them with keep_deleted)';
+
+-- Echoes of the writer's own changes --------------------------------------------------------------
+
+-- Which of p_sfids of a mapping the writer may still be completing: records with a claimed change,
+-- or NULL among them while an insert without an sfid is in flight (its record's id is not known yet).
+CREATE FUNCTION sfsync._in_flight(p_mapping bigint, p_sfids text[])
+    RETURNS SETOF text
+    LANGUAGE plpgsql
+    STABLE
+    SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+BEGIN
+    PERFORM sfsync._check_scope(p_mapping);
+    RETURN QUERY
+        SELECT DISTINCT c.sfid::text FROM sfsync.change c
+         WHERE c.mapping_id = p_mapping AND c.state = 'PENDING'
+           AND (c.sfid = ANY (p_sfids) OR (c.sfid IS NULL AND c.action = 'INSERT'));
+END
+$$;
+COMMENT ON FUNCTION sfsync._in_flight(bigint, text[]) IS
+    'sfsync (sidecar): which records of a mapping have a change being written right now';
