@@ -28,4 +28,4 @@ pub use context::ReaderContext;
 pub use drift::{new_fields, Drift};
 pub use error::ReaderError;
 pub use metrics::ReaderMetrics;
-pub use supervisor::{spawn, ReaderSupervisor};
+pub use supervisor::ReaderSupervisor;
