@@ -11,6 +11,7 @@ mod describe;
 mod drift;
 mod error;
 mod events;
+mod lifecycle;
 mod load;
 mod metrics;
 mod poll;

@@ -3,6 +3,8 @@
 //! initial load, a requested reload, a back-fill of new columns; otherwise it syncs incrementally
 //! (polling, or CDC with a slow safety poll) until something needs attention. A failed step puts the
 //! mapping in state ERROR with a detail naming the step and the cause, and is retried with backoff.
+//! Which step is due is decided in `lifecycle` from typed state only (the row's columns, the failed
+//! phase), never from the detail's text.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -19,6 +21,7 @@ use super::describe::describe_with_parents;
 use super::drift::Drift;
 use super::error::ReaderError;
 use super::events::{self, EventBatch};
+use super::lifecycle::{Failure, InPhase, Phase, Progress, Step};
 use super::load;
 use super::poll;
 use super::protocol::{self, MergeMode};
@@ -53,44 +56,6 @@ const FORCED_DESCRIBE_INTERVAL: Duration = Duration::from_secs(60);
 /// Transient failures are retried quietly this many times before the mapping shows ERROR.
 const QUIET_RETRIES: u32 = 3;
 
-/// The step that failed, named in `state_detail`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
-    Database,
-    Describe,
-    InitialLoad,
-    Reload,
-    Backfill,
-    Polling,
-    Streaming,
-}
-
-impl Phase {
-    fn as_str(self) -> &'static str {
-        match self {
-            Phase::Database => "reading the mapping",
-            Phase::Describe => "describe",
-            Phase::InitialLoad => "initial load",
-            Phase::Reload => "reload",
-            Phase::Backfill => "back-fill",
-            Phase::Polling => "polling",
-            Phase::Streaming => "streaming",
-        }
-    }
-}
-
-type Failure = (Phase, ReaderError);
-
-trait InPhase<T> {
-    fn phase(self, phase: Phase) -> Result<T, Failure>;
-}
-
-impl<T, E: Into<ReaderError>> InPhase<T> for Result<T, E> {
-    fn phase(self, phase: Phase) -> Result<T, Failure> {
-        self.map_err(|error| (phase, error.into()))
-    }
-}
-
 /// What a step asks for next.
 enum Next {
     Continue,
@@ -118,10 +83,8 @@ pub struct Worker {
     next_sweep: Instant,
     /// Where polling starts when the mapping has no high-water mark yet.
     poll_floor: Option<DateTime<Utc>>,
-    /// The filter the table's contents were read with (a change means a reload).
-    loaded_filter: Option<Option<String>>,
-    /// A reload this worker decided on (filter changed, deletes may have been lost).
-    reload_wanted: bool,
+    /// What was read, what is wanted, what failed: the typed state the next step is chosen from.
+    progress: Progress,
     /// No subscription before this (CDC unavailable or failing).
     stream_blocked_until: Option<Instant>,
     /// `sfsync-<instance id>`: the client name our writer's changes carry in CDC events.
@@ -153,8 +116,7 @@ impl Worker {
             sweep: None,
             next_sweep: Instant::now(),
             poll_floor: None,
-            loaded_filter: None,
-            reload_wanted: false,
+            progress: Progress::default(),
             stream_blocked_until: None,
             own_client: None,
             deferred: Vec::new(),
@@ -177,9 +139,13 @@ impl Worker {
                 _ = stop.triggered() => return,
             };
             match outcome {
-                Ok(Next::Continue) => self.failures = 0,
+                Ok(Next::Continue) => {
+                    self.failures = 0;
+                    self.progress.failed_in = None;
+                }
                 Ok(Next::Stop) => return,
                 Err((phase, error)) => {
+                    self.progress.failed_in = Some(phase);
                     if error.is_connection_lost() {
                         self.client = None;
                     }
@@ -269,6 +235,18 @@ impl Worker {
         Mapping::fetch(client, id).await.phase(Phase::Database)
     }
 
+    /// The mapping as it is now, re-read on the open connection: the one place a step looks at
+    /// the row again (after an install or a load, before a poll, after events); `None` once dropped.
+    async fn current(&self) -> Result<Option<Mapping>, ReaderError> {
+        Mapping::fetch(self.client()?, self.mapping_id).await
+    }
+
+    /// [`Self::current`], with `seen` standing in when the mapping was dropped meanwhile (the next
+    /// step notices and stops).
+    async fn reread(&self, seen: &Mapping) -> Result<Mapping, ReaderError> {
+        Ok(self.current().await?.unwrap_or_else(|| seen.clone()))
+    }
+
     fn client(&self) -> Result<&Client, ReaderError> {
         self.client
             .as_ref()
@@ -317,53 +295,50 @@ impl Worker {
         let Some(mapping) = self.fetch().await? else {
             return Ok(Next::Stop);
         };
-        if mapping.is_paused() {
-            return self.wait_for_change().await;
-        }
-        if mapping.columns.is_none()
-            || mapping.describe_requested
-            || mapping.state == state::NEW
-            || mapping.state == state::DESCRIBING
-        {
-            self.install(&mapping).await.phase(Phase::Describe)?;
-            return Ok(Next::Continue);
+        match Step::before_drift_check(&mapping) {
+            Some(Step::Wait) => return self.wait_for_change().await,
+            Some(_) => {
+                self.install(&mapping).await.phase(Phase::Describe)?;
+                return Ok(Next::Continue);
+            }
+            None => {}
         }
         if self.next_describe <= Instant::now() {
             self.check_drift(&mapping).await.phase(Phase::Describe)?;
         }
-        if self.loaded_filter.is_none() {
+        if self.progress.loaded_filter.is_none() {
             self.start_position(&mapping);
         }
-        if needs_initial_load(&mapping) {
-            self.initial_load(&mapping)
-                .await
-                .phase(Phase::InitialLoad)?;
-            return Ok(Next::Continue);
+        match Step::after_drift_check(&mapping, &self.progress) {
+            Step::InitialLoad => {
+                self.initial_load(&mapping)
+                    .await
+                    .phase(Phase::InitialLoad)?;
+                Ok(Next::Continue)
+            }
+            Step::Reload => {
+                self.reload(&mapping).await.phase(Phase::Reload)?;
+                Ok(Next::Continue)
+            }
+            Step::Backfill => {
+                self.backfill(&mapping).await.phase(Phase::Backfill)?;
+                Ok(Next::Continue)
+            }
+            Step::Wait | Step::Install | Step::Follow => {
+                if mapping.state != state::ERROR {
+                    // after an error, SYNCED is shown once a poll or an event batch succeeds again
+                    self.show(&mapping, state::SYNCED)
+                        .await
+                        .phase(Phase::Polling)?;
+                }
+                self.sync(mapping).await
+            }
         }
-        if mapping.reload_requested
-            || mapping.state == state::RELOADING
-            || self.reload_wanted
-            || self.loaded_filter.as_ref() != Some(&mapping.filter)
-        {
-            self.reload(&mapping).await.phase(Phase::Reload)?;
-            return Ok(Next::Continue);
-        }
-        if !mapping.backfill_fields.is_empty() {
-            self.backfill(&mapping).await.phase(Phase::Backfill)?;
-            return Ok(Next::Continue);
-        }
-        if mapping.state != state::ERROR {
-            // after an error, SYNCED is shown once a poll or an event batch succeeds again
-            self.show(&mapping, state::SYNCED)
-                .await
-                .phase(Phase::Polling)?;
-        }
-        self.sync(mapping).await
     }
 
     /// Where polling and delete sweeps start when this worker takes over a loaded mapping.
     fn start_position(&mut self, mapping: &Mapping) {
-        self.loaded_filter = Some(mapping.filter.clone());
+        self.progress.loaded_filter = Some(mapping.filter.clone());
         let last_read = mapping.last_read_at.unwrap_or_else(Utc::now);
         self.poll_floor = Some(last_read);
         let swept = mapping
@@ -403,7 +378,7 @@ impl Worker {
         )
         .await?;
         tracing::info!(mapping = %mapping.label(), "table installed from the describe");
-        if let Some(installed) = Mapping::fetch(self.client()?, mapping.id).await? {
+        if let Some(installed) = self.current().await? {
             self.apply_drift(
                 &installed,
                 Drift::between(installed.plan()?, &described.object),
@@ -454,9 +429,7 @@ impl Worker {
             tracing::info!(mapping = %mapping.label(), conflicts = report.merge.conflicts, "the initial load met queued local changes");
         }
         self.after_full_read(mapping, report.started_at);
-        let mapping = Mapping::fetch(self.client()?, mapping.id)
-            .await?
-            .unwrap_or_else(|| mapping.clone());
+        let mapping = self.reread(mapping).await?;
         self.show(&mapping, state::SYNCED).await
     }
 
@@ -475,11 +448,9 @@ impl Worker {
             protocol::finish_reload(self.client()?, mapping.id, mapping.reload_requested_at)
                 .await?;
         }
-        self.reload_wanted = false;
+        self.progress.reload_wanted = false;
         self.after_full_read(mapping, report.started_at);
-        let mapping = Mapping::fetch(self.client()?, mapping.id)
-            .await?
-            .unwrap_or_else(|| mapping.clone());
+        let mapping = self.reread(mapping).await?;
         self.show(&mapping, state::SYNCED).await
     }
 
@@ -500,7 +471,7 @@ impl Worker {
     }
 
     fn after_full_read(&mut self, mapping: &Mapping, started_at: DateTime<Utc>) {
-        self.loaded_filter = Some(mapping.filter.clone());
+        self.progress.loaded_filter = Some(mapping.filter.clone());
         self.poll_floor = Some(started_at);
         self.sweep = Some(DeleteSweep::since(started_at));
     }
@@ -588,7 +559,7 @@ impl Worker {
                 }
                 _ = sleep_until(self.next_sweep) => {
                     self.run_sweep(&mapping, session.is_some()).await.phase(Phase::Polling)?;
-                    if self.reload_wanted {
+                    if self.progress.reload_wanted {
                         return Ok(Next::Continue);
                     }
                 }
@@ -617,7 +588,7 @@ impl Worker {
             || !latest.backfill_fields.is_empty()
             || latest.is_paused()
             || latest.streaming != current.streaming
-            || self.loaded_filter.as_ref() != Some(&latest.filter)
+            || self.progress.loaded_filter.as_ref() != Some(&latest.filter)
     }
 
     fn subscribe(&self, mapping: &Mapping) -> StreamSession {
@@ -678,7 +649,7 @@ impl Worker {
         }
         if self.stream_note.is_some() {
             self.stream_note = None;
-            if let Some(latest) = Mapping::fetch(self.client()?, mapping.id).await? {
+            if let Some(latest) = self.current().await? {
                 self.show(&latest, state::SYNCED).await?;
             }
         }
@@ -720,9 +691,7 @@ impl Worker {
     }
 
     async fn poll(&mut self, mapping: &Mapping) -> Result<(), ReaderError> {
-        let fresh = Mapping::fetch(self.client()?, mapping.id)
-            .await?
-            .unwrap_or_else(|| mapping.clone());
+        let fresh = self.reread(mapping).await?;
         let floor = fresh
             .hwm
             .or(self.poll_floor)
@@ -761,7 +730,7 @@ impl Worker {
         }
         if report.deletes_may_be_lost {
             tracing::warn!(mapping = %mapping.label(), "Salesforce's delete log no longer reaches back to the last sweep: reloading to catch deletes that may have been missed");
-            self.reload_wanted = true;
+            self.progress.reload_wanted = true;
         }
         let poll_seconds = u64::try_from(mapping.poll_seconds.max(1)).unwrap_or(60);
         let interval = if streaming {
@@ -779,20 +748,5 @@ async fn next_event(session: &mut Option<StreamSession>) -> StreamItem {
     match session {
         Some(session) => session.next().await,
         None => std::future::pending().await,
-    }
-}
-
-/// Whether the table still needs its first full read.
-fn needs_initial_load(mapping: &Mapping) -> bool {
-    match mapping.state.as_str() {
-        state::LOADING => true,
-        state::ERROR => {
-            mapping.last_read_at.is_none()
-                || mapping
-                    .state_detail
-                    .as_deref()
-                    .is_some_and(|detail| detail.starts_with(Phase::InitialLoad.as_str()))
-        }
-        _ => false,
     }
 }
