@@ -4,14 +4,18 @@
 //! and records every record's outcome (`sfsync._complete_changes`).
 
 pub mod bulk;
+mod catalog_refresh;
 pub mod collections;
 pub mod convert;
 mod dispatcher;
 mod gauges;
+mod leases;
 pub mod mapping;
 pub mod metrics;
 pub mod operation;
 pub mod outcome;
+mod pause_gate;
+mod route;
 pub mod schedule;
 mod shipment;
 
