@@ -22,10 +22,10 @@ use tokio::task::JoinSet;
 use tokio_postgres::Client;
 
 use super::catalog_refresh::CatalogRefresher;
+use super::claimer::{triage, Triage};
 use super::leases::Leases;
 use super::mapping::MappingCatalog;
-use super::operation::{group_by_record, plan_record, Operation, Plan};
-use super::outcome::{change_results, ignored_results, retry_result, WriteError, WriteOutcome};
+use super::outcome::{retry_result, WriteError};
 use super::pause_gate::PauseGate;
 use super::route::{Route, BULK_MIN_WRITES};
 use super::schedule::{BatchLimits, Flush, Scheduler};
@@ -48,8 +48,6 @@ const PARTIAL_JOB_WAIT: Duration = Duration::from_secs(1);
 const PARTIAL_CALL_WAIT: Duration = Duration::from_millis(100);
 /// How long in-flight calls get to finish after shutdown is requested.
 const SHUTDOWN_WAIT: Duration = Duration::from_secs(20);
-/// Changes of a mapping the writer does not know (yet) are released for this long.
-const UNKNOWN_MAPPING_RETRY: Duration = Duration::from_secs(5);
 /// A wake-up by notification claims at most this soon after the previous claim: however fast
 /// notifications arrive, they cause at most 50 claims a second (the poll adds its own).
 const NOTIFY_MIN_GAP: Duration = Duration::from_millis(20);
@@ -317,65 +315,15 @@ impl Dispatcher {
         {
             self.reload_catalog().await?;
         }
-        let mut operations: Vec<Operation> = Vec::new();
-        let mut finished: Vec<Value> = Vec::new();
-        for group in group_by_record(rows) {
-            let Some(mapping) = self.catalog.current().get(group[0].mapping_id).cloned() else {
-                let error = WriteError::new(
-                    "UNKNOWN_MAPPING",
-                    "the mapping of this change is not known to the writer (yet)",
-                );
-                finished.extend(group.iter().map(|row| {
-                    retry_result(
-                        row.change_id,
-                        &row.lease_token,
-                        &error,
-                        Some(UNKNOWN_MAPPING_RETRY),
-                    )
-                }));
-                continue;
-            };
-            match plan_record(&mapping, &group) {
-                Plan::Send(operation) => match operation.check_sent_id() {
-                    Ok(()) => {
-                        self.leases.hold(&operation.token);
-                        operations.push(operation);
-                    }
-                    // never sent; FAILED on the row and the queue as a Salesforce refusal would be
-                    Err(error) => {
-                        tracing::warn!(object = %mapping.object, record_id = operation.record_id, message = %error.message, "refusing to send a change");
-                        let metrics = &self.context.metrics;
-                        metrics.count(&mapping.object, "failed", 1);
-                        metrics.count(&mapping.object, "merged", operation.merged.len() as u64);
-                        finished.extend(change_results(&operation, &WriteOutcome::Failed(error)));
-                    }
-                },
-                Plan::SendFirst {
-                    operation,
-                    held_back,
-                } => {
-                    let error = WriteError::new(
-                        "WAITS_FOR_INSERT",
-                        "waits for the insert of its record, resent after an interrupted attempt",
-                    );
-                    finished.extend(held_back.iter().map(|id| {
-                        retry_result(*id, &operation.token, &error, Some(Duration::ZERO))
-                    }));
-                    self.leases.hold(&operation.token);
-                    operations.push(operation);
-                }
-                Plan::Ignore {
-                    change_ids,
-                    token,
-                    reason,
-                } => {
-                    self.context
-                        .metrics
-                        .count(&mapping.object, "ignored", change_ids.len() as u64);
-                    finished.extend(ignored_results(&change_ids, &token, reason));
-                }
-            }
-        }
+        let Triage {
+            operations,
+            finished,
+        } = triage(
+            rows,
+            self.catalog.current(),
+            &mut self.leases,
+            &self.context.metrics,
+        );
         if !finished.is_empty() {
             let results = Value::Array(finished);
             let client = self.claim_client()?;

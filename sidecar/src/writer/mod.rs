@@ -5,6 +5,7 @@
 
 pub mod bulk;
 mod catalog_refresh;
+mod claimer;
 pub mod collections;
 pub mod convert;
 mod dispatcher;
