@@ -6,7 +6,6 @@
 //! Which step is due is decided in `lifecycle` from typed state only (the row's columns, the failed
 //! phase), never from the detail's text.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,12 +18,14 @@ use super::catalog::{state, Mapping};
 use super::context::ReaderContext;
 use super::describe::describe_with_parents;
 use super::drift::Drift;
+use super::echoes::Echoes;
 use super::error::ReaderError;
 use super::events::{self, EventBatch};
 use super::lifecycle::{Failure, InPhase, Phase, Progress, Step};
 use super::load;
 use super::poll;
 use super::protocol::{self, MergeMode};
+use super::schema_watch::SchemaWatch;
 use super::stream::{StreamItem, StreamSession};
 use super::sweep::DeleteSweep;
 use crate::salesforce::cometd::{ReplayFrom, StreamingError};
@@ -47,12 +48,9 @@ const SWEEP_MIN_INTERVAL: Duration = Duration::from_secs(30);
 /// On start, sweeps begin this long before the last read (the last sweep was at most one interval
 /// before it).
 const SWEEP_RESTART_MARGIN: TimeDelta = TimeDelta::minutes(10);
-/// Echoes of our own writes still in flight are read back after this...
+/// Echoes of our own writes still in flight are read back after this (at the latest after
+/// `echoes::ECHO_PATIENCE`).
 const ECHO_RETRY: Duration = Duration::from_millis(250);
-/// ...but no later than this after they arrived.
-const ECHO_PATIENCE: Duration = Duration::from_secs(10);
-/// A query naming a field Salesforce does not know triggers a describe at most this often.
-const FORCED_DESCRIBE_INTERVAL: Duration = Duration::from_secs(60);
 /// Transient failures are retried quietly this many times before the mapping shows ERROR.
 const QUIET_RETRIES: u32 = 3;
 
@@ -71,14 +69,9 @@ pub struct Worker {
     updates: MappingUpdates,
     stop: ShutdownSignal,
     client: Option<Client>,
-    /// Mapped fields Salesforce no longer has (lower-case): left out of every query.
-    skipped: BTreeSet<String>,
-    drift_note: Option<String>,
+    /// Skipped fields, the drift note, when to describe again.
+    schema: SchemaWatch,
     stream_note: Option<String>,
-    next_describe: Instant,
-    /// When a query last failed with INVALID_FIELD and a describe was tried before reporting it
-    /// (at most once a minute, so an invalid filter cannot spin).
-    describe_forced_at: Option<Instant>,
     sweep: Option<DeleteSweep>,
     next_sweep: Instant,
     /// Where polling starts when the mapping has no high-water mark yet.
@@ -89,9 +82,8 @@ pub struct Worker {
     stream_blocked_until: Option<Instant>,
     /// `sfsync-<instance id>`: the client name our writer's changes carry in CDC events.
     own_client: Option<String>,
-    /// Echoes of our own writes waiting for the writer to record its outcome, and since when.
-    deferred: Vec<String>,
-    deferred_since: Option<Instant>,
+    /// Echoes of our own writes waiting for the writer to record its outcome.
+    echoes: Echoes,
     failures: u32,
 }
 
@@ -108,19 +100,15 @@ impl Worker {
             updates,
             stop,
             client: None,
-            skipped: BTreeSet::new(),
-            drift_note: None,
+            schema: SchemaWatch::default(),
             stream_note: None,
-            next_describe: Instant::now(),
-            describe_forced_at: None,
             sweep: None,
             next_sweep: Instant::now(),
             poll_floor: None,
             progress: Progress::default(),
             stream_blocked_until: None,
             own_client: None,
-            deferred: Vec::new(),
-            deferred_since: None,
+            echoes: Echoes::default(),
             failures: 0,
         }
     }
@@ -149,15 +137,9 @@ impl Worker {
                     if error.is_connection_lost() {
                         self.client = None;
                     }
-                    if error.is_invalid_field()
-                        && self
-                            .describe_forced_at
-                            .is_none_or(|at| at.elapsed() >= FORCED_DESCRIBE_INTERVAL)
-                    {
+                    if error.is_invalid_field() && self.schema.force_describe() {
                         // Probably a field removed in Salesforce: describe now, then try again.
                         tracing::info!(mapping = self.mapping_id, error = %error.detail(), "a query names a field Salesforce does not know; describing the object again");
-                        self.describe_forced_at = Some(Instant::now());
-                        self.next_describe = Instant::now();
                         continue;
                     }
                     self.failures += 1;
@@ -255,7 +237,7 @@ impl Worker {
 
     /// Drift and streaming notes, for `state_detail`.
     fn notes(&self) -> Option<String> {
-        let notes: Vec<&str> = [self.drift_note.as_deref(), self.stream_note.as_deref()]
+        let notes: Vec<&str> = [self.schema.note.as_deref(), self.stream_note.as_deref()]
             .into_iter()
             .flatten()
             .collect();
@@ -303,7 +285,7 @@ impl Worker {
             }
             None => {}
         }
-        if self.next_describe <= Instant::now() {
+        if self.schema.next_describe <= Instant::now() {
             self.check_drift(&mapping).await.phase(Phase::Describe)?;
         }
         if self.progress.loaded_filter.is_none() {
@@ -379,12 +361,12 @@ impl Worker {
         .await?;
         tracing::info!(mapping = %mapping.label(), "table installed from the describe");
         if let Some(installed) = self.current().await? {
-            self.apply_drift(
+            self.schema.apply(
                 &installed,
                 Drift::between(installed.plan()?, &described.object),
             );
         }
-        self.next_describe = Instant::now() + self.context.tuning.describe_interval;
+        self.schema.described(self.context.tuning.describe_interval);
         Ok(())
     }
 
@@ -394,21 +376,10 @@ impl Worker {
             .salesforce
             .describe_sobject(&mapping.object_name)
             .await?;
-        self.apply_drift(mapping, Drift::between(mapping.plan()?, &describe));
-        self.next_describe = Instant::now() + self.context.tuning.describe_interval;
+        self.schema
+            .apply(mapping, Drift::between(mapping.plan()?, &describe));
+        self.schema.described(self.context.tuning.describe_interval);
         Ok(())
-    }
-
-    fn apply_drift(&mut self, mapping: &Mapping, drift: Drift) {
-        let note = drift.note(&mapping.object_name);
-        if note != self.drift_note {
-            match &note {
-                Some(note) => tracing::warn!(mapping = %mapping.label(), "{note}"),
-                None => tracing::info!(mapping = %mapping.label(), "no schema drift any more"),
-            }
-        }
-        self.skipped = drift.skipped_fields();
-        self.drift_note = note;
     }
 
     async fn initial_load(&mut self, mapping: &Mapping) -> Result<(), ReaderError> {
@@ -420,7 +391,7 @@ impl Worker {
             &self.context,
             self.client()?,
             mapping,
-            &self.skipped,
+            &self.schema.skipped,
             MergeMode::Apply,
             "initial load",
         )
@@ -439,7 +410,7 @@ impl Worker {
             &self.context,
             self.client()?,
             mapping,
-            &self.skipped,
+            &self.schema.skipped,
             MergeMode::Reload,
             "reload",
         )
@@ -462,7 +433,7 @@ impl Worker {
             &self.context,
             self.client()?,
             mapping,
-            &self.skipped,
+            &self.schema.skipped,
             MergeMode::Apply,
             "back-fill",
         )
@@ -563,12 +534,12 @@ impl Worker {
                         return Ok(Next::Continue);
                     }
                 }
-                _ = sleep_until(echo_due), if !self.deferred.is_empty() => {
-                    let force = self.deferred_since.is_some_and(|since| since.elapsed() >= ECHO_PATIENCE);
-                    let batch = EventBatch::read_back(std::mem::take(&mut self.deferred));
+                _ = sleep_until(echo_due), if !self.echoes.is_empty() => {
+                    let (ids, force) = self.echoes.take();
+                    let batch = EventBatch::read_back(ids);
                     self.apply_events(&mapping, &batch, force).await.phase(Phase::Streaming)?;
                 }
-                _ = sleep_until(self.next_describe) => {
+                _ = sleep_until(self.schema.next_describe) => {
                     self.check_drift(&mapping).await.phase(Phase::Describe)?;
                     self.show(&mapping, state::SYNCED).await.phase(Phase::Describe)?;
                 }
@@ -615,21 +586,12 @@ impl Worker {
             &self.context,
             self.client()?,
             mapping,
-            &self.skipped,
+            &self.schema.skipped,
             batch,
             force,
         )
         .await?;
-        if !report.deferred.is_empty() {
-            self.deferred_since.get_or_insert_with(Instant::now);
-            for id in &report.deferred {
-                if !self.deferred.contains(id) {
-                    self.deferred.push(id.clone());
-                }
-            }
-        } else if self.deferred.is_empty() {
-            self.deferred_since = None;
-        }
+        self.echoes.defer(&report.deferred);
         tracing::debug!(
             mapping = %mapping.label(),
             events = batch.events,
@@ -700,8 +662,14 @@ impl Worker {
         let window = TimeDelta::from_std(self.context.tuning.reread_window)
             .unwrap_or(TimeDelta::seconds(60));
         let since = floor - window;
-        let report =
-            poll::poll_once(&self.context, self.client()?, mapping, &self.skipped, since).await?;
+        let report = poll::poll_once(
+            &self.context,
+            self.client()?,
+            mapping,
+            &self.schema.skipped,
+            since,
+        )
+        .await?;
         if report.changed > 0 || report.left_filter > 0 {
             tracing::debug!(
                 mapping = %mapping.label(),
