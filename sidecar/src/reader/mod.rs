@@ -16,6 +16,7 @@ mod lifecycle;
 mod load;
 mod metrics;
 mod poll;
+mod position;
 mod progress;
 mod protocol;
 mod schema_watch;

@@ -24,10 +24,10 @@ use super::events::{self, EventBatch};
 use super::lifecycle::{Failure, InPhase, Phase, Progress, Step};
 use super::load;
 use super::poll;
+use super::position::{ReadPosition, SWEEP_MAX_INTERVAL};
 use super::protocol::{self, MergeMode};
 use super::schema_watch::SchemaWatch;
 use super::stream::{StreamItem, StreamSession};
-use super::sweep::DeleteSweep;
 use crate::salesforce::cometd::{ReplayFrom, StreamingError};
 use crate::salesforce::Backoff;
 use crate::shutdown::ShutdownSignal;
@@ -41,13 +41,6 @@ const CDC_RETRY: Duration = Duration::from_secs(600);
 const STREAM_RESTART: Duration = Duration::from_secs(30);
 /// Events applied together at most.
 const EVENT_BATCH: usize = 2_000;
-/// Delete sweeps run at least this often...
-const SWEEP_MAX_INTERVAL: Duration = Duration::from_secs(300);
-/// ...and at most this often.
-const SWEEP_MIN_INTERVAL: Duration = Duration::from_secs(30);
-/// On start, sweeps begin this long before the last read (the last sweep was at most one interval
-/// before it).
-const SWEEP_RESTART_MARGIN: TimeDelta = TimeDelta::minutes(10);
 /// Echoes of our own writes still in flight are read back after this (at the latest after
 /// `echoes::ECHO_PATIENCE`).
 const ECHO_RETRY: Duration = Duration::from_millis(250);
@@ -72,10 +65,8 @@ pub struct Worker {
     /// Skipped fields, the drift note, when to describe again.
     schema: SchemaWatch,
     stream_note: Option<String>,
-    sweep: Option<DeleteSweep>,
-    next_sweep: Instant,
-    /// Where polling starts when the mapping has no high-water mark yet.
-    poll_floor: Option<DateTime<Utc>>,
+    /// The poll floor and the delete sweep.
+    position: ReadPosition,
     /// What was read, what is wanted, what failed: the typed state the next step is chosen from.
     progress: Progress,
     /// No subscription before this (CDC unavailable or failing).
@@ -102,9 +93,7 @@ impl Worker {
             client: None,
             schema: SchemaWatch::default(),
             stream_note: None,
-            sweep: None,
-            next_sweep: Instant::now(),
-            poll_floor: None,
+            position: ReadPosition::default(),
             progress: Progress::default(),
             stream_blocked_until: None,
             own_client: None,
@@ -321,12 +310,7 @@ impl Worker {
     /// Where polling and delete sweeps start when this worker takes over a loaded mapping.
     fn start_position(&mut self, mapping: &Mapping) {
         self.progress.loaded_filter = Some(mapping.filter.clone());
-        let last_read = mapping.last_read_at.unwrap_or_else(Utc::now);
-        self.poll_floor = Some(last_read);
-        let swept = mapping
-            .deleted_swept_at
-            .unwrap_or(last_read - SWEEP_RESTART_MARGIN);
-        self.sweep = Some(DeleteSweep::since(swept));
+        self.position.take_over(mapping);
     }
 
     async fn wait_for_change(&mut self) -> Result<Next, Failure> {
@@ -443,8 +427,7 @@ impl Worker {
 
     fn after_full_read(&mut self, mapping: &Mapping, started_at: DateTime<Utc>) {
         self.progress.loaded_filter = Some(mapping.filter.clone());
-        self.poll_floor = Some(started_at);
-        self.sweep = Some(DeleteSweep::since(started_at));
+        self.position.after_full_read(started_at);
     }
 
     /// Polls, or streams with a safety poll, until the mapping needs something else.
@@ -461,7 +444,7 @@ impl Worker {
                 .await
                 .phase(Phase::Polling)?;
         }
-        self.next_sweep = self.next_sweep.min(now + SWEEP_MAX_INTERVAL);
+        self.position.next_sweep = self.position.next_sweep.min(now + SWEEP_MAX_INTERVAL);
         let mut stop = self.stop.clone();
         loop {
             let echo_due = Instant::now() + ECHO_RETRY;
@@ -528,7 +511,7 @@ impl Worker {
                     };
                     next_poll = Instant::now() + interval;
                 }
-                _ = sleep_until(self.next_sweep) => {
+                _ = sleep_until(self.position.next_sweep) => {
                     self.run_sweep(&mapping, session.is_some()).await.phase(Phase::Polling)?;
                     if self.progress.reload_wanted {
                         return Ok(Next::Continue);
@@ -654,14 +637,9 @@ impl Worker {
 
     async fn poll(&mut self, mapping: &Mapping) -> Result<(), ReaderError> {
         let fresh = self.reread(mapping).await?;
-        let floor = fresh
-            .hwm
-            .or(self.poll_floor)
-            .or(fresh.last_read_at)
-            .unwrap_or_else(|| Utc::now() - TimeDelta::days(1));
         let window = TimeDelta::from_std(self.context.tuning.reread_window)
             .unwrap_or(TimeDelta::seconds(60));
-        let since = floor - window;
+        let since = self.position.poll_since(&fresh, window);
         let report = poll::poll_once(
             &self.context,
             self.client()?,
@@ -683,13 +661,10 @@ impl Worker {
     }
 
     async fn run_sweep(&mut self, mapping: &Mapping, streaming: bool) -> Result<(), ReaderError> {
-        let mut sweep = self
-            .sweep
-            .take()
-            .unwrap_or_else(|| DeleteSweep::since(Utc::now() - SWEEP_RESTART_MARGIN));
+        let mut sweep = self.position.take_sweep();
         let result = sweep.run(&self.context, self.client()?, mapping).await;
         let covered = sweep.covered();
-        self.sweep = Some(sweep);
+        self.position.swept(sweep);
         let report = result?;
         // stored, so a restart (or another sidecar taking over) sweeps on from here
         protocol::set_sweep_position(self.client()?, mapping.id, covered).await?;
@@ -700,13 +675,8 @@ impl Worker {
             tracing::warn!(mapping = %mapping.label(), "Salesforce's delete log no longer reaches back to the last sweep: reloading to catch deletes that may have been missed");
             self.progress.reload_wanted = true;
         }
-        let poll_seconds = u64::try_from(mapping.poll_seconds.max(1)).unwrap_or(60);
-        let interval = if streaming {
-            SWEEP_MAX_INTERVAL
-        } else {
-            Duration::from_secs(poll_seconds * 5).clamp(SWEEP_MIN_INTERVAL, SWEEP_MAX_INTERVAL)
-        };
-        self.next_sweep = Instant::now() + interval;
+        self.position
+            .schedule_sweep(mapping.poll_seconds, streaming);
         Ok(())
     }
 }
