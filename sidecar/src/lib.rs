@@ -10,6 +10,7 @@ pub mod housekeeping;
 pub mod http;
 pub mod metrics;
 pub mod reader;
+pub mod runtime;
 pub mod salesforce;
 pub mod shutdown;
 pub mod telemetry;

@@ -13,6 +13,7 @@ use crate::config::{Config, ConfigError};
 use crate::db::DbError;
 use crate::metrics::server::ServerError;
 use crate::salesforce::{ClientBuildError, SalesforceError};
+use crate::writer::WriterError;
 
 pub const EXIT_FAILURE: u8 = 1;
 pub const EXIT_CONFIG: u8 = 2;
@@ -31,6 +32,8 @@ pub enum CommandError {
     Metrics(#[from] prometheus::Error),
     #[error(transparent)]
     Server(#[from] ServerError),
+    #[error("writer")]
+    Writer(#[from] WriterError),
     #[error("cannot install the SIGTERM/SIGINT handlers")]
     Signals(#[source] std::io::Error),
     #[error("{0}")]

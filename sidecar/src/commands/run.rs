@@ -19,24 +19,17 @@ use crate::config::Config;
 use crate::db::session::{open_session, SessionBinding};
 use crate::db::{catalog, Database, DbError};
 use crate::error_chain;
+use crate::housekeeping::{self, HousekeepingMetrics};
 use crate::metrics::server::MetricsServer;
 use crate::metrics::{Health, Metrics};
+use crate::reader::{ReaderMetrics, ReaderSupervisor};
+use crate::runtime::RunContext;
 use crate::salesforce::{Backoff, SalesforceClient};
 use crate::shutdown::{trigger_on_signals, Shutdown, ShutdownSignal};
+use crate::writer::{self, WriterMetrics};
 
 /// How long tasks get to finish or release in-flight work after shutdown is requested.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
-
-/// Everything a worker task needs; cheap to clone into each task.
-#[derive(Clone)]
-pub struct RunContext {
-    pub config: Arc<Config>,
-    pub database: Database,
-    pub salesforce: SalesforceClient,
-    pub metrics: Metrics,
-    pub health: Arc<Health>,
-    pub shutdown: Shutdown,
-}
 
 type TaskResult = Result<(), CommandError>;
 
@@ -48,6 +41,9 @@ pub async fn run(config: Config) -> Result<(), CommandError> {
 
 async fn run_in_span(config: Config) -> Result<(), CommandError> {
     let metrics = Metrics::new(&config.schema)?;
+    // every worker's metrics are registered here, before anything runs: a failure is fatal at
+    // start-up for all of them alike, never a warning mid-run
+    let workers = WorkerMetrics::register(&metrics)?;
     let health = Arc::new(Health::new());
     let shutdown = Shutdown::new();
     let _signals = trigger_on_signals(shutdown.clone()).map_err(CommandError::Signals)?;
@@ -95,7 +91,7 @@ async fn run_in_span(config: Config) -> Result<(), CommandError> {
         health,
         shutdown: shutdown.clone(),
     };
-    spawn_workers(&context, &mut tasks);
+    spawn_workers(&context, workers, &mut tasks);
     tracing::info!(schema = %context.config.schema, "sfsync-sidecar running");
 
     let outcome = supervise(&mut tasks, &shutdown).await;
@@ -192,12 +188,45 @@ async fn wait_for_supported_extension(
     }
 }
 
-/// The writer and reader tasks are spawned here (each with a clone of `context` and a
-/// `context.shutdown.signal()`).
-fn spawn_workers(context: &RunContext, tasks: &mut JoinSet<TaskResult>) {
-    crate::reader::spawn(context, tasks);
-    tasks.spawn(crate::writer::run(context.clone()).in_current_span());
-    tasks.spawn(crate::housekeeping::run(context.clone()).in_current_span());
+/// The workers' own metrics, registered in the process registry before the runtime starts.
+struct WorkerMetrics {
+    writer: WriterMetrics,
+    reader: ReaderMetrics,
+    housekeeping: HousekeepingMetrics,
+}
+
+impl WorkerMetrics {
+    fn register(metrics: &Metrics) -> Result<Self, prometheus::Error> {
+        let registry = metrics.registry();
+        Ok(Self {
+            writer: WriterMetrics::register(registry)?,
+            reader: ReaderMetrics::register(registry)?,
+            housekeeping: HousekeepingMetrics::register(registry)?,
+        })
+    }
+}
+
+/// The writer, reader and housekeeping tasks are spawned here, each with a clone of `context`; their
+/// own error types become `CommandError`s here, the only place that knows about both.
+fn spawn_workers(context: &RunContext, metrics: WorkerMetrics, tasks: &mut JoinSet<TaskResult>) {
+    let reader = ReaderSupervisor::from_runtime(context, metrics.reader);
+    tasks.spawn(
+        async move {
+            reader.run().await;
+            Ok(())
+        }
+        .in_current_span(),
+    );
+    let writer = writer::run(context.clone(), metrics.writer);
+    tasks.spawn(async move { writer.await.map_err(CommandError::from) }.in_current_span());
+    let housekeeping = housekeeping::run(context.clone(), metrics.housekeeping);
+    tasks.spawn(
+        async move {
+            housekeeping.await;
+            Ok(())
+        }
+        .in_current_span(),
+    );
 }
 
 /// Waits for shutdown; a task failing or ending early stops everything with an error.

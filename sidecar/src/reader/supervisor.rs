@@ -10,7 +10,7 @@ use std::time::Duration;
 use tracing::Instrument;
 
 use tokio::sync::watch;
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinHandle;
 use tokio::time::{sleep, Instant};
 use tokio_postgres::Client;
 
@@ -20,9 +20,8 @@ use super::error::ReaderError;
 use super::metrics::ReaderMetrics;
 use super::protocol;
 use super::worker::Worker;
-use crate::commands::run::RunContext;
-use crate::commands::CommandError;
 use crate::db::{WakeFilter, Wakeups};
+use crate::runtime::RunContext;
 use crate::salesforce::Backoff;
 use crate::shutdown::{Shutdown, ShutdownSignal};
 
@@ -35,35 +34,6 @@ const LEASE_SECONDS: i32 = 15;
 const NOTIFY_DEBOUNCE: Duration = Duration::from_millis(20);
 /// How long a stopping worker gets before it is aborted.
 const STOP_GRACE: Duration = Duration::from_secs(20);
-
-/// Adds the reader's control loop to the sidecar's tasks.
-pub fn spawn(context: &RunContext, tasks: &mut JoinSet<Result<(), CommandError>>) {
-    let metrics = ReaderMetrics::register(context.metrics.registry()).unwrap_or_else(|error| {
-        tracing::warn!(%error, "reader metrics are not exported");
-        ReaderMetrics::unregistered().unwrap_or_else(|_| unreachable_metrics())
-    });
-    let reader = ReaderContext {
-        database: context.database.clone(),
-        salesforce: context.salesforce.clone(),
-        tuning: Arc::new(context.config.tuning.clone()),
-        schema: context.config.schema.clone(),
-        owner: ReaderContext::owner_name(),
-        metrics,
-    };
-    let supervisor = ReaderSupervisor::new(reader, context.shutdown.signal());
-    tasks.spawn(
-        async move {
-            supervisor.run().await;
-            Ok(())
-        }
-        .in_current_span(),
-    );
-}
-
-/// Metric construction only fails on invalid names, which are constants here.
-fn unreachable_metrics() -> ReaderMetrics {
-    panic!("the reader's metric definitions are invalid")
-}
 
 struct RunningWorker {
     updates: watch::Sender<Option<Arc<Mapping>>>,
@@ -86,6 +56,19 @@ pub struct ReaderSupervisor {
 }
 
 impl ReaderSupervisor {
+    /// The reader of this run; `metrics` are registered by the caller before any worker starts.
+    pub fn from_runtime(context: &RunContext, metrics: ReaderMetrics) -> Self {
+        let reader = ReaderContext {
+            database: context.database.clone(),
+            salesforce: context.salesforce.clone(),
+            tuning: Arc::new(context.config.tuning.clone()),
+            schema: context.config.schema.clone(),
+            owner: ReaderContext::owner_name(),
+            metrics,
+        };
+        Self::new(reader, context.shutdown.signal())
+    }
+
     pub fn new(context: ReaderContext, shutdown: ShutdownSignal) -> Self {
         Self {
             context,

@@ -3,8 +3,9 @@
 //! initial load, a requested reload, a back-fill of new columns; otherwise it syncs incrementally
 //! (polling, or CDC with a slow safety poll) until something needs attention. A failed step puts the
 //! mapping in state ERROR with a detail naming the step and the cause, and is retried with backoff.
+//! Which step is due is decided in `lifecycle` from typed state only (the row's columns, the failed
+//! phase), never from the detail's text.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,13 +18,16 @@ use super::catalog::{state, Mapping};
 use super::context::ReaderContext;
 use super::describe::describe_with_parents;
 use super::drift::Drift;
+use super::echoes::Echoes;
 use super::error::ReaderError;
 use super::events::{self, EventBatch};
+use super::lifecycle::{Failure, InPhase, Phase, Progress, Step};
 use super::load;
 use super::poll;
+use super::position::{ReadPosition, SWEEP_MAX_INTERVAL};
 use super::protocol::{self, MergeMode};
+use super::schema_watch::SchemaWatch;
 use super::stream::{StreamItem, StreamSession};
-use super::sweep::DeleteSweep;
 use crate::salesforce::cometd::{ReplayFrom, StreamingError};
 use crate::salesforce::Backoff;
 use crate::shutdown::ShutdownSignal;
@@ -37,59 +41,11 @@ const CDC_RETRY: Duration = Duration::from_secs(600);
 const STREAM_RESTART: Duration = Duration::from_secs(30);
 /// Events applied together at most.
 const EVENT_BATCH: usize = 2_000;
-/// Delete sweeps run at least this often...
-const SWEEP_MAX_INTERVAL: Duration = Duration::from_secs(300);
-/// ...and at most this often.
-const SWEEP_MIN_INTERVAL: Duration = Duration::from_secs(30);
-/// On start, sweeps begin this long before the last read (the last sweep was at most one interval
-/// before it).
-const SWEEP_RESTART_MARGIN: TimeDelta = TimeDelta::minutes(10);
-/// Echoes of our own writes still in flight are read back after this...
+/// Echoes of our own writes still in flight are read back after this (at the latest after
+/// `echoes::ECHO_PATIENCE`).
 const ECHO_RETRY: Duration = Duration::from_millis(250);
-/// ...but no later than this after they arrived.
-const ECHO_PATIENCE: Duration = Duration::from_secs(10);
-/// A query naming a field Salesforce does not know triggers a describe at most this often.
-const FORCED_DESCRIBE_INTERVAL: Duration = Duration::from_secs(60);
 /// Transient failures are retried quietly this many times before the mapping shows ERROR.
 const QUIET_RETRIES: u32 = 3;
-
-/// The step that failed, named in `state_detail`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
-    Database,
-    Describe,
-    InitialLoad,
-    Reload,
-    Backfill,
-    Polling,
-    Streaming,
-}
-
-impl Phase {
-    fn as_str(self) -> &'static str {
-        match self {
-            Phase::Database => "reading the mapping",
-            Phase::Describe => "describe",
-            Phase::InitialLoad => "initial load",
-            Phase::Reload => "reload",
-            Phase::Backfill => "back-fill",
-            Phase::Polling => "polling",
-            Phase::Streaming => "streaming",
-        }
-    }
-}
-
-type Failure = (Phase, ReaderError);
-
-trait InPhase<T> {
-    fn phase(self, phase: Phase) -> Result<T, Failure>;
-}
-
-impl<T, E: Into<ReaderError>> InPhase<T> for Result<T, E> {
-    fn phase(self, phase: Phase) -> Result<T, Failure> {
-        self.map_err(|error| (phase, error.into()))
-    }
-}
 
 /// What a step asks for next.
 enum Next {
@@ -106,29 +62,19 @@ pub struct Worker {
     updates: MappingUpdates,
     stop: ShutdownSignal,
     client: Option<Client>,
-    /// Mapped fields Salesforce no longer has (lower-case): left out of every query.
-    skipped: BTreeSet<String>,
-    drift_note: Option<String>,
+    /// Skipped fields, the drift note, when to describe again.
+    schema: SchemaWatch,
     stream_note: Option<String>,
-    next_describe: Instant,
-    /// When a query last failed with INVALID_FIELD and a describe was tried before reporting it
-    /// (at most once a minute, so an invalid filter cannot spin).
-    describe_forced_at: Option<Instant>,
-    sweep: Option<DeleteSweep>,
-    next_sweep: Instant,
-    /// Where polling starts when the mapping has no high-water mark yet.
-    poll_floor: Option<DateTime<Utc>>,
-    /// The filter the table's contents were read with (a change means a reload).
-    loaded_filter: Option<Option<String>>,
-    /// A reload this worker decided on (filter changed, deletes may have been lost).
-    reload_wanted: bool,
+    /// The poll floor and the delete sweep.
+    position: ReadPosition,
+    /// What was read, what is wanted, what failed: the typed state the next step is chosen from.
+    progress: Progress,
     /// No subscription before this (CDC unavailable or failing).
     stream_blocked_until: Option<Instant>,
     /// `sfsync-<instance id>`: the client name our writer's changes carry in CDC events.
     own_client: Option<String>,
-    /// Echoes of our own writes waiting for the writer to record its outcome, and since when.
-    deferred: Vec<String>,
-    deferred_since: Option<Instant>,
+    /// Echoes of our own writes waiting for the writer to record its outcome.
+    echoes: Echoes,
     failures: u32,
 }
 
@@ -145,20 +91,13 @@ impl Worker {
             updates,
             stop,
             client: None,
-            skipped: BTreeSet::new(),
-            drift_note: None,
+            schema: SchemaWatch::default(),
             stream_note: None,
-            next_describe: Instant::now(),
-            describe_forced_at: None,
-            sweep: None,
-            next_sweep: Instant::now(),
-            poll_floor: None,
-            loaded_filter: None,
-            reload_wanted: false,
+            position: ReadPosition::default(),
+            progress: Progress::default(),
             stream_blocked_until: None,
             own_client: None,
-            deferred: Vec::new(),
-            deferred_since: None,
+            echoes: Echoes::default(),
             failures: 0,
         }
     }
@@ -177,21 +116,19 @@ impl Worker {
                 _ = stop.triggered() => return,
             };
             match outcome {
-                Ok(Next::Continue) => self.failures = 0,
+                Ok(Next::Continue) => {
+                    self.failures = 0;
+                    self.progress.failed_in = None;
+                }
                 Ok(Next::Stop) => return,
                 Err((phase, error)) => {
+                    self.progress.failed_in = Some(phase);
                     if error.is_connection_lost() {
                         self.client = None;
                     }
-                    if error.is_invalid_field()
-                        && self
-                            .describe_forced_at
-                            .is_none_or(|at| at.elapsed() >= FORCED_DESCRIBE_INTERVAL)
-                    {
+                    if error.is_invalid_field() && self.schema.force_describe() {
                         // Probably a field removed in Salesforce: describe now, then try again.
                         tracing::info!(mapping = self.mapping_id, error = %error.detail(), "a query names a field Salesforce does not know; describing the object again");
-                        self.describe_forced_at = Some(Instant::now());
-                        self.next_describe = Instant::now();
                         continue;
                     }
                     self.failures += 1;
@@ -269,6 +206,18 @@ impl Worker {
         Mapping::fetch(client, id).await.phase(Phase::Database)
     }
 
+    /// The mapping as it is now, re-read on the open connection: the one place a step looks at
+    /// the row again (after an install or a load, before a poll, after events); `None` once dropped.
+    async fn current(&self) -> Result<Option<Mapping>, ReaderError> {
+        Mapping::fetch(self.client()?, self.mapping_id).await
+    }
+
+    /// [`Self::current`], with `seen` standing in when the mapping was dropped meanwhile (the next
+    /// step notices and stops).
+    async fn reread(&self, seen: &Mapping) -> Result<Mapping, ReaderError> {
+        Ok(self.current().await?.unwrap_or_else(|| seen.clone()))
+    }
+
     fn client(&self) -> Result<&Client, ReaderError> {
         self.client
             .as_ref()
@@ -277,7 +226,7 @@ impl Worker {
 
     /// Drift and streaming notes, for `state_detail`.
     fn notes(&self) -> Option<String> {
-        let notes: Vec<&str> = [self.drift_note.as_deref(), self.stream_note.as_deref()]
+        let notes: Vec<&str> = [self.schema.note.as_deref(), self.stream_note.as_deref()]
             .into_iter()
             .flatten()
             .collect();
@@ -317,59 +266,51 @@ impl Worker {
         let Some(mapping) = self.fetch().await? else {
             return Ok(Next::Stop);
         };
-        if mapping.is_paused() {
-            return self.wait_for_change().await;
+        match Step::before_drift_check(&mapping) {
+            Some(Step::Wait) => return self.wait_for_change().await,
+            Some(_) => {
+                self.install(&mapping).await.phase(Phase::Describe)?;
+                return Ok(Next::Continue);
+            }
+            None => {}
         }
-        if mapping.columns.is_none()
-            || mapping.describe_requested
-            || mapping.state == state::NEW
-            || mapping.state == state::DESCRIBING
-        {
-            self.install(&mapping).await.phase(Phase::Describe)?;
-            return Ok(Next::Continue);
-        }
-        if self.next_describe <= Instant::now() {
+        if self.schema.next_describe <= Instant::now() {
             self.check_drift(&mapping).await.phase(Phase::Describe)?;
         }
-        if self.loaded_filter.is_none() {
+        if self.progress.loaded_filter.is_none() {
             self.start_position(&mapping);
         }
-        if needs_initial_load(&mapping) {
-            self.initial_load(&mapping)
-                .await
-                .phase(Phase::InitialLoad)?;
-            return Ok(Next::Continue);
+        match Step::after_drift_check(&mapping, &self.progress) {
+            Step::InitialLoad => {
+                self.initial_load(&mapping)
+                    .await
+                    .phase(Phase::InitialLoad)?;
+                Ok(Next::Continue)
+            }
+            Step::Reload => {
+                self.reload(&mapping).await.phase(Phase::Reload)?;
+                Ok(Next::Continue)
+            }
+            Step::Backfill => {
+                self.backfill(&mapping).await.phase(Phase::Backfill)?;
+                Ok(Next::Continue)
+            }
+            Step::Wait | Step::Install | Step::Follow => {
+                if mapping.state != state::ERROR {
+                    // after an error, SYNCED is shown once a poll or an event batch succeeds again
+                    self.show(&mapping, state::SYNCED)
+                        .await
+                        .phase(Phase::Polling)?;
+                }
+                self.sync(mapping).await
+            }
         }
-        if mapping.reload_requested
-            || mapping.state == state::RELOADING
-            || self.reload_wanted
-            || self.loaded_filter.as_ref() != Some(&mapping.filter)
-        {
-            self.reload(&mapping).await.phase(Phase::Reload)?;
-            return Ok(Next::Continue);
-        }
-        if !mapping.backfill_fields.is_empty() {
-            self.backfill(&mapping).await.phase(Phase::Backfill)?;
-            return Ok(Next::Continue);
-        }
-        if mapping.state != state::ERROR {
-            // after an error, SYNCED is shown once a poll or an event batch succeeds again
-            self.show(&mapping, state::SYNCED)
-                .await
-                .phase(Phase::Polling)?;
-        }
-        self.sync(mapping).await
     }
 
     /// Where polling and delete sweeps start when this worker takes over a loaded mapping.
     fn start_position(&mut self, mapping: &Mapping) {
-        self.loaded_filter = Some(mapping.filter.clone());
-        let last_read = mapping.last_read_at.unwrap_or_else(Utc::now);
-        self.poll_floor = Some(last_read);
-        let swept = mapping
-            .deleted_swept_at
-            .unwrap_or(last_read - SWEEP_RESTART_MARGIN);
-        self.sweep = Some(DeleteSweep::since(swept));
+        self.progress.loaded_filter = Some(mapping.filter.clone());
+        self.position.take_over(mapping);
     }
 
     async fn wait_for_change(&mut self) -> Result<Next, Failure> {
@@ -403,13 +344,13 @@ impl Worker {
         )
         .await?;
         tracing::info!(mapping = %mapping.label(), "table installed from the describe");
-        if let Some(installed) = Mapping::fetch(self.client()?, mapping.id).await? {
-            self.apply_drift(
+        if let Some(installed) = self.current().await? {
+            self.schema.apply(
                 &installed,
                 Drift::between(installed.plan()?, &described.object),
             );
         }
-        self.next_describe = Instant::now() + self.context.tuning.describe_interval;
+        self.schema.described(self.context.tuning.describe_interval);
         Ok(())
     }
 
@@ -419,21 +360,10 @@ impl Worker {
             .salesforce
             .describe_sobject(&mapping.object_name)
             .await?;
-        self.apply_drift(mapping, Drift::between(mapping.plan()?, &describe));
-        self.next_describe = Instant::now() + self.context.tuning.describe_interval;
+        self.schema
+            .apply(mapping, Drift::between(mapping.plan()?, &describe));
+        self.schema.described(self.context.tuning.describe_interval);
         Ok(())
-    }
-
-    fn apply_drift(&mut self, mapping: &Mapping, drift: Drift) {
-        let note = drift.note(&mapping.object_name);
-        if note != self.drift_note {
-            match &note {
-                Some(note) => tracing::warn!(mapping = %mapping.label(), "{note}"),
-                None => tracing::info!(mapping = %mapping.label(), "no schema drift any more"),
-            }
-        }
-        self.skipped = drift.skipped_fields();
-        self.drift_note = note;
     }
 
     async fn initial_load(&mut self, mapping: &Mapping) -> Result<(), ReaderError> {
@@ -445,7 +375,7 @@ impl Worker {
             &self.context,
             self.client()?,
             mapping,
-            &self.skipped,
+            &self.schema.skipped,
             MergeMode::Apply,
             "initial load",
         )
@@ -454,9 +384,7 @@ impl Worker {
             tracing::info!(mapping = %mapping.label(), conflicts = report.merge.conflicts, "the initial load met queued local changes");
         }
         self.after_full_read(mapping, report.started_at);
-        let mapping = Mapping::fetch(self.client()?, mapping.id)
-            .await?
-            .unwrap_or_else(|| mapping.clone());
+        let mapping = self.reread(mapping).await?;
         self.show(&mapping, state::SYNCED).await
     }
 
@@ -466,7 +394,7 @@ impl Worker {
             &self.context,
             self.client()?,
             mapping,
-            &self.skipped,
+            &self.schema.skipped,
             MergeMode::Reload,
             "reload",
         )
@@ -475,11 +403,9 @@ impl Worker {
             protocol::finish_reload(self.client()?, mapping.id, mapping.reload_requested_at)
                 .await?;
         }
-        self.reload_wanted = false;
+        self.progress.reload_wanted = false;
         self.after_full_read(mapping, report.started_at);
-        let mapping = Mapping::fetch(self.client()?, mapping.id)
-            .await?
-            .unwrap_or_else(|| mapping.clone());
+        let mapping = self.reread(mapping).await?;
         self.show(&mapping, state::SYNCED).await
     }
 
@@ -491,7 +417,7 @@ impl Worker {
             &self.context,
             self.client()?,
             mapping,
-            &self.skipped,
+            &self.schema.skipped,
             MergeMode::Apply,
             "back-fill",
         )
@@ -500,9 +426,8 @@ impl Worker {
     }
 
     fn after_full_read(&mut self, mapping: &Mapping, started_at: DateTime<Utc>) {
-        self.loaded_filter = Some(mapping.filter.clone());
-        self.poll_floor = Some(started_at);
-        self.sweep = Some(DeleteSweep::since(started_at));
+        self.progress.loaded_filter = Some(mapping.filter.clone());
+        self.position.after_full_read(started_at);
     }
 
     /// Polls, or streams with a safety poll, until the mapping needs something else.
@@ -519,7 +444,7 @@ impl Worker {
                 .await
                 .phase(Phase::Polling)?;
         }
-        self.next_sweep = self.next_sweep.min(now + SWEEP_MAX_INTERVAL);
+        self.position.next_sweep = self.position.next_sweep.min(now + SWEEP_MAX_INTERVAL);
         let mut stop = self.stop.clone();
         loop {
             let echo_due = Instant::now() + ECHO_RETRY;
@@ -586,18 +511,18 @@ impl Worker {
                     };
                     next_poll = Instant::now() + interval;
                 }
-                _ = sleep_until(self.next_sweep) => {
+                _ = sleep_until(self.position.next_sweep) => {
                     self.run_sweep(&mapping, session.is_some()).await.phase(Phase::Polling)?;
-                    if self.reload_wanted {
+                    if self.progress.reload_wanted {
                         return Ok(Next::Continue);
                     }
                 }
-                _ = sleep_until(echo_due), if !self.deferred.is_empty() => {
-                    let force = self.deferred_since.is_some_and(|since| since.elapsed() >= ECHO_PATIENCE);
-                    let batch = EventBatch::read_back(std::mem::take(&mut self.deferred));
+                _ = sleep_until(echo_due), if !self.echoes.is_empty() => {
+                    let (ids, force) = self.echoes.take();
+                    let batch = EventBatch::read_back(ids);
                     self.apply_events(&mapping, &batch, force).await.phase(Phase::Streaming)?;
                 }
-                _ = sleep_until(self.next_describe) => {
+                _ = sleep_until(self.schema.next_describe) => {
                     self.check_drift(&mapping).await.phase(Phase::Describe)?;
                     self.show(&mapping, state::SYNCED).await.phase(Phase::Describe)?;
                 }
@@ -617,7 +542,7 @@ impl Worker {
             || !latest.backfill_fields.is_empty()
             || latest.is_paused()
             || latest.streaming != current.streaming
-            || self.loaded_filter.as_ref() != Some(&latest.filter)
+            || self.progress.loaded_filter.as_ref() != Some(&latest.filter)
     }
 
     fn subscribe(&self, mapping: &Mapping) -> StreamSession {
@@ -644,21 +569,12 @@ impl Worker {
             &self.context,
             self.client()?,
             mapping,
-            &self.skipped,
+            &self.schema.skipped,
             batch,
             force,
         )
         .await?;
-        if !report.deferred.is_empty() {
-            self.deferred_since.get_or_insert_with(Instant::now);
-            for id in &report.deferred {
-                if !self.deferred.contains(id) {
-                    self.deferred.push(id.clone());
-                }
-            }
-        } else if self.deferred.is_empty() {
-            self.deferred_since = None;
-        }
+        self.echoes.defer(&report.deferred);
         tracing::debug!(
             mapping = %mapping.label(),
             events = batch.events,
@@ -678,7 +594,7 @@ impl Worker {
         }
         if self.stream_note.is_some() {
             self.stream_note = None;
-            if let Some(latest) = Mapping::fetch(self.client()?, mapping.id).await? {
+            if let Some(latest) = self.current().await? {
                 self.show(&latest, state::SYNCED).await?;
             }
         }
@@ -720,19 +636,18 @@ impl Worker {
     }
 
     async fn poll(&mut self, mapping: &Mapping) -> Result<(), ReaderError> {
-        let fresh = Mapping::fetch(self.client()?, mapping.id)
-            .await?
-            .unwrap_or_else(|| mapping.clone());
-        let floor = fresh
-            .hwm
-            .or(self.poll_floor)
-            .or(fresh.last_read_at)
-            .unwrap_or_else(|| Utc::now() - TimeDelta::days(1));
+        let fresh = self.reread(mapping).await?;
         let window = TimeDelta::from_std(self.context.tuning.reread_window)
             .unwrap_or(TimeDelta::seconds(60));
-        let since = floor - window;
-        let report =
-            poll::poll_once(&self.context, self.client()?, mapping, &self.skipped, since).await?;
+        let since = self.position.poll_since(&fresh, window);
+        let report = poll::poll_once(
+            &self.context,
+            self.client()?,
+            mapping,
+            &self.schema.skipped,
+            since,
+        )
+        .await?;
         if report.changed > 0 || report.left_filter > 0 {
             tracing::debug!(
                 mapping = %mapping.label(),
@@ -746,13 +661,10 @@ impl Worker {
     }
 
     async fn run_sweep(&mut self, mapping: &Mapping, streaming: bool) -> Result<(), ReaderError> {
-        let mut sweep = self
-            .sweep
-            .take()
-            .unwrap_or_else(|| DeleteSweep::since(Utc::now() - SWEEP_RESTART_MARGIN));
+        let mut sweep = self.position.take_sweep();
         let result = sweep.run(&self.context, self.client()?, mapping).await;
         let covered = sweep.covered();
-        self.sweep = Some(sweep);
+        self.position.swept(sweep);
         let report = result?;
         // stored, so a restart (or another sidecar taking over) sweeps on from here
         protocol::set_sweep_position(self.client()?, mapping.id, covered).await?;
@@ -761,15 +673,10 @@ impl Worker {
         }
         if report.deletes_may_be_lost {
             tracing::warn!(mapping = %mapping.label(), "Salesforce's delete log no longer reaches back to the last sweep: reloading to catch deletes that may have been missed");
-            self.reload_wanted = true;
+            self.progress.reload_wanted = true;
         }
-        let poll_seconds = u64::try_from(mapping.poll_seconds.max(1)).unwrap_or(60);
-        let interval = if streaming {
-            SWEEP_MAX_INTERVAL
-        } else {
-            Duration::from_secs(poll_seconds * 5).clamp(SWEEP_MIN_INTERVAL, SWEEP_MAX_INTERVAL)
-        };
-        self.next_sweep = Instant::now() + interval;
+        self.position
+            .schedule_sweep(mapping.poll_seconds, streaming);
         Ok(())
     }
 }
@@ -779,20 +686,5 @@ async fn next_event(session: &mut Option<StreamSession>) -> StreamItem {
     match session {
         Some(session) => session.next().await,
         None => std::future::pending().await,
-    }
-}
-
-/// Whether the table still needs its first full read.
-fn needs_initial_load(mapping: &Mapping) -> bool {
-    match mapping.state.as_str() {
-        state::LOADING => true,
-        state::ERROR => {
-            mapping.last_read_at.is_none()
-                || mapping
-                    .state_detail
-                    .as_deref()
-                    .is_some_and(|detail| detail.starts_with(Phase::InitialLoad.as_str()))
-        }
-        _ => false,
     }
 }

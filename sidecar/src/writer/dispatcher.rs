@@ -3,26 +3,33 @@
 //! leases of everything it holds, pauses while the API allowance is spent, and on shutdown stops
 //! claiming, gives back what it has not sent and lets in-flight calls finish.
 //!
+//! The loop only sequences; each concern has its own type: [`PauseGate`] (API-limit pauses and
+//! outage holds), [`Route`] (Bulk API 2.0 or Collections, and what a claim asks for),
+//! [`CatalogRefresher`] (the mappings, shared with the notification filter) and [`Leases`] (what
+//! each claim's token still covers, and renewal).
+//!
 //! Notifications are wake-ups, not work items: any role may `NOTIFY sfsync_changes`, so a flood of
 //! them must cost neither memory nor a claim each. They raise one flag (see `db::listen`), a claim
 //! takes down the flag (it sees every change committed before it), and flag-driven claims come at
 //! most every [`NOTIFY_MIN_GAP`].
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing::Instrument;
 
 use serde_json::Value;
-use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_postgres::Client;
 
+use super::catalog_refresh::CatalogRefresher;
+use super::claimer::{triage, Triage};
+use super::leases::Leases;
 use super::mapping::MappingCatalog;
-use super::operation::{group_by_record, plan_record, Operation, Plan};
-use super::outcome::{change_results, ignored_results, retry_result, WriteError, WriteOutcome};
-use super::schedule::{BatchLimits, Flush, Scheduler, Waiting};
-use super::shipment::{self, Pause, ShipmentContext, ShipmentReport, MAX_ATTEMPTS};
+use super::outcome::{retry_result, WriteError};
+use super::pause_gate::PauseGate;
+use super::route::{Route, BULK_MIN_WRITES};
+use super::schedule::{BatchLimits, Flush, Scheduler};
+use super::shipment::{self, ShipmentContext, ShipmentReport, MAX_ATTEMPTS};
 use crate::db::queue::{self, retry_conflicts};
 use crate::db::{Database, DbError, WakeFilter, Wakeups};
 use crate::metrics::Health;
@@ -33,25 +40,14 @@ use crate::shutdown::ShutdownSignal;
 pub const HEALTH_PART: &str = "writer";
 /// The channel the extension notifies (when `sfsync.notify` is on).
 const CHANGES_CHANNEL: &str = "sfsync_changes";
-/// Records claimed at once while a Bulk-sized backlog drains (a claim's cost grows faster than its
-/// size beyond a few thousand records, so jobs are filled from several claims).
-const BULK_CLAIM_RECORDS: i32 = 2_000;
 /// Writes per Bulk API job at most.
 const BULK_JOB_WRITES: usize = 10_000;
-/// A Bulk job is only worth its fixed cost of about seven calls above this many writes.
-const BULK_MIN_WRITES: usize = 2_000;
 /// A Bulk job that is not full waits at most this long for more claims.
 const PARTIAL_JOB_WAIT: Duration = Duration::from_secs(1);
 /// A call that is not full waits at most this long for more writes of its kind.
 const PARTIAL_CALL_WAIT: Duration = Duration::from_millis(100);
-/// How often the mappings are read again (new mappings, altered column plans).
-const CATALOG_REFRESH: Duration = Duration::from_secs(2);
-/// How often the backlog is measured while the queue does not drain.
-const BACKLOG_CHECK: Duration = Duration::from_secs(2);
 /// How long in-flight calls get to finish after shutdown is requested.
 const SHUTDOWN_WAIT: Duration = Duration::from_secs(20);
-/// Changes of a mapping the writer does not know (yet) are released for this long.
-const UNKNOWN_MAPPING_RETRY: Duration = Duration::from_secs(5);
 /// A wake-up by notification claims at most this soon after the previous claim: however fast
 /// notifications arrive, they cause at most 50 claims a second (the poll adds its own).
 const NOTIFY_MIN_GAP: Duration = Duration::from_millis(20);
@@ -75,43 +71,27 @@ impl WriterSettings {
     }
 }
 
-struct Paused {
-    pause: Pause,
-    until: Instant,
-    since: Instant,
-}
-
 pub struct Dispatcher {
     settings: WriterSettings,
     database: Database,
-    salesforce: SalesforceClient,
     context: Arc<ShipmentContext>,
     health: Arc<Health>,
     shutdown: ShutdownSignal,
     claim_client: Option<Client>,
     listener: Option<(Client, Wakeups)>,
     listener_retry_at: Instant,
-    catalog: Arc<MappingCatalog>,
-    /// The catalog as the listener's filter sees it (it runs on the connection's task).
-    catalog_watch: watch::Sender<Arc<MappingCatalog>>,
+    catalog: CatalogRefresher,
     /// When the last claim started: wake-ups by notification keep [`NOTIFY_MIN_GAP`] from it.
     last_claim_at: Option<Instant>,
-    catalog_loaded_at: Option<Instant>,
     scheduler: Scheduler,
     in_flight: JoinSet<ShipmentReport>,
-    /// Unfinished writes per lease token (waiting or in flight).
-    leases: HashMap<String, usize>,
+    leases: Leases,
     /// The last claim got fewer records than it asked for: the queue is (nearly) empty.
     drained: bool,
-    /// Mappings with a Bulk-sized backlog, and about how many of its writes Bulk could carry.
-    bulk_backlog: HashMap<i64, i64>,
-    /// How many mappings had queued changes when the backlog was last measured.
-    queued_mappings: usize,
-    backlog_checked_at: Option<Instant>,
-    paused: Option<Paused>,
-    /// Salesforce looked unavailable: no new calls before this.
-    hold_until: Option<Instant>,
-    unavailable_streak: u32,
+    /// Bulk API 2.0 or sObject Collections.
+    route: Route,
+    /// Closed while the API allowance is spent or Salesforce looks unavailable.
+    gate: PauseGate,
     database_failures: u32,
 }
 
@@ -124,30 +104,31 @@ impl Dispatcher {
         health: Arc<Health>,
         shutdown: ShutdownSignal,
     ) -> Self {
+        let gate = PauseGate::new(
+            salesforce,
+            context.metrics.clone(),
+            health.clone(),
+            HEALTH_PART,
+            settings.limit_probe_interval,
+        );
+        let catalog = CatalogRefresher::new(settings.schema.clone());
         Self {
             settings,
             database,
-            salesforce,
             context,
             health,
             shutdown,
             claim_client: None,
             listener: None,
             listener_retry_at: Instant::now(),
-            catalog: Arc::new(MappingCatalog::default()),
-            catalog_watch: watch::Sender::new(Arc::new(MappingCatalog::default())),
+            catalog,
             last_claim_at: None,
-            catalog_loaded_at: None,
             scheduler: Scheduler::new(),
             in_flight: JoinSet::new(),
-            leases: HashMap::new(),
+            leases: Leases::default(),
             drained: true,
-            bulk_backlog: HashMap::new(),
-            queued_mappings: 0,
-            backlog_checked_at: None,
-            paused: None,
-            hold_until: None,
-            unavailable_streak: 0,
+            route: Route::default(),
+            gate,
             database_failures: 0,
         }
     }
@@ -211,25 +192,18 @@ impl Dispatcher {
             tracing::debug!("writer connected to the database");
         }
         self.ensure_listener().await;
-        if self
-            .catalog_loaded_at
-            .is_none_or(|at| at.elapsed() >= CATALOG_REFRESH)
-        {
+        if self.catalog.due() {
             self.reload_catalog().await?;
         }
         if self.database_failures > 0 {
             self.database_failures = 0;
             self.health.set_healthy(HEALTH_PART);
         }
-        if let Some(paused) = &self.paused {
-            if Instant::now() >= paused.until {
-                self.probe_pause().await;
-            }
-        }
-        if let Some(paused) = &self.paused {
+        self.gate.probe_if_due().await;
+        if let Some(until) = self.gate.paused_until() {
             if self.scheduler.waiting_len() > 0 {
                 // Nothing goes out while paused: let the queue hold the changes, not this process.
-                let after = paused.until.saturating_duration_since(Instant::now());
+                let after = until.saturating_duration_since(Instant::now());
                 self.release_waiting(after, "writing paused for API limits")
                     .await;
             }
@@ -250,7 +224,7 @@ impl Dispatcher {
     /// are cheaper per record in larger batches, and the next calls are ready when calls finish),
     /// or a whole Bulk job while a backlog drains.
     fn claim_room(&self) -> usize {
-        if self.bulk_backlog.is_empty() {
+        if !self.route.is_bulk_draining() {
             2 * self.settings.concurrency * self.settings.write_batch
         } else {
             BULK_JOB_WRITES
@@ -258,9 +232,7 @@ impl Dispatcher {
     }
 
     fn may_claim(&self) -> bool {
-        self.paused.is_none()
-            && self.hold_until.is_none_or(|until| Instant::now() >= until)
-            && self.scheduler.waiting_len() < self.claim_room()
+        self.gate.is_open() && self.scheduler.waiting_len() < self.claim_room()
     }
 
     fn wants_to_claim_now(&self) -> bool {
@@ -268,18 +240,16 @@ impl Dispatcher {
     }
 
     fn next_wake(&self) -> Option<Instant> {
-        let pause = self.paused.as_ref().map(|paused| paused.until);
-        let hold = self.hold_until;
         let partial = (self.scheduler.waiting_len() > 0 && self.free_calls() > 0)
             .then(|| Instant::now() + PARTIAL_CALL_WAIT);
-        [pause, hold, partial].into_iter().flatten().min()
+        [self.gate.wake_at(), partial].into_iter().flatten().min()
     }
 
     async fn ensure_listener(&mut self) {
         if self.listener.is_some() || Instant::now() < self.listener_retry_at {
             return;
         }
-        let catalog = self.catalog_watch.subscribe();
+        let catalog = self.catalog.subscribe();
         let received = self.context.metrics.notifications.clone();
         let filter: WakeFilter = Box::new(move |payload| {
             received.inc();
@@ -295,51 +265,32 @@ impl Dispatcher {
     }
 
     async fn reload_catalog(&mut self) -> Result<(), DbError> {
-        let client = self.claim_client()?;
-        self.catalog = Arc::new(MappingCatalog::load(client, &self.settings.schema).await?);
-        self.catalog_watch.send_replace(self.catalog.clone());
-        self.catalog_loaded_at = Some(Instant::now());
-        Ok(())
+        let client = connected(&self.claim_client, &self.database)?;
+        self.catalog.reload(client).await
     }
 
     fn claim_client(&self) -> Result<&Client, DbError> {
-        self.claim_client
-            .as_ref()
-            .filter(|client| !client.is_closed())
-            .ok_or_else(|| DbError::NotConnected {
-                target: self.database.settings().describe(),
-            })
+        connected(&self.claim_client, &self.database)
     }
 
     /// Claims a Bulk-sized batch when a mapping's backlog calls for it, else enough records to fill
     /// the free calls.
     async fn intake(&mut self) -> Result<(), DbError> {
-        if !self.drained
-            && self
-                .backlog_checked_at
-                .is_none_or(|at| at.elapsed() >= BACKLOG_CHECK)
-        {
-            self.measure_backlog().await?;
+        if self.route.due(self.drained) {
+            let client = connected(&self.claim_client, &self.database)?;
+            self.route
+                .measure(client, self.catalog.current(), self.settings.bulk_threshold)
+                .await?;
         }
         let lease_seconds = self.settings.lease_seconds();
-        let bulk_mapping = self
-            .bulk_backlog
-            .iter()
-            .max_by_key(|(_, count)| **count)
-            .map(|(mapping, _)| *mapping);
-        let (batch, mapping) = match bulk_mapping {
-            // Naming the mapping makes the claim sort that mapping's whole queue; when it is the
-            // only one with queued changes the claim in id order gets the same records faster.
-            Some(_) if self.queued_mappings <= 1 => (BULK_CLAIM_RECORDS, None),
-            Some(mapping) => (BULK_CLAIM_RECORDS, Some(mapping)),
-            None => {
-                let wanted = self
-                    .claim_room()
-                    .saturating_sub(self.scheduler.waiting_len())
-                    .max(self.settings.write_batch);
-                (i32::try_from(wanted.max(1)).unwrap_or(i32::MAX), None)
-            }
-        };
+        let wanted = self
+            .claim_room()
+            .saturating_sub(self.scheduler.waiting_len())
+            .max(self.settings.write_batch);
+        let plan = self
+            .route
+            .next_claim(i32::try_from(wanted.max(1)).unwrap_or(i32::MAX));
+        let (batch, mapping, bulk_mapping) = (plan.batch, plan.mapping, plan.bulk);
         // this claim sees every change whose notification is pending now: take the flag down
         if let Some((_, wakeups)) = &mut self.listener {
             wakeups.clear();
@@ -354,85 +305,25 @@ impl Dispatcher {
         })
         .await?;
         let claimed = rows.len();
-        if let Some(mapping) = bulk_mapping {
-            let estimate = self.bulk_backlog.entry(mapping).or_default();
-            *estimate -= claimed as i64;
-            // Once a backlog drains through Bulk, it does until too little is left for a job.
-            if *estimate < BULK_MIN_WRITES as i64 || claimed < batch as usize {
-                self.bulk_backlog.remove(&mapping);
-            }
-            self.drained = false;
-        } else {
-            self.drained = claimed < batch as usize;
-        }
+        self.drained = self.route.claimed(&plan, claimed);
         if rows.is_empty() {
             return Ok(());
         }
         if rows
             .iter()
-            .any(|row| self.catalog.get(row.mapping_id).is_none())
+            .any(|row| self.catalog.current().get(row.mapping_id).is_none())
         {
             self.reload_catalog().await?;
         }
-        let mut operations: Vec<Operation> = Vec::new();
-        let mut finished: Vec<Value> = Vec::new();
-        for group in group_by_record(rows) {
-            let Some(mapping) = self.catalog.get(group[0].mapping_id).cloned() else {
-                let error = WriteError::new(
-                    "UNKNOWN_MAPPING",
-                    "the mapping of this change is not known to the writer (yet)",
-                );
-                finished.extend(group.iter().map(|row| {
-                    retry_result(
-                        row.change_id,
-                        &row.lease_token,
-                        &error,
-                        Some(UNKNOWN_MAPPING_RETRY),
-                    )
-                }));
-                continue;
-            };
-            match plan_record(&mapping, &group) {
-                Plan::Send(operation) => match operation.check_sent_id() {
-                    Ok(()) => {
-                        *self.leases.entry(operation.token.clone()).or_default() += 1;
-                        operations.push(operation);
-                    }
-                    // never sent; FAILED on the row and the queue as a Salesforce refusal would be
-                    Err(error) => {
-                        tracing::warn!(object = %mapping.object, record_id = operation.record_id, message = %error.message, "refusing to send a change");
-                        let metrics = &self.context.metrics;
-                        metrics.count(&mapping.object, "failed", 1);
-                        metrics.count(&mapping.object, "merged", operation.merged.len() as u64);
-                        finished.extend(change_results(&operation, &WriteOutcome::Failed(error)));
-                    }
-                },
-                Plan::SendFirst {
-                    operation,
-                    held_back,
-                } => {
-                    let error = WriteError::new(
-                        "WAITS_FOR_INSERT",
-                        "waits for the insert of its record, resent after an interrupted attempt",
-                    );
-                    finished.extend(held_back.iter().map(|id| {
-                        retry_result(*id, &operation.token, &error, Some(Duration::ZERO))
-                    }));
-                    *self.leases.entry(operation.token.clone()).or_default() += 1;
-                    operations.push(operation);
-                }
-                Plan::Ignore {
-                    change_ids,
-                    token,
-                    reason,
-                } => {
-                    self.context
-                        .metrics
-                        .count(&mapping.object, "ignored", change_ids.len() as u64);
-                    finished.extend(ignored_results(&change_ids, &token, reason));
-                }
-            }
-        }
+        let Triage {
+            operations,
+            finished,
+        } = triage(
+            rows,
+            self.catalog.current(),
+            &mut self.leases,
+            &self.context.metrics,
+        );
         if !finished.is_empty() {
             let results = Value::Array(finished);
             let client = self.claim_client()?;
@@ -452,45 +343,9 @@ impl Dispatcher {
         Ok(())
     }
 
-    async fn measure_backlog(&mut self) -> Result<(), DbError> {
-        self.backlog_checked_at = Some(Instant::now());
-        let upsert_columns: Vec<(i64, String)> = self
-            .catalog
-            .mappings()
-            .filter_map(|mapping| Some((mapping.id, mapping.upsert_column.clone()?)))
-            .collect();
-        let client = self.claim_client()?;
-        let backlog = queue::backlog(client, &upsert_columns).await?;
-        self.queued_mappings = backlog.len();
-        let threshold = i64::try_from(self.settings.bulk_threshold).unwrap_or(i64::MAX);
-        let draining = std::mem::take(&mut self.bulk_backlog);
-        self.bulk_backlog = backlog
-            .into_iter()
-            .filter(|backlog| {
-                // hysteresis: a backlog already draining through Bulk stays there while a job fits
-                let entry = if draining.contains_key(&backlog.mapping_id) {
-                    BULK_MIN_WRITES as i64
-                } else {
-                    threshold
-                };
-                backlog.creates_with_external_id >= entry || backlog.changes_by_id >= entry
-            })
-            .map(|backlog| {
-                (
-                    backlog.mapping_id,
-                    backlog.creates_with_external_id.max(backlog.changes_by_id),
-                )
-            })
-            .collect();
-        if !self.bulk_backlog.is_empty() {
-            tracing::debug!(mappings = ?self.bulk_backlog, "backlog large enough for Bulk API 2.0");
-        }
-        Ok(())
-    }
-
     /// Starts calls for ready writes while calls are free.
     fn ship(&mut self) {
-        if self.paused.is_some() || self.hold_until.is_some_and(|until| Instant::now() < until) {
+        if !self.gate.is_open() {
             return;
         }
         let limits = BatchLimits {
@@ -503,7 +358,7 @@ impl Dispatcher {
         let stopping = self.shutdown.is_triggered();
         let flush = Flush {
             calls: self.drained || stopping,
-            bulk: self.bulk_backlog.is_empty() || stopping,
+            bulk: !self.route.is_bulk_draining() || stopping,
         };
         let batches = self
             .scheduler
@@ -527,117 +382,17 @@ impl Dispatcher {
         };
         for (seq, operation) in &report.writes {
             self.scheduler.finish(*seq, operation);
-            if let Some(count) = self.leases.get_mut(&operation.token) {
-                *count = count.saturating_sub(1);
-                if *count == 0 {
-                    self.leases.remove(&operation.token);
-                }
-            }
+            self.leases.finish(&operation.token);
         }
-        if report.succeeded > 0 {
-            self.unavailable_streak = 0;
-            self.hold_until = None;
-        }
-        if report.unavailable {
-            let backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
-            let delay = backoff.delay(self.unavailable_streak);
-            self.unavailable_streak = self.unavailable_streak.saturating_add(1);
-            self.hold_until = Some(Instant::now() + delay);
-            tracing::warn!(
-                ?delay,
-                "Salesforce looks unavailable; holding new write calls"
-            );
-        }
-        if let Some(pause) = report.pause {
-            self.enter_pause(pause);
-        }
-    }
-
-    fn enter_pause(&mut self, pause: Pause) {
-        let until = Instant::now() + pause.retry_after;
-        if let Some(paused) = &mut self.paused {
-            paused.until = paused.until.max(until);
-            return;
-        }
-        tracing::warn!(reason = pause.reason.label(), detail = %pause.detail, retry_in = ?pause.retry_after, "writing paused");
-        self.context.metrics.paused.set(1);
-        self.context
-            .metrics
-            .pauses
-            .with_label_values(&[pause.reason.label()])
-            .inc();
-        self.health.set_note(
-            HEALTH_PART,
-            format!("paused ({}): {}", pause.reason.label(), pause.detail),
-        );
-        self.paused = Some(Paused {
-            pause,
-            until,
-            since: Instant::now(),
-        });
-    }
-
-    /// At the end of a pause: one cheap call (`/limits`) tells whether calls were freed.
-    async fn probe_pause(&mut self) {
-        let Some(paused) = &self.paused else { return };
-        let reason = paused.pause.reason.clone();
-        let open = match self.salesforce.limits().await {
-            Ok(_) => self.budget_is_open(),
-            Err(error) => {
-                tracing::info!(error = %crate::error_chain(&error), "writing stays paused");
-                false
-            }
-        };
-        if open {
-            if let Some(paused) = self.paused.take() {
-                self.context
-                    .metrics
-                    .pause_seconds
-                    .add(paused.since.elapsed().as_secs_f64());
-            }
-            self.context.metrics.paused.set(0);
-            self.health.clear_note(HEALTH_PART);
-            tracing::info!(reason = reason.label(), "writing resumed");
-        } else if let Some(paused) = &mut self.paused {
-            paused.until = Instant::now() + self.settings.limit_probe_interval;
-        }
-    }
-
-    /// Whether a call would be let through now (without using up the budget's probe).
-    fn budget_is_open(&self) -> bool {
-        let budget = self.salesforce.budget();
-        match budget.usage() {
-            None => true,
-            Some(usage) => {
-                let reserve = budget.reserve().calls_out_of(usage.max);
-                usage.max > 0 && usage.used < usage.max.saturating_sub(reserve)
-            }
-        }
+        self.gate
+            .on_call_finished(report.succeeded > 0, report.unavailable, report.pause);
     }
 
     async fn renew_leases(&mut self) -> Result<(), DbError> {
-        if self.leases.is_empty() {
-            return Ok(());
-        }
-        let lease_seconds = self.settings.lease_seconds();
-        let tokens: Vec<String> = self.leases.keys().cloned().collect();
-        let client = self.claim_client()?;
-        let mut lost = Vec::new();
-        for token in tokens {
-            let held =
-                retry_conflicts(5, || queue::renew_leases(client, &token, lease_seconds)).await?;
-            if held == 0 {
-                lost.push(token);
-            }
-        }
-        for token in lost {
-            let dropped = self.scheduler.remove_token(&token);
-            if !dropped.is_empty() {
-                tracing::warn!(writes = dropped.len(), "a lease lapsed before its changes were sent; another sidecar may hold them now");
-            }
-            self.leases.remove(&token);
-        }
-        Ok(())
+        let client = connected(&self.claim_client, &self.database)?;
+        self.leases
+            .renew(client, self.settings.lease_seconds(), &mut self.scheduler)
+            .await
     }
 
     /// Gives waiting writes back to the queue (shutdown, pause, lost database).
@@ -657,7 +412,7 @@ impl Dispatcher {
                     .collect::<Vec<_>>()
             })
             .collect();
-        self.forget(&waiting);
+        self.leases.forget(&waiting);
         let results = Value::Array(results);
         let released = async {
             let client = self.claim_client()?;
@@ -669,17 +424,6 @@ impl Dispatcher {
         .await;
         if let Err(error) = released {
             tracing::warn!(error = %crate::error_chain(&error), "cannot give unsent changes back; they return when their lease lapses");
-        }
-    }
-
-    fn forget(&mut self, writes: &[Waiting]) {
-        for entry in writes {
-            if let Some(count) = self.leases.get_mut(&entry.operation.token) {
-                *count = count.saturating_sub(1);
-                if *count == 0 {
-                    self.leases.remove(&entry.operation.token);
-                }
-            }
         }
     }
 
@@ -724,6 +468,16 @@ impl Dispatcher {
         self.health.remove(HEALTH_PART);
         self.health.clear_note(HEALTH_PART);
     }
+}
+
+/// The claiming connection, if it is open (a free function so that it borrows one field only).
+fn connected<'a>(client: &'a Option<Client>, database: &Database) -> Result<&'a Client, DbError> {
+    client
+        .as_ref()
+        .filter(|client| !client.is_closed())
+        .ok_or_else(|| DbError::NotConnected {
+            target: database.settings().describe(),
+        })
 }
 
 /// The next wake-up of the listener (None: its connection is gone); never, without a listener.

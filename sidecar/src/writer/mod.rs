@@ -4,14 +4,19 @@
 //! and records every record's outcome (`sfsync._complete_changes`).
 
 pub mod bulk;
+mod catalog_refresh;
+mod claimer;
 pub mod collections;
 pub mod convert;
 mod dispatcher;
 mod gauges;
+mod leases;
 pub mod mapping;
 pub mod metrics;
 pub mod operation;
 pub mod outcome;
+mod pause_gate;
+mod route;
 pub mod schedule;
 mod shipment;
 
@@ -22,12 +27,13 @@ use tracing::Instrument;
 pub use dispatcher::{WriterSettings, HEALTH_PART};
 pub use metrics::WriterMetrics;
 
-use crate::commands::run::RunContext;
-use crate::commands::CommandError;
+use thiserror::Error;
+
 use crate::db::queue::instance_id;
 use crate::db::{ClientPool, Database, DbError};
+use crate::runtime::RunContext;
 use crate::salesforce::bulk::PollOptions;
-use crate::salesforce::Backoff;
+use crate::salesforce::{Backoff, ClientBuildError};
 use crate::shutdown::ShutdownSignal;
 
 impl WriterSettings {
@@ -45,9 +51,16 @@ impl WriterSettings {
     }
 }
 
-/// Runs the writer until shutdown.
-pub async fn run(context: RunContext) -> Result<(), CommandError> {
-    let metrics = WriterMetrics::register(context.metrics.registry())?;
+/// Why the writer stopped before shutdown; everything else (Salesforce or Postgres trouble) is
+/// retried inside the writer.
+#[derive(Debug, Error)]
+pub enum WriterError {
+    #[error("cannot set up the writer's Salesforce client")]
+    ClientBuild(#[from] ClientBuildError),
+}
+
+/// Runs the writer until shutdown. `metrics` are registered by the caller before any worker starts.
+pub async fn run(context: RunContext, metrics: WriterMetrics) -> Result<(), WriterError> {
     let mut shutdown = context.shutdown.signal();
     let Some(instance) = wait_for_instance_id(&context.database, &mut shutdown).await else {
         return Ok(());

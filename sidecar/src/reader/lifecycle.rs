@@ -1,0 +1,233 @@
+//! A mapping reader's lifecycle as typed data: the steps a worker can take (install, initial load,
+//! reload, back-fill, follow), which one is due, and the phase a failure happened in. The decision
+//! reads only typed state (the mapping's columns and what this worker knows in-process), never the
+//! text of `state_detail`, which is for people and may be reworded at any time.
+
+use super::catalog::{state, Mapping};
+use super::error::ReaderError;
+
+/// The step that failed, named in `state_detail` and remembered in-process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Database,
+    Describe,
+    InitialLoad,
+    Reload,
+    Backfill,
+    Polling,
+    Streaming,
+}
+
+impl Phase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Database => "reading the mapping",
+            Phase::Describe => "describe",
+            Phase::InitialLoad => "initial load",
+            Phase::Reload => "reload",
+            Phase::Backfill => "back-fill",
+            Phase::Polling => "polling",
+            Phase::Streaming => "streaming",
+        }
+    }
+}
+
+pub type Failure = (Phase, ReaderError);
+
+pub trait InPhase<T> {
+    fn phase(self, phase: Phase) -> Result<T, Failure>;
+}
+
+impl<T, E: Into<ReaderError>> InPhase<T> for Result<T, E> {
+    fn phase(self, phase: Phase) -> Result<T, Failure> {
+        self.map_err(|error| (phase, error.into()))
+    }
+}
+
+/// What this worker knows about its mapping beyond the row: kept in-process, lost on restart (and
+/// then rebuilt from the row's typed columns).
+#[derive(Debug, Default)]
+pub struct Progress {
+    /// The filter the table's contents were read with (a change means a reload); `None` until this
+    /// worker has read or taken over the table.
+    pub loaded_filter: Option<Option<String>>,
+    /// A reload this worker decided on (filter changed, deletes may have been lost).
+    pub reload_wanted: bool,
+    /// The phase of the last failed step, cleared once a step succeeds.
+    pub failed_in: Option<Phase>,
+}
+
+/// The step a worker takes next, in order of precedence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Paused: wait for the mapping to change.
+    Wait,
+    /// Describe and `_install_mapping` (new mapping, no plan yet, or a describe was requested).
+    Install,
+    /// The first full read of the table.
+    InitialLoad,
+    /// Read everything again and remove rows whose records are gone.
+    Reload,
+    /// Fill new columns by reading every record again.
+    Backfill,
+    /// Poll or stream until something needs attention.
+    Follow,
+}
+
+impl Step {
+    /// The step before the drift check: the ones that must not wait for a describe.
+    pub fn before_drift_check(mapping: &Mapping) -> Option<Step> {
+        if mapping.is_paused() {
+            Some(Step::Wait)
+        } else if mapping.columns.is_none()
+            || mapping.describe_requested
+            || mapping.state == state::NEW
+            || mapping.state == state::DESCRIBING
+        {
+            Some(Step::Install)
+        } else {
+            None
+        }
+    }
+
+    /// The step for an installed, unpaused mapping.
+    pub fn after_drift_check(mapping: &Mapping, progress: &Progress) -> Step {
+        if needs_initial_load(mapping, progress) {
+            Step::InitialLoad
+        } else if mapping.reload_requested
+            || mapping.state == state::RELOADING
+            || progress.reload_wanted
+            || progress.loaded_filter.as_ref() != Some(&mapping.filter)
+        {
+            Step::Reload
+        } else if !mapping.backfill_fields.is_empty() {
+            Step::Backfill
+        } else {
+            Step::Follow
+        }
+    }
+}
+
+/// Whether the table still needs its first full read. A load stages every record and merges once,
+/// and only that merge sets `last_read_at` before the mapping is followed: so a mapping in ERROR
+/// with no `last_read_at` never finished its initial load. In-process, the failed phase says the
+/// same for a load that merged but failed right after (the step is then repeated, as before).
+fn needs_initial_load(mapping: &Mapping, progress: &Progress) -> bool {
+    match mapping.state.as_str() {
+        state::LOADING => true,
+        state::ERROR => {
+            mapping.last_read_at.is_none() || progress.failed_in == Some(Phase::InitialLoad)
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+
+    use super::*;
+
+    fn mapping(state: &str) -> Mapping {
+        Mapping {
+            id: 1,
+            schema_name: "salesforce".into(),
+            object_name: "Account".into(),
+            table_name: "account".into(),
+            fields: vec!["Name".into()],
+            upsert_field: None,
+            poll_seconds: 60,
+            streaming: false,
+            filter: None,
+            keep_deleted: false,
+            state: state.into(),
+            state_detail: None,
+            columns: Some(Vec::new()),
+            backfill_fields: vec![],
+            reload_requested: false,
+            describe_requested: false,
+            hwm: None,
+            replay_id: None,
+            reader_owner: None,
+            last_read_at: None,
+            reload_requested_at: None,
+            deleted_swept_at: None,
+        }
+    }
+
+    fn taken_over(mapping: &Mapping) -> Progress {
+        Progress {
+            loaded_filter: Some(mapping.filter.clone()),
+            ..Progress::default()
+        }
+    }
+
+    #[test]
+    fn a_failed_initial_load_is_retried_whatever_the_detail_says() {
+        let mut failed = mapping(state::ERROR);
+        // the wording of the detail plays no part
+        failed.state_detail = Some("something else entirely".into());
+        let progress = taken_over(&failed);
+        assert_eq!(
+            Step::after_drift_check(&failed, &progress),
+            Step::InitialLoad
+        );
+    }
+
+    #[test]
+    fn after_a_restart_a_mapping_that_was_read_is_followed_not_loaded_again() {
+        let mut failed = mapping(state::ERROR);
+        failed.last_read_at = Some(Utc::now());
+        failed.state_detail = Some("initial load failed: timeout; retrying in 5s".into());
+        let progress = taken_over(&failed);
+        assert_eq!(Step::after_drift_check(&failed, &progress), Step::Follow);
+    }
+
+    #[test]
+    fn in_process_a_load_that_failed_after_its_merge_is_repeated() {
+        let mut failed = mapping(state::ERROR);
+        failed.last_read_at = Some(Utc::now());
+        let progress = Progress {
+            failed_in: Some(Phase::InitialLoad),
+            ..taken_over(&failed)
+        };
+        assert_eq!(
+            Step::after_drift_check(&failed, &progress),
+            Step::InitialLoad
+        );
+        let polling = Progress {
+            failed_in: Some(Phase::Polling),
+            ..taken_over(&failed)
+        };
+        assert_eq!(Step::after_drift_check(&failed, &polling), Step::Follow);
+    }
+
+    #[test]
+    fn the_steps_keep_their_precedence() {
+        assert_eq!(
+            Step::before_drift_check(&mapping(state::PAUSED)),
+            Some(Step::Wait)
+        );
+        assert_eq!(
+            Step::before_drift_check(&mapping(state::NEW)),
+            Some(Step::Install)
+        );
+        let loading = mapping(state::LOADING);
+        assert_eq!(Step::before_drift_check(&loading), None);
+        assert_eq!(
+            Step::after_drift_check(&loading, &taken_over(&loading)),
+            Step::InitialLoad
+        );
+        let mut synced = mapping(state::SYNCED);
+        synced.last_read_at = Some(Utc::now());
+        assert_eq!(
+            Step::after_drift_check(&synced, &Progress::default()),
+            Step::Reload
+        );
+        synced.backfill_fields = vec!["Phone".into()];
+        assert_eq!(
+            Step::after_drift_check(&synced, &taken_over(&synced)),
+            Step::Backfill
+        );
+    }
+}
