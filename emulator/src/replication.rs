@@ -1,4 +1,4 @@
-//! The replication API (§2.10): `GET /sobjects/{Name}/updated?start=&end=` (ids whose SystemModstamp falls in the
+//! The replication API (REST API Developer Guide: sObject Get Updated and Get Deleted): `GET /sobjects/{Name}/updated?start=&end=` (ids whose SystemModstamp falls in the
 //! window) and `GET /sobjects/{Name}/deleted?start=&end=` (the delete log, hard deletes included).
 //!
 //! Both truncate start and end to the minute and cover `[start, latestDateCovered)`, where `latestDateCovered`

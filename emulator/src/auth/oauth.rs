@@ -1,4 +1,4 @@
-//! `POST /services/oauth2/token`: password, refresh token, client credentials and JWT bearer flows (§1).
+//! `POST /services/oauth2/token`: password, refresh token, client credentials and JWT bearer flows (Salesforce Help: OAuth endpoints and flows).
 
 use std::collections::HashMap;
 

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-/// `columnDelimiter` of a job (§3.1).
+/// `columnDelimiter` of a job (Bulk API 2.0 Developer Guide: ingest jobs).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum ColumnDelimiter {
@@ -41,7 +41,7 @@ impl ColumnDelimiter {
     }
 }
 
-/// `lineEnding` of a job (§3.1).
+/// `lineEnding` of a job (Bulk API 2.0 Developer Guide: ingest jobs).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum LineEnding {

@@ -10,7 +10,7 @@ use crate::store::RecordId;
 /// Key prefix of Bulk API jobs (`AsyncApexJob`-style `750...` ids).
 pub const JOB_KEY_PREFIX: &str = "750";
 
-/// A job's `state` (§3.1 step 4).
+/// A job's `state` (Bulk API 2.0 Developer Guide: ingest jobs step 4).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum JobState {
     Open,

@@ -1,4 +1,4 @@
-//! Bulk API 2.0 (§3): ingest jobs (`/jobs/ingest`) that write CSV rows through the store's transactions, and
+//! Bulk API 2.0 (Bulk API 2.0 Developer Guide): ingest jobs (`/jobs/ingest`) that write CSV rows through the store's transactions, and
 //! query jobs (`/jobs/query`) whose CSV results are paged with `Sforce-Locator`. Jobs are kept in memory in
 //! [`registry::BulkJobs`]; [`routes`] adds the endpoints to the emulator's router.
 pub mod errors;

@@ -1,4 +1,4 @@
-//! Bayeux messages as Salesforce's Streaming API speaks them (§4.1): reading request messages, the replay
+//! Bayeux messages as Salesforce's Streaming API speaks them (Streaming API Developer Guide: CometD and Bayeux): reading request messages, the replay
 //! extension, and every reply shape, successful or not, with the documented error texts.
 
 use serde_json::{json, Map, Value as Json};

@@ -1,4 +1,4 @@
-//! Change Data Capture over the Streaming API (CometD/Bayeux long polling, §4 of the API reference): the
+//! Change Data Capture over the Streaming API (CometD/Bayeux long polling, Streaming API and Change Data Capture Developer Guides of the API reference): the
 //! `/cometd/{version}` endpoint, client sessions, channels and CDC selection, replay, change events rendered from the
 //! org change log (so every write path emits them), gap events, and the admin faults.
 

@@ -1,4 +1,4 @@
-//! Renders change-log entries and gap events as CDC messages over CometD (§4.3/§4.4): payload fields with compound
+//! Renders change-log entries and gap events as CDC messages over CometD (Change Data Capture Developer Guide: change event message/Change Data Capture Developer Guide: ChangeEventHeader fields): payload fields with compound
 //! fields nested (`BillingAddress: {Street, City, ...}`, person `Name: {FirstName, LastName, ...}`), the
 //! `ChangeEventHeader`, a stable schema id per object schema, and `event.replayId`.
 

@@ -1,4 +1,4 @@
-//! `POST /composite` (§2.12): up to 25 subrequests run in order as one store transaction, each through the
+//! `POST /composite` (REST API Developer Guide: Composite and Composite Graph): up to 25 subrequests run in order as one store transaction, each through the
 //! same code as the direct call it names, with `@{referenceId.path}` references to earlier results.
 //!
 //! Each subrequest runs from a savepoint: a failed one leaves nothing behind. With `allOrNone` the first

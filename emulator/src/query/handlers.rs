@@ -1,4 +1,4 @@
-//! `GET /query?q=`, `GET /queryAll?q=` and `GET /query/{locator}-{offset}` (§2.9).
+//! `GET /query?q=`, `GET /queryAll?q=` and `GET /query/{locator}-{offset}` (REST API Developer Guide: Query and QueryAll).
 
 use std::collections::HashMap;
 
@@ -27,7 +27,7 @@ pub fn json_bytes(status: StatusCode, body: Vec<u8>) -> Response {
     response
 }
 
-/// 414 for a request target longer than 16,384 bytes (§2.1).
+/// 414 for a request target longer than 16,384 bytes (REST API Developer Guide: status codes and error responses).
 pub fn check_uri_length(uri: &Uri) -> Result<(), ApiError> {
     let length = uri.path().len() + uri.query().map_or(0, |query| query.len() + 1);
     if length > MAX_URI_BYTES {

@@ -1,4 +1,4 @@
-//! Running a query and rendering its pages (§2.9): the first page from the query itself, the following ones
+//! Running a query and rendering its pages (REST API Developer Guide: Query and QueryAll): the first page from the query itself, the following ones
 //! from the cursor's snapshot of ids. Used by the `/query` and `/queryAll` handlers and by composite
 //! subrequests (which pass the org as their transaction sees it).
 

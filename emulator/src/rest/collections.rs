@@ -1,5 +1,5 @@
 //! sObject Collections (`/composite/sobjects`): create, update, upsert, delete and retrieve up to 200 records in
-//! one transaction, with per-record results (`statusCode` errors) and `allOrNone` rollback (§2.11).
+//! one transaction, with per-record results (`statusCode` errors) and `allOrNone` rollback (REST API Developer Guide: sObject Collections).
 
 use std::collections::HashMap;
 

@@ -20,7 +20,7 @@ fn urls(base: &str, name: &str) -> Json {
     })
 }
 
-/// The global-describe entry of one object (§2.3 key set).
+/// The global-describe entry of one object (REST API Developer Guide: Describe Global key set).
 fn summary(store: &ObjectStore, base: &str) -> Json {
     let schema = &store.schema;
     let name = &*schema.name;

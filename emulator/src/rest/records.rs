@@ -1,4 +1,4 @@
-//! Single-record REST: create, read, update, delete, upsert / read / delete by external id (§2.7, §2.8).
+//! Single-record REST: create, read, update, delete, upsert / read / delete by external id (REST API Developer Guide: sObject Rows, REST API Developer Guide: sObject Rows by External ID).
 
 use std::collections::HashMap;
 

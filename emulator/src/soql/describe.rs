@@ -1,4 +1,4 @@
-//! Builds [`ObjectMeta`] from a describe JSON document (`GET /sobjects/{Name}/describe`, §2.4), so
+//! Builds [`ObjectMeta`] from a describe JSON document (`GET /sobjects/{Name}/describe`, REST API Developer Guide: sObject Describe), so
 //! the store can derive the engine's metadata from the same files it serves.
 
 use serde_json::Value;

@@ -1,4 +1,4 @@
-//! Record id literals: 15-character ids are widened to the 18-character case-safe form (§2.5), so
+//! Record id literals: 15-character ids are widened to the 18-character case-safe form (Salesforce Help: 15- and 18-character record IDs), so
 //! filters compare one spelling.
 
 const CHECKSUM_ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ012345";

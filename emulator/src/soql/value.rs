@@ -1,4 +1,4 @@
-//! Typed field values as the store hands them to the engine, and their REST JSON and CSV encodings (§2.6).
+//! Typed field values as the store hands them to the engine, and their REST JSON and CSV encodings (SOAP API Developer Guide: field types).
 
 use std::cmp::Ordering;
 use std::str::FromStr;

@@ -37,7 +37,7 @@ fn write_datetime(out: &mut Vec<u8>, millis: i64) {
     }
 }
 
-/// Writes one value in its REST JSON encoding (§2.6).
+/// Writes one value in its REST JSON encoding (SOAP API Developer Guide: field types).
 pub fn write_value(out: &mut Vec<u8>, value: &FieldValue<'_>) {
     match value {
         FieldValue::Null => out.extend_from_slice(b"null"),

@@ -1,4 +1,4 @@
-//! Turns a JSON write body into typed field assignments, applying the per-field checks of §2.6 and §2.14.
+//! Turns a JSON write body into typed field assignments, applying the per-field checks of SOAP API Developer Guide: field types and SOAP API Developer Guide: StatusCode.
 
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde_json::{Map, Value as Json};

@@ -1,4 +1,4 @@
-//! Errors of the org store: schema problems and Salesforce record-level errors (§2.14).
+//! Errors of the org store: schema problems and Salesforce record-level errors (SOAP API Developer Guide: StatusCode).
 
 use thiserror::Error;
 

@@ -67,7 +67,7 @@ impl RecordId {
     }
 }
 
-/// The 3-character case-safe suffix of a 15-character id (§2.5).
+/// The 3-character case-safe suffix of a 15-character id (Salesforce Help: 15- and 18-character record IDs).
 pub fn checksum(first15: &[u8; 15]) -> [u8; 3] {
     let mut suffix = [0u8; 3];
     for (chunk_index, chunk) in first15.chunks(5).enumerate() {

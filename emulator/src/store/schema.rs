@@ -94,7 +94,7 @@ fn yes() -> bool {
     true
 }
 
-/// A complete field definition: exactly the describe key set of §2.4, serialized in describe order.
+/// A complete field definition: exactly the describe key set of REST API Developer Guide: sObject Describe, serialized in describe order.
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FieldDef {

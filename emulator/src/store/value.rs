@@ -1,4 +1,4 @@
-//! Typed field values held by the store, and their JSON wire encodings (§2.6).
+//! Typed field values held by the store, and their JSON wire encodings (SOAP API Developer Guide: field types).
 
 use chrono::{DateTime, NaiveDate, NaiveTime, SecondsFormat, TimeZone, Timelike, Utc};
 use rust_decimal::Decimal;

@@ -1,4 +1,4 @@
-//! sObject Collections against §2.11: per-record results in order, allOrNone, upsert, delete, retrieve, limits.
+//! sObject Collections against REST API Developer Guide: sObject Collections: per-record results in order, allOrNone, upsert, delete, retrieve, limits.
 
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value as Json};

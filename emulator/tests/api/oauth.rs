@@ -1,4 +1,4 @@
-//! OAuth flows against §1: response key sets, signatures, error bodies, rotation, JWT, session expiry.
+//! OAuth flows against Salesforce Help: OAuth endpoints and flows: response key sets, signatures, error bodies, rotation, JWT, session expiry.
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;

@@ -1,4 +1,4 @@
-//! Single-record REST, describe, versions and value encodings against §2.2–2.8.
+//! Single-record REST, describe, versions and value encodings against REST API Developer Guide: Versions–2.8.
 
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value as Json};

@@ -1,4 +1,4 @@
-//! Every validation error code of §2.14 reached through the REST API, with message shapes and `fields`.
+//! Every validation error code of SOAP API Developer Guide: StatusCode reached through the REST API, with message shapes and `fields`.
 
 use reqwest::StatusCode;
 use serde_json::{json, Value as Json};

@@ -1,4 +1,4 @@
-//! Ingest jobs end to end (§3.1): every operation with mixed successes and failures, checked through the REST
+//! Ingest jobs end to end (Bulk API 2.0 Developer Guide: ingest jobs): every operation with mixed successes and failures, checked through the REST
 //! API and the change log; result files; job protocol (uploads, close, abort, delete, list); limits.
 
 use reqwest::{Method, StatusCode};

@@ -1,4 +1,4 @@
-//! Query jobs end to end (§3.2): paging with `Sforce-Locator` / `Sforce-NumberOfRecords`, header rows, column
+//! Query jobs end to end (Bulk API 2.0 Developer Guide: query jobs): paging with `Sforce-Locator` / `Sforce-NumberOfRecords`, header rows, column
 //! order, queryAll, refused SOQL, API-version checks, limits, and a million-record volume run.
 
 use std::collections::HashSet;

@@ -1,4 +1,4 @@
-//! A minimal Bayeux long-polling client for the tests, written from §4.1: JSON arrays over POST, the handshake
+//! A minimal Bayeux long-polling client for the tests, written from Streaming API Developer Guide: CometD and Bayeux: JSON arrays over POST, the handshake
 //! cookie sent back, the replay extension on subscribe.
 
 use std::time::Duration;

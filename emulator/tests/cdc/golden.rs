@@ -1,4 +1,4 @@
-//! Golden tests from the documented examples (§4.1, §4.3, §4.4): handshake, subscribe and connect replies, and
+//! Golden tests from the documented examples (Streaming API Developer Guide: CometD and Bayeux, Change Data Capture Developer Guide: change event message, Change Data Capture Developer Guide: ChangeEventHeader fields): handshake, subscribe and connect replies, and
 //! change events of each kind.
 
 use reqwest::{Method, StatusCode};

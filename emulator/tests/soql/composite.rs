@@ -1,4 +1,4 @@
-//! `POST /composite` (§2.12): references between subrequests, every kind of subrequest, allOrNone rollback,
+//! `POST /composite` (REST API Developer Guide: Composite and Composite Graph): references between subrequests, every kind of subrequest, allOrNone rollback,
 //! request validation and API accounting.
 
 use reqwest::{Method, StatusCode};

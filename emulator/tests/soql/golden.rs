@@ -27,7 +27,7 @@ fn is_locator_url(url: &str, version: &str, offset: usize) -> bool {
         && tail == offset.to_string()
 }
 
-/// §2.9: `GET /query/?q=SELECT+Name,Id+FROM+Account` over 3,214 accounts in v63.0.
+/// REST API Developer Guide: Query and QueryAll: `GET /query/?q=SELECT+Name,Id+FROM+Account` over 3,214 accounts in v63.0.
 #[tokio::test]
 async fn query_response_shape_and_paging_example() {
     let emulator = Emulator::start(&[]);
@@ -78,7 +78,7 @@ async fn query_response_shape_and_paging_example() {
     assert_eq!(second.json["records"].as_array().map(Vec::len), Some(1214));
 }
 
-/// §2.9: the empty-query error body, verbatim.
+/// REST API Developer Guide: Query and QueryAll: the empty-query error body, verbatim.
 #[tokio::test]
 async fn empty_query_error_body() {
     let emulator = Emulator::start(&[]);
@@ -94,7 +94,7 @@ async fn empty_query_error_body() {
     }
 }
 
-/// §2.9: `INVALID_FIELD` with the query echoed and a caret, verbatim.
+/// REST API Developer Guide: Query and QueryAll: `INVALID_FIELD` with the query echoed and a caret, verbatim.
 #[tokio::test]
 async fn invalid_field_error_body() {
     let emulator = Emulator::start(&[]);
@@ -126,7 +126,7 @@ fn minute_before_and_after() -> (String, String) {
     (start.to_string(), end.to_string())
 }
 
-/// §2.10: the getUpdated and getDeleted response shapes.
+/// REST API Developer Guide: sObject Get Updated and Get Deleted: the getUpdated and getDeleted response shapes.
 #[tokio::test]
 async fn replication_response_shapes() {
     let emulator = Emulator::start(&[]);
@@ -159,7 +159,7 @@ async fn replication_response_shapes() {
     let _ = kept;
 }
 
-/// §2.12: a successful create and a failed create as composite subresults.
+/// REST API Developer Guide: Composite and Composite Graph: a successful create and a failed create as composite subresults.
 #[tokio::test]
 async fn composite_subresult_examples() {
     let emulator = Emulator::start(&[]);

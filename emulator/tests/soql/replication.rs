@@ -1,4 +1,4 @@
-//! getUpdated / getDeleted (§2.10): windows truncated to the minute, how far back each reaches, the
+//! getUpdated / getDeleted (REST API Developer Guide: sObject Get Updated and Get Deleted): windows truncated to the minute, how far back each reaches, the
 //! 600,000-id limit, hard deletes from the delete log, `latestDateCovered` and `earliestDateAvailable`.
 
 use chrono::{DateTime, Duration, DurationRound, Utc};

@@ -96,7 +96,7 @@ mod tests {
     use super::*;
     use oauth2::TokenResponse;
 
-    /// §1.2, username-password flow response, verbatim.
+    /// Salesforce Help: OAuth 2.0 username-password flow, username-password flow response, verbatim.
     const PASSWORD_RESPONSE: &str = r#"{"id":"https://login.salesforce.com/id/00Dx0000000BV7z/005x00000012Q9P",
  "issued_at":"1278448832702",
  "instance_url":"https://yourInstance.salesforce.com/",
@@ -104,7 +104,7 @@ mod tests {
  "access_token":"00Dx0000000BV7z!AR8AQAxo9UfVkh8AlV0Gomt9Czx9LjHnSSpwBMmbRcgKFmxOtvxjTrKW19ye6PE3Ds1eQz3z8jr3W7_VbWmEu4Q8TVGSTHxs",
  "token_type":"Bearer"}"#;
 
-    /// §1.3, refresh-token flow response, verbatim.
+    /// Salesforce Help: OAuth 2.0 refresh token flow, refresh-token flow response, verbatim.
     const REFRESH_RESPONSE: &str = r#"{"id":"https://login.salesforce.com/id/00Dx0000000BV7z/005x00000012Q9P",
  "issued_at":"1278448384422",
  "instance_url":"https://yourInstance.salesforce.com/",
@@ -112,14 +112,14 @@ mod tests {
  "access_token":"00Dx0000000BV7z!AR8AQP0jITN80ESEsj5EbaZTFG0RNBaT1cyWk7TrqoDjoNIWQ2ME_sTZzBjfmOE6zMHq6y8PIW4eWze9JksNEkWUl.Cju7m4",
  "token_type":"Bearer","scope":"id api refresh_token"}"#;
 
-    /// §1.4, JWT bearer flow response, verbatim: no signature, no issued_at.
+    /// Salesforce Help: OAuth 2.0 JWT bearer flow, JWT bearer flow response, verbatim: no signature, no issued_at.
     const JWT_RESPONSE: &str = r#"{"access_token":"00Dxx0000001gPL!AR8AQJXg5oj8jXSgxJfA0lBog.39AsX.LVpxezPwuX5VAIrrbbHMuol7GQxnMeYMN7cj8EoWr78nt1u44zU31IbYNNJguseu",
  "scope":"web openid api id",
  "instance_url":"https://yourInstance.salesforce.com",
  "id":"https://yourInstance.salesforce.com/id/00Dxx0000001gPLEAY/005xx000001SwiUAAS",
  "token_type":"Bearer"}"#;
 
-    /// §1.5, client-credentials sample response, verbatim.
+    /// Salesforce Help: OAuth 2.0 client credentials flow, client-credentials sample response, verbatim.
     const CLIENT_CREDENTIALS_RESPONSE: &str = r#"{"access_token":"your_access_token","signature":"your_signature",
  "scope":"cdp_query_api cdp_ingest_api api cdp_profile_api","instance_url":"instance_url",
  "id":"https://org_domain/id/00fdg000000dfgfgs/00gfd000000fsdghjr",

@@ -1,4 +1,4 @@
-//! sObject Collections (§2.11): create, update, upsert by external id, delete and retrieve up to 200
+//! sObject Collections (REST API Developer Guide: sObject Collections): create, update, upsert by external id, delete and retrieve up to 200
 //! records per call, with per-record results in request order.
 
 use reqwest::Method;
@@ -290,7 +290,7 @@ mod tests {
 
     #[test]
     fn documented_results_parse() {
-        // §2.11, per-record results, verbatim.
+        // REST API Developer Guide: sObject Collections, per-record results, verbatim.
         let results: Vec<RecordResult> = serde_json::from_str(
             r#"[{"id":"001RM000003oLrHYAU","success":true,"errors":[]},
  {"success":false,"errors":[{"statusCode":"MALFORMED_ID","message":"...","fields":[]}]}]"#,
@@ -301,7 +301,7 @@ mod tests {
         assert!(!results[1].success && results[1].id.is_none());
         assert_eq!(results[1].errors[0].status_code, "MALFORMED_ID");
 
-        // §2.11, the all-or-none rollback entry, verbatim.
+        // REST API Developer Guide: sObject Collections, the all-or-none rollback entry, verbatim.
         let rolled_back: RecordResult = serde_json::from_str(
             r#"{"success":false,"errors":[{"statusCode":"ALL_OR_NONE_OPERATION_ROLLED_BACK","message":"Record rolled back because not all records were valid and the request was using AllOrNone header","fields":[]}]}"#,
         )
@@ -311,7 +311,7 @@ mod tests {
             "ALL_OR_NONE_OPERATION_ROLLED_BACK"
         );
 
-        // §2.11, upsert result.
+        // REST API Developer Guide: sObject Collections, upsert result.
         let upserted: Vec<RecordResult> =
             serde_json::from_str(r#"[{"id":"001...","success":true,"errors":[],"created":false}]"#)
                 .expect("parses");

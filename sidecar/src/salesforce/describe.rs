@@ -164,7 +164,7 @@ pub struct ApiVersionInfo {
 mod tests {
     use super::*;
 
-    /// §2.4: the full key set of a real describe field, verbatim.
+    /// REST API Developer Guide: sObject Describe: the full key set of a real describe field, verbatim.
     const OWNER_FIELD: &str = r#"{"aggregatable":true,"autoNumber":false,"byteLength":18,"calculated":false,"calculatedFormula":null,
  "cascadeDelete":false,"caseSensitive":false,"compoundFieldName":null,"controllerName":null,
  "createable":true,"custom":false,"defaultValue":null,"defaultValueFormula":null,"defaultedOnCreate":true,
@@ -178,10 +178,10 @@ mod tests {
  "scale":0,"soapType":"tns:ID","sortable":true,"type":"reference","unique":false,"updateable":true,
  "writeRequiresMasterRead":false}"#;
 
-    /// §2.4: a picklist entry, verbatim.
+    /// REST API Developer Guide: sObject Describe: a picklist entry, verbatim.
     const PICKLIST_ENTRY: &str = r#"{"active":true,"defaultValue":false,"label":"U.S. Dollar","validFor":null,"value":"USD"}"#;
 
-    /// §2.3: global describe, verbatim.
+    /// REST API Developer Guide: Describe Global: global describe, verbatim.
     const GLOBAL_DESCRIBE: &str = r#"{"encoding":"UTF-8","maxBatchSize":200,"sobjects":[{
   "name":"Account","label":"Account","keyPrefix":"001","labelPlural":"Accounts",
   "custom":false,"layoutable":true,"activateable":false,

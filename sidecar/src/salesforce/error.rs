@@ -230,27 +230,27 @@ mod tests {
 
     #[test]
     fn documented_rest_error_bodies_parse() {
-        // §2.1, incorrect ID example (as quoted).
+        // REST API Developer Guide: status codes and error responses, incorrect ID example (as quoted).
         let errors = parse_rest_errors(
             br#"[{"fields":["Id"],"message":"Account ID: id value of incorrect type: <id>","errorCode":"MALFORMED_ID"}]"#,
         )
         .expect("parses");
         assert_eq!(errors[0].error_code, "MALFORMED_ID");
         assert_eq!(errors[0].fields, ["Id"]);
-        // §1.7, expired session.
+        // REST API Developer Guide: status codes, 401 INVALID_SESSION_ID, expired session.
         let errors = parse_rest_errors(
             br#"[{"message":"Session expired or invalid","errorCode":"INVALID_SESSION_ID"}]"#,
         )
         .expect("parses");
         assert_eq!(errors[0].error_code, "INVALID_SESSION_ID");
         assert!(errors[0].fields.is_empty());
-        // §2.8, the bare-object form.
+        // REST API Developer Guide: sObject Rows by External ID, the bare-object form.
         let errors = parse_rest_errors(
             br#"{"message":"The requested resource does not exist","errorCode":"NOT_FOUND"}"#,
         )
         .expect("parses");
         assert_eq!(errors[0].error_code, "NOT_FOUND");
-        // §2.13, daily limit exhausted.
+        // REST API Developer Guide: Limits and the Sforce-Limit-Info header, daily limit exhausted.
         let errors = parse_rest_errors(
             br#"[{"message":"TotalRequests Limit exceeded.","errorCode":"REQUEST_LIMIT_EXCEEDED"}]"#,
         )

@@ -170,7 +170,7 @@ impl SalesforceClient {
 mod tests {
     use super::*;
 
-    /// §2.9, the documented first page, verbatim.
+    /// REST API Developer Guide: Query and QueryAll, the documented first page, verbatim.
     const FIRST_PAGE: &str = r#"{"done":false,"totalSize":3214,"nextRecordsUrl":"/services/data/v63.0/query/01gD0000002HU6KIAW-2000",
  "records":[{"attributes":{"type":"Account","url":"/services/data/v63.0/sobjects/Account/001D000000IRFmaIAH"},"Name":"Test 1"}]}"#;
 

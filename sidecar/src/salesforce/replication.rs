@@ -1,4 +1,4 @@
-//! The replication API: getUpdated and getDeleted (§2.10).
+//! The replication API: getUpdated and getDeleted (REST API Developer Guide: sObject Get Updated and Get Deleted).
 
 use chrono::{DateTime, Utc};
 use reqwest::Method;
@@ -103,7 +103,7 @@ mod tests {
         );
     }
 
-    /// §2.10, getDeleted example, verbatim.
+    /// REST API Developer Guide: sObject Get Updated and Get Deleted, getDeleted example, verbatim.
     #[test]
     fn documented_get_deleted_parses() {
         let deleted: DeletedRecords = serde_json::from_str(

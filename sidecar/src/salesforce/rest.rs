@@ -119,7 +119,7 @@ impl SalesforceClient {
 mod tests {
     use super::*;
 
-    /// §2.13, `/limits` example, verbatim apart from the elided tail.
+    /// REST API Developer Guide: Limits and the Sforce-Limit-Info header, `/limits` example, verbatim apart from the elided tail.
     const LIMITS: &str = r#"{"DailyApiRequests":{"Remaining":14998,"Max":15000},
  "DailyBulkApiBatches":{"Remaining":15000,"Max":15000},
  "DailyBulkV2QueryJobs":{"Remaining":10000,"Max":10000},

@@ -1,4 +1,4 @@
-//! HTTP handlers of `/services/data/vXX.X/jobs/ingest` (§3.1): create, upload, close or abort, job info, list,
+//! HTTP handlers of `/services/data/vXX.X/jobs/ingest` (Bulk API 2.0 Developer Guide: ingest jobs): create, upload, close or abort, job info, list,
 //! delete and the three result files.
 
 use std::collections::HashMap;

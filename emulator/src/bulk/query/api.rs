@@ -1,4 +1,4 @@
-//! HTTP handlers of `/services/data/vXX.X/jobs/query` (§3.2): create (SOQL compiled at once), job info, list,
+//! HTTP handlers of `/services/data/vXX.X/jobs/query` (Bulk API 2.0 Developer Guide: query jobs): create (SOQL compiled at once), job info, list,
 //! abort, delete and result pages with `Sforce-Locator` / `Sforce-NumberOfRecords`.
 
 use std::collections::HashMap;

@@ -254,7 +254,7 @@ impl SalesforceClient {
 mod tests {
     use super::*;
 
-    /// §3.1, the create response, verbatim.
+    /// Bulk API 2.0 Developer Guide: ingest jobs, the create response, verbatim.
     const CREATED: &str = r#"{"id":"750...","operation":"insert","object":"Account","createdById":"005...","createdDate":"2022-01-02T17:38:59.000+0000",
  "systemModstamp":"...","state":"Open","concurrencyMode":"Parallel","contentType":"CSV","apiVersion":58.0,
  "contentUrl":"services/data/v58.0/jobs/ingest/750.../batches","lineEnding":"LF","columnDelimiter":"COMMA"}"#;

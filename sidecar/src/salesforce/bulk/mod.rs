@@ -1,4 +1,4 @@
-//! Bulk API 2.0 (§3): ingest jobs and query jobs, their shared job info, polling and CSV helpers.
+//! Bulk API 2.0 (Bulk API 2.0 Developer Guide): ingest jobs and query jobs, their shared job info, polling and CSV helpers.
 
 pub mod csv_results;
 pub mod ingest;

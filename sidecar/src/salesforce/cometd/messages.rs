@@ -134,7 +134,7 @@ impl ChangeType {
     }
 }
 
-/// `payload.ChangeEventHeader` (§4.4).
+/// `payload.ChangeEventHeader` (Change Data Capture Developer Guide: ChangeEventHeader fields).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ChangeEventHeader {
@@ -222,12 +222,12 @@ impl StreamEvent {
 mod tests {
     use super::*;
 
-    /// §4.1, handshake response, verbatim.
+    /// Streaming API Developer Guide: CometD and Bayeux, handshake response, verbatim.
     const HANDSHAKE: &str = r#"{"ext":{"replay":true,"payload.format":true},"minimumVersion":"1.0","clientId":"41kdiuvgig2tfxdh9weakuiwyh",
  "supportedConnectionTypes":["long-polling"],"channel":"/meta/handshake","id":"1","version":"1.0",
  "successful":true,"reestablish":false}"#;
 
-    /// §4.3, the CDC message, verbatim.
+    /// Change Data Capture Developer Guide: change event message, the CDC message, verbatim.
     const CDC_EVENT: &str = r#"{"channel":"/data/AccountChangeEvent",
  "data":{"schema":"I8b-dYxvxs5wOtCBr4qsew",
   "payload":{"LastModifiedDate":"2020-12-15T23:09:18.000Z","Fax":"4155551212",
@@ -295,7 +295,7 @@ mod tests {
 
     #[test]
     fn documented_errors_parse() {
-        // §4.1: invalidated session on connect, denied re-handshake, expired client.
+        // Streaming API Developer Guide: CometD and Bayeux: invalidated session on connect, denied re-handshake, expired client.
         let messages = parse_messages(
             br#"[{"clientId":"x","advice":{"reconnect":"none","interval":0},"channel":"/meta/connect","id":7,"error":"401::Authentication invalid","successful":false}]"#,
         )

@@ -1,4 +1,4 @@
-//! Streaming API over CometD/Bayeux long polling (§4): Change Data Capture events delivered
+//! Streaming API over CometD/Bayeux long polling (Streaming API and Change Data Capture Developer Guides): Change Data Capture events delivered
 //! through a channel, with replay ids, re-handshakes and re-authentication handled inside.
 
 mod client;
