@@ -3,6 +3,8 @@
 //! An extension version the sidecar does not support fails the database line, and the mappings are
 //! then not read (their catalog may differ).
 
+use sfsync_protocol::MappingState;
+
 use super::credentials::DatabaseTokenStore;
 use super::CommandError;
 use crate::auth::{AccessToken, AuthError};
@@ -173,7 +175,7 @@ fn check_mappings(mappings: &[MappingStatus], report: &mut Report) {
     for mapping in mappings {
         let name = format!("{}.{}", mapping.schema, mapping.object_name);
         let detail = mapping.state_detail.as_deref().unwrap_or("");
-        if mapping.state == "ERROR" {
+        if mapping.state == MappingState::Error {
             report.fail("mapping", format!("{name} is in ERROR: {detail}"));
             continue;
         }

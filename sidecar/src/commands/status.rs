@@ -2,6 +2,8 @@
 //! mapping of the schema (`sfsync.status()`), with the fields Salesforce has gained since the table
 //! was installed.
 
+use sfsync_protocol::Access;
+
 use super::check::usage_line;
 use super::credentials::DatabaseTokenStore;
 use super::CommandError;
@@ -100,7 +102,7 @@ async fn print_mappings(
         );
         let last_write: Option<String> = row.get(10);
         let lag: Option<f64> = row.get(11);
-        if access == "read_write" {
+        if access == Access::ReadWrite.as_str() {
             println!(
                 "            last write {}, oldest queued change {}",
                 last_write.as_deref().unwrap_or("never"),

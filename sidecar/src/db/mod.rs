@@ -81,6 +81,13 @@ pub enum DbError {
         #[source]
         source: serde_json::Error,
     },
+    /// A state or access word the contract does not know: the extension is newer than this sidecar.
+    #[error("cannot read {what} returned by the database")]
+    UnknownWord {
+        what: &'static str,
+        #[source]
+        source: sfsync_protocol::UnknownWord,
+    },
 }
 
 impl DbError {

@@ -6,6 +6,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use serde_json::{Map, Value};
+use sfsync_protocol::{Access, ChangeResult, MappingState};
 use tokio_postgres::Client;
 
 use super::DbError;
@@ -148,10 +149,13 @@ pub async fn parent_is_pending(
 /// Records per-change results (`[{"id","token","outcome",...}]`, see the protocol).
 pub async fn complete_changes(
     client: &Client,
-    results: &Value,
+    results: &[ChangeResult],
     max_attempts: i32,
 ) -> Result<Completion, DbError> {
-    let text = results.to_string();
+    let text = serde_json::to_string(results).map_err(|source| DbError::Decode {
+        what: "the change results for sfsync._complete_changes",
+        source,
+    })?;
     let row = client
         .query_one(
             "SELECT sfsync._complete_changes($1::text::jsonb, $2)::text",
@@ -282,8 +286,8 @@ pub struct MappingStatus {
     pub schema: String,
     pub object_name: String,
     pub table_name: String,
-    pub access: String,
-    pub state: String,
+    pub access: Access,
+    pub state: MappingState,
     pub state_detail: Option<String>,
     pub rows: Option<i64>,
     pub pending: i64,
@@ -306,23 +310,31 @@ pub async fn mapping_status(client: &Client) -> Result<Vec<MappingStatus>, DbErr
         )
         .await
         .map_err(query_error("reading sfsync.status()"))?;
-    Ok(rows
-        .into_iter()
-        .map(|row| MappingStatus {
-            schema: row.get(0),
-            object_name: row.get(1),
-            table_name: row.get(2),
-            access: row.get(3),
-            state: row.get(4),
-            state_detail: row.get(5),
-            rows: row.get(6),
-            pending: row.get(7),
-            failed: row.get(8),
-            last_read_at: row.get(9),
-            last_write_at: row.get(10),
-            lag_seconds: row.get(11),
+    let word = |what: &'static str| move |source| DbError::UnknownWord { what, source };
+    rows.into_iter()
+        .map(|row| {
+            Ok(MappingStatus {
+                schema: row.get(0),
+                object_name: row.get(1),
+                table_name: row.get(2),
+                access: row
+                    .get::<_, String>(3)
+                    .parse()
+                    .map_err(word("a mapping's access in sfsync.status()"))?,
+                state: row
+                    .get::<_, String>(4)
+                    .parse()
+                    .map_err(word("a mapping's state in sfsync.status()"))?,
+                state_detail: row.get(5),
+                rows: row.get(6),
+                pending: row.get(7),
+                failed: row.get(8),
+                last_read_at: row.get(9),
+                last_write_at: row.get(10),
+                lag_seconds: row.get(11),
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// Runs a database step again when Postgres aborted it for a deadlock or a serialization failure

@@ -6,18 +6,7 @@ use tokio_postgres::{Client, Row};
 
 use super::error::ReaderError;
 
-/// Mapping states (`sfsync.mapping.state`), spelled by the contract ([`MappingState`]).
-pub mod state {
-    use sfsync_protocol::MappingState;
-
-    pub const NEW: &str = MappingState::New.as_str();
-    pub const DESCRIBING: &str = MappingState::Describing.as_str();
-    pub const LOADING: &str = MappingState::Loading.as_str();
-    pub const SYNCED: &str = MappingState::Synced.as_str();
-    pub const RELOADING: &str = MappingState::Reloading.as_str();
-    pub const PAUSED: &str = MappingState::Paused.as_str();
-    pub const ERROR: &str = MappingState::Error.as_str();
-}
+use sfsync_protocol::MappingState;
 
 /// The column plan (`sfsync.mapping.columns`): the contract's type.
 pub use sfsync_protocol::ColumnPlan;
@@ -35,7 +24,7 @@ pub struct Mapping {
     pub streaming: bool,
     pub filter: Option<String>,
     pub keep_deleted: bool,
-    pub state: String,
+    pub state: MappingState,
     pub state_detail: Option<String>,
     /// `None` until the table has been installed.
     pub columns: Option<Vec<ColumnPlan>>,
@@ -85,7 +74,10 @@ impl Mapping {
                 .get::<_, Option<String>>(8)
                 .filter(|filter| !filter.trim().is_empty()),
             keep_deleted: row.get(9),
-            state: row.get(10),
+            state: row
+                .get::<_, String>(10)
+                .parse()
+                .map_err(|error| ReaderError::Unexpected(format!("mapping {id}: {error}")))?,
             state_detail: row.get(11),
             columns,
             backfill_fields: row.get(13),
@@ -141,7 +133,7 @@ impl Mapping {
     }
 
     pub fn is_paused(&self) -> bool {
-        self.state == state::PAUSED
+        self.state == MappingState::Paused
     }
 
     /// `schema.table`, for messages.
@@ -189,7 +181,7 @@ mod tests {
             streaming: false,
             filter: None,
             keep_deleted: false,
-            state: state::SYNCED.into(),
+            state: MappingState::Synced,
             state_detail: None,
             columns: None,
             backfill_fields: vec![],
@@ -217,7 +209,7 @@ mod tests {
         reload.reload_requested = true;
         assert!(!before.same_settings(&reload));
         let mut paused = before.clone();
-        paused.state = state::PAUSED.into();
+        paused.state = MappingState::Paused;
         assert!(!before.same_settings(&paused));
     }
 

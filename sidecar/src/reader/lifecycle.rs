@@ -3,8 +3,9 @@
 //! reads only typed state (the mapping's columns and what this worker knows in-process), never the
 //! text of `state_detail`, which is for people and may be reworded at any time.
 
-use super::catalog::{state, Mapping};
+use super::catalog::Mapping;
 use super::error::ReaderError;
+use sfsync_protocol::MappingState;
 
 /// The step that failed, named in `state_detail` and remembered in-process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,8 +82,8 @@ impl Step {
             Some(Step::Wait)
         } else if mapping.columns.is_none()
             || mapping.describe_requested
-            || mapping.state == state::NEW
-            || mapping.state == state::DESCRIBING
+            || mapping.state == MappingState::New
+            || mapping.state == MappingState::Describing
         {
             Some(Step::Install)
         } else {
@@ -95,7 +96,7 @@ impl Step {
         if needs_initial_load(mapping, progress) {
             Step::InitialLoad
         } else if mapping.reload_requested
-            || mapping.state == state::RELOADING
+            || mapping.state == MappingState::Reloading
             || progress.reload_wanted
             || progress.loaded_filter.as_ref() != Some(&mapping.filter)
         {
@@ -113,9 +114,9 @@ impl Step {
 /// with no `last_read_at` never finished its initial load. In-process, the failed phase says the
 /// same for a load that merged but failed right after (the step is then repeated, as before).
 fn needs_initial_load(mapping: &Mapping, progress: &Progress) -> bool {
-    match mapping.state.as_str() {
-        state::LOADING => true,
-        state::ERROR => {
+    match mapping.state {
+        MappingState::Loading => true,
+        MappingState::Error => {
             mapping.last_read_at.is_none() || progress.failed_in == Some(Phase::InitialLoad)
         }
         _ => false,
@@ -128,7 +129,7 @@ mod tests {
 
     use super::*;
 
-    fn mapping(state: &str) -> Mapping {
+    fn mapping(state: MappingState) -> Mapping {
         Mapping {
             id: 1,
             schema_name: "salesforce".into(),
@@ -140,7 +141,7 @@ mod tests {
             streaming: false,
             filter: None,
             keep_deleted: false,
-            state: state.into(),
+            state,
             state_detail: None,
             columns: Some(Vec::new()),
             backfill_fields: vec![],
@@ -164,7 +165,7 @@ mod tests {
 
     #[test]
     fn a_failed_initial_load_is_retried_whatever_the_detail_says() {
-        let mut failed = mapping(state::ERROR);
+        let mut failed = mapping(MappingState::Error);
         // the wording of the detail plays no part
         failed.state_detail = Some("something else entirely".into());
         let progress = taken_over(&failed);
@@ -176,7 +177,7 @@ mod tests {
 
     #[test]
     fn after_a_restart_a_mapping_that_was_read_is_followed_not_loaded_again() {
-        let mut failed = mapping(state::ERROR);
+        let mut failed = mapping(MappingState::Error);
         failed.last_read_at = Some(Utc::now());
         failed.state_detail = Some("initial load failed: timeout; retrying in 5s".into());
         let progress = taken_over(&failed);
@@ -185,7 +186,7 @@ mod tests {
 
     #[test]
     fn in_process_a_load_that_failed_after_its_merge_is_repeated() {
-        let mut failed = mapping(state::ERROR);
+        let mut failed = mapping(MappingState::Error);
         failed.last_read_at = Some(Utc::now());
         let progress = Progress {
             failed_in: Some(Phase::InitialLoad),
@@ -205,20 +206,20 @@ mod tests {
     #[test]
     fn the_steps_keep_their_precedence() {
         assert_eq!(
-            Step::before_drift_check(&mapping(state::PAUSED)),
+            Step::before_drift_check(&mapping(MappingState::Paused)),
             Some(Step::Wait)
         );
         assert_eq!(
-            Step::before_drift_check(&mapping(state::NEW)),
+            Step::before_drift_check(&mapping(MappingState::New)),
             Some(Step::Install)
         );
-        let loading = mapping(state::LOADING);
+        let loading = mapping(MappingState::Loading);
         assert_eq!(Step::before_drift_check(&loading), None);
         assert_eq!(
             Step::after_drift_check(&loading, &taken_over(&loading)),
             Step::InitialLoad
         );
-        let mut synced = mapping(state::SYNCED);
+        let mut synced = mapping(MappingState::Synced);
         synced.last_read_at = Some(Utc::now());
         assert_eq!(
             Step::after_drift_check(&synced, &Progress::default()),

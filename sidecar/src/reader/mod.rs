@@ -12,6 +12,7 @@ mod drift;
 mod echoes;
 mod error;
 mod events;
+mod feed;
 mod lifecycle;
 mod load;
 mod metrics;

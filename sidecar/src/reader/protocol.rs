@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::Value;
+use sfsync_protocol::MappingState;
 use tokio_postgres::Client;
 
 use super::error::ReaderError;
@@ -45,13 +46,13 @@ fn decode<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> Result<T, R
 pub async fn set_state(
     client: &Client,
     mapping: i64,
-    state: &str,
+    state: MappingState,
     detail: Option<&str>,
 ) -> Result<(), ReaderError> {
     client
         .execute(
             "SELECT sfsync._set_state($1, $2, $3)",
-            &[&mapping, &state, &detail],
+            &[&mapping, &state.as_str(), &detail],
         )
         .await
         .map_err(ReaderError::query("setting the mapping state"))?;

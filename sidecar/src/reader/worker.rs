@@ -14,31 +14,29 @@ use tokio::sync::watch;
 use tokio::time::{sleep, sleep_until, Instant};
 use tokio_postgres::Client;
 
-use super::catalog::{state, Mapping};
+use super::catalog::Mapping;
 use super::context::ReaderContext;
 use super::describe::describe_with_parents;
 use super::drift::Drift;
 use super::echoes::Echoes;
 use super::error::ReaderError;
 use super::events::{self, EventBatch};
+use super::feed::{AfterEnd, ChangeFeed};
 use super::lifecycle::{Failure, InPhase, Phase, Progress, Step};
 use super::load;
 use super::poll;
 use super::position::{ReadPosition, SWEEP_MAX_INTERVAL};
 use super::protocol::{self, MergeMode};
 use super::schema_watch::SchemaWatch;
-use super::stream::{StreamItem, StreamSession};
-use crate::salesforce::cometd::{ReplayFrom, StreamingError};
+use super::stream::StreamItem;
+use crate::salesforce::cometd::ReplayFrom;
 use crate::salesforce::Backoff;
 use crate::shutdown::ShutdownSignal;
+use sfsync_protocol::MappingState;
 
 /// Each successful (re)subscription is followed by a poll, which closes the gap between the last
 /// read and the subscription; should the subscription take longer than this, poll anyway.
 const CATCH_UP_DELAY: Duration = Duration::from_secs(30);
-/// An object whose change events cannot be subscribed to is tried again this often.
-const CDC_RETRY: Duration = Duration::from_secs(600);
-/// After a streaming failure, the subscription is restarted after this (polling meanwhile).
-const STREAM_RESTART: Duration = Duration::from_secs(30);
 /// Events applied together at most.
 const EVENT_BATCH: usize = 2_000;
 /// Echoes of our own writes still in flight are read back after this (at the latest after
@@ -64,13 +62,12 @@ pub struct Worker {
     client: Option<Client>,
     /// Skipped fields, the drift note, when to describe again.
     schema: SchemaWatch,
-    stream_note: Option<String>,
+    /// The CDC subscription, its note and its retry time.
+    feed: ChangeFeed,
     /// The poll floor and the delete sweep.
     position: ReadPosition,
     /// What was read, what is wanted, what failed: the typed state the next step is chosen from.
     progress: Progress,
-    /// No subscription before this (CDC unavailable or failing).
-    stream_blocked_until: Option<Instant>,
     /// `sfsync-<instance id>`: the client name our writer's changes carry in CDC events.
     own_client: Option<String>,
     /// Echoes of our own writes waiting for the writer to record its outcome.
@@ -92,10 +89,9 @@ impl Worker {
             stop,
             client: None,
             schema: SchemaWatch::default(),
-            stream_note: None,
+            feed: ChangeFeed::default(),
             position: ReadPosition::default(),
             progress: Progress::default(),
-            stream_blocked_until: None,
             own_client: None,
             echoes: Echoes::default(),
             failures: 0,
@@ -226,7 +222,7 @@ impl Worker {
 
     /// Drift and streaming notes, for `state_detail`.
     fn notes(&self) -> Option<String> {
-        let notes: Vec<&str> = [self.schema.note.as_deref(), self.stream_note.as_deref()]
+        let notes: Vec<&str> = [self.schema.note.as_deref(), self.feed.note()]
             .into_iter()
             .flatten()
             .collect();
@@ -234,7 +230,7 @@ impl Worker {
     }
 
     /// Sets `state` with the current notes unless the mapping already shows exactly that.
-    async fn show(&self, mapping: &Mapping, state: &str) -> Result<(), ReaderError> {
+    async fn show(&self, mapping: &Mapping, state: MappingState) -> Result<(), ReaderError> {
         let notes = self.notes();
         if mapping.state == state && mapping.state_detail == notes {
             return Ok(());
@@ -257,7 +253,9 @@ impl Worker {
         let Ok(client) = self.connection().await else {
             return;
         };
-        if let Err(error) = protocol::set_state(client, id, state::ERROR, Some(&detail)).await {
+        if let Err(error) =
+            protocol::set_state(client, id, MappingState::Error, Some(&detail)).await
+        {
             tracing::warn!(mapping = id, error = %error.detail(), "cannot record the error on the mapping");
         }
     }
@@ -296,9 +294,9 @@ impl Worker {
                 Ok(Next::Continue)
             }
             Step::Wait | Step::Install | Step::Follow => {
-                if mapping.state != state::ERROR {
+                if mapping.state != MappingState::Error {
                     // after an error, SYNCED is shown once a poll or an event batch succeeds again
-                    self.show(&mapping, state::SYNCED)
+                    self.show(&mapping, MappingState::Synced)
                         .await
                         .phase(Phase::Polling)?;
                 }
@@ -327,8 +325,8 @@ impl Worker {
 
     /// Describe (with parents) → `_install_mapping` → drift check against the fresh plan.
     async fn install(&mut self, mapping: &Mapping) -> Result<(), ReaderError> {
-        if mapping.columns.is_none() && mapping.state != state::DESCRIBING {
-            protocol::set_state(self.client()?, mapping.id, state::DESCRIBING, None).await?;
+        if mapping.columns.is_none() && mapping.state != MappingState::Describing {
+            protocol::set_state(self.client()?, mapping.id, MappingState::Describing, None).await?;
         }
         let described = describe_with_parents(
             &self.context.salesforce,
@@ -367,7 +365,7 @@ impl Worker {
     }
 
     async fn initial_load(&mut self, mapping: &Mapping) -> Result<(), ReaderError> {
-        self.show(mapping, state::LOADING).await?;
+        self.show(mapping, MappingState::Loading).await?;
         // Apply, not reload: rows the writer creates while the load runs get their sfid after the
         // snapshot was taken, and a reload merge would delete them. (A table that already had rows
         // keeps those whose records are gone until an explicit reload.)
@@ -385,11 +383,11 @@ impl Worker {
         }
         self.after_full_read(mapping, report.started_at);
         let mapping = self.reread(mapping).await?;
-        self.show(&mapping, state::SYNCED).await
+        self.show(&mapping, MappingState::Synced).await
     }
 
     async fn reload(&mut self, mapping: &Mapping) -> Result<(), ReaderError> {
-        self.show(mapping, state::RELOADING).await?;
+        self.show(mapping, MappingState::Reloading).await?;
         let report = load::load(
             &self.context,
             self.client()?,
@@ -406,7 +404,7 @@ impl Worker {
         self.progress.reload_wanted = false;
         self.after_full_read(mapping, report.started_at);
         let mapping = self.reread(mapping).await?;
-        self.show(&mapping, state::SYNCED).await
+        self.show(&mapping, MappingState::Synced).await
     }
 
     /// New columns (from `alter_mapping`) are filled by reading every record again.
@@ -431,16 +429,19 @@ impl Worker {
     }
 
     /// Polls, or streams with a safety poll, until the mapping needs something else.
-    async fn sync(&mut self, mut mapping: Mapping) -> Result<Next, Failure> {
+    async fn sync(&mut self, mapping: Mapping) -> Result<Next, Failure> {
+        let next = self.follow(mapping).await;
+        self.feed.close();
+        next
+    }
+
+    async fn follow(&mut self, mut mapping: Mapping) -> Result<Next, Failure> {
         let now = Instant::now();
-        let mut session = None;
         let mut next_poll = now;
-        if mapping.streaming && self.stream_blocked_until.is_none_or(|until| until <= now) {
-            session = Some(self.subscribe(&mapping));
+        if self.feed.open(&self.context, &mapping) {
             next_poll = now + CATCH_UP_DELAY;
-        } else if !mapping.streaming && self.stream_note.is_some() {
-            self.stream_note = None;
-            self.show(&mapping, state::SYNCED)
+        } else if !mapping.streaming && self.feed.clear_note() {
+            self.show(&mapping, MappingState::Synced)
                 .await
                 .phase(Phase::Polling)?;
         }
@@ -448,11 +449,7 @@ impl Worker {
         let mut stop = self.stop.clone();
         loop {
             let echo_due = Instant::now() + ECHO_RETRY;
-            let streaming = session.is_some();
-            let resubscribe_at = match (mapping.streaming, streaming, self.stream_blocked_until) {
-                (true, false, Some(until)) => Some(until),
-                _ => None,
-            };
+            let resubscribe_at = self.feed.resubscribe_at(&mapping);
             tokio::select! {
                 _ = stop.triggered() => return Ok(Next::Stop),
                 changed = self.updates.changed() => {
@@ -467,28 +464,24 @@ impl Worker {
                     }
                     mapping = latest;
                 }
-                item = next_event(&mut session) => match item {
+                item = self.feed.next() => match item {
                     StreamItem::Event(event) => {
                         let own = self.own_client.clone();
                         let mut batch = EventBatch::default();
                         batch.add(&event, own.as_deref());
-                        if let Some(session) = session.as_mut() {
-                            session.drain_ready(&mut batch, EVENT_BATCH, own.as_deref());
-                        }
+                        self.feed.drain_ready(&mut batch, EVENT_BATCH, own.as_deref());
                         self.apply_events(&mapping, &batch, false).await.phase(Phase::Streaming)?;
                         self.failures = 0;
                     }
                     StreamItem::Subscribed => {
                         next_poll = Instant::now();
-                        if self.stream_note.take().is_some() {
-                            self.show(&mapping, state::SYNCED).await.phase(Phase::Streaming)?;
+                        if self.feed.clear_note() {
+                            self.show(&mapping, MappingState::Synced).await.phase(Phase::Streaming)?;
                         }
                     }
                     StreamItem::Ended(result) => {
-                        session = None;
                         next_poll = Instant::now();
-                        if let Some(from) = self.stream_ended(&mapping, result).await.phase(Phase::Streaming)? {
-                            session = Some(self.subscribe_from(&mapping, from));
+                        if self.stream_ended(&mapping, result).await.phase(Phase::Streaming)? {
                             next_poll = Instant::now() + CATCH_UP_DELAY;
                         }
                     }
@@ -503,8 +496,8 @@ impl Worker {
                     mapping = latest;
                     self.poll(&mapping).await.phase(Phase::Polling)?;
                     self.failures = 0;
-                    self.show(&mapping, state::SYNCED).await.phase(Phase::Polling)?;
-                    let interval = if session.is_some() {
+                    self.show(&mapping, MappingState::Synced).await.phase(Phase::Polling)?;
+                    let interval = if self.feed.is_streaming() {
                         self.context.tuning.safety_poll_interval
                     } else {
                         Duration::from_secs(u64::try_from(mapping.poll_seconds.max(1)).unwrap_or(60))
@@ -512,7 +505,7 @@ impl Worker {
                     next_poll = Instant::now() + interval;
                 }
                 _ = sleep_until(self.position.next_sweep) => {
-                    self.run_sweep(&mapping, session.is_some()).await.phase(Phase::Polling)?;
+                    self.run_sweep(&mapping, self.feed.is_streaming()).await.phase(Phase::Polling)?;
                     if self.progress.reload_wanted {
                         return Ok(Next::Continue);
                     }
@@ -524,11 +517,10 @@ impl Worker {
                 }
                 _ = sleep_until(self.schema.next_describe) => {
                     self.check_drift(&mapping).await.phase(Phase::Describe)?;
-                    self.show(&mapping, state::SYNCED).await.phase(Phase::Describe)?;
+                    self.show(&mapping, MappingState::Synced).await.phase(Phase::Describe)?;
                 }
                 _ = sleep_until(resubscribe_at.unwrap_or(now)), if resubscribe_at.is_some() => {
-                    self.stream_blocked_until = None;
-                    session = Some(self.subscribe(&mapping));
+                    self.feed.resubscribe(&self.context, &mapping);
                     next_poll = Instant::now() + CATCH_UP_DELAY;
                 }
             }
@@ -543,19 +535,6 @@ impl Worker {
             || latest.is_paused()
             || latest.streaming != current.streaming
             || self.progress.loaded_filter.as_ref() != Some(&latest.filter)
-    }
-
-    fn subscribe(&self, mapping: &Mapping) -> StreamSession {
-        let from = match mapping.replay_id {
-            Some(id) if id >= 0 => ReplayFrom::After(id),
-            _ => ReplayFrom::NewEvents,
-        };
-        self.subscribe_from(mapping, from)
-    }
-
-    fn subscribe_from(&self, mapping: &Mapping, from: ReplayFrom) -> StreamSession {
-        tracing::info!(mapping = %mapping.label(), ?from, "subscribing to change events");
-        StreamSession::start(&self.context.salesforce, &mapping.object_name, from)
     }
 
     /// Applies a batch of events and stores the replay id after it.
@@ -592,45 +571,33 @@ impl Worker {
             protocol::set_reader_position(self.client()?, mapping.id, None, Some(replay_id))
                 .await?;
         }
-        if self.stream_note.is_some() {
-            self.stream_note = None;
+        if self.feed.clear_note() {
             if let Some(latest) = self.current().await? {
-                self.show(&latest, state::SYNCED).await?;
+                self.show(&latest, MappingState::Synced).await?;
             }
         }
         Ok(())
     }
 
-    /// The subscription ended; returns where to subscribe again right away, if at all.
+    /// The subscription ended; returns whether it was subscribed again right away.
     async fn stream_ended(
         &mut self,
         mapping: &Mapping,
-        result: Result<(), StreamingError>,
-    ) -> Result<Option<ReplayFrom>, ReaderError> {
-        match result {
-            Ok(()) => Ok(None),
-            Err(StreamingError::InvalidReplayId { message, .. }) => {
-                tracing::warn!(mapping = %mapping.label(), %message, "the stored replay id is no longer valid; polling from the high-water mark and subscribing to new events");
+        result: Result<(), crate::salesforce::cometd::StreamingError>,
+    ) -> Result<bool, ReaderError> {
+        match self.feed.ended(mapping, result) {
+            AfterEnd::Poll => Ok(false),
+            AfterEnd::CatchUpFromNewEvents => {
                 self.poll(mapping).await?;
                 // -1 is "new events only": what a restarted worker should subscribe with too.
                 protocol::set_reader_position(self.client()?, mapping.id, None, Some(-1)).await?;
-                Ok(Some(ReplayFrom::NewEvents))
+                self.feed
+                    .subscribe(&self.context, mapping, ReplayFrom::NewEvents);
+                Ok(true)
             }
-            Err(StreamingError::SubscribeFailed { channel, message }) => {
-                self.stream_note = Some(format!(
-                    "Change Data Capture is not available for {} (subscribing to {channel} failed: {message}); \
-                     polling every {}s instead",
-                    mapping.object_name, mapping.poll_seconds
-                ));
-                tracing::warn!(mapping = %mapping.label(), "{}", self.stream_note.as_deref().unwrap_or_default());
-                self.stream_blocked_until = Some(Instant::now() + CDC_RETRY);
-                self.show(mapping, state::SYNCED).await?;
-                Ok(None)
-            }
-            Err(error) => {
-                tracing::warn!(mapping = %mapping.label(), error = %crate::error_chain(&error), "the change-event subscription failed; polling until it is restarted");
-                self.stream_blocked_until = Some(Instant::now() + STREAM_RESTART);
-                Ok(None)
+            AfterEnd::ShowNote => {
+                self.show(mapping, MappingState::Synced).await?;
+                Ok(false)
             }
         }
     }
@@ -678,13 +645,5 @@ impl Worker {
         self.position
             .schedule_sweep(mapping.poll_seconds, streaming);
         Ok(())
-    }
-}
-
-/// The next event of the subscription, or never without one.
-async fn next_event(session: &mut Option<StreamSession>) -> StreamItem {
-    match session {
-        Some(session) => session.next().await,
-        None => std::future::pending().await,
     }
 }

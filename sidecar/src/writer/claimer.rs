@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use serde_json::Value;
+use sfsync_protocol::ChangeResult;
 
 use super::leases::Leases;
 use super::mapping::MappingCatalog;
@@ -21,7 +21,7 @@ pub struct Triage {
     /// Writes to send, each now counted under its lease.
     pub operations: Vec<Operation>,
     /// Results for `_complete_changes` of the changes that are not sent.
-    pub finished: Vec<Value>,
+    pub finished: Vec<ChangeResult>,
 }
 
 /// Sorts claimed rows into writes and immediate results, by record.
@@ -32,7 +32,7 @@ pub fn triage(
     metrics: &WriterMetrics,
 ) -> Triage {
     let mut operations: Vec<Operation> = Vec::new();
-    let mut finished: Vec<Value> = Vec::new();
+    let mut finished: Vec<ChangeResult> = Vec::new();
     for group in group_by_record(rows) {
         let Some(mapping) = catalog.get(group[0].mapping_id).cloned() else {
             let error = WriteError::new(

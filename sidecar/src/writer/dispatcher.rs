@@ -3,43 +3,34 @@
 //! leases of everything it holds, pauses while the API allowance is spent, and on shutdown stops
 //! claiming, gives back what it has not sent and lets in-flight calls finish.
 //!
-//! The loop only sequences; each concern has its own type: [`PauseGate`] (API-limit pauses and
-//! outage holds), [`Route`] (Bulk API 2.0 or Collections, and what a claim asks for),
-//! [`CatalogRefresher`] (the mappings, shared with the notification filter) and [`Leases`] (what
-//! each claim's token still covers, and renewal).
-//!
-//! Notifications are wake-ups, not work items: any role may `NOTIFY sfsync_changes`, so a flood of
-//! them must cost neither memory nor a claim each. They raise one flag (see `db::listen`), a claim
-//! takes down the flag (it sees every change committed before it), and flag-driven claims come at
-//! most every [`NOTIFY_MIN_GAP`].
+//! The loop only sequences; each concern has its own type: [`QueueLink`] (the claiming connection
+//! and the notification listener), [`PauseGate`] (API-limit pauses and outage holds), [`Route`]
+//! (Bulk API 2.0 or Collections, and what a claim asks for), [`CatalogRefresher`] (the mappings,
+//! shared with the notification filter), [`Leases`] (what each claim's token still covers, and
+//! renewal) and the [`Scheduler`] (which claimed writes go out in which call).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing::Instrument;
 
-use serde_json::Value;
 use tokio::task::JoinSet;
-use tokio_postgres::Client;
 
 use super::catalog_refresh::CatalogRefresher;
 use super::claimer::{triage, Triage};
 use super::leases::Leases;
-use super::mapping::MappingCatalog;
 use super::outcome::{retry_result, WriteError};
 use super::pause_gate::PauseGate;
+use super::queue_link::{ClaimRequest, QueueLink};
 use super::route::{Route, BULK_MIN_WRITES};
 use super::schedule::{BatchLimits, Flush, Scheduler};
-use super::shipment::{self, ShipmentContext, ShipmentReport, MAX_ATTEMPTS};
-use crate::db::queue::{self, retry_conflicts};
-use crate::db::{Database, DbError, WakeFilter, Wakeups};
+use super::shipment::{self, ShipmentContext, ShipmentReport};
+use crate::db::{Database, DbError};
 use crate::metrics::Health;
 use crate::salesforce::{Backoff, SalesforceClient};
 use crate::shutdown::ShutdownSignal;
 
 /// The name under which the writer reports to `/healthz`.
 pub const HEALTH_PART: &str = "writer";
-/// The channel the extension notifies (when `sfsync.notify` is on).
-const CHANGES_CHANNEL: &str = "sfsync_changes";
 /// Writes per Bulk API job at most.
 const BULK_JOB_WRITES: usize = 10_000;
 /// A Bulk job that is not full waits at most this long for more claims.
@@ -48,9 +39,6 @@ const PARTIAL_JOB_WAIT: Duration = Duration::from_secs(1);
 const PARTIAL_CALL_WAIT: Duration = Duration::from_millis(100);
 /// How long in-flight calls get to finish after shutdown is requested.
 const SHUTDOWN_WAIT: Duration = Duration::from_secs(20);
-/// A wake-up by notification claims at most this soon after the previous claim: however fast
-/// notifications arrive, they cause at most 50 claims a second (the poll adds its own).
-const NOTIFY_MIN_GAP: Duration = Duration::from_millis(20);
 
 /// The writer's knobs, from the configuration.
 #[derive(Debug, Clone)]
@@ -73,16 +61,12 @@ impl WriterSettings {
 
 pub struct Dispatcher {
     settings: WriterSettings,
-    database: Database,
     context: Arc<ShipmentContext>,
     health: Arc<Health>,
     shutdown: ShutdownSignal,
-    claim_client: Option<Client>,
-    listener: Option<(Client, Wakeups)>,
-    listener_retry_at: Instant,
+    /// The claiming connection and the notification listener.
+    queue: QueueLink,
     catalog: CatalogRefresher,
-    /// When the last claim started: wake-ups by notification keep [`NOTIFY_MIN_GAP`] from it.
-    last_claim_at: Option<Instant>,
     scheduler: Scheduler,
     in_flight: JoinSet<ShipmentReport>,
     leases: Leases,
@@ -114,15 +98,11 @@ impl Dispatcher {
         let catalog = CatalogRefresher::new(settings.schema.clone());
         Self {
             settings,
-            database,
             context,
             health,
             shutdown,
-            claim_client: None,
-            listener: None,
-            listener_retry_at: Instant::now(),
+            queue: QueueLink::new(database),
             catalog,
-            last_claim_at: None,
             scheduler: Scheduler::new(),
             in_flight: JoinSet::new(),
             leases: Leases::default(),
@@ -168,14 +148,8 @@ impl Dispatcher {
                     }
                 }
                 _ = poll.tick() => self.context.metrics.wakeups.with_label_values(&["poll"]).inc(),
-                woke = next_wakeup(&mut self.listener) => match woke {
-                    None => self.listener = None,
-                    Some(()) => {
-                        self.context.metrics.wakeups.with_label_values(&["notify"]).inc();
-                        if let Some(at) = self.last_claim_at {
-                            tokio::time::sleep_until(tokio::time::Instant::from_std(at + NOTIFY_MIN_GAP)).await;
-                        }
-                    }
+                notified = self.queue.notified() => if notified {
+                    self.context.metrics.wakeups.with_label_values(&["notify"]).inc();
                 },
                 _ = sleep_until(wake_at) => {}
             }
@@ -185,13 +159,9 @@ impl Dispatcher {
 
     /// One round: connections, catalog, resume after a pause, claim.
     async fn step(&mut self) -> Result<(), DbError> {
-        if self.claim_client.as_ref().is_none_or(Client::is_closed) {
-            let client = self.database.connect().await?;
-            queue::prepare_claim_session(&client).await?;
-            self.claim_client = Some(client);
-            tracing::debug!("writer connected to the database");
-        }
-        self.ensure_listener().await;
+        self.queue
+            .connect(&self.catalog, &self.context.metrics.notifications)
+            .await?;
         if self.catalog.due() {
             self.reload_catalog().await?;
         }
@@ -245,41 +215,20 @@ impl Dispatcher {
         [self.gate.wake_at(), partial].into_iter().flatten().min()
     }
 
-    async fn ensure_listener(&mut self) {
-        if self.listener.is_some() || Instant::now() < self.listener_retry_at {
-            return;
-        }
-        let catalog = self.catalog.subscribe();
-        let received = self.context.metrics.notifications.clone();
-        let filter: WakeFilter = Box::new(move |payload| {
-            received.inc();
-            concerns_catalog(payload, &catalog.borrow())
-        });
-        match self.database.listen(CHANGES_CHANNEL, filter).await {
-            Ok(listener) => self.listener = Some(listener),
-            Err(error) => {
-                tracing::debug!(error = %crate::error_chain(&error), "cannot LISTEN for change notifications; polling only");
-                self.listener_retry_at = Instant::now() + Duration::from_secs(10);
-            }
-        }
-    }
-
     async fn reload_catalog(&mut self) -> Result<(), DbError> {
-        let client = connected(&self.claim_client, &self.database)?;
-        self.catalog.reload(client).await
-    }
-
-    fn claim_client(&self) -> Result<&Client, DbError> {
-        connected(&self.claim_client, &self.database)
+        self.catalog.reload(self.queue.client()?).await
     }
 
     /// Claims a Bulk-sized batch when a mapping's backlog calls for it, else enough records to fill
     /// the free calls.
     async fn intake(&mut self) -> Result<(), DbError> {
         if self.route.due(self.drained) {
-            let client = connected(&self.claim_client, &self.database)?;
             self.route
-                .measure(client, self.catalog.current(), self.settings.bulk_threshold)
+                .measure(
+                    self.queue.client()?,
+                    self.catalog.current(),
+                    self.settings.bulk_threshold,
+                )
                 .await?;
         }
         let lease_seconds = self.settings.lease_seconds();
@@ -290,20 +239,17 @@ impl Dispatcher {
         let plan = self
             .route
             .next_claim(i32::try_from(wanted.max(1)).unwrap_or(i32::MAX));
-        let (batch, mapping, bulk_mapping) = (plan.batch, plan.mapping, plan.bulk);
-        // this claim sees every change whose notification is pending now: take the flag down
-        if let Some((_, wakeups)) = &mut self.listener {
-            wakeups.clear();
-        }
+        let request = ClaimRequest {
+            batch: plan.batch,
+            lease_seconds,
+            mapping: plan.mapping,
+        };
+        let bulk_mapping = plan.bulk;
         let claim_started = Instant::now();
-        self.last_claim_at = Some(claim_started);
-        let client = self.claim_client()?;
-        let claims = &self.context.metrics.claims;
-        let rows = retry_conflicts(5, || {
-            claims.inc();
-            queue::claim_changes(client, batch, lease_seconds, mapping)
-        })
-        .await?;
+        let rows = self
+            .queue
+            .claim(&request, &self.context.metrics.claims)
+            .await?;
         let claimed = rows.len();
         self.drained = self.route.claimed(&plan, claimed);
         if rows.is_empty() {
@@ -324,14 +270,7 @@ impl Dispatcher {
             &mut self.leases,
             &self.context.metrics,
         );
-        if !finished.is_empty() {
-            let results = Value::Array(finished);
-            let client = self.claim_client()?;
-            retry_conflicts(5, || {
-                queue::complete_changes(client, &results, MAX_ATTEMPTS)
-            })
-            .await?;
-        }
+        self.queue.complete(&finished).await?;
         tracing::debug!(
             claimed,
             writes = operations.len(),
@@ -389,9 +328,12 @@ impl Dispatcher {
     }
 
     async fn renew_leases(&mut self) -> Result<(), DbError> {
-        let client = connected(&self.claim_client, &self.database)?;
         self.leases
-            .renew(client, self.settings.lease_seconds(), &mut self.scheduler)
+            .renew(
+                self.queue.client()?,
+                self.settings.lease_seconds(),
+                &mut self.scheduler,
+            )
             .await
     }
 
@@ -402,7 +344,7 @@ impl Dispatcher {
             return;
         }
         let error = WriteError::new("RELEASED", reason);
-        let results: Vec<Value> = waiting
+        let results: Vec<_> = waiting
             .iter()
             .flat_map(|entry| {
                 entry
@@ -413,16 +355,7 @@ impl Dispatcher {
             })
             .collect();
         self.leases.forget(&waiting);
-        let results = Value::Array(results);
-        let released = async {
-            let client = self.claim_client()?;
-            retry_conflicts(5, || {
-                queue::complete_changes(client, &results, MAX_ATTEMPTS)
-            })
-            .await
-        }
-        .await;
-        if let Err(error) = released {
+        if let Err(error) = self.queue.complete(&results).await {
             tracing::warn!(error = %crate::error_chain(&error), "cannot give unsent changes back; they return when their lease lapses");
         }
     }
@@ -434,7 +367,7 @@ impl Dispatcher {
         self.health
             .set_unhealthy(HEALTH_PART, format!("database: {detail}"));
         if error.is_connection_lost() {
-            self.claim_client = None;
+            self.queue.connection_lost();
         }
         let backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
         let delay = backoff.delay(self.database_failures.saturating_sub(1));
@@ -467,35 +400,6 @@ impl Dispatcher {
         }
         self.health.remove(HEALTH_PART);
         self.health.clear_note(HEALTH_PART);
-    }
-}
-
-/// The claiming connection, if it is open (a free function so that it borrows one field only).
-fn connected<'a>(client: &'a Option<Client>, database: &Database) -> Result<&'a Client, DbError> {
-    client
-        .as_ref()
-        .filter(|client| !client.is_closed())
-        .ok_or_else(|| DbError::NotConnected {
-            target: database.settings().describe(),
-        })
-}
-
-/// The next wake-up of the listener (None: its connection is gone); never, without a listener.
-async fn next_wakeup(listener: &mut Option<(Client, Wakeups)>) -> Option<()> {
-    match listener {
-        Some((_, wakeups)) => wakeups.next().await,
-        None => std::future::pending().await,
-    }
-}
-
-/// Whether a notification is about a mapping of this writer's schema: the channel is shared by
-/// every schema of the database, and the catalog holds only this schema's mappings. A payload that
-/// is not a mapping id wakes the writer. A mapping created since the catalog was read is skipped:
-/// the poll claims its changes.
-fn concerns_catalog(payload: &str, catalog: &MappingCatalog) -> bool {
-    match payload.trim().parse::<i64>() {
-        Ok(mapping_id) => catalog.get(mapping_id).is_some(),
-        Err(_) => true,
     }
 }
 

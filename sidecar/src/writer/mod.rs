@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod operation;
 pub mod outcome;
 mod pause_gate;
+mod queue_link;
 mod route;
 pub mod schedule;
 mod shipment;

@@ -1,10 +1,9 @@
 //! What became of a write, and the per-change results `_complete_changes` takes: the carrier gets the
 //! write's outcome, merged changes become MERGED (or are released with it on RETRY). The entries are
-//! the contract's [`ChangeResult`]s, handed on as the JSON `_complete_changes` takes.
+//! the contract's [`ChangeResult`]s (`db::queue::complete_changes` sends them as JSON).
 
 use std::time::Duration;
 
-use serde_json::Value;
 use sfsync_protocol::{ChangeResult, Outcome, ResultError};
 
 use super::operation::Operation;
@@ -116,30 +115,28 @@ impl WriteOutcome {
 }
 
 /// The `_complete_changes` entries for an operation and its outcome.
-pub fn change_results(operation: &Operation, outcome: &WriteOutcome) -> Vec<Value> {
+pub fn change_results(operation: &Operation, outcome: &WriteOutcome) -> Vec<ChangeResult> {
     let mut results = Vec::with_capacity(1 + operation.merged.len());
-    let merged = |results: &mut Vec<Value>| {
+    let merged = |results: &mut Vec<ChangeResult>| {
         results.extend(
             operation
                 .merged
                 .iter()
-                .map(|id| ChangeResult::new(*id, &operation.token, Outcome::Merged).to_json()),
+                .map(|id| ChangeResult::new(*id, &operation.token, Outcome::Merged)),
         )
     };
     match outcome {
         WriteOutcome::Success { sfid } => {
             results.push(
                 ChangeResult::new(operation.carrier, &operation.token, Outcome::Success)
-                    .with_sfid(sfid.clone())
-                    .to_json(),
+                    .with_sfid(sfid.clone()),
             );
             merged(&mut results);
         }
         WriteOutcome::Failed(error) => {
             results.push(
                 ChangeResult::new(operation.carrier, &operation.token, Outcome::Failed)
-                    .with_error(error.to_result_error())
-                    .to_json(),
+                    .with_error(error.to_result_error()),
             );
             merged(&mut results);
         }
@@ -153,23 +150,23 @@ pub fn change_results(operation: &Operation, outcome: &WriteOutcome) -> Vec<Valu
 }
 
 /// One RETRY entry (`after = None`: the queue's exponential backoff with jitter).
-pub fn retry_result(id: i64, token: &str, error: &WriteError, after: Option<Duration>) -> Value {
+pub fn retry_result(
+    id: i64,
+    token: &str,
+    error: &WriteError,
+    after: Option<Duration>,
+) -> ChangeResult {
     ChangeResult::new(id, token, Outcome::Retry)
         .with_error(error.to_result_error())
         .with_retry_after(after.map(|after| after.as_secs_f64()))
-        .to_json()
 }
 
 /// IGNORED entries for changes that need no write.
-pub fn ignored_results(change_ids: &[i64], token: &str, reason: &str) -> Vec<Value> {
+pub fn ignored_results(change_ids: &[i64], token: &str, reason: &str) -> Vec<ChangeResult> {
     let error = WriteError::new("NOTHING_TO_SEND", reason).to_result_error();
     change_ids
         .iter()
-        .map(|id| {
-            ChangeResult::new(*id, token, Outcome::Ignored)
-                .with_error(error.clone())
-                .to_json()
-        })
+        .map(|id| ChangeResult::new(*id, token, Outcome::Ignored).with_error(error.clone()))
         .collect()
 }
 
@@ -206,7 +203,7 @@ mod tests {
             },
         );
         assert_eq!(
-            Value::Array(results),
+            serde_json::to_value(&results).expect("results serialise"),
             json!([{"id": 3, "token": "t", "outcome": "SUCCESS", "sfid": "001x"},
                    {"id": 1, "token": "t", "outcome": "MERGED"}, {"id": 2, "token": "t", "outcome": "MERGED"}])
         );
@@ -216,6 +213,7 @@ mod tests {
             fields: vec!["Name".into()],
         };
         let results = change_results(&operation(), &WriteOutcome::Failed(failure));
+        let results = serde_json::to_value(&results).expect("results serialise");
         assert_eq!(results[0]["outcome"], "FAILED");
         assert_eq!(results[0]["error"]["fields"], json!(["Name"]));
         assert_eq!(results[1]["outcome"], "MERGED");
@@ -234,7 +232,7 @@ mod tests {
         assert_eq!(results.len(), 3);
         assert!(results
             .iter()
-            .all(|r| r["outcome"] == "RETRY" && r["retry_after_seconds"] == json!(1.5)));
+            .all(|r| r.outcome == Outcome::Retry && r.retry_after_seconds == Some(1.5)));
     }
 
     #[test]

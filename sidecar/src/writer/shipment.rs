@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use serde_json::Value;
+use sfsync_protocol::ChangeResult;
 
 use super::bulk;
 use super::collections;
@@ -99,7 +99,7 @@ pub async fn run(context: Arc<ShipmentContext>, batch: Batch) -> ShipmentReport 
     let object = batch.mapping.object.as_str();
     // Results are recorded in chunks (one record's changes never split): short transactions keep
     // concurrent completions and claims from queueing behind one large one.
-    let mut chunks: Vec<Vec<Value>> = vec![Vec::new()];
+    let mut chunks: Vec<Vec<ChangeResult>> = vec![Vec::new()];
     let mut succeeded = 0;
     for (waiting, outcome) in batch.writes.iter().zip(&outcomes) {
         if chunks
@@ -131,7 +131,7 @@ pub async fn run(context: Arc<ShipmentContext>, batch: Batch) -> ShipmentReport 
         }
     }
     for chunk in chunks {
-        complete(&context, &Value::Array(chunk)).await;
+        complete(&context, &chunk).await;
     }
     tracing::debug!(
         object,
@@ -374,8 +374,8 @@ async fn parent_pending(context: &ShipmentContext, operation: &Operation) -> Res
 /// `_complete_changes`, retried on deadlocks and while the database is unreachable. If it never
 /// succeeds the changes stay leased until the lease lapses and are then written again (safe with an
 /// upsert field; the documented risk without one).
-async fn complete(context: &ShipmentContext, results: &Value) {
-    if results.as_array().is_none_or(Vec::is_empty) {
+async fn complete(context: &ShipmentContext, results: &[ChangeResult]) {
+    if results.is_empty() {
         return;
     }
     let backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
