@@ -26,7 +26,7 @@ PGRX_INSTALL_SUDO := $(if $(IS_ROOT),,--sudo)
 CLIENT_TOOLS ?= $(CURDIR)/target/client-tools
 export SFSYNC_CLIENT_TOOLS := $(CLIENT_TOOLS)
 
-.PHONY: all setup install build client-tools test test-extension test-workspace test-demo bench bench-capture demo demo-stop fmt lint clean
+.PHONY: all setup install build client-tools test test-sql test-extension test-workspace test-demo bench bench-capture demo demo-stop fmt lint clean
 
 all: build
 
@@ -69,8 +69,14 @@ client-tools:
 test: setup
 	$(MAKE) test-extension
 	$(MAKE) install
+	$(MAKE) test-sql
 	$(MAKE) test-workspace
 	$(MAKE) test-demo
+
+## test-sql: the SQL regression tests (tests/pg_regress: SQL files and their expected output) against
+## the installed extension; `scripts/pg-regress --accept NAME` records a new test's output
+test-sql:
+	scripts/pg-regress
 
 test-extension:
 	@$(SUDO) mkdir -p $(SFSYNC_TMP)/pgrx-test && $(if $(IS_ROOT),chown postgres $(SFSYNC_TMP)/pgrx-test,true)
