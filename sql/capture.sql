@@ -1,16 +1,18 @@
 -- Capture: the trigger functions installed on every mapped table, the echo guard and helpers.
 
--- AFTER INSERT OR UPDATE OR DELETE FOR EACH ROW: queues the change (src/capture).
+-- AFTER ... FOR EACH ROW: queues the change (src/capture): inserts and deletes of read-write tables,
+-- and inserts, updates and deletes of read-only ones (archived as READONLY).
 CREATE FUNCTION sfsync._capture() RETURNS trigger
     LANGUAGE c AS 'MODULE_PATHNAME', 'sfsync_capture';
 COMMENT ON FUNCTION sfsync._capture() IS
-    'sfsync capture trigger: queues inserted, changed and deleted rows of a mapped table into sfsync.change';
+    'sfsync capture trigger: queues inserted and deleted rows of a read-write table (and changed rows of a read-only one) into sfsync.change';
 
--- BEFORE INSERT OR UPDATE FOR EACH ROW: sets _hc_lastop = 'PENDING' when a change will be queued.
+-- BEFORE INSERT OR UPDATE FOR EACH ROW on read-write tables: sets _hc_lastop = 'PENDING' when a change
+-- will be queued; with the argument capture_updates it also queues updates (one trigger per update).
 CREATE FUNCTION sfsync._mark_pending() RETURNS trigger
     LANGUAGE c AS 'MODULE_PATHNAME', 'sfsync_status';
 COMMENT ON FUNCTION sfsync._mark_pending() IS
-    'sfsync status trigger: marks a row PENDING when a local change to it will be sent to Salesforce';
+    'sfsync status trigger: marks a row PENDING when a local change to it will be sent to Salesforce, and queues updates of a read-write table';
 
 -- True while the sidecar applies Salesforce data in this transaction (the echo guard); for use in
 -- users' own triggers, like Heroku Connect's get_xmlbinary() test.

@@ -365,16 +365,21 @@ BEGIN
     UPDATE sfsync.mapping SET config_version = config_version + 1, updated_at = now()
      WHERE id = p_mapping RETURNING * INTO m;
     v_table := sfsync._mapped_table(m);
-    EXECUTE format('CREATE OR REPLACE TRIGGER sfsync_capture AFTER INSERT OR UPDATE OR DELETE ON %s '
-                   'FOR EACH ROW EXECUTE FUNCTION sfsync._capture(%L, %L)',
-                   v_table, m.id, m.config_version);
     IF m.access = 'read_write' THEN
-        EXECUTE format('CREATE OR REPLACE TRIGGER sfsync_status BEFORE INSERT OR UPDATE ON %s '
-                       'FOR EACH ROW EXECUTE FUNCTION sfsync._mark_pending(%L, %L)',
+        -- one trigger queues each write: updates in the BEFORE trigger that marks the row PENDING
+        -- (its third argument), inserts and deletes after the row is written (src/capture)
+        EXECUTE format('CREATE OR REPLACE TRIGGER sfsync_capture AFTER INSERT OR DELETE ON %s '
+                       'FOR EACH ROW EXECUTE FUNCTION sfsync._capture(%L, %L)',
                        v_table, m.id, m.config_version);
+        EXECUTE format('CREATE OR REPLACE TRIGGER sfsync_status BEFORE INSERT OR UPDATE ON %s '
+                       'FOR EACH ROW EXECUTE FUNCTION sfsync._mark_pending(%L, %L, %L)',
+                       v_table, m.id, m.config_version, 'capture_updates');
         EXECUTE format('CREATE OR REPLACE TRIGGER sfsync_truncate BEFORE TRUNCATE ON %s '
                        'FOR EACH STATEMENT EXECUTE FUNCTION sfsync._refuse_truncate()', v_table);
     ELSE
+        EXECUTE format('CREATE OR REPLACE TRIGGER sfsync_capture AFTER INSERT OR UPDATE OR DELETE ON %s '
+                       'FOR EACH ROW EXECUTE FUNCTION sfsync._capture(%L, %L)',
+                       v_table, m.id, m.config_version);
         PERFORM sfsync._drop_triggers(v_table, ARRAY['sfsync_status', 'sfsync_truncate']);
     END IF;
 END

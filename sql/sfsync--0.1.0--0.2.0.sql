@@ -228,16 +228,21 @@ BEGIN
     UPDATE sfsync.mapping SET config_version = config_version + 1, updated_at = now()
      WHERE id = p_mapping RETURNING * INTO m;
     v_table := sfsync._mapped_table(m);
-    EXECUTE format('CREATE OR REPLACE TRIGGER sfsync_capture AFTER INSERT OR UPDATE OR DELETE ON %s '
-                   'FOR EACH ROW EXECUTE FUNCTION sfsync._capture(%L, %L)',
-                   v_table, m.id, m.config_version);
     IF m.access = 'read_write' THEN
-        EXECUTE format('CREATE OR REPLACE TRIGGER sfsync_status BEFORE INSERT OR UPDATE ON %s '
-                       'FOR EACH ROW EXECUTE FUNCTION sfsync._mark_pending(%L, %L)',
+        -- one trigger queues each write: updates in the BEFORE trigger that marks the row PENDING
+        -- (its third argument), inserts and deletes after the row is written (src/capture)
+        EXECUTE format('CREATE OR REPLACE TRIGGER sfsync_capture AFTER INSERT OR DELETE ON %s '
+                       'FOR EACH ROW EXECUTE FUNCTION sfsync._capture(%L, %L)',
                        v_table, m.id, m.config_version);
+        EXECUTE format('CREATE OR REPLACE TRIGGER sfsync_status BEFORE INSERT OR UPDATE ON %s '
+                       'FOR EACH ROW EXECUTE FUNCTION sfsync._mark_pending(%L, %L, %L)',
+                       v_table, m.id, m.config_version, 'capture_updates');
         EXECUTE format('CREATE OR REPLACE TRIGGER sfsync_truncate BEFORE TRUNCATE ON %s '
                        'FOR EACH STATEMENT EXECUTE FUNCTION sfsync._refuse_truncate()', v_table);
     ELSE
+        EXECUTE format('CREATE OR REPLACE TRIGGER sfsync_capture AFTER INSERT OR UPDATE OR DELETE ON %s '
+                       'FOR EACH ROW EXECUTE FUNCTION sfsync._capture(%L, %L)',
+                       v_table, m.id, m.config_version);
         PERFORM sfsync._drop_triggers(v_table, ARRAY['sfsync_status', 'sfsync_truncate']);
     END IF;
 END
@@ -2496,3 +2501,31 @@ COMMENT ON FUNCTION sfsync._bind_session(text) IS
     'sfsync: binds this connection to a schema for its whole life (only _open_session calls it)';
 COMMENT ON FUNCTION sfsync._session_schema() IS
     'sfsync: the schema this connection is bound to, or NULL';
+
+-- Capture: one trigger queues each write of a read-write table (updates in the BEFORE trigger that
+-- marks the row PENDING, inserts and deletes in the AFTER trigger); every installed mapping gets the
+-- new trigger definitions.
+COMMENT ON FUNCTION sfsync._capture() IS
+    'sfsync capture trigger: queues inserted and deleted rows of a read-write table (and changed rows of a read-only one) into sfsync.change';
+COMMENT ON FUNCTION sfsync._mark_pending() IS
+    'sfsync status trigger: marks a row PENDING when a local change to it will be sent to Salesforce, and queues updates of a read-write table';
+DO $triggers$
+DECLARE
+    m sfsync.mapping;
+    v_table regclass;
+BEGIN
+    -- as _install_triggers does, but keeping each mapping's configuration version (the trigger cache
+    -- stays valid: the column plan did not change)
+    FOR m IN SELECT * FROM sfsync.mapping mm
+              WHERE mm.columns IS NOT NULL AND mm.access = 'read_write' ORDER BY mm.id LOOP
+        v_table := sfsync._mapped_table(m, false);
+        CONTINUE WHEN v_table IS NULL;
+        EXECUTE format('CREATE OR REPLACE TRIGGER sfsync_capture AFTER INSERT OR DELETE ON %s '
+                       'FOR EACH ROW EXECUTE FUNCTION sfsync._capture(%L, %L)',
+                       v_table, m.id, m.config_version);
+        EXECUTE format('CREATE OR REPLACE TRIGGER sfsync_status BEFORE INSERT OR UPDATE ON %s '
+                       'FOR EACH ROW EXECUTE FUNCTION sfsync._mark_pending(%L, %L, %L)',
+                       v_table, m.id, m.config_version, 'capture_updates');
+    END LOOP;
+END
+$triggers$;

@@ -73,6 +73,26 @@ pub unsafe fn trigger_args(trigger: *const pg_sys::Trigger) -> (i64, &'static st
     }
 }
 
+/// Whether the firing trigger is a BEFORE trigger that captures updates itself (a third argument
+/// `capture_updates`): then the table's AFTER trigger fires only for inserts and deletes. Triggers
+/// created before 0.2.0 have two arguments and leave updates to the AFTER trigger.
+///
+/// # Safety
+/// `trigger` must point to the firing trigger.
+pub unsafe fn captures_updates(trigger: *const pg_sys::Trigger) -> bool {
+    unsafe {
+        let trigger = &*trigger;
+        if trigger.tgnargs < 3 {
+            return false;
+        }
+        let args = std::slice::from_raw_parts(trigger.tgargs, trigger.tgnargs as usize);
+        CStr::from_ptr(args[2]).to_bytes() == CAPTURE_UPDATES.as_bytes()
+    }
+}
+
+/// The third argument of a BEFORE trigger that captures updates (see [`captures_updates`]).
+pub const CAPTURE_UPDATES: &str = "capture_updates";
+
 /// The cached configuration for the firing trigger, loading it on first use or after a change.
 ///
 /// # Safety

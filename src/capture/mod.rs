@@ -1,13 +1,20 @@
 //! The capture triggers: every application write to a mapped table, on the hot path.
 //!
-//! Two row triggers per read-write table (see `sql/capture.sql` for their DDL):
+//! Two row triggers per read-write table (see `sql/capture.sql` for their DDL, `_install_triggers` in
+//! `sql/mapping.sql` for how they are created):
 //! - `sfsync_status` (BEFORE INSERT OR UPDATE) marks the row `_hc_lastop = 'PENDING'` and clears
-//!   `_hc_err` when something will be sent;
-//! - `sfsync_capture` (AFTER INSERT OR UPDATE OR DELETE) queues the change into `sfsync.change`.
+//!   `_hc_err` when something will be sent, and queues updates into `sfsync.change`;
+//! - `sfsync_capture` (AFTER INSERT OR DELETE) queues inserts and deletes.
 //!
-//! Capture runs AFTER the row is written so `INSERT … ON CONFLICT` and other BEFORE triggers cannot
-//! make it queue a row that was never stored. Both are written as plain C-ABI functions: no per-call
-//! allocation of trigger wrappers, no JSON parsing, datums compared and encoded directly.
+//! So each write fires one trigger that queues. Inserts are queued AFTER the row is written, so that
+//! `INSERT … ON CONFLICT` cannot make capture queue a row that was never stored (the conflict turns
+//! it into an update, which the BEFORE UPDATE trigger captures). An update reaches a BEFORE ROW
+//! trigger only once its row is locked (and re-read under READ COMMITTED), so what it queues is the
+//! update that is then written — or the statement fails and the queue entry goes with it. Read-only
+//! tables have only `sfsync_capture`, for inserts, updates and deletes (archived as READONLY).
+//!
+//! Both are plain C-ABI functions: no per-call allocation of trigger wrappers, no JSON parsing, datums
+//! compared and encoded directly.
 
 mod config;
 mod dates;
@@ -15,7 +22,7 @@ mod direct;
 mod json;
 pub mod queue;
 
-use config::{table_config, TableConfig};
+use config::{captures_updates, table_config, TableConfig};
 use json::{push_datum_json, same_value};
 use pgrx::pg_sys::submodules::ffi::pg_guard_ffi_boundary;
 use pgrx::pg_sys::submodules::panic::pgrx_extern_c_guard;
@@ -47,7 +54,7 @@ pub unsafe extern "C-unwind" fn sfsync_capture(fcinfo: pg_sys::FunctionCallInfo)
     unsafe { pgrx_extern_c_guard(move || capture(fcinfo)) }
 }
 
-/// BEFORE ROW trigger: sets `_hc_lastop = 'PENDING'` when a change will be queued.
+/// BEFORE ROW trigger: sets `_hc_lastop = 'PENDING'` when a change will be queued, and queues updates.
 ///
 /// # Safety
 /// Called by Postgres' trigger manager with a valid `fcinfo`.
@@ -171,7 +178,7 @@ fn capture(fcinfo: pg_sys::FunctionCallInfo) -> Datum {
                 Row::deform(td.tg_newtuple, tupdesc),
             );
             refuse_sync_owned_writes(td, &config, Some(&old), &new);
-            capture_update(&config, &old, &new)
+            capture_update(&config, &old, &new);
         }
         pg_sys::TRIGGER_EVENT_DELETE => {
             capture_delete(&config, &Row::deform(td.tg_trigtuple, tupdesc))
@@ -280,7 +287,8 @@ fn capture_insert(config: &TableConfig, row: &Row) {
     );
 }
 
-fn capture_update(config: &TableConfig, old: &Row, new: &Row) {
+/// Queues an update; returns whether something will be sent to Salesforce (a NEW change).
+fn capture_update(config: &TableConfig, old: &Row, new: &Row) -> bool {
     let sendable = |c: &&config::CapturedColumn| config.read_write && c.updatable;
     let is_changed = |c: &&config::CapturedColumn| changed(c, old, new);
     let (values, old_values, state, destination) = match object_json(
@@ -303,9 +311,10 @@ fn capture_update(config: &TableConfig, old: &Row, new: &Row) {
                 ChangeState::Readonly,
                 Destination::Archive,
             ),
-            None => return, // a no-op update: nothing queued, _hc_lastop untouched
+            None => return false, // a no-op update: nothing queued, _hc_lastop untouched
         },
     };
+    let sends = state == ChangeState::New;
     enqueue(
         &Change {
             mapping_id: config.mapping_id,
@@ -320,6 +329,7 @@ fn capture_update(config: &TableConfig, old: &Row, new: &Row) {
         },
         destination,
     );
+    sends
 }
 
 fn capture_delete(config: &TableConfig, row: &Row) {
@@ -366,10 +376,16 @@ fn mark_pending(fcinfo: pg_sys::FunctionCallInfo) -> Datum {
     let new = Row::deform(tuple, tupdesc);
     let will_send = if is_update {
         let old = Row::deform(td.tg_trigtuple, tupdesc);
-        config
-            .columns
-            .iter()
-            .any(|c| c.updatable && changed(c, &old, &new))
+        // SAFETY: the firing trigger.
+        if unsafe { captures_updates(td.tg_trigger) } {
+            refuse_sync_owned_writes(td, &config, Some(&old), &new);
+            capture_update(&config, &old, &new)
+        } else {
+            config
+                .columns
+                .iter()
+                .any(|c| c.updatable && changed(c, &old, &new))
+        }
     } else {
         config
             .columns

@@ -49,6 +49,33 @@ mod tests {
     }
 
     #[pg_test]
+    fn an_insert_that_conflicts_is_queued_once_as_the_update_it_became() {
+        let m = map_account_rw();
+        run("SET LOCAL sfsync.origin = 'salesforce'");
+        run("INSERT INTO salesforce.account (id, sfid, name, _hc_lastop) VALUES (7, '001000000000001AAA', 'Acme', 'SYNCED')");
+        run("RESET sfsync.origin");
+        run("INSERT INTO salesforce.account (id, name) VALUES (7, 'Acme Corp') ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name");
+        run("INSERT INTO salesforce.account (id, name) VALUES (7, 'Ignored') ON CONFLICT (id) DO NOTHING");
+        let c = changes(m);
+        assert_eq!(c.len(), 1, "one change, the update: {c:?}");
+        assert_eq!(c[0]["action"], "UPDATE");
+        assert_eq!(c[0]["values"], json!({"name": "Acme Corp"}));
+        assert_eq!(c[0]["old"], json!({"name": "Acme"}));
+        assert_eq!(lastop("id = 7"), Some("PENDING".into()));
+    }
+
+    #[pg_test]
+    fn an_update_of_a_read_write_table_fires_one_queueing_trigger() {
+        map_account_rw();
+        // updates are queued by the BEFORE trigger; the AFTER trigger fires only for inserts and deletes
+        assert_eq!(
+            text("SELECT string_agg(pg_get_triggerdef(t.oid), E'\\n' ORDER BY t.tgname) FROM pg_trigger t WHERE t.tgrelid = 'salesforce.account'::regclass AND t.tgname IN ('sfsync_capture', 'sfsync_status')")
+                .map(|defs| defs.contains("AFTER INSERT OR DELETE") && defs.contains("BEFORE INSERT OR UPDATE") && defs.contains("'capture_updates'")),
+            Some(true)
+        );
+    }
+
+    #[pg_test]
     fn no_op_update_queues_nothing_and_keeps_lastop() {
         let m = map_account_rw();
         run("SET LOCAL sfsync.origin = 'salesforce'");
