@@ -89,12 +89,14 @@ impl WorldBuilder {
         let sql = db.connect().await;
         let args: Vec<&str> = self.emulator_args.iter().map(String::as_str).collect();
         let emulator = Emulator::start(&args);
-        let mut env = emulator.sidecar_env();
-        env.push(("DATABASE_URL".into(), db.sidecar_url()));
-        for (key, value) in self.env {
-            env.retain(|(existing, _)| *existing != key);
-            env.push((key, value));
-        }
+        let mut base = emulator.sidecar_env();
+        base.push(("DATABASE_URL".into(), db.sidecar_url()));
+        let pairs: Vec<(&str, &str)> = self
+            .env
+            .iter()
+            .map(|(key, value)| (key.as_str(), value.as_str()))
+            .collect();
+        let env = with_env(&base, &pairs);
         World {
             db,
             sql,
