@@ -12,7 +12,7 @@ use sfsync_sidecar::salesforce::bulk::{
     IngestJobRequest, IngestOperation, JobState, PollOptions, QueryJobRequest, QueryOperation,
 };
 use sfsync_sidecar::salesforce::Backoff;
-use support::emulator::Emulator;
+use support::{self as emulator, Clients};
 
 fn fast_poll() -> PollOptions {
     PollOptions {
@@ -23,7 +23,7 @@ fn fast_poll() -> PollOptions {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ingest_insert_and_upsert_report_every_row() {
-    let emulator = Emulator::start(&[]);
+    let emulator = emulator::start(&[]);
     let client = emulator
         .client()
         .with_call_client("sfsync-bulk-test")
@@ -98,7 +98,7 @@ async fn ingest_insert_and_upsert_report_every_row() {
 
     // Bulk writes carry Sforce-Call-Options too.
     let (_, changes) = emulator
-        .admin(Method::GET, "/__emulator/changes", None)
+        .request(Method::GET, "/__emulator/changes", None)
         .await;
     assert!(
         changes["events"]
@@ -119,10 +119,10 @@ async fn ingest_insert_and_upsert_report_every_row() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn query_job_results_are_paged_by_locator() {
-    let emulator = Emulator::start(&[]);
+    let emulator = emulator::start(&[]);
     let client = emulator.client();
     let (status, body) = emulator
-        .admin(
+        .request(
             Method::POST,
             "/__emulator/seed",
             Some(json!({"object": "Part__c", "count": 2500, "fields": {"Status__c": "New"}})),
@@ -180,7 +180,7 @@ async fn query_job_results_are_paged_by_locator() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn query_all_job_includes_deleted_rows() {
-    let emulator = Emulator::start(&[]);
+    let emulator = emulator::start(&[]);
     let client = emulator.client();
     let outcome = client
         .bulk_ingest_run(

@@ -8,8 +8,9 @@ use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use support::emulator::{self, Emulator};
-use support::postgres::PgCluster;
+use sfsync_tests::Cluster;
+use sfsync_tests::Emulator;
+use support as emulator;
 
 fn sidecar(args: &[&str], environment: &[(&str, String)]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_sfsync-sidecar"));
@@ -81,8 +82,8 @@ fn emulator_environment(
 ) -> Vec<(&'static str, String)> {
     vec![
         ("DATABASE_URL", database_url.to_string()),
-        ("SFSYNC_LOGIN_URL", emulator.base_url.clone()),
-        ("SFSYNC_CA_FILE", emulator.cert_path.display().to_string()),
+        ("SFSYNC_LOGIN_URL", emulator.url.clone()),
+        ("SFSYNC_CA_FILE", emulator.ca_file.display().to_string()),
         ("SFSYNC_AUTH", "password".to_string()),
         ("SFSYNC_CLIENT_ID", emulator::CLIENT_ID.to_string()),
         ("SFSYNC_CLIENT_SECRET", emulator::CLIENT_SECRET.to_string()),
@@ -96,7 +97,7 @@ const UNREACHABLE_DATABASE: &str = "postgres://sfsync@127.0.0.1:1/app?sslmode=di
 
 #[test]
 fn check_reports_a_wrong_password_in_salesforces_words() {
-    let emulator = Emulator::start(&[]);
+    let emulator = emulator::start(&[]);
     let output = run_to_end(
         &["check"],
         &emulator_environment(&emulator, "not-the-password", UNREACHABLE_DATABASE),
@@ -114,7 +115,7 @@ fn check_reports_a_wrong_password_in_salesforces_words() {
 
 #[test]
 fn check_reports_an_unreachable_database_and_a_good_login() {
-    let emulator = Emulator::start(&[]);
+    let emulator = emulator::start(&[]);
     let output = run_to_end(
         &["check"],
         &emulator_environment(&emulator, emulator::PASSWORD, UNREACHABLE_DATABASE),
@@ -149,9 +150,13 @@ fn check_reports_an_unreachable_database_and_a_good_login() {
 
 #[test]
 fn check_and_status_report_a_missing_extension() {
-    let cluster = PgCluster::start();
-    let emulator = Emulator::start(&[]);
-    let environment = emulator_environment(&emulator, emulator::PASSWORD, &cluster.url("postgres"));
+    let cluster = Cluster::start(false);
+    let emulator = emulator::start(&[]);
+    let environment = emulator_environment(
+        &emulator,
+        emulator::PASSWORD,
+        &cluster.url_with("postgres", "sslmode=disable"),
+    );
     let output = run_to_end(&["check"], &environment);
     let stdout = text(&output.stdout);
     assert_eq!(

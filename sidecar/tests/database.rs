@@ -1,10 +1,8 @@
 //! The Postgres connection factory against a real cluster serving TLS: `sslmode` from the URL is
 //! honoured the way libpq does it, and verifying modes really check the certificate.
 
-mod support;
-
 use sfsync_sidecar::db::{catalog, Database, DatabaseSettings};
-use support::postgres::PgCluster;
+use sfsync_tests::Cluster;
 
 async fn connection_uses_tls(url: &str) -> Result<bool, String> {
     let settings = DatabaseSettings::parse(url).map_err(|error| error.to_string())?;
@@ -25,12 +23,12 @@ async fn connection_uses_tls(url: &str) -> Result<bool, String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sslmode_is_honoured_with_rustls() {
-    let cluster = PgCluster::start_with_tls();
-    let root = support::fixture("pg-server-cert.pem");
+    let cluster = Cluster::start_tls();
+    let root = sfsync_tests::cluster::tls_certificate();
     let root = root.to_str().expect("utf-8 path");
 
     assert_eq!(
-        connection_uses_tls(&cluster.url("postgres")).await,
+        connection_uses_tls(&cluster.url_with("postgres", "sslmode=disable")).await,
         Ok(false)
     );
     assert_eq!(
@@ -62,9 +60,9 @@ async fn sslmode_is_honoured_with_rustls() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn extension_lookup_names_the_database() {
-    let cluster = PgCluster::start();
+    let cluster = Cluster::start(false);
     let database = Database::new(
-        DatabaseSettings::parse(&cluster.url("postgres")).expect("url"),
+        DatabaseSettings::parse(&cluster.url_with("postgres", "sslmode=disable")).expect("url"),
         None,
     )
     .expect("database");

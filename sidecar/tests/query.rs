@@ -7,11 +7,12 @@ use futures::TryStreamExt;
 use reqwest::Method;
 use serde_json::json;
 use sfsync_sidecar::salesforce::{NewRecord, Record, SalesforceClient};
-use support::emulator::Emulator;
+use sfsync_tests::Emulator;
+use support::{self as emulator, Clients};
 
 async fn seed_parts(emulator: &Emulator, count: usize) {
     let (status, body) = emulator
-        .admin(
+        .request(
             Method::POST,
             "/__emulator/seed",
             Some(json!({"object": "Part__c", "count": count, "fields": {"Status__c": "New"}})),
@@ -42,7 +43,7 @@ async fn create_part(client: &SalesforceClient, fields: serde_json::Value) -> St
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn query_pages_follow_next_records_url() {
-    let emulator = Emulator::start(&[]);
+    let emulator = emulator::start(&[]);
     let client = emulator.client();
     seed_parts(&emulator, 450).await;
 
@@ -90,7 +91,7 @@ async fn query_pages_follow_next_records_url() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn query_all_and_count_see_deleted_records() {
-    let emulator = Emulator::start(&[]);
+    let emulator = emulator::start(&[]);
     let client = emulator.client();
     let kept = create_part(
         &client,
@@ -137,7 +138,7 @@ async fn query_all_and_count_see_deleted_records() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn get_updated_and_get_deleted() {
-    let emulator = Emulator::start(&[]);
+    let emulator = emulator::start(&[]);
     let client = emulator.client();
     let start = Utc::now() - ChronoDuration::minutes(5);
     let changed = create_part(&client, json!({"Name": "Changed", "Status__c": "New"})).await;
@@ -148,7 +149,7 @@ async fn get_updated_and_get_deleted() {
         .expect("delete");
     // Both calls cover whole minutes up to the current one: move the org clock past it.
     let (status, body) = emulator
-        .admin(
+        .request(
             Method::POST,
             "/__emulator/clock",
             Some(json!({"advanceSeconds": 120})),

@@ -13,7 +13,8 @@ use sfsync_sidecar::config::ApiReserve;
 use sfsync_sidecar::salesforce::{
     Backoff, ClientOptions, NewRecord, Record, RecordUpdate, SalesforceError,
 };
-use support::emulator::{self, Emulator};
+use sfsync_tests::Emulator;
+use support::{self as emulator, Clients};
 
 fn record(pairs: Value) -> Record {
     match pairs {
@@ -25,7 +26,7 @@ fn record(pairs: Value) -> Record {
 fn assert_org_identity(token: &sfsync_sidecar::auth::AccessToken, emulator: &Emulator) {
     assert_eq!(
         token.instance_url.as_str().trim_end_matches('/'),
-        emulator.base_url.trim_end_matches('/')
+        emulator.url.trim_end_matches('/')
     );
     assert!(
         token.identity.org_id.starts_with("00D"),
@@ -41,7 +42,7 @@ fn assert_org_identity(token: &sfsync_sidecar::auth::AccessToken, emulator: &Emu
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_credentials_login_and_describe() {
-    let emulator = Emulator::start(&[]);
+    let emulator = emulator::start(&[]);
     let client = emulator.client();
     let token = client.login().await.expect("login");
     assert_org_identity(&token, &emulator);
@@ -84,7 +85,7 @@ async fn client_credentials_login_and_describe() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn password_flow_logs_in_and_reports_salesforce_errors() {
-    let emulator = Emulator::start(&[]);
+    let emulator = emulator::start(&[]);
     let token = emulator
         .client_with(
             emulator::password(emulator::PASSWORD),
@@ -117,7 +118,7 @@ async fn password_flow_logs_in_and_reports_salesforce_errors() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jwt_bearer_flow() {
-    let emulator = Emulator::start(&[]);
+    let emulator = emulator::start(&[]);
     let client = emulator.client_with(
         emulator::jwt(emulator::USERNAME, "https://login.salesforce.com"),
         ClientOptions::default(),
@@ -154,9 +155,9 @@ async fn jwt_bearer_flow() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refresh_token_rotation_keeps_the_newest_token() {
-    let emulator = Emulator::start(&["--refresh-token-rotation"]);
+    let emulator = emulator::start(&["--refresh-token-rotation"]);
     let (status, body) = emulator
-        .admin(Method::POST, "/__emulator/refresh-tokens", None)
+        .request(Method::POST, "/__emulator/refresh-tokens", None)
         .await;
     assert_eq!(status, 201, "{body}");
     let issued = body["refresh_token"].as_str().expect("a refresh token");
@@ -167,7 +168,7 @@ async fn refresh_token_rotation_keeps_the_newest_token() {
     // emulator revokes everything if a spent one is reused, so these only pass with the new token.
     for round in 0..3 {
         let (status, _) = emulator
-            .admin(Method::POST, "/__emulator/expire-sessions", None)
+            .request(Method::POST, "/__emulator/expire-sessions", None)
             .await;
         assert_eq!(status, 200);
         client
@@ -181,13 +182,13 @@ async fn refresh_token_rotation_keeps_the_newest_token() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expired_sessions_are_renewed_once_for_all_concurrent_callers() {
-    let emulator = Emulator::start(&[]);
+    let emulator = emulator::start(&[]);
     let client = emulator.client();
     client.limits().await.expect("first call");
     let before = client.session().token().await.expect("token").generation;
 
     let (status, _) = emulator
-        .admin(Method::POST, "/__emulator/expire-sessions", None)
+        .request(Method::POST, "/__emulator/expire-sessions", None)
         .await;
     assert_eq!(status, 200);
     let calls = (0..12).map(|_| {
@@ -207,7 +208,7 @@ async fn expired_sessions_are_renewed_once_for_all_concurrent_callers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn collections_round_trip_with_per_record_errors() {
-    let emulator = Emulator::start(&[]);
+    let emulator = emulator::start(&[]);
     let client = emulator
         .client()
         .with_call_client("sfsync-test-instance")
@@ -330,7 +331,7 @@ async fn collections_round_trip_with_per_record_errors() {
 
     // Writes carry Sforce-Call-Options: the emulator records the client in its change log.
     let (status, changes) = emulator
-        .admin(Method::GET, "/__emulator/changes", None)
+        .request(Method::GET, "/__emulator/changes", None)
         .await;
     assert_eq!(status, 200);
     let clients: HashSet<String> = changes["events"]
@@ -370,7 +371,7 @@ async fn collections_round_trip_with_per_record_errors() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn all_or_none_rolls_back_every_record() {
-    let emulator = Emulator::start(&[]);
+    let emulator = emulator::start(&[]);
     let client = emulator.client();
     let results = client
         .create_records(
@@ -394,13 +395,15 @@ async fn all_or_none_rolls_back_every_record() {
         "ALL_OR_NONE_OPERATION_ROLLED_BACK"
     );
     assert_eq!(results[1].errors[0].status_code, "REQUIRED_FIELD_MISSING");
-    let (_, stats) = emulator.admin(Method::GET, "/__emulator/stats", None).await;
+    let (_, stats) = emulator
+        .request(Method::GET, "/__emulator/stats", None)
+        .await;
     assert_eq!(stats["records"]["Part__c"]["live"], 0, "{stats}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn limits_are_tracked_and_enforced() {
-    let emulator = Emulator::start(&["--daily-api-limit", "1000"]);
+    let emulator = emulator::start(&["--daily-api-limit", "1000"]);
     let client = emulator.client_with(
         emulator::client_credentials(),
         ClientOptions {
@@ -423,7 +426,7 @@ async fn limits_are_tracked_and_enforced() {
 
     // Within the reserve: the client refuses without calling Salesforce.
     let (status, body) = emulator
-        .admin(
+        .request(
             Method::PUT,
             "/__emulator/limits",
             Some(json!({"DailyApiRequests": {"Max": 1000, "Remaining": 50}})),
@@ -434,7 +437,9 @@ async fn limits_are_tracked_and_enforced() {
         .describe_sobject("Account")
         .await
         .expect("this call learns the new usage");
-    let (_, stats_before) = emulator.admin(Method::GET, "/__emulator/stats", None).await;
+    let (_, stats_before) = emulator
+        .request(Method::GET, "/__emulator/stats", None)
+        .await;
     let error = client
         .describe_sobject("Account")
         .await
@@ -451,7 +456,9 @@ async fn limits_are_tracked_and_enforced() {
         }
         other => panic!("unexpected {other:?}"),
     }
-    let (_, stats_after) = emulator.admin(Method::GET, "/__emulator/stats", None).await;
+    let (_, stats_after) = emulator
+        .request(Method::GET, "/__emulator/stats", None)
+        .await;
     assert_eq!(
         (&stats_before["apiCalls"], &stats_before["apiUsage"]),
         (&stats_after["apiCalls"], &stats_after["apiUsage"]),
@@ -460,7 +467,7 @@ async fn limits_are_tracked_and_enforced() {
 
     // Exhausted on the server: 403 REQUEST_LIMIT_EXCEEDED becomes a typed error.
     let (status, _) = emulator
-        .admin(
+        .request(
             Method::PUT,
             "/__emulator/limits",
             Some(json!({"DailyApiRequests": {"Max": 1000, "Remaining": 0}})),
@@ -477,7 +484,7 @@ async fn limits_are_tracked_and_enforced() {
 
     // Allowance restored: after the probe interval one call goes through and reopens the budget.
     emulator
-        .admin(
+        .request(
             Method::PUT,
             "/__emulator/limits",
             Some(json!({"DailyApiRequests": {"Max": 1000, "Remaining": 900}})),
@@ -493,11 +500,11 @@ async fn limits_are_tracked_and_enforced() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transient_faults_are_classified_and_retried() {
-    let emulator = Emulator::start(&[]);
+    let emulator = emulator::start(&[]);
     let client = emulator.client();
     client.login().await.expect("login");
     let (status, body) = emulator
-        .admin(
+        .request(
             Method::POST,
             "/__emulator/faults",
             Some(

@@ -13,7 +13,8 @@ use sfsync_sidecar::salesforce::cometd::{
 };
 use sfsync_sidecar::salesforce::{Backoff, NewRecord, SalesforceClient};
 use sfsync_sidecar::shutdown::Shutdown;
-use support::emulator::Emulator;
+use sfsync_tests::Emulator;
+use support::{self as emulator, Clients};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -98,7 +99,7 @@ async fn create_part(client: &SalesforceClient, name: &str) -> String {
 }
 
 fn emulator() -> Emulator {
-    Emulator::start(&["--cometd-timeout-seconds", "5"])
+    emulator::start(&["--cometd-timeout-seconds", "5"])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -191,7 +192,7 @@ async fn a_forgotten_client_rehandshakes_and_resubscribes_from_the_last_replay_i
     assert_eq!(stream.next().await.payload["Name"], "before");
 
     let (status, body) = emulator
-        .admin(Method::POST, "/__emulator/cometd/drop-clients", None)
+        .request(Method::POST, "/__emulator/cometd/drop-clients", None)
         .await;
     assert_eq!(status, 200, "{body}");
     create_part(&client, "after").await;
@@ -213,14 +214,14 @@ async fn expired_sessions_log_in_again() {
     let generation = client.session().token().await.expect("token").generation;
 
     let (status, _) = emulator
-        .admin(Method::POST, "/__emulator/expire-sessions", None)
+        .request(Method::POST, "/__emulator/expire-sessions", None)
         .await;
     assert_eq!(status, 200);
     // Written by "another app" through the admin API, so only the stream needs a new session. The
     // first may still ride on the connect that was waiting; the second needs a connect with a new token.
     for name in ["after", "later"] {
         let (status, body) = emulator
-            .admin(
+            .request(
                 Method::POST,
                 "/__emulator/records",
                 Some(json!({"object": "Part__c", "records": [{"Name": name, "Status__c": "New"}]})),
@@ -258,7 +259,7 @@ async fn gap_events_are_delivered_as_gaps() {
     {}
 
     let (status, body) = emulator
-        .admin(
+        .request(
             Method::POST,
             "/__emulator/cdc/gap",
             Some(json!({"object": "Part__c", "type": "GAP_UPDATE", "recordIds": [id]})),

@@ -4,6 +4,7 @@
 //! reach; as root, `initdb` and `pg_ctl` run as `postgres`. The release extension must be installed
 //! (`make install`) before these tests run.
 
+use crate::free_port;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -33,6 +34,18 @@ fn is_root() -> bool {
         .unwrap_or(false)
 }
 
+/// As root, hands `path` to the `postgres` user: the server runs as that user and refuses root.
+fn give_to_postgres(path: &Path) {
+    if is_root() {
+        let status = Command::new("chown")
+            .arg("postgres:postgres")
+            .arg(path)
+            .status()
+            .expect("chown");
+        assert!(status.success(), "chown postgres {}", path.display());
+    }
+}
+
 /// Runs a Postgres binary (`initdb`, `pg_dump`...), as `postgres` when we are root.
 pub fn pg_command(binary: &str) -> Command {
     let path = format!("{}/{binary}", pg_bin_dir());
@@ -45,13 +58,6 @@ pub fn pg_command(binary: &str) -> Command {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
 /// A running cluster; stopped and removed when dropped.
 pub struct Cluster {
     pub dir: PathBuf,
@@ -61,6 +67,16 @@ pub struct Cluster {
 impl Cluster {
     /// Starts a new cluster (initdb + pg_ctl start), fsync off unless `durable`.
     pub fn start(durable: bool) -> Cluster {
+        Cluster::start_with(durable, false)
+    }
+
+    /// A cluster with `ssl=on` serving the fixture certificate for `127.0.0.1`
+    /// ([`tls_certificate`]), for the sidecar's `sslmode` tests (fsync off).
+    pub fn start_tls() -> Cluster {
+        Cluster::start_with(false, true)
+    }
+
+    fn start_with(durable: bool, tls: bool) -> Cluster {
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
         let root =
             PathBuf::from(std::env::var("SFSYNC_TMP").unwrap_or_else(|_| "/var/tmp/sfsync".into()));
@@ -73,14 +89,7 @@ impl Cluster {
         ));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("cluster dir");
-        if is_root() {
-            let status = Command::new("chown")
-                .arg("postgres")
-                .arg(&dir)
-                .status()
-                .expect("chown");
-            assert!(status.success());
-        }
+        give_to_postgres(&dir);
         let data = dir.join("data");
         let out = pg_command("initdb")
             .args([
@@ -102,12 +111,16 @@ impl Cluster {
             String::from_utf8_lossy(&out.stderr)
         );
         let port = free_port();
-        let options = format!(
+        let mut options = format!(
             "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync={} -c synchronous_commit={} -c max_connections=200 -c shared_buffers=256MB",
             dir.display(),
             if durable { "on" } else { "off" },
             if durable { "on" } else { "off" },
         );
+        if tls {
+            install_certificate(&data);
+            options.push_str(" -c ssl=on");
+        }
         let out = pg_command("pg_ctl")
             .args([
                 "-D",
@@ -143,8 +156,14 @@ impl Cluster {
         })
     }
 
+    /// `database` as the superuser `postgres` (the cluster trusts local connections).
     pub fn url(&self, database: &str) -> String {
         format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)
+    }
+
+    /// As [`Cluster::url`], with a query string (`sslmode=require`...).
+    pub fn url_with(&self, database: &str, query: &str) -> String {
+        format!("{}?{query}", self.url(database))
     }
 
     pub fn log(&self) -> String {
@@ -195,6 +214,29 @@ impl Cluster {
             .await
             .expect("create the sidecar's login role");
         db
+    }
+}
+
+/// The certificate a [`Cluster::start_tls`] cluster serves (self-signed, for `127.0.0.1` and
+/// `localhost`): the root a client verifying the server trusts.
+pub fn tls_certificate() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/tls/pg-server-cert.pem")
+}
+
+/// Copies the fixture certificate and key into the data directory: Postgres wants its key owned by
+/// the server's user and private.
+fn install_certificate(data: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let fixtures = tls_certificate();
+    let fixtures = fixtures.parent().expect("fixtures/tls");
+    for (fixture, name) in [
+        ("pg-server-cert.pem", "server.crt"),
+        ("pg-server-key.pem", "server.key"),
+    ] {
+        let target = data.join(name);
+        std::fs::copy(fixtures.join(fixture), &target).expect("copy the certificate");
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        give_to_postgres(&target);
     }
 }
 

@@ -3,8 +3,9 @@
 use crate::binaries::binary;
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
 use std::time::Duration;
 
 pub const CLIENT_ID: &str = "sfsync-emulator";
@@ -21,13 +22,60 @@ pub struct Emulator {
     dir: PathBuf,
     http: reqwest::Client,
     token: tokio::sync::Mutex<Option<String>>,
-    /// The connected app's secret and the user's password: the defaults, or what `extra` set.
-    client_secret: String,
-    password: String,
+    /// The defaults, or what `extra` set.
+    credentials: Credentials,
+}
+
+/// The connected app's id and secret and the user's name and password an emulator accepts.
+#[derive(Clone, Debug)]
+pub struct Credentials {
+    pub client_id: String,
+    pub client_secret: String,
+    pub username: String,
+    pub password: String,
+}
+
+/// Spawns an emulator binary with `args` and waits (up to 60 s) for its `listening on` line;
+/// returns the child and the URL it printed. Its stdout is drained afterwards so the process never
+/// blocks on (or dies of) a full or closed pipe. The one spawner every test crate uses: the
+/// emulator's own tests call it with their own arguments (plain HTTP, a given port...).
+pub fn spawn(program: &Path, args: &[&str]) -> (Child, String) {
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|error| panic!("start {}: {error}", program.display()));
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (sender, receiver) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = BufReader::new(stdout).lines();
+        if let Some(Ok(line)) = lines.next() {
+            let _ = sender.send(line);
+        }
+        for _ in lines {}
+    });
+    let Ok(line) = receiver.recv_timeout(Duration::from_secs(60)) else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!(
+            "{} printed no `listening on` line within 60 s",
+            program.display()
+        );
+    };
+    let Some(url) = line.trim().strip_prefix("sfsync-emulator listening on ") else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("unexpected emulator output: {line:?}");
+    };
+    (child, url.to_string())
 }
 
 impl Emulator {
-    /// Starts `sfsync-emulator --tls` on a free port with extra arguments.
+    /// Starts `sfsync-emulator --tls` on a free port with extra arguments (`--client-id`,
+    /// `--client-secret`, `--username` and `--password` among them replace the default
+    /// credentials the helpers below log in with).
     pub fn start(extra: &[&str]) -> Emulator {
         let root =
             PathBuf::from(std::env::var("SFSYNC_TMP").unwrap_or_else(|_| "/var/tmp/sfsync".into()));
@@ -38,24 +86,10 @@ impl Emulator {
         ));
         std::fs::create_dir_all(&dir).expect("emulator dir");
         let ca_file = dir.join("ca.pem");
-        let mut child = Command::new(binary("sfsync-emulator"))
-            .args(["--listen", "127.0.0.1:0", "--tls", "--cert-out"])
-            .arg(&ca_file)
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start sfsync-emulator");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("emulator stdout");
-        let url = line
-            .trim()
-            .strip_prefix("sfsync-emulator listening on ")
-            .unwrap_or_else(|| panic!("unexpected emulator output: {line:?}"))
-            .to_string();
+        let ca_arg = ca_file.to_str().expect("a UTF-8 path");
+        let mut args = vec!["--listen", "127.0.0.1:0", "--tls", "--cert-out", ca_arg];
+        args.extend_from_slice(extra);
+        let (child, url) = spawn(&binary("sfsync-emulator"), &args);
         let ca = reqwest::Certificate::from_pem(&std::fs::read(&ca_file).expect("ca.pem"))
             .expect("CA PEM");
         let http = reqwest::Client::builder()
@@ -79,9 +113,18 @@ impl Emulator {
             dir,
             http,
             token: tokio::sync::Mutex::new(None),
-            client_secret: option("--client-secret", CLIENT_SECRET),
-            password: option("--password", PASSWORD),
+            credentials: Credentials {
+                client_id: option("--client-id", CLIENT_ID),
+                client_secret: option("--client-secret", CLIENT_SECRET),
+                username: option("--username", USERNAME),
+                password: option("--password", PASSWORD),
+            },
         }
+    }
+
+    /// The connected app and user this emulator was started with.
+    pub fn credentials(&self) -> &Credentials {
+        &self.credentials
     }
 
     pub fn pid(&self) -> u32 {
@@ -99,10 +142,16 @@ impl Emulator {
         vec![
             ("SFSYNC_LOGIN_URL".into(), self.url.clone()),
             ("SFSYNC_AUTH".into(), "password".into()),
-            ("SFSYNC_CLIENT_ID".into(), CLIENT_ID.into()),
-            ("SFSYNC_CLIENT_SECRET".into(), self.client_secret.clone()),
-            ("SFSYNC_USERNAME".into(), USERNAME.into()),
-            ("SFSYNC_PASSWORD".into(), self.password.clone()),
+            (
+                "SFSYNC_CLIENT_ID".into(),
+                self.credentials.client_id.clone(),
+            ),
+            (
+                "SFSYNC_CLIENT_SECRET".into(),
+                self.credentials.client_secret.clone(),
+            ),
+            ("SFSYNC_USERNAME".into(), self.credentials.username.clone()),
+            ("SFSYNC_PASSWORD".into(), self.credentials.password.clone()),
             ("SFSYNC_CA_FILE".into(), self.ca_file.display().to_string()),
             ("SFSYNC_API_VERSION".into(), API_VERSION.into()),
         ]
@@ -118,10 +167,10 @@ impl Emulator {
             .post(format!("{}/services/oauth2/token", self.url))
             .form(&[
                 ("grant_type", "password"),
-                ("client_id", CLIENT_ID),
-                ("client_secret", self.client_secret.as_str()),
-                ("username", USERNAME),
-                ("password", self.password.as_str()),
+                ("client_id", self.credentials.client_id.as_str()),
+                ("client_secret", self.credentials.client_secret.as_str()),
+                ("username", self.credentials.username.as_str()),
+                ("password", self.credentials.password.as_str()),
             ])
             .send()
             .await
@@ -223,20 +272,44 @@ impl Emulator {
         records
     }
 
-    /// An admin API call (`/__emulator/...`).
+    /// An admin API call (`/__emulator/...`); panics unless it succeeds. A body that is not JSON
+    /// comes back as `Null`.
     pub async fn admin(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let mut request = self.http.request(
-            method,
-            format!("{}/__emulator/{}", self.url, path.trim_start_matches('/')),
+        let path = format!("/__emulator/{}", path.trim_start_matches('/'));
+        let (status, text) = self.send(method, &path, body).await;
+        assert!(
+            (200..300).contains(&status),
+            "admin {path}: {status} {text}"
         );
+        serde_json::from_str(&text).unwrap_or(Value::Null)
+    }
+
+    /// A request on `path` (from the root: `/__emulator/changes`) without a token, whatever its
+    /// status: the status and the body as JSON, or as a JSON string when it is not JSON.
+    pub async fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let (status, text) = self.send(method, path, body).await;
+        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, value)
+    }
+
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, String) {
+        let mut request = self.http.request(method, format!("{}{path}", self.url));
         if let Some(body) = body {
             request = request.json(&body);
         }
-        let response = request.send().await.expect("admin request");
-        let status = response.status();
-        let text = response.text().await.unwrap_or_default();
-        assert!(status.is_success(), "admin {path}: {status} {text}");
-        serde_json::from_str(&text).unwrap_or(Value::Null)
+        let response = request.send().await.expect("emulator request");
+        let status = response.status().as_u16();
+        (status, response.text().await.unwrap_or_default())
     }
 
     /// Adds a unique external id text field to an object of the emulator.

@@ -2,6 +2,14 @@
 //! that must be present (`name{a="1",b="2"}` or `name `), so the test does not depend on the order
 //! in which labels are printed or on labels it does not name (every metric also carries `schema`).
 
+/// The sidecar's `/metrics` text on `port` (empty while it is not serving).
+pub async fn metrics(port: u16) -> String {
+    match reqwest::get(format!("http://127.0.0.1:{port}/metrics")).await {
+        Ok(response) => response.text().await.unwrap_or_default(),
+        Err(_) => String::new(),
+    }
+}
+
 /// The value of the first sample that matches `selector` (`name`, `name ` or `name{label="v",...}`).
 pub fn metric(text: &str, selector: &str) -> Option<f64> {
     let (name, wanted) = parse_sample(selector.trim_end())?;

@@ -2,13 +2,11 @@
 //! that does not parse (issue 16, item 5), and a refresh token rotated by Salesforce survives
 //! restarts in the database while a newly configured token still wins (item 8).
 
-mod writer_support;
-
 use reqwest::Method;
 use serde_json::{json, Value};
 use sfsync_tests::{eventually, Sidecar};
+use sfsync_tests::{free_port, metrics, World, WAIT};
 use std::time::Duration;
-use writer_support::{free_port, metrics, World, WAIT};
 
 /// Secrets of the secret test, each distinctive enough that finding it anywhere means it leaked.
 const CLIENT_SECRET: &str = "cs-Secret-4f9a1c7e52";
@@ -16,15 +14,6 @@ const PASSWORD: &str = "pw-Secret-83b2d6a1f0";
 const DB_PASSWORD: &str = "db-Secret-5e7d21c9b4";
 const BAD_ACCESS_TOKEN: &str = "00D8E0000000001!ARbadAccess-Secret-9c3e77";
 const BAD_REFRESH_TOKEN: &str = "5AepBadRefresh-Secret-1d7f0e42";
-
-fn with(env: &[(String, String)], pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    let mut env = env.to_vec();
-    for (key, value) in pairs {
-        env.retain(|(existing, _)| existing != key);
-        env.push((key.to_string(), value.to_string()));
-    }
-    env
-}
 
 /// A one-shot subcommand: whether it succeeded, and stdout + stderr.
 fn one_shot(env: &[(String, String)], subcommand: &str) -> (bool, String) {
@@ -88,21 +77,20 @@ async fn queue_messages(world: &World) -> String {
 
 #[tokio::test]
 async fn no_secret_reaches_any_output_when_the_token_response_does_not_parse() {
-    let mut world = World::start(
-        &[
+    let mut world = World::writer()
+        .emulator_args(&[
             "--client-secret",
             CLIENT_SECRET,
             "--password",
             PASSWORD,
             // the login that works rotates the refresh token: the saved token is a secret too
             "--refresh-token-rotation",
-        ],
-        &[],
-    )
-    .await;
+        ])
+        .start()
+        .await;
     world.add_external_id("Account", "Ext_Id__c").await;
     world
-        .map(
+        .map_from_describe(
             "Account",
             &["Name", "Ext_Id__c"],
             // the reader polls every second, so it meets the failing login too
@@ -117,19 +105,16 @@ async fn no_secret_reaches_any_output_when_the_token_response_does_not_parse() {
     );
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
-    world.env = with(
-        &world.env,
-        &[
-            ("SFSYNC_AUTH", "refresh_token"),
-            ("SFSYNC_REFRESH_TOKEN", &refresh_token),
-            ("SFSYNC_CLIENT_SECRET", CLIENT_SECRET),
-            ("SFSYNC_PASSWORD", PASSWORD),
-            ("DATABASE_URL", &database_url),
-            ("SFSYNC_HTTP_LISTEN", &listen),
-            // every log line the sidecar can write (tokio-postgres logs SQL parameters at debug)
-            ("RUST_LOG", "debug"),
-        ],
-    );
+    world.env = world.env_with(&[
+        ("SFSYNC_AUTH", "refresh_token"),
+        ("SFSYNC_REFRESH_TOKEN", &refresh_token),
+        ("SFSYNC_CLIENT_SECRET", CLIENT_SECRET),
+        ("SFSYNC_PASSWORD", PASSWORD),
+        ("DATABASE_URL", &database_url),
+        ("SFSYNC_HTTP_LISTEN", &listen),
+        // every log line the sidecar can write (tokio-postgres logs SQL parameters at debug)
+        ("RUST_LOG", "debug"),
+    ]);
     let secrets = [
         CLIENT_SECRET,
         PASSWORD,
@@ -151,7 +136,7 @@ async fn no_secret_reaches_any_output_when_the_token_response_does_not_parse() {
         .admin(Method::POST, "faults", Some(fault.clone()))
         .await;
     for flow in ["refresh_token", "password"] {
-        let (ok, text) = one_shot(&with(&world.env, &[("SFSYNC_AUTH", flow)]), "check");
+        let (ok, text) = one_shot(&world.env_with(&[("SFSYNC_AUTH", flow)]), "check");
         assert!(
             !ok,
             "check fails with a token response that does not parse: {text}"
@@ -184,7 +169,7 @@ async fn no_secret_reaches_any_output_when_the_token_response_does_not_parse() {
         .expect("insert");
     eventually(WAIT, "the first row to be written", || async {
         world
-            .count("SELECT count(*) FROM salesforce.account WHERE sfid IS NOT NULL")
+            .scalar("SELECT count(*) FROM salesforce.account WHERE sfid IS NOT NULL")
             .await
             == 1
     })
@@ -325,16 +310,16 @@ async fn present(world: &World, refresh_token: &str) -> String {
 }
 
 async fn rotating_world() -> (World, String) {
-    let mut world = World::start(&["--refresh-token-rotation"], &[]).await;
+    let mut world = World::writer()
+        .emulator_args(&["--refresh-token-rotation"])
+        .start()
+        .await;
     world.map_accounts_by_ext_id().await;
     let configured = new_refresh_token(&world).await;
-    world.env = with(
-        &world.env,
-        &[
-            ("SFSYNC_AUTH", "refresh_token"),
-            ("SFSYNC_REFRESH_TOKEN", &configured),
-        ],
-    );
+    world.env = world.env_with(&[
+        ("SFSYNC_AUTH", "refresh_token"),
+        ("SFSYNC_REFRESH_TOKEN", &configured),
+    ]);
     (world, configured)
 }
 
@@ -455,7 +440,7 @@ async fn a_newly_configured_refresh_token_wins_over_the_saved_one() {
         "invalid_grant",
         "the saved token is dead now"
     );
-    world.env = with(&world.env, &[("SFSYNC_REFRESH_TOKEN", &t9)]);
+    world.env = world.env_with(&[("SFSYNC_REFRESH_TOKEN", &t9)]);
     let _sidecar = world.sidecar();
     written(&world, "N-2").await;
     let (rotated_from, token) = saved_token(&world).await.expect("saved");

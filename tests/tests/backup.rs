@@ -4,14 +4,12 @@
 //! new changes get ids that collide with no restored one (the id sequences are in the dump).
 //! A saved refresh token (`sfsync.credential`) is not in the dump.
 
-mod writer_support;
-
-use serde_json::{json, Value};
+use serde_json::Value;
 use sfsync_tests::cluster::pg_command;
 use sfsync_tests::{eventually, Cluster, Sidecar, TestDb};
+use sfsync_tests::{World, WAIT};
 use std::collections::HashMap;
 use std::time::Duration;
-use writer_support::{World, WAIT};
 
 /// Runs a Postgres client program against the shared cluster; panics with its output on failure.
 fn pg_tool(binary: &str, args: &[&str]) {
@@ -65,10 +63,10 @@ async fn ids(sql: &tokio_postgres::Client) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restored_dump_continues_where_the_sidecar_stopped() {
     let started = std::time::Instant::now();
-    let world = World::start(&[], &[]).await;
+    let world = World::writer().start().await;
     world.map_accounts_by_ext_id().await;
     // no upsert field: a change sent twice would create a second Lead
-    world.map("Lead", &["LastName", "Company"], json!({})).await;
+    world.map_leads().await;
     world
         .sql
         .batch_execute(

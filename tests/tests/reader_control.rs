@@ -2,44 +2,27 @@
 //! two sidecars never read the same mapping at once; when the reading sidecar dies, the other one
 //! takes over.
 
-mod reader_support;
-
-use reader_support::{until, World};
 use serde_json::json;
+use sfsync_tests::{free_port, metric, metrics, World};
 use std::time::Duration;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .expect("free port")
-}
 
 /// `sfsync_reader_mappings_owned` from a sidecar's /metrics, or None while it is not serving.
 async fn owned(port: u16) -> Option<i64> {
-    let body = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
-        .await
-        .ok()?
-        .text()
-        .await
-        .ok()?;
-    sfsync_tests::metric(&body, "sfsync_reader_mappings_owned").map(|value| value as i64)
+    metric(&metrics(port).await, "sfsync_reader_mappings_owned").map(|value| value as i64)
 }
 
 #[tokio::test]
 async fn pause_resume_and_drop_take_effect_within_seconds() {
-    let world = World::start(&[], &[]).await;
+    let world = World::reader().start().await;
     let ids = world.create("Account", json!([{"Name": "A"}])).await;
-    let _sidecar = world.sidecar();
-    world
-        .map(
+    let _sidecar = world
+        .synced(
             "Account",
             &["Name"],
             "read_only",
             json!({"poll_seconds": 1}),
         )
         .await;
-    world.wait_state("Account", "SYNCED").await;
     world.wait_count("salesforce.account", "true", 1).await;
     let name = format!(
         "SELECT name FROM salesforce.account WHERE sfid = '{}'",
@@ -51,14 +34,15 @@ async fn pause_resume_and_drop_take_effect_within_seconds() {
         .execute("SELECT sfsync.pause('Account')", &[])
         .await
         .expect("pause");
-    until("the reading lease is given up", || async {
-        world
-            .text("SELECT coalesce(reader_owner, '') FROM sfsync.mapping")
-            .await
-            .as_deref()
-            == Some("")
-    })
-    .await;
+    world
+        .until("the reading lease is given up", || async {
+            world
+                .text("SELECT coalesce(reader_owner, '') FROM sfsync.mapping")
+                .await
+                .as_deref()
+                == Some("")
+        })
+        .await;
     world
         .update("Account", json!([{"Id": ids[0], "Name": "While paused"}]))
         .await;
@@ -97,7 +81,7 @@ async fn pause_resume_and_drop_take_effect_within_seconds() {
 
 #[tokio::test]
 async fn two_sidecars_share_mappings_without_double_reading_and_take_over() {
-    let world = World::start(&[], &[]).await;
+    let world = World::reader().start().await;
     let ids = world.create("Account", json!([{"Name": "A"}])).await;
     world.create("Contact", json!([{"LastName": "C"}])).await;
     let ports = [free_port(), free_port()];
@@ -157,13 +141,16 @@ async fn two_sidecars_share_mappings_without_double_reading_and_take_over() {
         .expect("owner is one of ours");
     sidecars[victim].kill9();
     let survivor_pid = sidecars[1 - victim].pid().expect("survivor pid");
-    until("the surviving sidecar reads Account", || async {
-        world
-            .text("SELECT reader_owner FROM sfsync.mapping WHERE object_name = 'Account'")
-            .await
-            .is_some_and(|owner| owner.split(':').nth(1) == Some(survivor_pid.to_string().as_str()))
-    })
-    .await;
+    world
+        .until("the surviving sidecar reads Account", || async {
+            world
+                .text("SELECT reader_owner FROM sfsync.mapping WHERE object_name = 'Account'")
+                .await
+                .is_some_and(|owner| {
+                    owner.split(':').nth(1) == Some(survivor_pid.to_string().as_str())
+                })
+        })
+        .await;
     world
         .update(
             "Account",

@@ -2,11 +2,9 @@
 //! installed and loaded by a real sidecar from the emulator, with exact values and types, through
 //! REST below the Bulk threshold and through a Bulk API 2.0 query above it.
 
-mod reader_support;
-
-use reader_support::{assert_same_rows, World};
 use reqwest::Method;
 use serde_json::{json, Value};
+use sfsync_tests::{assert_same_rows, World};
 
 /// A custom object with one field of every mappable type.
 fn gizmo() -> Value {
@@ -60,7 +58,7 @@ const GIZMO_COLUMNS: &[(&str, &str, &str)] = &[
 
 #[tokio::test]
 async fn a_new_mapping_is_described_installed_and_loaded_with_exact_values() {
-    let world = World::start(&[], &[]).await;
+    let world = World::reader().start().await;
     world
         .emulator
         .admin(
@@ -152,7 +150,7 @@ async fn a_new_mapping_is_described_installed_and_loaded_with_exact_values() {
 
 #[tokio::test]
 async fn an_unknown_field_puts_the_mapping_in_error_with_a_precise_detail() {
-    let world = World::start(&[], &[]).await;
+    let world = World::reader().start().await;
     let _sidecar = world.sidecar();
     world
         .map(
@@ -171,7 +169,7 @@ async fn an_unknown_field_puts_the_mapping_in_error_with_a_precise_detail() {
 
 #[tokio::test]
 async fn fifty_thousand_accounts_with_contacts_load_through_bulk() {
-    let world = World::start(&[], &[]).await;
+    let world = World::reader().start().await;
     world
         .emulator
         .admin(
@@ -255,13 +253,11 @@ async fn fifty_thousand_accounts_with_contacts_load_through_bulk() {
     // above the threshold the load went through Bulk API 2.0 query jobs
     let calls = world.api_calls().await;
     let bulk_jobs: u64 = calls
-        .as_object()
-        .expect("apiCalls")
         .iter()
         .filter(|(route, _)| route.starts_with("POST") && route.contains("jobs/query"))
-        .map(|(_, count)| count.as_u64().unwrap_or(0))
+        .map(|(_, count)| *count)
         .sum();
-    assert_eq!(bulk_jobs, 2, "one query job per mapping: {calls}");
+    assert_eq!(bulk_jobs, 2, "one query job per mapping: {calls:?}");
     assert_eq!(
         world.text("SELECT load_expected || '/' || load_done FROM sfsync.mapping WHERE object_name = 'Contact'").await.as_deref(),
         Some("50000/50000")
@@ -270,7 +266,10 @@ async fn fifty_thousand_accounts_with_contacts_load_through_bulk() {
 
 #[tokio::test]
 async fn a_load_the_bulk_api_refuses_is_read_through_rest() {
-    let world = World::start(&[], &[("SFSYNC_LOAD_BULK_THRESHOLD", "100")]).await;
+    let world = World::reader()
+        .env("SFSYNC_LOAD_BULK_THRESHOLD", "100")
+        .start()
+        .await;
     world
         .emulator
         .admin(
@@ -290,19 +289,15 @@ async fn a_load_the_bulk_api_refuses_is_read_through_rest() {
             ),
         )
         .await;
-    let _sidecar = world.sidecar();
-    world
-        .map("Account", &["Name"], "read_only", json!({}))
+    let _sidecar = world
+        .synced("Account", &["Name"], "read_only", json!({}))
         .await;
-    world.wait_state("Account", "SYNCED").await;
     assert_eq!(world.count("salesforce.account", "true").await, 250);
     let calls = world.api_calls().await;
     let rest_pages: u64 = calls
-        .as_object()
-        .expect("apiCalls")
         .iter()
         .filter(|(route, _)| route.starts_with("GET") && route.contains("queryAll"))
-        .map(|(_, count)| count.as_u64().unwrap_or(0))
+        .map(|(_, count)| *count)
         .sum();
-    assert!(rest_pages >= 1, "read through REST: {calls}");
+    assert!(rest_pages >= 1, "read through REST: {calls:?}");
 }

@@ -3,31 +3,27 @@
 //! a filter changed while no sidecar runs is applied by the next one; a reload keeps row ids and local
 //! rows.
 
-mod reader_support;
-
-use reader_support::World;
 use reqwest::Method;
 use serde_json::json;
+use sfsync_tests::World;
 
 #[tokio::test]
 async fn updates_deletes_and_undeletes_follow_through_polling() {
-    let world = World::start(&[], &[]).await;
+    let world = World::reader().start().await;
     let ids = world
         .create(
             "Account",
             json!([{"Name": "One"}, {"Name": "Two"}, {"Name": "Three"}]),
         )
         .await;
-    let _sidecar = world.sidecar();
-    world
-        .map(
+    let _sidecar = world
+        .synced(
             "Account",
             &["Name", "NumberOfEmployees"],
             "read_only",
             json!({"poll_seconds": 1}),
         )
         .await;
-    world.wait_state("Account", "SYNCED").await;
     world.wait_count("salesforce.account", "true", 3).await;
 
     world
@@ -73,20 +69,18 @@ async fn updates_deletes_and_undeletes_follow_through_polling() {
 
 #[tokio::test]
 async fn hard_deletes_are_found_by_the_delete_sweep() {
-    let world = World::start(&[], &[]).await;
+    let world = World::reader().start().await;
     let ids = world
         .create("Account", json!([{"Name": "Keep"}, {"Name": "Purge me"}]))
         .await;
-    let _sidecar = world.sidecar();
-    world
-        .map(
+    let _sidecar = world
+        .synced(
             "Account",
             &["Name"],
             "read_only",
             json!({"poll_seconds": 1, "keep_deleted": true}),
         )
         .await;
-    world.wait_state("Account", "SYNCED").await;
     world.wait_count("salesforce.account", "true", 2).await;
     // Deleted and purged at once: queryAll never returns it again, only getDeleted knows.
     world.delete("Account", &[ids[1].clone()]).await;
@@ -115,7 +109,7 @@ async fn hard_deletes_are_found_by_the_delete_sweep() {
 
 #[tokio::test]
 async fn records_moving_in_and_out_of_the_filter_follow() {
-    let world = World::start(&[], &[]).await;
+    let world = World::reader().start().await;
     let ids = world
         .create(
             "Contact",
@@ -127,16 +121,14 @@ async fn records_moving_in_and_out_of_the_filter_follow() {
             ]),
         )
         .await;
-    let _sidecar = world.sidecar();
-    world
-        .map(
+    let _sidecar = world
+        .synced(
             "Contact",
             &["LastName", "LeadSource"],
             "read_only",
             json!({"poll_seconds": 1, "filter": "LeadSource = 'Web'"}),
         )
         .await;
-    world.wait_state("Contact", "SYNCED").await;
     world.wait_count("salesforce.contact", "true", 2).await;
     assert_eq!(
         world
@@ -174,7 +166,7 @@ async fn records_moving_in_and_out_of_the_filter_follow() {
 
 #[tokio::test]
 async fn a_filter_changed_while_no_sidecar_runs_is_applied_when_one_starts() {
-    let world = World::start(&[], &[]).await;
+    let world = World::reader().start().await;
     let ids = world
         .create(
             "Contact",
@@ -185,16 +177,14 @@ async fn a_filter_changed_while_no_sidecar_runs_is_applied_when_one_starts() {
             ]),
         )
         .await;
-    let mut sidecar = world.sidecar();
-    world
-        .map(
+    let mut sidecar = world
+        .synced(
             "Contact",
             &["LastName", "LeadSource"],
             "read_only",
             json!({"poll_seconds": 1, "filter": "LeadSource = 'Web'"}),
         )
         .await;
-    world.wait_state("Contact", "SYNCED").await;
     world.wait_count("salesforce.contact", "true", 1).await;
     // a later change moves the high-water mark well past the Phone records, so no incremental poll
     // (re-read window included) would ever bring them in: only a reload can
@@ -230,23 +220,21 @@ async fn a_filter_changed_while_no_sidecar_runs_is_applied_when_one_starts() {
 
 #[tokio::test]
 async fn a_reload_keeps_row_ids_and_local_rows() {
-    let world = World::start(&[], &[]).await;
+    let world = World::reader().start().await;
     let ids = world
         .create(
             "Account",
             json!([{"Name": "A"}, {"Name": "B"}, {"Name": "C"}]),
         )
         .await;
-    let _sidecar = world.sidecar();
-    world
-        .map(
+    let _sidecar = world
+        .synced(
             "Account",
             &["Name"],
             "read_only",
             json!({"poll_seconds": 3600}),
         )
         .await;
-    world.wait_state("Account", "SYNCED").await;
     world.wait_count("salesforce.account", "true", 3).await;
     let before = world
         .text("SELECT string_agg(sfid || '=' || id, ',' ORDER BY sfid) FROM salesforce.account")

@@ -2,32 +2,28 @@
 //! back-filled for every row; a mapped field removed in Salesforce is named in `state_detail` while
 //! the sync goes on without it; `sfsync-sidecar status` lists fields Salesforce gained.
 
-mod reader_support;
-
-use reader_support::World;
 use reqwest::Method;
 use serde_json::json;
 use sfsync_tests::Sidecar;
+use sfsync_tests::World;
 
 #[tokio::test]
 async fn a_field_added_in_salesforce_and_mapped_is_back_filled() {
-    let world = World::start(&[], &[]).await;
+    let world = World::reader().start().await;
     let ids = world
         .create(
             "Account",
             json!([{"Name": "A"}, {"Name": "B"}, {"Name": "C"}]),
         )
         .await;
-    let _sidecar = world.sidecar();
-    world
-        .map(
+    let _sidecar = world
+        .synced(
             "Account",
             &["Name"],
             "read_only",
             json!({"poll_seconds": 1}),
         )
         .await;
-    world.wait_state("Account", "SYNCED").await;
     world.wait_count("salesforce.account", "true", 3).await;
 
     world
@@ -78,7 +74,7 @@ async fn a_field_added_in_salesforce_and_mapped_is_back_filled() {
 
 #[tokio::test]
 async fn a_mapped_field_removed_in_salesforce_does_not_stop_the_sync() {
-    let world = World::start(&[], &[]).await;
+    let world = World::reader().start().await;
     world
         .emulator
         .admin(
@@ -93,16 +89,14 @@ async fn a_mapped_field_removed_in_salesforce_does_not_stop_the_sync() {
             json!([{"Name": "A", "Legacy__c": "old"}, {"Name": "B"}]),
         )
         .await;
-    let _sidecar = world.sidecar();
-    world
-        .map(
+    let _sidecar = world
+        .synced(
             "Account",
             &["Name", "Legacy__c"],
             "read_only",
             json!({"poll_seconds": 1}),
         )
         .await;
-    world.wait_state("Account", "SYNCED").await;
     world
         .wait_count("salesforce.account", "legacy__c = 'old'", 1)
         .await;
@@ -138,18 +132,16 @@ async fn a_mapped_field_removed_in_salesforce_does_not_stop_the_sync() {
 
 #[tokio::test]
 async fn status_lists_fields_salesforce_gained() {
-    let world = World::start(&[], &[]).await;
+    let world = World::reader().start().await;
     world.create("Account", json!([{"Name": "A"}])).await;
-    let _sidecar = world.sidecar();
-    world
-        .map(
+    let _sidecar = world
+        .synced(
             "Account",
             &["Name"],
             "read_only",
             json!({"poll_seconds": 5}),
         )
         .await;
-    world.wait_state("Account", "SYNCED").await;
     world
         .emulator
         .admin(

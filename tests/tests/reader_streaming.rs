@@ -3,11 +3,9 @@
 //! overflow and an invalid replay id fall back to a poll, dropped CometD clients re-subscribe, and an
 //! object without CDC is polled with a note in `state_detail`.
 
-mod reader_support;
-
-use reader_support::World;
 use reqwest::Method;
 use serde_json::json;
+use sfsync_tests::World;
 use std::time::Duration;
 
 /// Streaming on, polling practically off (the safety poll is every 300 s by default).
@@ -23,15 +21,13 @@ async fn settle() {
 
 #[tokio::test]
 async fn changes_arrive_through_change_events() {
-    let world = World::start(&[], &[]).await;
+    let world = World::reader().start().await;
     let ids = world
         .create("Account", json!([{"Name": "One"}, {"Name": "Two"}]))
         .await;
-    let _sidecar = world.sidecar();
-    world
-        .map("Account", &["Name", "Industry"], "read_only", streaming())
+    let _sidecar = world
+        .synced("Account", &["Name", "Industry"], "read_only", streaming())
         .await;
-    world.wait_state("Account", "SYNCED").await;
     world.wait_count("salesforce.account", "true", 2).await;
     settle().await;
 
@@ -81,13 +77,11 @@ async fn changes_arrive_through_change_events() {
 
 #[tokio::test]
 async fn gap_events_re_read_and_an_overflow_polls() {
-    let world = World::start(&[], &[]).await;
+    let world = World::reader().start().await;
     world.create("Account", json!([{"Name": "Existing"}])).await;
-    let _sidecar = world.sidecar();
-    world
-        .map("Account", &["Name"], "read_only", streaming())
+    let _sidecar = world
+        .synced("Account", &["Name"], "read_only", streaming())
         .await;
-    world.wait_state("Account", "SYNCED").await;
     settle().await;
 
     // seeded records make no change events: only the gap event tells about them
@@ -143,13 +137,11 @@ async fn gap_events_re_read_and_an_overflow_polls() {
 
 #[tokio::test]
 async fn an_invalid_replay_id_falls_back_to_a_poll_and_new_events() {
-    let world = World::start(&[], &[]).await;
+    let world = World::reader().start().await;
     let ids = world.create("Account", json!([{"Name": "Before"}])).await;
-    let mut sidecar = world.sidecar();
-    world
-        .map("Account", &["Name"], "read_only", streaming())
+    let mut sidecar = world
+        .synced("Account", &["Name"], "read_only", streaming())
         .await;
-    world.wait_state("Account", "SYNCED").await;
     let exit = sidecar.terminate(Duration::from_secs(30));
     assert!(
         exit.is_some_and(|status| status.success()),
@@ -205,13 +197,11 @@ async fn an_invalid_replay_id_falls_back_to_a_poll_and_new_events() {
 
 #[tokio::test]
 async fn dropped_streaming_clients_subscribe_again() {
-    let world = World::start(&[], &[]).await;
+    let world = World::reader().start().await;
     let ids = world.create("Account", json!([{"Name": "One"}])).await;
-    let _sidecar = world.sidecar();
-    world
-        .map("Account", &["Name"], "read_only", streaming())
+    let _sidecar = world
+        .synced("Account", &["Name"], "read_only", streaming())
         .await;
-    world.wait_state("Account", "SYNCED").await;
     settle().await;
     world
         .emulator
@@ -249,24 +239,26 @@ async fn dropped_streaming_clients_subscribe_again() {
 
 #[tokio::test]
 async fn an_object_without_change_data_capture_is_polled_with_a_note() {
-    let world = World::start(&["--cdc-objects", "Contact"], &[]).await;
+    let world = World::reader()
+        .emulator_args(&["--cdc-objects", "Contact"])
+        .start()
+        .await;
     let ids = world.create("Account", json!([{"Name": "One"}])).await;
-    let _sidecar = world.sidecar();
-    world
-        .map(
+    let _sidecar = world
+        .synced(
             "Account",
             &["Name"],
             "read_only",
             json!({"streaming": true, "poll_seconds": 1}),
         )
         .await;
-    world.wait_state("Account", "SYNCED").await;
-    reader_support::until("a state_detail note about CDC", || async {
-        world.state("Account").await.1.is_some_and(|detail| {
-            detail.contains("Change Data Capture is not available for Account")
+    world
+        .until("a state_detail note about CDC", || async {
+            world.state("Account").await.1.is_some_and(|detail| {
+                detail.contains("Change Data Capture is not available for Account")
+            })
         })
-    })
-    .await;
+        .await;
     world
         .update("Account", json!([{"Id": ids[0], "Name": "Polled"}]))
         .await;

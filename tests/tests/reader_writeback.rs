@@ -3,10 +3,8 @@
 //! Salesforce value for a field with a queued local change is a conflict, resolved by the mapping's
 //! policy and logged in `sfsync.conflict`.
 
-mod reader_support;
-
-use reader_support::{until, World};
 use serde_json::json;
+use sfsync_tests::World;
 use std::time::Duration;
 
 /// Holds the queued change of a record locked, so the writer (which claims with SKIP LOCKED) leaves
@@ -35,18 +33,16 @@ async fn salesforce_name(world: &World, id: &str) -> String {
 
 #[tokio::test]
 async fn a_postgres_update_round_trip_does_not_loop() {
-    let world = World::start(&[], &[]).await;
+    let world = World::reader().start().await;
     let ids = world.create("Account", json!([{"Name": "Original"}])).await;
-    let _sidecar = world.sidecar();
-    world
-        .map(
+    let _sidecar = world
+        .synced(
             "Account",
             &["Name"],
             "read_write",
             json!({"streaming": true, "poll_seconds": 3600}),
         )
         .await;
-    world.wait_state("Account", "SYNCED").await;
     tokio::time::sleep(Duration::from_secs(8)).await;
 
     world
@@ -57,10 +53,11 @@ async fn a_postgres_update_round_trip_does_not_loop() {
         )
         .await
         .expect("local update");
-    until("the change reaches Salesforce", || async {
-        salesforce_name(&world, &ids[0]).await == "Changed in Postgres"
-    })
-    .await;
+    world
+        .until("the change reaches Salesforce", || async {
+            salesforce_name(&world, &ids[0]).await == "Changed in Postgres"
+        })
+        .await;
     // the echo comes back through CDC and settles the row
     world
         .wait_text(
@@ -78,7 +75,7 @@ async fn a_postgres_update_round_trip_does_not_loop() {
     assert_eq!(
         after,
         before,
-        "API usage must stay flat at idle: {}",
+        "API usage must stay flat at idle: {:?}",
         world.api_calls().await
     );
     assert_eq!(
@@ -101,18 +98,16 @@ async fn a_postgres_update_round_trip_does_not_loop() {
 
 #[tokio::test]
 async fn salesforce_wins_applies_the_incoming_value_and_logs_the_conflict() {
-    let world = World::start(&[], &[]).await;
+    let world = World::reader().start().await;
     let ids = world.create("Account", json!([{"Name": "Original"}])).await;
-    let mut sidecar = world.sidecar();
-    world
-        .map(
+    let mut sidecar = world
+        .synced(
             "Account",
             &["Name"],
             "read_write",
             json!({"poll_seconds": 1}),
         )
         .await;
-    world.wait_state("Account", "SYNCED").await;
     world.wait_count("salesforce.account", "true", 1).await;
 
     // the writer must not take the change before Salesforce's value arrives: stop it meanwhile
@@ -132,17 +127,18 @@ async fn salesforce_wins_applies_the_incoming_value_and_logs_the_conflict() {
     let _sidecar = world.sidecar();
     // the merge waits for our lock; release it once the reader is at it (seen waiting on the lock,
     // not after a fixed time: on a loaded machine the writer could take the change first)
-    until("the reader's merge to wait for the held change", || async {
-        world
-            .count(
-                "pg_stat_activity",
-                "usename = 'sfsync_sidecar' AND wait_event_type = 'Lock'
+    world
+        .until("the reader's merge to wait for the held change", || async {
+            world
+                .count(
+                    "pg_stat_activity",
+                    "usename = 'sfsync_sidecar' AND wait_event_type = 'Lock'
                  AND (query LIKE '%sfsync._apply_records%' OR query LIKE '%sfsync._merge_stage%')",
-            )
-            .await
-            >= 1
-    })
-    .await;
+                )
+                .await
+                >= 1
+        })
+        .await;
     holder.batch_execute("COMMIT").await.expect("commit");
     world
         .wait_text(
@@ -157,10 +153,11 @@ async fn salesforce_wins_applies_the_incoming_value_and_logs_the_conflict() {
         world.count("sfsync.conflict", "policy = 'salesforce_wins' AND field = 'Name' AND incoming_value = '\"Remote name\"' AND local_value = '\"Local name\"'").await,
         1
     );
-    until("the local change is dropped from the queue", || async {
-        world.count("sfsync.change", "true").await == 0
-    })
-    .await;
+    world
+        .until("the local change is dropped from the queue", || async {
+            world.count("sfsync.change", "true").await == 0
+        })
+        .await;
     assert_eq!(
         world
             .count("sfsync.change_archive", "state = 'MERGED'")
@@ -177,18 +174,16 @@ async fn salesforce_wins_applies_the_incoming_value_and_logs_the_conflict() {
 
 #[tokio::test]
 async fn postgres_wins_keeps_the_local_value_and_sends_it() {
-    let world = World::start(&[], &[]).await;
+    let world = World::reader().start().await;
     let ids = world.create("Account", json!([{"Name": "Original"}])).await;
-    let mut sidecar = world.sidecar();
-    world
-        .map(
+    let mut sidecar = world
+        .synced(
             "Account",
             &["Name"],
             "read_write",
             json!({"poll_seconds": 1, "conflict": "postgres_wins"}),
         )
         .await;
-    world.wait_state("Account", "SYNCED").await;
     world.wait_count("salesforce.account", "true", 1).await;
 
     sidecar.terminate(Duration::from_secs(30));
@@ -207,14 +202,15 @@ async fn postgres_wins_keeps_the_local_value_and_sends_it() {
     let _sidecar = world.sidecar();
     tokio::time::sleep(Duration::from_secs(4)).await;
     holder.batch_execute("COMMIT").await.expect("commit");
-    until("the conflict is logged", || async {
+    world.until("the conflict is logged", || async {
         world.count("sfsync.conflict", "policy = 'postgres_wins' AND field = 'Name' AND local_value = '\"Local name\"' AND incoming_value = '\"Remote name\"'").await >= 1
     })
     .await;
-    until("the local value reaches Salesforce", || async {
-        salesforce_name(&world, &ids[0]).await == "Local name"
-    })
-    .await;
+    world
+        .until("the local value reaches Salesforce", || async {
+            salesforce_name(&world, &ids[0]).await == "Local name"
+        })
+        .await;
     world
         .wait_text(
             &format!(

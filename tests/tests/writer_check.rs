@@ -2,11 +2,8 @@
 //! password, an unreachable database, a missing extension and a mapping in ERROR; warnings for
 //! read-write mappings without an upsert field; `status` shows the queue and every mapping.
 
-mod writer_support;
-
-use serde_json::json;
+use sfsync_tests::{free_port, World};
 use sfsync_tests::{Cluster, Sidecar};
-use writer_support::{free_port, World};
 
 fn run(env: &[(String, String)], subcommand: &str) -> (bool, String) {
     let output = Sidecar::command(env, subcommand);
@@ -18,17 +15,11 @@ fn run(env: &[(String, String)], subcommand: &str) -> (bool, String) {
     (output.status.success(), text)
 }
 
-fn with(env: &[(String, String)], key: &str, value: &str) -> Vec<(String, String)> {
-    let mut env: Vec<(String, String)> = env.iter().filter(|(k, _)| k != key).cloned().collect();
-    env.push((key.to_string(), value.to_string()));
-    env
-}
-
 #[tokio::test]
 async fn check_passes_with_warnings_and_fails_clearly_on_every_problem() {
-    let world = World::start(&[], &[]).await;
+    let world = World::writer().start().await;
     world.map_accounts_by_ext_id().await;
-    world.map("Lead", &["LastName", "Company"], json!({})).await;
+    world.map_leads().await;
 
     let (ok, text) = run(&world.env, "check");
     assert!(ok, "a healthy set-up passes: {text}");
@@ -47,7 +38,7 @@ async fn check_passes_with_warnings_and_fails_clearly_on_every_problem() {
         "{text}"
     );
 
-    let (ok, text) = run(&with(&world.env, "SFSYNC_PASSWORD", "wrong"), "check");
+    let (ok, text) = run(&world.env_with(&[("SFSYNC_PASSWORD", "wrong")]), "check");
     assert!(!ok, "a wrong password fails: {text}");
     assert!(
         text.lines()
@@ -63,7 +54,7 @@ async fn check_passes_with_warnings_and_fails_clearly_on_every_problem() {
         "postgres://postgres@127.0.0.1:{}/nowhere?sslmode=disable&connect_timeout=3",
         free_port()
     );
-    let (ok, text) = run(&with(&world.env, "DATABASE_URL", &dead), "check");
+    let (ok, text) = run(&world.env_with(&[("DATABASE_URL", &dead)]), "check");
     assert!(!ok, "an unreachable database fails: {text}");
     assert!(
         text.lines()
@@ -78,7 +69,7 @@ async fn check_passes_with_warnings_and_fails_clearly_on_every_problem() {
         .await
         .expect("create database");
     let bare_url = format!("{}?sslmode=disable", Cluster::shared().url(&bare));
-    let (ok, text) = run(&with(&world.env, "DATABASE_URL", &bare_url), "check");
+    let (ok, text) = run(&world.env_with(&[("DATABASE_URL", &bare_url)]), "check");
     assert!(!ok, "a database without the extension fails: {text}");
     assert!(
         text.contains("not installed") && text.contains("CREATE EXTENSION sfsync"),
@@ -102,7 +93,7 @@ async fn check_passes_with_warnings_and_fails_clearly_on_every_problem() {
 
 #[tokio::test]
 async fn status_shows_the_queue_and_each_mapping() {
-    let world = World::start(&[], &[]).await;
+    let world = World::writer().start().await;
     world.map_accounts_by_ext_id().await;
     world
         .sql
@@ -133,7 +124,7 @@ async fn status_shows_the_queue_and_each_mapping() {
 
 #[tokio::test]
 async fn check_warns_when_database_url_sets_no_sslmode() {
-    let world = World::start(&[], &[]).await;
+    let world = World::writer().start().await;
     world.map_accounts_by_ext_id().await;
     let warning = "WARN  database    DATABASE_URL sets no sslmode";
 
@@ -146,7 +137,7 @@ async fn check_warns_when_database_url_sets_no_sslmode() {
 
     let without = world.db.sidecar_url().replace("?sslmode=disable", "");
     assert!(!without.contains("sslmode"), "{without}");
-    let (ok, text) = run(&with(&world.env, "DATABASE_URL", &without), "check");
+    let (ok, text) = run(&world.env_with(&[("DATABASE_URL", &without)]), "check");
     assert!(ok, "a warning does not fail the check: {text}");
     assert!(
         text.lines()
@@ -160,14 +151,10 @@ async fn check_warns_when_database_url_sets_no_sslmode() {
         "host=127.0.0.1 port={} user=sfsync_sidecar dbname={}",
         url.0, url.1
     );
-    let (_, text) = run(&with(&world.env, "DATABASE_URL", &key_value), "check");
+    let (_, text) = run(&world.env_with(&[("DATABASE_URL", &key_value)]), "check");
     assert!(text.contains(warning), "{text}");
     let (_, text) = run(
-        &with(
-            &world.env,
-            "DATABASE_URL",
-            &format!("{key_value} sslmode=disable"),
-        ),
+        &world.env_with(&[("DATABASE_URL", &format!("{key_value} sslmode=disable"))]),
         "check",
     );
     assert!(!text.contains(warning), "{text}");

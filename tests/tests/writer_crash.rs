@@ -2,12 +2,10 @@
 //! loses nothing and (with an upsert field) duplicates nothing; two sidecars draining one queue
 //! duplicate nothing; SIGTERM gives unsent changes back and exits 0.
 
-mod writer_support;
-
 use serde_json::json;
 use sfsync_tests::Sidecar;
+use sfsync_tests::{World, WAIT};
 use std::time::Duration;
-use writer_support::{World, WAIT};
 
 async fn assert_each_once(world: &World, object: &str, key: &str, expected: usize) {
     let counts = world.org_counts(object, key).await;
@@ -18,7 +16,10 @@ async fn assert_each_once(world: &World, object: &str, key: &str, expected: usiz
 
 #[tokio::test]
 async fn kill_9_during_a_large_drain_loses_and_duplicates_nothing() {
-    let world = World::start(&[], &[("SFSYNC_WRITE_CONCURRENCY", "4")]).await;
+    let world = World::writer()
+        .env("SFSYNC_WRITE_CONCURRENCY", "4")
+        .start()
+        .await;
     world.map_accounts_and_contacts().await;
     // 12,000 accounts (a Bulk-sized backlog) and 8,000 contacts pointing at them.
     world
@@ -42,7 +43,7 @@ async fn kill_9_during_a_large_drain_loses_and_duplicates_nothing() {
         tokio::time::sleep(Duration::from_millis(300)).await;
         let queued = world.queued().await;
         let done = world
-            .count("SELECT count(*) FROM sfsync.change_archive")
+            .scalar("SELECT count(*) FROM sfsync.change_archive")
             .await;
         if queued == 0 {
             break;
@@ -62,13 +63,13 @@ async fn kill_9_during_a_large_drain_loses_and_duplicates_nothing() {
     assert_each_once(&world, "Account", "Ext_Id__c", 12_000).await;
     assert_each_once(&world, "Contact", "Ext_Id__c", 8_000).await;
     let without_sfid = world
-        .count(
+        .scalar(
             "SELECT (SELECT count(*) FROM salesforce.account WHERE sfid IS NULL) + (SELECT count(*) FROM salesforce.contact WHERE sfid IS NULL)",
         )
         .await;
     assert_eq!(without_sfid, 0);
     let failed = world
-        .count("SELECT count(*) FROM sfsync.change_archive WHERE state = 'FAILED'")
+        .scalar("SELECT count(*) FROM sfsync.change_archive WHERE state = 'FAILED'")
         .await;
     assert_eq!(failed, 0);
     // the children point at the right parents
@@ -97,8 +98,11 @@ async fn kill_9_during_a_large_drain_loses_and_duplicates_nothing() {
 
 #[tokio::test]
 async fn two_sidecars_on_one_queue_duplicate_nothing() {
-    let world = World::start(&[], &[("SFSYNC_WRITE_BATCH", "50")]).await;
-    world.map("Lead", &["LastName", "Company"], json!({})).await;
+    let world = World::writer()
+        .env("SFSYNC_WRITE_BATCH", "50")
+        .start()
+        .await;
+    world.map_leads().await;
     world.map_accounts_by_ext_id().await;
     let _first = Sidecar::start(&world.env);
     let _second = Sidecar::start(&world.env);
@@ -124,15 +128,15 @@ async fn two_sidecars_on_one_queue_duplicate_nothing() {
         .await;
     assert_eq!(names["T-3-17"]["Name"], "Acc 3-17+");
     let lost = world
-        .count("SELECT count(*) FROM salesforce.lead WHERE sfid IS NULL")
+        .scalar("SELECT count(*) FROM salesforce.lead WHERE sfid IS NULL")
         .await;
     assert_eq!(lost, 0);
 }
 
 #[tokio::test]
 async fn sigterm_stops_claiming_gives_back_and_exits_0() {
-    let world = World::start(&[], &[]).await;
-    world.map("Lead", &["LastName", "Company"], json!({})).await;
+    let world = World::writer().start().await;
+    world.map_leads().await;
     world
         .sql
         .batch_execute("INSERT INTO salesforce.lead (lastname, company) SELECT 'Lead ' || g, 'Co' FROM generate_series(1, 5000) g")
@@ -150,7 +154,7 @@ async fn sigterm_stops_claiming_gives_back_and_exits_0() {
     let mut sidecar = Sidecar::start(&world.env);
     sfsync_tests::eventually(WAIT, "some leads to be written", || async {
         world
-            .count("SELECT count(*) FROM sfsync.change_archive")
+            .scalar("SELECT count(*) FROM sfsync.change_archive")
             .await
             > 0
     })
@@ -161,7 +165,7 @@ async fn sigterm_stops_claiming_gives_back_and_exits_0() {
     assert!(status.success(), "exit status {status:?}");
     // nothing stays claimed by the stopped sidecar: every change is finished or back in the queue
     let held = world
-        .count("SELECT count(*) FROM sfsync.change WHERE state = 'PENDING'")
+        .scalar("SELECT count(*) FROM sfsync.change WHERE state = 'PENDING'")
         .await;
     assert_eq!(
         held, 0,
@@ -180,15 +184,14 @@ async fn sigterm_stops_claiming_gives_back_and_exits_0() {
 async fn leases_are_renewed_while_slow_calls_are_in_flight() {
     // Calls take longer than the lease: without renewal a second sidecar would claim the same
     // changes and create the leads (no upsert field) twice.
-    let world = World::start(
-        &[],
-        &[
+    let world = World::writer()
+        .envs(&[
             ("SFSYNC_WRITE_LEASE_SECONDS", "5"),
             ("SFSYNC_WRITE_BATCH", "50"),
-        ],
-    )
-    .await;
-    world.map("Lead", &["LastName", "Company"], json!({})).await;
+        ])
+        .start()
+        .await;
+    world.map_leads().await;
     world
         .emulator
         .admin(
@@ -210,7 +213,7 @@ async fn leases_are_renewed_while_slow_calls_are_in_flight() {
     second.terminate(WAIT);
     assert_each_once(&world, "Lead", "LastName", 400).await;
     let failed = world
-        .count("SELECT count(*) FROM sfsync.change_archive WHERE state <> 'SUCCESS'")
+        .scalar("SELECT count(*) FROM sfsync.change_archive WHERE state <> 'SUCCESS'")
         .await;
     assert_eq!(failed, 0);
 }
@@ -219,15 +222,14 @@ async fn leases_are_renewed_while_slow_calls_are_in_flight() {
 async fn notify_wakes_the_writer_between_polls() {
     // A poll interval of a minute (and lease renewals every 20 s): only the NOTIFY can make the
     // write arrive within seconds.
-    let world = World::start(
-        &[],
-        &[
+    let world = World::writer()
+        .envs(&[
             ("SFSYNC_POLL_MS", "60000"),
             ("SFSYNC_WRITE_LEASE_SECONDS", "60"),
-        ],
-    )
-    .await;
-    world.map("Lead", &["LastName", "Company"], json!({})).await;
+        ])
+        .start()
+        .await;
+    world.map_leads().await;
     let _sidecar = Sidecar::start(&world.env);
     // let the writer start, make its first (empty) poll and LISTEN
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -252,7 +254,7 @@ async fn notify_wakes_the_writer_between_polls() {
 /// deleted row back.
 #[tokio::test]
 async fn a_delete_after_an_interrupted_insert_deletes_the_record() {
-    let world = World::start(&[], &[]).await;
+    let world = World::writer().start().await;
     world.map_accounts_and_contacts().await;
     world
         .emulator
@@ -291,7 +293,7 @@ async fn a_delete_after_an_interrupted_insert_deletes_the_record() {
         .unwrap();
     sfsync_tests::eventually(WAIT, "the insert to be back in the queue", || async {
         world
-            .count("SELECT count(*) FROM sfsync.change WHERE action = 'INSERT' AND state = 'NEW' AND attempts = 1")
+            .scalar("SELECT count(*) FROM sfsync.change WHERE action = 'INSERT' AND state = 'NEW' AND attempts = 1")
             .await
             == 1
     })

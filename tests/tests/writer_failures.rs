@@ -1,13 +1,11 @@
 //! Records Salesforce refuses: the failure (Salesforce's code, message and fields) lands on that row
 //! and its queue entry only; once fixed, `sfsync.retry_failed()` sends it again and it is synced once.
 
-mod writer_support;
-
 use serde_json::{json, Value};
-use writer_support::World;
+use sfsync_tests::World;
 
 async fn gadget_world() -> World {
-    let world = World::start(&[], &[]).await;
+    let world = World::writer().start().await;
     world
         .define_object(json!({
             "name": "Gadget__c",
@@ -23,7 +21,7 @@ async fn gadget_world() -> World {
         }))
         .await;
     world
-        .map(
+        .map_from_describe(
             "Gadget__c",
             &["Name", "Code__c", "Status__c"],
             json!({"upsert_field": "Code__c"}),
@@ -142,7 +140,7 @@ async fn a_refused_record_fails_alone_and_is_sent_once_after_a_fix_and_retry() {
     assert_eq!(records["G-BAD"]["Name"], "Good now");
     assert_eq!(records["G-ODD"]["Status__c"], "Done");
     let fixed = world
-        .count("SELECT count(*) FROM salesforce.gadget__c WHERE sfid IS NOT NULL AND _hc_err IS NULL AND _hc_lastop <> 'FAILED'")
+        .scalar("SELECT count(*) FROM salesforce.gadget__c WHERE sfid IS NOT NULL AND _hc_err IS NULL AND _hc_lastop <> 'FAILED'")
         .await;
     assert_eq!(fixed, 22);
     let failed: i64 = world
@@ -169,9 +167,9 @@ async fn updates_and_deletes_of_records_gone_from_salesforce_fail_or_finish() {
     world.drained("the gadgets to be written").await;
     // The reader's start-up poll is done (the next one is an hour away), so it does not see the
     // deletes below before the writer does.
-    sfsync_tests::eventually(writer_support::WAIT, "the reader's first poll", || async {
+    sfsync_tests::eventually(sfsync_tests::WAIT, "the reader's first poll", || async {
         world
-            .count("SELECT count(*) FROM sfsync.mapping WHERE last_read_at IS NOT NULL")
+            .scalar("SELECT count(*) FROM sfsync.mapping WHERE last_read_at IS NOT NULL")
             .await
             == 1
     })
@@ -248,7 +246,7 @@ async fn application_role(world: &World) -> String {
 
 #[tokio::test]
 async fn a_change_carrying_another_objects_id_fails_alone_and_is_never_sent() {
-    let world = World::start(&[], &[]).await;
+    let world = World::writer().start().await;
     world.map_accounts_by_ext_id().await;
     let contacts = world
         .emulator
@@ -269,9 +267,9 @@ async fn a_change_carrying_another_objects_id_fails_alone_and_is_never_sent() {
     world.drained("the accounts to be written").await;
     // The reader's start-up poll is done (the next one is an hour away): it does not meet the
     // planted ids below.
-    sfsync_tests::eventually(writer_support::WAIT, "the reader's first poll", || async {
+    sfsync_tests::eventually(sfsync_tests::WAIT, "the reader's first poll", || async {
         world
-            .count("SELECT count(*) FROM sfsync.mapping WHERE last_read_at IS NOT NULL")
+            .scalar("SELECT count(*) FROM sfsync.mapping WHERE last_read_at IS NOT NULL")
             .await
             == 1
     })
@@ -386,7 +384,7 @@ async fn a_change_carrying_another_objects_id_fails_alone_and_is_never_sent() {
         "A-1's record was not touched either"
     );
     let ok = world
-        .count("SELECT count(*) FROM salesforce.account WHERE ext_id__c = 'A-2' AND _hc_err IS NULL AND _hc_lastop <> 'FAILED'")
+        .scalar("SELECT count(*) FROM salesforce.account WHERE ext_id__c = 'A-2' AND _hc_err IS NULL AND _hc_lastop <> 'FAILED'")
         .await;
     assert_eq!(ok, 1);
 }

@@ -2,14 +2,12 @@
 //! responses lost after Salesforce applied the call, expired sessions and a window of
 //! REQUEST_LIMIT_EXCEEDED. Every change lands, and with an upsert field exactly once.
 
-mod writer_support;
-
 use reqwest::Method;
 use serde_json::json;
 use sfsync_tests::eventually;
 use sfsync_tests::metric;
+use sfsync_tests::{free_port, metrics, World, WAIT};
 use std::time::Duration;
-use writer_support::{free_port, metrics, World, WAIT};
 
 const COMPOSITE: &str = "/services/data/v62.0/composite/sobjects";
 
@@ -30,7 +28,7 @@ async fn assert_exactly_once(world: &World, accounts: usize, contacts: usize) {
     assert_eq!(counts.len(), contacts, "every contact landed");
     assert!(counts.values().all(|&n| n == 1), "duplicated contacts");
     let orphans = world
-        .count(
+        .scalar(
             "SELECT count(*) FROM salesforce.contact c JOIN salesforce.account a ON a.ext_id__c = c.account__ext_id__c
               WHERE c.sfid IS NULL OR a.sfid IS NULL",
         )
@@ -58,7 +56,7 @@ async fn assert_exactly_once(world: &World, accounts: usize, contacts: usize) {
         );
     }
     let failed = world
-        .count("SELECT count(*) FROM sfsync.change_archive WHERE state = 'FAILED'")
+        .scalar("SELECT count(*) FROM sfsync.change_archive WHERE state = 'FAILED'")
         .await;
     assert_eq!(failed, 0, "transient faults never fail a change");
 }
@@ -84,7 +82,7 @@ async fn insert_accounts_and_contacts(
 
 #[tokio::test]
 async fn unavailable_locked_lost_and_expired_calls_lose_nothing_and_duplicate_nothing() {
-    let world = World::start(&[], &[]).await;
+    let world = World::writer().start().await;
     world.map_accounts_and_contacts().await;
     insert_accounts_and_contacts(&world, 1500, 1, "").await;
     fault(
@@ -142,7 +140,10 @@ async fn unavailable_locked_lost_and_expired_calls_lose_nothing_and_duplicate_no
 
 #[tokio::test]
 async fn bulk_jobs_survive_failures_and_lost_responses() {
-    let world = World::start(&[], &[("SFSYNC_BULK_THRESHOLD", "2000")]).await;
+    let world = World::writer()
+        .env("SFSYNC_BULK_THRESHOLD", "2000")
+        .start()
+        .await;
     world.map_accounts_and_contacts().await;
     insert_accounts_and_contacts(&world, 4000, 1, "B").await;
     // a job whose close is applied but answered with an error, and 10% unavailable on ingest calls
@@ -169,7 +170,7 @@ async fn bulk_jobs_survive_failures_and_lost_responses() {
 
 #[tokio::test]
 async fn a_request_limit_window_pauses_writing_until_calls_are_freed() {
-    let world = World::start(&[], &[]).await;
+    let world = World::writer().start().await;
     world.map_accounts_and_contacts().await;
     let port = free_port();
     let mut env = world.env.clone();
@@ -212,7 +213,7 @@ async fn a_request_limit_window_pauses_writing_until_calls_are_freed() {
         "nothing is written while the allowance is spent"
     );
     let attempts = world
-        .count("SELECT coalesce(max(attempts), 0)::bigint FROM sfsync.change")
+        .scalar("SELECT coalesce(max(attempts), 0)::bigint FROM sfsync.change")
         .await;
     assert!(
         attempts <= 2,

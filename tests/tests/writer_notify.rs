@@ -2,10 +2,8 @@
 //! channel, so a flood of notifications must cost the writer a few claims and no memory, and a real
 //! change notified afterwards must still wake it.
 
-mod writer_support;
-
 use sfsync_tests::{eventually, metric};
-use writer_support::{free_port, metrics, World, WAIT};
+use sfsync_tests::{free_port, metrics, World, WAIT};
 
 /// Notifications in the flood: one transaction, each payload different (Postgres folds identical
 /// notifications of a transaction into one).
@@ -20,11 +18,10 @@ async fn a_flood_of_notifications_costs_a_few_claims_and_a_real_change_still_wak
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
     // the poll comes once a minute (the longest allowed): claims come from wake-ups
-    let world = World::start(
-        &[],
-        &[("SFSYNC_HTTP_LISTEN", &listen), ("SFSYNC_POLL_MS", "60000")],
-    )
-    .await;
+    let world = World::writer()
+        .envs(&[("SFSYNC_HTTP_LISTEN", &listen), ("SFSYNC_POLL_MS", "60000")])
+        .start()
+        .await;
     world.map_accounts_by_ext_id().await;
     let _sidecar = world.sidecar();
 
@@ -103,7 +100,7 @@ async fn a_flood_of_notifications_costs_a_few_claims_and_a_real_change_still_wak
     }
     assert!(woken, "the change was written only after a poll");
     let written = world
-        .count("SELECT count(*) FROM salesforce.account WHERE sfid IS NOT NULL")
+        .scalar("SELECT count(*) FROM salesforce.account WHERE sfid IS NOT NULL")
         .await;
     assert!(written >= 1);
 }

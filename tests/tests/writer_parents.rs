@@ -2,16 +2,14 @@
 //! one commit and a Contact referring to it by that id is inserted in the next, while the Account's
 //! change is still on its way to Salesforce. The Contact must wait for it, not be refused.
 
-mod writer_support;
-
 use reqwest::Method;
 use serde_json::json;
 use sfsync_tests::eventually;
-use writer_support::{World, WAIT};
+use sfsync_tests::{World, WAIT};
 
 #[tokio::test]
 async fn a_child_committed_after_its_parent_gets_an_external_id_waits_for_that_change() {
-    let world = World::start(&[], &[]).await;
+    let world = World::writer().start().await;
     world.map_accounts_and_contacts().await;
     let _sidecar = world.sidecar();
     world
@@ -44,7 +42,7 @@ async fn a_child_committed_after_its_parent_gets_an_external_id_waits_for_that_c
         .unwrap();
     eventually(WAIT, "the account's update to be in flight", || async {
         world
-            .count("SELECT count(*) FROM sfsync.change WHERE state = 'PENDING'")
+            .scalar("SELECT count(*) FROM sfsync.change WHERE state = 'PENDING'")
             .await
             == 1
     })
@@ -107,7 +105,7 @@ async fn a_child_committed_after_its_parent_gets_an_external_id_waits_for_that_c
 /// tables) asks the extension whether the parent is on its way, and the child is tried again and lands.
 #[tokio::test]
 async fn a_child_refused_while_its_parent_is_on_its_way_is_tried_again() {
-    let world = World::start(&[], &[]).await;
+    let world = World::writer().start().await;
     world.map_accounts_and_contacts().await;
     world
         .sql
@@ -125,7 +123,7 @@ async fn a_child_refused_while_its_parent_is_on_its_way_is_tried_again() {
         .unwrap();
     eventually(WAIT, "Salesforce to refuse the contact once", || async {
         world
-            .count("SELECT count(*) FROM sfsync.change c JOIN sfsync.mapping m ON m.id = c.mapping_id WHERE m.object_name = 'Contact' AND c.sf_result = 'INVALID_FIELD'")
+            .scalar("SELECT count(*) FROM sfsync.change c JOIN sfsync.mapping m ON m.id = c.mapping_id WHERE m.object_name = 'Contact' AND c.sf_result = 'INVALID_FIELD'")
             .await
             == 1
     })
@@ -137,7 +135,7 @@ async fn a_child_refused_while_its_parent_is_on_its_way_is_tried_again() {
         .unwrap();
     world.drained("both to land").await;
     let failed = world
-        .count("SELECT count(*) FROM sfsync.change_archive WHERE state = 'FAILED'")
+        .scalar("SELECT count(*) FROM sfsync.change_archive WHERE state = 'FAILED'")
         .await;
     assert_eq!(failed, 0, "nothing failed for good");
     let lastop: String = world

@@ -2,18 +2,16 @@
 //! (checked through its REST API), parents and children inserted together by external id, values in
 //! Salesforce's forms, and the rows and the queue end in the states the README documents.
 
-mod writer_support;
-
 use serde_json::{json, Value};
 use sfsync_tests::eventually;
 use sfsync_tests::metric;
+use sfsync_tests::{free_port, metrics, World, WAIT};
 use std::collections::HashMap;
 use std::time::Duration;
-use writer_support::{free_port, metrics, World, WAIT};
 
 #[tokio::test]
 async fn inserts_updates_deletes_and_children_by_external_id_land_exactly() {
-    let world = World::start(&[], &[]).await;
+    let world = World::writer().start().await;
     world.map_accounts_and_contacts().await;
 
     // Before any sidecar runs: an insert deleted again (never sent), and a parent with its children
@@ -37,7 +35,7 @@ async fn inserts_updates_deletes_and_children_by_external_id_land_exactly() {
         .await
         .expect("initial data");
     let ignored = world
-        .count("SELECT count(*) FROM sfsync.change_archive WHERE state = 'IGNORED'")
+        .scalar("SELECT count(*) FROM sfsync.change_archive WHERE state = 'IGNORED'")
         .await;
     assert!(
         ignored >= 1,
@@ -223,7 +221,7 @@ async fn inserts_updates_deletes_and_children_by_external_id_land_exactly() {
 
 #[tokio::test]
 async fn values_of_every_type_arrive_in_salesforce_form_and_writes_carry_the_instance() {
-    let world = World::start(&[], &[]).await;
+    let world = World::writer().start().await;
     world
         .define_object(json!({
             "name": "Sample__c",
@@ -242,7 +240,7 @@ async fn values_of_every_type_arrive_in_salesforce_form_and_writes_carry_the_ins
         }))
         .await;
     world
-        .map(
+        .map_from_describe(
             "Sample__c",
             &[
                 "Name",
@@ -311,9 +309,9 @@ async fn values_of_every_type_arrive_in_salesforce_form_and_writes_carry_the_ins
 
 #[tokio::test]
 async fn a_mapping_without_an_upsert_field_creates_by_collections_and_learns_the_sfid() {
-    let world = World::start(&[], &[]).await;
+    let world = World::writer().start().await;
     world
-        .map("Lead", &["LastName", "Company", "Email"], json!({}))
+        .map_from_describe("Lead", &["LastName", "Company", "Email"], json!({}))
         .await;
     let _sidecar = world.sidecar();
     world
@@ -332,7 +330,7 @@ async fn a_mapping_without_an_upsert_field_creates_by_collections_and_learns_the
         "no duplicates without faults"
     );
     let rows = world
-        .count("SELECT count(*) FROM salesforce.lead WHERE sfid IS NOT NULL")
+        .scalar("SELECT count(*) FROM salesforce.lead WHERE sfid IS NOT NULL")
         .await;
     assert_eq!(rows, 450);
     let calls: HashMap<String, u64> = world.api_calls().await;
@@ -349,8 +347,11 @@ async fn a_mapping_without_an_upsert_field_creates_by_collections_and_learns_the
 
 #[tokio::test]
 async fn archived_changes_older_than_the_retention_are_purged() {
-    let world = World::start(&[], &[("SFSYNC_ARCHIVE_RETENTION_DAYS", "7")]).await;
-    world.map("Lead", &["LastName", "Company"], json!({})).await;
+    let world = World::writer()
+        .env("SFSYNC_ARCHIVE_RETENTION_DAYS", "7")
+        .start()
+        .await;
+    world.map_leads().await;
     world
         .sql
         .batch_execute(
@@ -372,7 +373,7 @@ async fn archived_changes_older_than_the_retention_are_purged() {
         .expect("age the archive");
     assert_eq!(
         world
-            .count("SELECT count(*) FROM sfsync.change_archive")
+            .scalar("SELECT count(*) FROM sfsync.change_archive")
             .await,
         8
     );
@@ -383,7 +384,7 @@ async fn archived_changes_older_than_the_retention_are_purged() {
         "the old archive entries to be purged",
         || async {
             world
-                .count("SELECT count(*) FROM sfsync.change_archive")
+                .scalar("SELECT count(*) FROM sfsync.change_archive")
                 .await
                 == 3
         },

@@ -1,10 +1,10 @@
-//! Test harness: spawns the emulator binary, waits for its `listening on` line, and logs in.
+//! The emulator's own test helpers: the emulator started with the fixture objects (spawned by the
+//! shared harness, `sfsync-tests`), plain-HTTP clients for its REST, OAuth and admin APIs, and
+//! logins.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::mpsc;
 use std::time::Duration;
 
 use reqwest::header::HeaderMap;
@@ -63,30 +63,11 @@ impl Emulator {
         Emulator::start_raw(&args)
     }
 
+    /// Starts the binary with exactly `args`, through the workspace's one emulator spawner (the
+    /// harness in `sfsync-tests`, which waits for the `listening on` line and drains stdout).
     pub fn start_raw(args: &[&str]) -> Emulator {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_sfsync-emulator"))
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn sfsync-emulator");
-        let stdout = child.stdout.take().expect("stdout");
-        let (sender, receiver) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            if let Some(Ok(line)) = lines.next() {
-                let _ = sender.send(line);
-            }
-            // Keep draining so the child never blocks on a full pipe.
-            for _ in lines {}
-        });
-        let line = receiver
-            .recv_timeout(Duration::from_secs(60))
-            .expect("emulator printed its listening line");
-        let base = line
-            .strip_prefix("sfsync-emulator listening on ")
-            .expect("listening line format")
-            .to_string();
+        let (child, base) =
+            sfsync_tests::emulator::spawn(Path::new(env!("CARGO_BIN_EXE_sfsync-emulator")), args);
         Emulator {
             child: Some(child),
             base,

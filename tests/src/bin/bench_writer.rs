@@ -22,7 +22,7 @@
 
 use reqwest::Method;
 use serde_json::{json, Value};
-use sfsync_tests::{Cluster, Emulator, Sidecar, TestDb};
+use sfsync_tests::{Cluster, Emulator, Sidecar, World};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -132,32 +132,16 @@ async fn wait_drained(client: &Client, timeout: Duration) -> Instant {
     }
 }
 
-struct World {
-    emulator: Emulator,
-    db: TestDb,
-    sql: Client,
-    env: Vec<(String, String)>,
-}
-
-impl World {
-    fn env_with(&self, extra: &[(&str, &str)]) -> Vec<(String, String)> {
-        let mut env = self.env.clone();
-        for (key, value) in extra {
-            env.retain(|(k, _)| k != key);
-            env.push((key.to_string(), value.to_string()));
-        }
-        env
-    }
-}
-
 /// An emulator with `synced` Account records also present (synced) in Postgres.
 async fn world(cluster: &Cluster, synced: u64) -> World {
-    let emulator = Emulator::start(&[]);
-    emulator.add_external_id("Account", "Ext_Id__c").await;
+    // no preset: the sidecar's own defaults are what is measured
+    let world = World::builder().start_in(cluster).await;
+    world.add_external_id("Account", "Ext_Id__c").await;
     let mut left = synced;
     while left > 0 {
         let chunk = left.min(100_000);
-        emulator
+        world
+            .emulator
             .admin(
                 Method::POST,
                 "seed",
@@ -166,27 +150,14 @@ async fn world(cluster: &Cluster, synced: u64) -> World {
             .await;
         left -= chunk;
     }
-    let db = cluster.database().await;
-    let sql = db.connect().await;
-    let (status, describe) = emulator
-        .rest(Method::GET, "sobjects/Account/describe", None)
+    // read-write from the emulator's describe, polling hourly
+    world
+        .map_from_describe(
+            "Account",
+            &["Name", "AnnualRevenue", "NumberOfEmployees", "Ext_Id__c"],
+            json!({"upsert_field": "Ext_Id__c"}),
+        )
         .await;
-    assert_eq!(status, 200, "{describe}");
-    let options = json!({"upsert_field": "Ext_Id__c", "poll_seconds": 3600, "describe": describe});
-    sql.execute(
-        "SELECT sfsync.create_mapping('Account', ARRAY['Name','AnnualRevenue','NumberOfEmployees','Ext_Id__c'], 'read_write', $1::text::jsonb)",
-        &[&options.to_string()],
-    )
-    .await
-    .expect("create mapping");
-    let mut env = emulator.sidecar_env();
-    env.push(("DATABASE_URL".into(), db.sidecar_url()));
-    let world = World {
-        emulator,
-        db,
-        sql,
-        env,
-    };
     // the reader loads the synced records; then the sidecar stops so the queue can be filled
     let mut sidecar = Sidecar::start(&world.env);
     let deadline = Instant::now() + Duration::from_secs(600);
