@@ -117,13 +117,8 @@ pub async fn updated(
     let window = window(&org, &params, UPDATED_WINDOW_MS, 30)?;
     let store = org.object_at(index);
     let mut ids = Vec::new();
-    let modstamp = store.schema.system.system_modstamp;
-    let last_modified = store.schema.system.last_modified_date;
-    for record in store.iter_by_modstamp(window.start) {
-        let stamp = modstamp
-            .or(last_modified)
-            .and_then(|position| record.get(position).as_datetime_ms())
-            .unwrap_or(i64::MIN);
+    // The store's listing stamp, not the field: a silent admin write moves SystemModstamp unseen.
+    for (stamp, record) in store.iter_by_modstamp(window.start) {
         if stamp >= window.covered {
             break;
         }

@@ -13,7 +13,7 @@ use serde_json::{json, Map, Value as Json};
 use crate::app::SharedState;
 use crate::faults::FaultSpec;
 use crate::http::error::json_response;
-use crate::store::value::format_datetime;
+use crate::store::value::{format_datetime, parse_datetime};
 use crate::store::{seed, ApiKind, FieldSpec, ObjectSpec, RecordError, RecordId, WriteContext};
 
 /// Admin errors: `{"error": "..."}` with a status.
@@ -281,7 +281,18 @@ pub async fn clock(State(app): State<SharedState>, body: Bytes) -> Result<Respon
 
 /// `POST /__emulator/records`: writes as another user and client, counting no API call.
 /// Body: `{"object", "records": [...], "operation": "create"|"update"|"upsert"|"delete", "externalIdField",
-/// "user": <User id or username>, "client": "<Sforce-Call-Options client>", "api": "rest"|"soap"|"bulkapi"|"apex"}`.
+/// "user": <User id or username>, "client": "<Sforce-Call-Options client>", "api": "rest"|"soap"|"bulkapi"|"apex",
+/// "systemModstamp": "<ISO 8601 datetime>", "silent": true|false}`.
+///
+/// Two keys bend how the writes are seen, for every record of the request:
+/// - `systemModstamp` (create, update, upsert; refused on delete): each record is written with exactly that
+///   SystemModstamp and LastModifiedDate (CreatedDate too when created), and no change event is published: a
+///   "late commit", a transaction committing long after its stamp. getUpdated lists the record at that stamp,
+///   as it reads by stamp. Any datetime format Salesforce accepts (`2026-12-03T10:00:00.000+0000`, `...Z`).
+/// - `silent: true` (every operation): no change event, and neither getUpdated nor getDeleted hears of the
+///   writes; the records themselves change as usual, SystemModstamp included unless `systemModstamp` is given.
+///
+/// The whole body is checked before anything is written: a bad one is a 400 and changes nothing.
 pub async fn records(State(app): State<SharedState>, body: Bytes) -> Result<Response, AdminError> {
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]
@@ -298,8 +309,46 @@ pub async fn records(State(app): State<SharedState>, body: Bytes) -> Result<Resp
         client: Option<String>,
         #[serde(default)]
         api: Option<ApiKind>,
+        #[serde(default)]
+        system_modstamp: Option<String>,
+        #[serde(default)]
+        silent: bool,
     }
     let body: Body = parse(&body)?;
+    let operation = body
+        .operation
+        .as_deref()
+        .unwrap_or("auto")
+        .to_ascii_lowercase();
+    if !matches!(
+        operation.as_str(),
+        "auto" | "create" | "update" | "upsert" | "delete"
+    ) {
+        return Err(admin_error(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "unknown operation '{}': use create, update, upsert or delete",
+                body.operation.as_deref().unwrap_or_default()
+            ),
+        ));
+    }
+    let stamp = match &body.system_modstamp {
+        None => None,
+        // A deletion is stamped when it commits: a late one would be a deletion getDeleted reports in the past.
+        Some(_) if operation == "delete" => return Err(admin_error(
+            StatusCode::BAD_REQUEST,
+            "systemModstamp cannot be given with operation delete (only create, update and upsert)",
+        )),
+        Some(text) => Some(parse_datetime(text.trim()).ok_or_else(|| {
+            admin_error(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "systemModstamp '{text}' is not a valid datetime: use ISO 8601, for example \
+                     2026-12-03T10:00:00.000+0000 or 2026-12-03T10:00:00Z"
+                ),
+            )
+        })?),
+    };
     let mut org = app.org.write();
     let object = org.object_index(&body.object).ok_or_else(|| {
         admin_error(
@@ -318,12 +367,15 @@ pub async fn records(State(app): State<SharedState>, body: Bytes) -> Result<Resp
         api: Some(body.api.unwrap_or(ApiKind::Rest)),
         api_version: Some(format!("{}.0", crate::http::context::MAX_VERSION)),
     };
-    let operation = body
-        .operation
-        .as_deref()
-        .unwrap_or("auto")
-        .to_ascii_lowercase();
     let mut transaction = org.transaction(context);
+    if let Some(stamp) = stamp {
+        // A late commit: its stamp is long past when it commits, and CDC never publishes it.
+        transaction.commit_at(stamp);
+        transaction.skip_change_log();
+    }
+    if body.silent {
+        transaction.silent();
+    }
     let mut results = Vec::new();
     for record in &body.records {
         let savepoint = transaction.savepoint();

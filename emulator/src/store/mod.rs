@@ -26,7 +26,7 @@ use crate::query::catalog::SoqlCatalog;
 pub use change_log::{ApiKind, ChangeEvent, ChangeLog, ChangeType};
 pub use errors::{RecordError, SchemaError};
 pub use ids::RecordId;
-pub use object_store::{ObjectStore, Record};
+pub use object_store::{Listing, ObjectStore, Record};
 pub use schema::{FieldDef, FieldSpec, FieldType, ObjectSchema, ObjectSpec};
 pub use transaction::{Transaction, UpsertError, UpsertOutcome, WriteContext};
 pub use value::Value;
@@ -245,6 +245,7 @@ impl Org {
             id,
             values: vec![Value::Null; schema.fields.len()],
             deleted_at: None,
+            listing: Listing::AtModstamp,
         };
         for (position, field) in schema.fields.iter().enumerate() {
             if field.field_type == FieldType::Boolean {

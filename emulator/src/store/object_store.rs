@@ -1,4 +1,5 @@
-//! One object's records: compact rows indexed by id, by SystemModstamp and by unique/external-id values.
+//! One object's records: compact rows indexed by id, by the stamp getUpdated lists them at (their
+//! SystemModstamp unless a silent write moved it) and by unique/external-id values.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -14,6 +15,22 @@ pub struct Record {
     pub values: Vec<Value>,
     /// When the record went to the recycle bin (org clock, ms); `None` while live.
     pub deleted_at: Option<i64>,
+    /// Where getUpdated lists the record: only silent admin writes make it differ from its SystemModstamp.
+    pub listing: Listing,
+}
+
+/// Where getUpdated lists a record. Replication reads records by stamp; a silent write (see
+/// [`super::Transaction::silent`]) moves SystemModstamp without replication hearing of it, so the
+/// record has to stay where replication last saw it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Listing {
+    /// At its SystemModstamp: every write since its creation was traced.
+    #[default]
+    AtModstamp,
+    /// At this stamp (ms): the last traced write's; silent writes moved SystemModstamp since.
+    At(i64),
+    /// Nowhere: created by a silent write, and no traced write since.
+    Hidden,
 }
 
 static NULL: Value = Value::Null;
@@ -67,6 +84,7 @@ pub struct ObjectStore {
     slots: Vec<Option<Record>>,
     free_slots: Vec<u32>,
     by_id: HashMap<RecordId, u32>,
+    /// (listed stamp, id) of every record getUpdated may list (live and deleted).
     by_modstamp: BTreeSet<(i64, RecordId)>,
     /// Field position → index of live records' values (unique and external-id fields only).
     key_indexes: HashMap<usize, KeyIndex>,
@@ -162,12 +180,23 @@ impl ObjectStore {
         self.iter().filter(|r| !r.is_deleted())
     }
 
-    /// Records (live and deleted) ordered by (SystemModstamp, Id), starting at `from_ms` inclusive.
-    pub fn iter_by_modstamp(&self, from_ms: i64) -> impl Iterator<Item = &Record> {
+    /// Records (live and deleted) with the stamp getUpdated lists them at, ordered by (that stamp, Id),
+    /// starting at `from_ms` inclusive. The stamp is the SystemModstamp unless a silent write moved it
+    /// (see [`Listing`]); records created silently are left out.
+    pub fn iter_by_modstamp(&self, from_ms: i64) -> impl Iterator<Item = (i64, &Record)> {
         let start = (from_ms, RecordId::generate("000", 0));
         self.by_modstamp
             .range(start..)
-            .filter_map(move |(_, id)| self.get(id))
+            .filter_map(move |(stamp, id)| self.get(id).map(|record| (*stamp, record)))
+    }
+
+    /// The stamp getUpdated lists `record` at (`None`: nowhere).
+    pub fn listed_stamp(&self, record: &Record) -> Option<i64> {
+        match record.listing {
+            Listing::AtModstamp => Some(self.modstamp_of(record)),
+            Listing::At(stamp) => Some(stamp),
+            Listing::Hidden => None,
+        }
     }
 
     pub fn live_count(&self) -> usize {
@@ -214,8 +243,9 @@ impl ObjectStore {
             self.index_record(&record);
             self.live_count += 1;
         }
-        self.by_modstamp
-            .insert((self.modstamp_of(&record), record.id));
+        if let Some(stamp) = self.listed_stamp(&record) {
+            self.by_modstamp.insert((stamp, record.id));
+        }
         let id = record.id;
         let slot = match self.free_slots.pop() {
             Some(slot) => {
@@ -235,8 +265,9 @@ impl ObjectStore {
         let slot = self.by_id.remove(id)?;
         let record = self.slots[slot as usize].take()?;
         self.free_slots.push(slot);
-        self.by_modstamp
-            .remove(&(self.modstamp_of(&record), record.id));
+        if let Some(stamp) = self.listed_stamp(&record) {
+            self.by_modstamp.remove(&(stamp, record.id));
+        }
         if !record.is_deleted() {
             self.unindex_record(&record);
             self.live_count -= 1;

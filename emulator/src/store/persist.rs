@@ -1,5 +1,6 @@
 //! The `--state` file: the whole org (schemas, records, recycle bin, delete log, change log, counters) as JSON.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -9,7 +10,7 @@ use thiserror::Error;
 
 use super::change_log::{ApiKind, ChangeEvent, ChangeLog, ChangeType};
 use super::ids::RecordId;
-use super::object_store::{ObjectStore, Record};
+use super::object_store::{Listing, ObjectStore, Record};
 use super::schema::{FieldDef, FieldSpec, ObjectSchema, ValidationRuleSpec};
 use super::value::{parse_date, Value};
 use super::{DeletedEntry, Org, OrgClock, SchemaError};
@@ -81,6 +82,10 @@ struct ObjectSnapshot {
     auto_number: u64,
     /// `[id, deletedAt|null, [values in field order]]`
     records: Vec<(String, Option<i64>, Vec<Json>)>,
+    /// `[id, stamp|null]` of the records getUpdated lists elsewhere than at their SystemModstamp (silent
+    /// admin writes): at that stamp, or nowhere for null. Absent when none (and from older state files).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    listings: Vec<(String, Option<i64>)>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -180,6 +185,14 @@ pub fn save(org: &Org, path: &Path) -> Result<(), PersistError> {
                             .map(|i| encode(r.get(i)))
                             .collect();
                         (r.id.to_string(), r.deleted_at, values)
+                    })
+                    .collect(),
+                listings: store
+                    .iter()
+                    .filter_map(|r| match r.listing {
+                        Listing::AtModstamp => None,
+                        Listing::At(stamp) => Some((r.id.to_string(), Some(stamp))),
+                        Listing::Hidden => Some((r.id.to_string(), None)),
                     })
                     .collect(),
             })
@@ -282,12 +295,18 @@ pub fn load(path: &Path, org_id: RecordId) -> Result<Org, PersistError> {
         let store: &mut ObjectStore = org.object_at_mut(index);
         store.id_serial = saved.id_serial;
         store.auto_number = saved.auto_number;
+        let mut listings = HashMap::new();
+        for (id, stamp) in saved.listings {
+            listings.insert(parse_id(&id)?, stamp.map_or(Listing::Hidden, Listing::At));
+        }
         for (id, deleted_at, values) in saved.records {
             let values = values.iter().map(decode).collect::<Result<Vec<_>, _>>()?;
+            let id = parse_id(&id)?;
             store.insert(Record {
-                id: parse_id(&id)?,
+                id,
                 values,
                 deleted_at,
+                listing: listings.get(&id).copied().unwrap_or_default(),
             });
         }
         store.rebuild_key_indexes();
@@ -342,4 +361,48 @@ pub fn load(path: &Path, org_id: RecordId) -> Result<Org, PersistError> {
     org.change_log = change_log;
     org.add_missing_standard_objects()?;
     Ok(org)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Map};
+
+    use super::*;
+    use crate::store::WriteContext;
+
+    #[test]
+    fn silent_listings_survive_a_state_file() {
+        let mut org = Org::new("admin@x").expect("org");
+        let account = org.object_index("Account").expect("Account");
+        let context = WriteContext {
+            user: org.users.admin,
+            origin_client: None,
+            api: None,
+            api_version: None,
+        };
+        let mut name = Map::new();
+        name.insert("Name".into(), json!("A"));
+        let mut transaction = org.transaction(context.clone());
+        let listed = transaction.create(account, &name).expect("create");
+        transaction.commit();
+        org.clock.offset_ms += 60_000;
+        let mut transaction = org.transaction(context);
+        transaction.silent();
+        let hidden = transaction.create(account, &name).expect("create");
+        transaction
+            .update(Some(account), listed.as_str(), &name)
+            .expect("update");
+        transaction.commit();
+        let listing = |org: &Org, id| org.object_at(account).get(&id).expect("record").listing;
+        let path = std::env::temp_dir().join(format!(
+            "sfsync-emulator-listings-{}.json",
+            std::process::id()
+        ));
+        save(&org, &path).expect("saves");
+        let loaded = load(&path, org.org_id).expect("loads");
+        let _ = std::fs::remove_file(&path);
+        assert_eq!(listing(&loaded, hidden), Listing::Hidden);
+        assert!(matches!(listing(&loaded, listed), Listing::At(_)));
+        assert_eq!(listing(&loaded, listed), listing(&org, listed));
+    }
 }

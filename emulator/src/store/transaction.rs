@@ -1,5 +1,6 @@
 //! Write transactions: every write API call runs as one transaction that validates, applies (with an undo log
-//! for rollback) and, on commit, appends its record changes atomically to the org's change log.
+//! for rollback) and, on commit, appends its record changes atomically to the org's change log. Switches of a
+//! transaction leave the change log out (seeding, late commits) or every replication trace (silent writes).
 
 use std::sync::Arc;
 
@@ -9,7 +10,7 @@ use super::change_log::{ApiKind, ChangeEvent, ChangeType};
 use super::convert::{prepare_assignments, Assignments, WriteMode};
 use super::errors::RecordError;
 use super::ids::RecordId;
-use super::object_store::Record;
+use super::object_store::{Listing, Record};
 use super::schema::FieldType;
 use super::value::Value;
 use super::{derive, validation_rules, DeletedEntry, Org};
@@ -100,6 +101,11 @@ pub struct Transaction<'a> {
     finished: bool,
     /// False for bulk loads that should not reach the change log (seeding by default).
     log_changes: bool,
+    /// True when the stamp was given ([`Transaction::commit_at`]): records get exactly it.
+    fixed_stamp: bool,
+    /// False for silent writes: neither getUpdated (the store's listing) nor getDeleted (the delete log) hears of
+    /// them.
+    traced: bool,
 }
 
 fn required_missing(fields: Vec<String>) -> RecordError {
@@ -121,12 +127,42 @@ impl<'a> Transaction<'a> {
             pending: Vec::new(),
             finished: false,
             log_changes: true,
+            fixed_stamp: false,
+            traced: true,
         }
     }
 
     /// Commits without appending to the change log (data that "was already there", such as seeded records).
     pub fn skip_change_log(&mut self) {
         self.log_changes = false;
+    }
+
+    /// Writes every record with exactly `stamp_ms` as its SystemModstamp and LastModifiedDate (CreatedDate too on
+    /// create), as a Salesforce transaction that commits long after its stamp does: a "late commit". The org
+    /// clock is left alone, so the stamp may lie in the past. Call it before the first write.
+    pub fn commit_at(&mut self, stamp_ms: i64) {
+        self.timestamp = stamp_ms;
+        self.fixed_stamp = true;
+    }
+
+    /// Leaves no trace outside the records themselves: no change log entry (so no CDC event), no getUpdated
+    /// listing (a record keeps being listed where it was before, a created one nowhere) and no delete log entry
+    /// (getDeleted). SystemModstamp still moves as usual. Call it before the first write.
+    pub fn silent(&mut self) {
+        self.log_changes = false;
+        self.traced = false;
+    }
+
+    /// Where getUpdated lists a record this transaction rewrites from `before`: at its new SystemModstamp, or, when
+    /// silent, wherever it was listed before.
+    fn listing_after(&self, object: usize, before: &Record) -> Listing {
+        if self.traced {
+            return Listing::AtModstamp;
+        }
+        match self.org.object_at(object).listed_stamp(before) {
+            Some(stamp) => Listing::At(stamp),
+            None => Listing::Hidden,
+        }
     }
 
     /// The commit timestamp every record written by this transaction carries.
@@ -139,6 +175,10 @@ impl<'a> Transaction<'a> {
     /// one millisecond), so a record's stamp always moves forward while the records of a transaction
     /// keep sharing one.
     fn stamp_for(&mut self, before: &Record, system_modstamp: Option<usize>) -> i64 {
+        if self.fixed_stamp {
+            // A late commit's stamp is given: exactly it, even behind the record's previous one.
+            return self.timestamp;
+        }
         let previous = system_modstamp.and_then(|i| before.get(i).as_datetime_ms());
         let written_here = |id: &RecordId| {
             self.undo.iter().any(|undo| match undo {
@@ -242,6 +282,11 @@ impl<'a> Transaction<'a> {
             id: RecordId::generate(&schema.key_prefix, 0),
             values: vec![Value::Null; schema.fields.len()],
             deleted_at: None,
+            listing: if self.traced {
+                Listing::AtModstamp
+            } else {
+                Listing::Hidden
+            },
         };
         let mut assigned = vec![false; schema.fields.len()];
         for (index, value) in assignments {
@@ -395,6 +440,7 @@ impl<'a> Transaction<'a> {
         }
         changed.sort_unstable();
         changed.dedup();
+        record.listing = self.listing_after(object, &before);
         self.org.object_at_mut(object).replace(record);
         self.undo.push(Undo::Replaced {
             object,
@@ -504,17 +550,20 @@ impl<'a> Transaction<'a> {
         if let Some(i) = system.last_modified_by_id {
             record.set(i, Value::text(user.as_str()));
         }
+        record.listing = self.listing_after(object, &before);
         self.org.object_at_mut(object).replace(record);
         self.undo.push(Undo::Replaced {
             object,
             before: Box::new(before),
         });
-        self.org.delete_log.push(DeletedEntry {
-            object: entity,
-            id,
-            deleted_date: timestamp,
-        });
-        self.undo.push(Undo::DeleteLogPushed);
+        if self.traced {
+            self.org.delete_log.push(DeletedEntry {
+                object: entity,
+                id,
+                deleted_date: timestamp,
+            });
+            self.undo.push(Undo::DeleteLogPushed);
+        }
         self.pending.push(PendingEvent {
             object,
             record_id: id,
@@ -550,12 +599,14 @@ impl<'a> Transaction<'a> {
             object,
             record: Box::new(record),
         });
-        self.org.delete_log.push(DeletedEntry {
-            object: entity,
-            id,
-            deleted_date: self.timestamp,
-        });
-        self.undo.push(Undo::DeleteLogPushed);
+        if self.traced {
+            self.org.delete_log.push(DeletedEntry {
+                object: entity,
+                id,
+                deleted_date: self.timestamp,
+            });
+            self.undo.push(Undo::DeleteLogPushed);
+        }
         self.pending.push(PendingEvent {
             object,
             record_id: id,
@@ -600,12 +651,15 @@ impl<'a> Transaction<'a> {
             record.set(i, Value::text(user.as_str()));
         }
         let fields = non_null_fields(&record);
+        record.listing = self.listing_after(object, &before);
         self.org.object_at_mut(object).replace(record);
         self.undo.push(Undo::Replaced {
             object,
             before: Box::new(before),
         });
-        if let Some(position) = self.org.delete_log.iter().rposition(|entry| entry.id == id) {
+        // A silent undelete leaves getDeleted reporting the deletion it already reported.
+        let logged = self.org.delete_log.iter().rposition(|entry| entry.id == id);
+        if let Some(position) = logged.filter(|_| self.traced) {
             let entry = self.org.delete_log.remove(position);
             self.undo.push(Undo::DeleteLogRemoved { position, entry });
         }
@@ -1004,6 +1058,73 @@ mod tests {
     }
 
     #[test]
+    fn silent_and_late_transactions_leave_no_trace_but_the_records() {
+        let mut org = Org::new("admin@x").expect("org");
+        let account = org.object_index("Account").expect("Account");
+        let context = context(&org);
+        let mut setup = org.transaction(context.clone());
+        let kept = setup
+            .create(account, &body(json!({"Name": "Kept"})))
+            .expect("create");
+        let gone = setup
+            .create(account, &body(json!({"Name": "Gone"})))
+            .expect("create");
+        setup.commit();
+        let created_at = org
+            .object_at(account)
+            .listed_stamp(org.object_at(account).get(&kept).expect("kept"));
+        let seq = org.change_log.last_seq();
+        org.clock.offset_ms += 60_000;
+
+        let mut transaction = org.transaction(context.clone());
+        transaction.silent();
+        transaction
+            .update(Some(account), kept.as_str(), &body(json!({"Phone": "1"})))
+            .expect("update");
+        transaction.delete(None, gone.as_str()).expect("delete");
+        let unseen = transaction
+            .create(account, &body(json!({"Name": "Unseen"})))
+            .expect("create");
+        transaction.commit();
+        assert_eq!(org.change_log.last_seq(), seq);
+        assert!(org.delete_log.is_empty());
+        let store = org.object_at(account);
+        let listed: Vec<RecordId> = store.iter_by_modstamp(0).map(|(_, r)| r.id).collect();
+        assert!(
+            !listed.contains(&unseen),
+            "a silent create is listed nowhere"
+        );
+        let record = store.get(&kept).expect("kept");
+        assert_eq!(store.listed_stamp(record), created_at, "still where it was");
+        assert_ne!(
+            record.get(store.schema.system.system_modstamp.expect("stamp")),
+            &Value::DateTime(created_at.expect("listed")),
+            "SystemModstamp moved"
+        );
+        assert!(store.get(&gone).expect("in recycle bin").is_deleted());
+
+        // A late commit: exactly its stamp, the clock untouched; listed there once committed.
+        let last_stamp = org.clock.last_stamp_ms;
+        let late = last_stamp - 3_600_000;
+        let mut transaction = org.transaction(context);
+        transaction.commit_at(late);
+        transaction.skip_change_log();
+        transaction
+            .update(Some(account), kept.as_str(), &body(json!({"Phone": "2"})))
+            .expect("update");
+        transaction.commit();
+        assert_eq!(org.clock.last_stamp_ms, last_stamp);
+        let store = org.object_at(account);
+        let record = store.get(&kept).expect("kept");
+        assert_eq!(store.listed_stamp(record), Some(late));
+        assert_eq!(
+            record.get(store.schema.system.system_modstamp.expect("stamp")),
+            &Value::DateTime(late)
+        );
+        assert_eq!(org.change_log.last_seq(), seq);
+    }
+
+    #[test]
     fn modstamp_order_and_unique_index_follow_updates() {
         let mut org = Org::new("admin@x").expect("org");
         let account = org.object_index("Account").expect("Account");
@@ -1030,7 +1151,7 @@ mod tests {
         let order: Vec<RecordId> = org
             .object_at(account)
             .iter_by_modstamp(0)
-            .map(|r| r.id)
+            .map(|(_, r)| r.id)
             .collect();
         assert_eq!(order, [ids[1], ids[2], ids[0]]);
         let users = org.object("User").expect("User");

@@ -83,6 +83,7 @@ mod tests {
             id: crate::store::RecordId::generate(&schema.key_prefix, 0),
             values: vec![Value::Null; schema.fields.len()],
             deleted_at: None,
+            listing: Default::default(),
         };
         for (name, value) in values {
             let index = schema.field_index(name).expect("field exists");

@@ -3,6 +3,7 @@
 mod admin;
 mod collections;
 mod common;
+mod late_and_silent;
 mod limits_faults;
 mod oauth;
 mod org_identity;
