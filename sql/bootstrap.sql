@@ -86,6 +86,10 @@ CREATE TABLE sfsync.mapping (
     -- the mapped table sfsync created or adopted (relations are checked by oid, owner and kind, never
     -- trusted by name; see sfsync._mapped_table)
     table_oid        oid,
+    -- reconciliation with Salesforce (sql/reconcile.sql): how often, when last done, an open request
+    reconcile_seconds integer NOT NULL DEFAULT 21600 CHECK (reconcile_seconds BETWEEN 60 AND 31536000),
+    last_reconciled_at timestamptz,
+    reconcile_requested_at timestamptz,
     UNIQUE (schema_name, object_name),
     UNIQUE (schema_name, table_name)
 );

@@ -7,7 +7,8 @@ REVOKE ALL ON ALL FUNCTIONS IN SCHEMA sfsync FROM PUBLIC;
 GRANT USAGE ON SCHEMA sfsync TO PUBLIC;
 GRANT EXECUTE ON FUNCTION sfsync.is_applying() TO PUBLIC;
 
-GRANT SELECT ON sfsync.mapping, sfsync.change, sfsync.change_archive, sfsync.conflict, sfsync.instance, sfsync.org
+GRANT SELECT ON sfsync.mapping, sfsync.change, sfsync.change_archive, sfsync.conflict, sfsync.instance, sfsync.org,
+    sfsync.reconciliation
     TO sfsync_admin;
 -- A sidecar reads the queue only through the protocol functions, which keep to its session's
 -- schema; of the catalog it sees its own schema's mappings (the policies below).
@@ -30,7 +31,8 @@ GRANT EXECUTE ON FUNCTION
     sfsync.status(),
     sfsync.import_config(jsonb, text),
     sfsync.export_config(text),
-    sfsync.bind_org(text, text)
+    sfsync.bind_org(text, text),
+    sfsync.reconcile(text, text)
     TO sfsync_admin;
 
 GRANT EXECUTE ON FUNCTION
@@ -52,15 +54,21 @@ GRANT EXECUTE ON FUNCTION
     sfsync._in_flight(bigint, text[]),
     sfsync._create_stage(bigint),
     sfsync._conv_sql(text, text),
-    sfsync._merge_stage(bigint, text, text[]),
-    sfsync._apply_records(bigint, jsonb, text, text[]),
+    sfsync._merge_stage(bigint, text, text[], timestamptz),
+    sfsync._apply_records(bigint, jsonb, text, text[], timestamptz),
     sfsync._delete_records(bigint, text[], boolean),
     sfsync._set_progress(bigint, bigint, bigint),
     sfsync._acquire_reader(bigint, text, integer),
     sfsync._release_reader(bigint, text),
     sfsync._set_reader_position(bigint, timestamptz, bigint, timestamptz),
     sfsync._finish_reload(bigint, timestamptz),
-    sfsync._finish_backfill(bigint, text[])
+    sfsync._finish_backfill(bigint, text[]),
+    sfsync._reconcile_buckets(bigint, integer, text, text),
+    sfsync._reconcile_rows(bigint, text, text),
+    sfsync._reconcile_lookup(bigint, text[]),
+    sfsync._remove_vanished(bigint, text[], boolean),
+    sfsync._begin_reconcile(bigint, text),
+    sfsync._finish_reconcile(bigint, integer, jsonb, jsonb, bigint, text)
     TO sfsync_agent;
 
 -- Only superusers and the sidecar may switch capture off for their own writes.

@@ -387,6 +387,24 @@ $$;
 COMMENT ON FUNCTION sfsync._install_triggers(bigint) IS
     'sfsync: (re)creates a mapping''s capture triggers with a new configuration version';
 
+-- How often the sidecar reconciles a mapping with Salesforce: every minute at most, every year at least.
+CREATE FUNCTION sfsync._check_reconcile_seconds(p_seconds integer)
+    RETURNS integer
+    LANGUAGE plpgsql
+    IMMUTABLE
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+BEGIN
+    IF p_seconds IS NULL OR p_seconds NOT BETWEEN 60 AND 31536000 THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('reconcile_seconds must be between 60 and 31536000 (a year), not %s', coalesce(p_seconds::text, 'NULL'));
+    END IF;
+    RETURN p_seconds;
+END
+$$;
+COMMENT ON FUNCTION sfsync._check_reconcile_seconds(integer) IS
+    'sfsync: the reconcile_seconds option, or an error unless it is between 60 and 31536000';
+
 -- Creates a mapping. Without options.describe it waits in state NEW for the sidecar to describe the
 -- object and create the table; with it, the table is created now.
 CREATE FUNCTION sfsync.create_mapping(object_name text, fields text[], access text DEFAULT 'read_only',
@@ -403,6 +421,7 @@ DECLARE
     v_upsert text;
     v_read_only text[];
     v_poll integer;
+    v_reconcile integer;
     v_conflict text;
     v_filter text;
     v_id bigint;
@@ -410,7 +429,7 @@ BEGIN
     PERFORM sfsync._check_options(v_options, '{"schema": "string", "table": "string", "upsert_field": "string",
         "poll_seconds": "number", "streaming": "boolean", "filter": "string", "read_only_fields": "array",
         "conflict": "string", "keep_deleted": "boolean", "describe": "object", "parents": "object",
-        "indexes": "object"}', 'option');
+        "indexes": "object", "reconcile_seconds": "number"}', 'option');
     PERFORM sfsync._check_api_name(create_mapping.object_name, 'object');
     PERFORM sfsync._check_fields(fields);
     v_schema := sfsync._check_identifier(coalesce(v_options->>'schema', 'salesforce'), 'schema');
@@ -418,6 +437,8 @@ BEGIN
     v_upsert := v_options->>'upsert_field';
     v_read_only := sfsync._text_array(v_options->'read_only_fields', 'option read_only_fields');
     v_poll := coalesce(sfsync._int_option(v_options->'poll_seconds', 'option poll_seconds'), 60);
+    v_reconcile := sfsync._check_reconcile_seconds(
+        coalesce(sfsync._int_option(v_options->'reconcile_seconds', 'option reconcile_seconds'), 21600));
     v_conflict := coalesce(v_options->>'conflict', 'salesforce_wins');
     v_filter := v_options->>'filter';
     PERFORM sfsync._check_mapping_settings(fields, create_mapping.access, v_upsert, v_read_only, v_poll,
@@ -428,11 +449,11 @@ BEGIN
     BEGIN
         INSERT INTO sfsync.mapping (schema_name, object_name, table_name, fields, access, upsert_field,
                                     poll_seconds, streaming, filter, read_only_fields, conflict, keep_deleted,
-                                    indexes)
+                                    indexes, reconcile_seconds)
         VALUES (v_schema, create_mapping.object_name, v_table, fields, create_mapping.access, v_upsert,
                 v_poll, coalesce((v_options->>'streaming')::boolean, false), v_filter, v_read_only,
                 v_conflict, coalesce((v_options->>'keep_deleted')::boolean, false),
-                sfsync._check_indexes(v_options->'indexes', fields))
+                sfsync._check_indexes(v_options->'indexes', fields), v_reconcile)
         RETURNING id INTO v_id;
     EXCEPTION WHEN unique_violation THEN
         -- the same object (API names are case-insensitive) or the same table, in this schema
@@ -449,7 +470,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION sfsync.create_mapping(text, text[], text, jsonb) IS
-    'Maps a Salesforce object to a Postgres table. access: read_only | read_write. options: schema, table, upsert_field, poll_seconds, streaming, filter, read_only_fields, conflict, keep_deleted, indexes, describe. Returns the mapping id.';
+    'Maps a Salesforce object to a Postgres table. access: read_only | read_write. options: schema, table, upsert_field, poll_seconds, streaming, filter, read_only_fields, conflict, keep_deleted, indexes, reconcile_seconds, describe. Returns the mapping id.';
 
 -- Changes a mapping. Schema changes happen now when the stored describe knows every field; new
 -- columns are back-filled by the sidecar.
@@ -467,11 +488,12 @@ DECLARE
     v_drop text[];
     v_field text;
     v_known text[];
-    v_reload boolean := false;
+    v_reconcile boolean := false;
 BEGIN
     PERFORM sfsync._check_options(v_changes, '{"add_fields": "array", "drop_fields": "array", "access": "string",
         "upsert_field": "string", "poll_seconds": "number", "streaming": "boolean", "filter": "string",
-        "read_only_fields": "array", "conflict": "string", "keep_deleted": "boolean"}', 'alter_mapping change');
+        "read_only_fields": "array", "conflict": "string", "keep_deleted": "boolean", "reconcile_seconds": "number"}',
+        'alter_mapping change');
     m := sfsync._mapping_for_update(alter_mapping.object_name, alter_mapping.schema);
 
     v_add := sfsync._check_fields(sfsync._text_array(v_changes->'add_fields', 'add_fields'), 'add_fields');
@@ -502,10 +524,13 @@ BEGIN
     IF v_changes ? 'upsert_field' THEN m.upsert_field := v_changes->>'upsert_field'; END IF;
     m.poll_seconds := coalesce(sfsync._int_option(v_changes->'poll_seconds', 'poll_seconds'), m.poll_seconds);
     m.streaming := coalesce((v_changes->>'streaming')::boolean, m.streaming);
+    m.reconcile_seconds := sfsync._check_reconcile_seconds(
+        coalesce(sfsync._int_option(v_changes->'reconcile_seconds', 'reconcile_seconds'), m.reconcile_seconds));
     IF v_changes ? 'filter' THEN
-        -- the table holds what the old filter selected: read everything again (stored, so it happens
-        -- even when no sidecar is running now)
-        v_reload := m.columns IS NOT NULL AND m.filter IS DISTINCT FROM (v_changes->>'filter');
+        -- the table holds what the old filter selected: a reconciliation reads the records the new
+        -- one adds and removes the rows it drops (requested here, so it happens even when no
+        -- sidecar is running now)
+        v_reconcile := m.columns IS NOT NULL AND m.filter IS DISTINCT FROM (v_changes->>'filter');
         m.filter := v_changes->>'filter';
     END IF;
     IF v_changes ? 'read_only_fields' THEN
@@ -519,9 +544,9 @@ BEGIN
     UPDATE sfsync.mapping
        SET fields = m.fields, access = m.access, upsert_field = m.upsert_field, poll_seconds = m.poll_seconds,
            streaming = m.streaming, filter = m.filter, read_only_fields = m.read_only_fields,
-           conflict = m.conflict, keep_deleted = m.keep_deleted, updated_at = now(),
-           reload_requested = reload_requested OR v_reload,
-           reload_requested_at = CASE WHEN v_reload THEN now() ELSE reload_requested_at END
+           conflict = m.conflict, keep_deleted = m.keep_deleted, reconcile_seconds = m.reconcile_seconds,
+           updated_at = now(),
+           reconcile_requested_at = CASE WHEN v_reconcile THEN now() ELSE reconcile_requested_at END
      WHERE id = m.id;
 
     IF m.columns IS NOT NULL THEN
@@ -542,7 +567,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION sfsync.alter_mapping(text, jsonb, text) IS
-    'Changes a mapping. changes keys: add_fields, drop_fields, access, upsert_field, poll_seconds, streaming, filter, read_only_fields, conflict, keep_deleted.';
+    'Changes a mapping. changes keys: add_fields, drop_fields, access, upsert_field, poll_seconds, streaming, filter, read_only_fields, conflict, keep_deleted, reconcile_seconds.';
 
 -- Removes a mapping; its queued changes are archived as IGNORED. The table stays unless drop_table.
 CREATE FUNCTION sfsync.drop_mapping(object_name text, drop_table boolean DEFAULT false,

@@ -412,8 +412,12 @@ COMMENT ON FUNCTION sfsync._explain_bad_value(sfsync.mapping, text) IS
 -- whose sfid has not come back is matched, not duplicated). Deleted records (IsDeleted) remove the
 -- row, or mark it with keep_deleted. A row with queued or in-flight local changes is merged field by
 -- field under the mapping's conflict policy, and each conflict is logged in sfsync.conflict.
+-- p_read_started is when the sidecar began the Salesforce read the staged records came from, on
+-- this database's clock: a record whose row was deleted here and whose DELETE reached Salesforce
+-- since then is a version from before that delete, and is not inserted again.
 -- Returns {"inserted","updated","deleted","conflicts","hwm"}.
-CREATE FUNCTION sfsync._merge_stage(p_mapping bigint, p_mode text DEFAULT 'apply', p_absent_fields text[] DEFAULT '{}')
+CREATE FUNCTION sfsync._merge_stage(p_mapping bigint, p_mode text DEFAULT 'apply', p_absent_fields text[] DEFAULT '{}',
+                                    p_read_started timestamptz DEFAULT NULL)
     RETURNS jsonb
     LANGUAGE plpgsql
     SECURITY DEFINER
@@ -433,6 +437,7 @@ DECLARE
     v_upsert jsonb;
     v_upsert_match text := 'false';
     v_active text;
+    v_not_deleted_since text := 'true';
     v_count bigint;
     v_inserted bigint := 0;
     v_updated bigint := 0;
@@ -486,6 +491,14 @@ BEGIN
                                  sfsync._conv_sql(v_upsert->>'sf_type', format('NULLIF(s.%I, '''')', v_upsert->>'column')));
     END IF;
     v_active := format('EXISTS (SELECT 1 FROM sfsync.change c WHERE c.mapping_id = %s AND c.record_id = t.id)', m.id);
+    IF p_read_started IS NOT NULL THEN
+        -- deletes archived since the read began (archived_at is indexed; a DELETE is archived when it completes)
+        v_not_deleted_since := format(
+            'NOT EXISTS (SELECT 1 FROM sfsync.change_archive a
+                          WHERE a.archived_at >= %L::timestamptz AND a.mapping_id = %s AND a.action = ''DELETE''
+                            AND a.state IN (''SUCCESS'', ''IGNORED'') AND a.sfid = s.sfid)',
+            p_read_started, m.id);
+    END IF;
 
     -- every record needs an Id
     EXECUTE format('SELECT count(*) FROM %s s WHERE NULLIF(s.sfid, '''') IS NULL', v_stage) INTO v_count;
@@ -556,8 +569,9 @@ BEGIN
         END IF;
 
         -- new records (anti-joins, each of which can be hashed); not a record whose row was deleted
-        -- locally and whose DELETE is still queued or in flight: a read from before the delete
-        -- reached Salesforce would bring the row back until the delete was read in turn
+        -- locally and whose DELETE is still queued or in flight, or reached Salesforce after the read
+        -- began: a version read from before the delete would bring the row back until the delete
+        -- itself was read in turn
         EXECUTE format(
             'INSERT INTO %1$s (%3$s, _hc_lastop)
              SELECT %4$s, ''SYNCED'' FROM %2$s s
@@ -565,8 +579,10 @@ BEGIN
                 AND NOT EXISTS (SELECT 1 FROM %1$s t WHERE %5$s)
                 AND NOT EXISTS (SELECT 1 FROM sfsync.change c
                                  WHERE c.mapping_id = %8$s AND c.action = ''DELETE'' AND c.sfid = s.sfid)
+                AND %9$s
                 AND (%6$s OR NOT (%7$s))',
-            v_target, v_stage, v_cols, v_conv, v_upsert_match, m.keep_deleted::text, v_deleted, m.id);
+            v_target, v_stage, v_cols, v_conv, v_upsert_match, m.keep_deleted::text, v_deleted, m.id,
+            v_not_deleted_since);
         GET DIAGNOSTICS v_inserted = ROW_COUNT;
     EXCEPTION WHEN data_exception THEN
         PERFORM sfsync._explain_bad_value(m, v_stage);
@@ -594,7 +610,7 @@ BEGIN
                               'conflicts', v_conflicts, 'hwm', v_hwm AT TIME ZONE 'UTC');
 END
 $$;
-COMMENT ON FUNCTION sfsync._merge_stage(bigint, text, text[]) IS
+COMMENT ON FUNCTION sfsync._merge_stage(bigint, text, text[], timestamptz) IS
     'sfsync (sidecar): merges the session''s staging table into the mapping''s table (apply or reload)';
 
 -- One incoming record for a row that has queued or in-flight local changes. For each mapped field
@@ -695,8 +711,10 @@ COMMENT ON FUNCTION sfsync._merge_protected_row(sfsync.mapping, regclass, bigint
 
 -- Applies records as the REST API returns them (query/queryAll, Collections retrieve): a JSON array
 -- of objects with "Id" and the mapped fields (relationship fields nested, e.g. "Account": {"Ext_Id__c": ..}).
+-- p_read_started: when the read began, as for sfsync._merge_stage.
 CREATE FUNCTION sfsync._apply_records(p_mapping bigint, p_records jsonb, p_mode text DEFAULT 'apply',
-                                      p_absent_fields text[] DEFAULT NULL)
+                                      p_absent_fields text[] DEFAULT NULL,
+                                      p_read_started timestamptz DEFAULT NULL)
     RETURNS jsonb
     LANGUAGE plpgsql
     SECURITY DEFINER
@@ -740,10 +758,10 @@ BEGIN
                AND jsonb_array_length(p_records) > 0
                AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(p_records) r WHERE r ? (c->'path'->>0)));
     END IF;
-    RETURN sfsync._merge_stage(p_mapping, p_mode, p_absent_fields);
+    RETURN sfsync._merge_stage(p_mapping, p_mode, p_absent_fields, p_read_started);
 END
 $$;
-COMMENT ON FUNCTION sfsync._apply_records(bigint, jsonb, text, text[]) IS
+COMMENT ON FUNCTION sfsync._apply_records(bigint, jsonb, text, text[], timestamptz) IS
     'sfsync (sidecar): applies Salesforce records (REST JSON) to the mapping''s table, with the same rules as a staged load';
 
 -- Records deleted in Salesforce (getDeleted, CDC DELETE events, records that left the filter).

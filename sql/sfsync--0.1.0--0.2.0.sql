@@ -1043,6 +1043,24 @@ CREATE FUNCTION sfsync._notify_control(p_op text, p_mapping bigint, p_schema tex
                      json_build_object('op', p_op, 'mapping', p_mapping, 'schema', p_schema)::text)
 $$;
 
+-- How often the sidecar reconciles a mapping with Salesforce: every minute at most, every year at least.
+CREATE FUNCTION sfsync._check_reconcile_seconds(p_seconds integer)
+    RETURNS integer
+    LANGUAGE plpgsql
+    IMMUTABLE
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+BEGIN
+    IF p_seconds IS NULL OR p_seconds NOT BETWEEN 60 AND 31536000 THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('reconcile_seconds must be between 60 and 31536000 (a year), not %s', coalesce(p_seconds::text, 'NULL'));
+    END IF;
+    RETURN p_seconds;
+END
+$$;
+COMMENT ON FUNCTION sfsync._check_reconcile_seconds(integer) IS
+    'sfsync: the reconcile_seconds option, or an error unless it is between 60 and 31536000';
+
 -- Creates a mapping. Without options.describe it waits in state NEW for the sidecar to describe the
 -- object and create the table; with it, the table is created now.
 CREATE OR REPLACE FUNCTION sfsync.create_mapping(object_name text, fields text[], access text DEFAULT 'read_only',
@@ -1059,6 +1077,7 @@ DECLARE
     v_upsert text;
     v_read_only text[];
     v_poll integer;
+    v_reconcile integer;
     v_conflict text;
     v_filter text;
     v_id bigint;
@@ -1066,7 +1085,7 @@ BEGIN
     PERFORM sfsync._check_options(v_options, '{"schema": "string", "table": "string", "upsert_field": "string",
         "poll_seconds": "number", "streaming": "boolean", "filter": "string", "read_only_fields": "array",
         "conflict": "string", "keep_deleted": "boolean", "describe": "object", "parents": "object",
-        "indexes": "object"}', 'option');
+        "indexes": "object", "reconcile_seconds": "number"}', 'option');
     PERFORM sfsync._check_api_name(create_mapping.object_name, 'object');
     PERFORM sfsync._check_fields(fields);
     v_schema := sfsync._check_identifier(coalesce(v_options->>'schema', 'salesforce'), 'schema');
@@ -1074,6 +1093,8 @@ BEGIN
     v_upsert := v_options->>'upsert_field';
     v_read_only := sfsync._text_array(v_options->'read_only_fields', 'option read_only_fields');
     v_poll := coalesce(sfsync._int_option(v_options->'poll_seconds', 'option poll_seconds'), 60);
+    v_reconcile := sfsync._check_reconcile_seconds(
+        coalesce(sfsync._int_option(v_options->'reconcile_seconds', 'option reconcile_seconds'), 21600));
     v_conflict := coalesce(v_options->>'conflict', 'salesforce_wins');
     v_filter := v_options->>'filter';
     PERFORM sfsync._check_mapping_settings(fields, create_mapping.access, v_upsert, v_read_only, v_poll,
@@ -1084,11 +1105,11 @@ BEGIN
     BEGIN
         INSERT INTO sfsync.mapping (schema_name, object_name, table_name, fields, access, upsert_field,
                                     poll_seconds, streaming, filter, read_only_fields, conflict, keep_deleted,
-                                    indexes)
+                                    indexes, reconcile_seconds)
         VALUES (v_schema, create_mapping.object_name, v_table, fields, create_mapping.access, v_upsert,
                 v_poll, coalesce((v_options->>'streaming')::boolean, false), v_filter, v_read_only,
                 v_conflict, coalesce((v_options->>'keep_deleted')::boolean, false),
-                sfsync._check_indexes(v_options->'indexes', fields))
+                sfsync._check_indexes(v_options->'indexes', fields), v_reconcile)
         RETURNING id INTO v_id;
     EXCEPTION WHEN unique_violation THEN
         -- the same object (API names are case-insensitive) or the same table, in this schema
@@ -1105,7 +1126,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION sfsync.create_mapping(text, text[], text, jsonb) IS
-    'Maps a Salesforce object to a Postgres table. access: read_only | read_write. options: schema, table, upsert_field, poll_seconds, streaming, filter, read_only_fields, conflict, keep_deleted, indexes, describe. Returns the mapping id.';
+    'Maps a Salesforce object to a Postgres table. access: read_only | read_write. options: schema, table, upsert_field, poll_seconds, streaming, filter, read_only_fields, conflict, keep_deleted, indexes, reconcile_seconds, describe. Returns the mapping id.';
 
 -- Changes a mapping. Schema changes happen now when the stored describe knows every field; new
 -- columns are back-filled by the sidecar.
@@ -1123,11 +1144,12 @@ DECLARE
     v_drop text[];
     v_field text;
     v_known text[];
-    v_reload boolean := false;
+    v_reconcile boolean := false;
 BEGIN
     PERFORM sfsync._check_options(v_changes, '{"add_fields": "array", "drop_fields": "array", "access": "string",
         "upsert_field": "string", "poll_seconds": "number", "streaming": "boolean", "filter": "string",
-        "read_only_fields": "array", "conflict": "string", "keep_deleted": "boolean"}', 'alter_mapping change');
+        "read_only_fields": "array", "conflict": "string", "keep_deleted": "boolean", "reconcile_seconds": "number"}',
+        'alter_mapping change');
     m := sfsync._mapping_for_update(alter_mapping.object_name, alter_mapping.schema);
 
     v_add := sfsync._check_fields(sfsync._text_array(v_changes->'add_fields', 'add_fields'), 'add_fields');
@@ -1158,10 +1180,13 @@ BEGIN
     IF v_changes ? 'upsert_field' THEN m.upsert_field := v_changes->>'upsert_field'; END IF;
     m.poll_seconds := coalesce(sfsync._int_option(v_changes->'poll_seconds', 'poll_seconds'), m.poll_seconds);
     m.streaming := coalesce((v_changes->>'streaming')::boolean, m.streaming);
+    m.reconcile_seconds := sfsync._check_reconcile_seconds(
+        coalesce(sfsync._int_option(v_changes->'reconcile_seconds', 'reconcile_seconds'), m.reconcile_seconds));
     IF v_changes ? 'filter' THEN
-        -- the table holds what the old filter selected: read everything again (stored, so it happens
-        -- even when no sidecar is running now)
-        v_reload := m.columns IS NOT NULL AND m.filter IS DISTINCT FROM (v_changes->>'filter');
+        -- the table holds what the old filter selected: a reconciliation reads the records the new
+        -- one adds and removes the rows it drops (requested here, so it happens even when no
+        -- sidecar is running now)
+        v_reconcile := m.columns IS NOT NULL AND m.filter IS DISTINCT FROM (v_changes->>'filter');
         m.filter := v_changes->>'filter';
     END IF;
     IF v_changes ? 'read_only_fields' THEN
@@ -1175,9 +1200,9 @@ BEGIN
     UPDATE sfsync.mapping
        SET fields = m.fields, access = m.access, upsert_field = m.upsert_field, poll_seconds = m.poll_seconds,
            streaming = m.streaming, filter = m.filter, read_only_fields = m.read_only_fields,
-           conflict = m.conflict, keep_deleted = m.keep_deleted, updated_at = now(),
-           reload_requested = reload_requested OR v_reload,
-           reload_requested_at = CASE WHEN v_reload THEN now() ELSE reload_requested_at END
+           conflict = m.conflict, keep_deleted = m.keep_deleted, reconcile_seconds = m.reconcile_seconds,
+           updated_at = now(),
+           reconcile_requested_at = CASE WHEN v_reconcile THEN now() ELSE reconcile_requested_at END
      WHERE id = m.id;
 
     IF m.columns IS NOT NULL THEN
@@ -1198,7 +1223,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION sfsync.alter_mapping(text, jsonb, text) IS
-    'Changes a mapping. changes keys: add_fields, drop_fields, access, upsert_field, poll_seconds, streaming, filter, read_only_fields, conflict, keep_deleted.';
+    'Changes a mapping. changes keys: add_fields, drop_fields, access, upsert_field, poll_seconds, streaming, filter, read_only_fields, conflict, keep_deleted, reconcile_seconds.';
 
 -- Removes a mapping; its queued changes are archived as IGNORED. The table stays unless drop_table.
 CREATE OR REPLACE FUNCTION sfsync.drop_mapping(object_name text, drop_table boolean DEFAULT false,
@@ -1537,6 +1562,10 @@ $$;
 COMMENT ON FUNCTION sfsync._create_stage(bigint) IS
     'sfsync (sidecar): creates or empties this session''s staging table for a mapping and returns its columns';
 
+-- The merge learns when its read began (p_read_started, below): the two functions gain a parameter.
+DROP FUNCTION sfsync._apply_records(bigint, jsonb, text, text[]);
+DROP FUNCTION sfsync._merge_stage(bigint, text, text[]);
+
 -- Merges this session's staging table into the mapping's table. p_mode: 'apply' (upsert the staged
 -- records), 'reload' (also delete rows whose records were not staged, except rows without sfid, with
 -- queued changes, or whose last state came from our own writes: the writer may have created them after
@@ -1544,8 +1573,12 @@ COMMENT ON FUNCTION sfsync._create_stage(bigint) IS
 -- whose sfid has not come back is matched, not duplicated). Deleted records (IsDeleted) remove the
 -- row, or mark it with keep_deleted. A row with queued or in-flight local changes is merged field by
 -- field under the mapping's conflict policy, and each conflict is logged in sfsync.conflict.
+-- p_read_started is when the sidecar began the Salesforce read the staged records came from, on
+-- this database's clock: a record whose row was deleted here and whose DELETE reached Salesforce
+-- since then is a version from before that delete, and is not inserted again.
 -- Returns {"inserted","updated","deleted","conflicts","hwm"}.
-CREATE OR REPLACE FUNCTION sfsync._merge_stage(p_mapping bigint, p_mode text DEFAULT 'apply', p_absent_fields text[] DEFAULT '{}')
+CREATE FUNCTION sfsync._merge_stage(p_mapping bigint, p_mode text DEFAULT 'apply', p_absent_fields text[] DEFAULT '{}',
+                                    p_read_started timestamptz DEFAULT NULL)
     RETURNS jsonb
     LANGUAGE plpgsql
     SECURITY DEFINER
@@ -1565,6 +1598,7 @@ DECLARE
     v_upsert jsonb;
     v_upsert_match text := 'false';
     v_active text;
+    v_not_deleted_since text := 'true';
     v_count bigint;
     v_inserted bigint := 0;
     v_updated bigint := 0;
@@ -1618,6 +1652,14 @@ BEGIN
                                  sfsync._conv_sql(v_upsert->>'sf_type', format('NULLIF(s.%I, '''')', v_upsert->>'column')));
     END IF;
     v_active := format('EXISTS (SELECT 1 FROM sfsync.change c WHERE c.mapping_id = %s AND c.record_id = t.id)', m.id);
+    IF p_read_started IS NOT NULL THEN
+        -- deletes archived since the read began (archived_at is indexed; a DELETE is archived when it completes)
+        v_not_deleted_since := format(
+            'NOT EXISTS (SELECT 1 FROM sfsync.change_archive a
+                          WHERE a.archived_at >= %L::timestamptz AND a.mapping_id = %s AND a.action = ''DELETE''
+                            AND a.state IN (''SUCCESS'', ''IGNORED'') AND a.sfid = s.sfid)',
+            p_read_started, m.id);
+    END IF;
 
     -- every record needs an Id
     EXECUTE format('SELECT count(*) FROM %s s WHERE NULLIF(s.sfid, '''') IS NULL', v_stage) INTO v_count;
@@ -1688,8 +1730,9 @@ BEGIN
         END IF;
 
         -- new records (anti-joins, each of which can be hashed); not a record whose row was deleted
-        -- locally and whose DELETE is still queued or in flight: a read from before the delete
-        -- reached Salesforce would bring the row back until the delete was read in turn
+        -- locally and whose DELETE is still queued or in flight, or reached Salesforce after the read
+        -- began: a version read from before the delete would bring the row back until the delete
+        -- itself was read in turn
         EXECUTE format(
             'INSERT INTO %1$s (%3$s, _hc_lastop)
              SELECT %4$s, ''SYNCED'' FROM %2$s s
@@ -1697,8 +1740,10 @@ BEGIN
                 AND NOT EXISTS (SELECT 1 FROM %1$s t WHERE %5$s)
                 AND NOT EXISTS (SELECT 1 FROM sfsync.change c
                                  WHERE c.mapping_id = %8$s AND c.action = ''DELETE'' AND c.sfid = s.sfid)
+                AND %9$s
                 AND (%6$s OR NOT (%7$s))',
-            v_target, v_stage, v_cols, v_conv, v_upsert_match, m.keep_deleted::text, v_deleted, m.id);
+            v_target, v_stage, v_cols, v_conv, v_upsert_match, m.keep_deleted::text, v_deleted, m.id,
+            v_not_deleted_since);
         GET DIAGNOSTICS v_inserted = ROW_COUNT;
     EXCEPTION WHEN data_exception THEN
         PERFORM sfsync._explain_bad_value(m, v_stage);
@@ -1726,13 +1771,15 @@ BEGIN
                               'conflicts', v_conflicts, 'hwm', v_hwm AT TIME ZONE 'UTC');
 END
 $$;
-COMMENT ON FUNCTION sfsync._merge_stage(bigint, text, text[]) IS
+COMMENT ON FUNCTION sfsync._merge_stage(bigint, text, text[], timestamptz) IS
     'sfsync (sidecar): merges the session''s staging table into the mapping''s table (apply or reload)';
 
 -- Applies records as the REST API returns them (query/queryAll, Collections retrieve): a JSON array
 -- of objects with "Id" and the mapped fields (relationship fields nested, e.g. "Account": {"Ext_Id__c": ..}).
-CREATE OR REPLACE FUNCTION sfsync._apply_records(p_mapping bigint, p_records jsonb, p_mode text DEFAULT 'apply',
-                                      p_absent_fields text[] DEFAULT NULL)
+-- p_read_started: when the read began, as for sfsync._merge_stage.
+CREATE FUNCTION sfsync._apply_records(p_mapping bigint, p_records jsonb, p_mode text DEFAULT 'apply',
+                                      p_absent_fields text[] DEFAULT NULL,
+                                      p_read_started timestamptz DEFAULT NULL)
     RETURNS jsonb
     LANGUAGE plpgsql
     SECURITY DEFINER
@@ -1776,11 +1823,15 @@ BEGIN
                AND jsonb_array_length(p_records) > 0
                AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(p_records) r WHERE r ? (c->'path'->>0)));
     END IF;
-    RETURN sfsync._merge_stage(p_mapping, p_mode, p_absent_fields);
+    RETURN sfsync._merge_stage(p_mapping, p_mode, p_absent_fields, p_read_started);
 END
 $$;
-COMMENT ON FUNCTION sfsync._apply_records(bigint, jsonb, text, text[]) IS
+COMMENT ON FUNCTION sfsync._apply_records(bigint, jsonb, text, text[], timestamptz) IS
     'sfsync (sidecar): applies Salesforce records (REST JSON) to the mapping''s table, with the same rules as a staged load';
+GRANT EXECUTE ON FUNCTION
+    sfsync._merge_stage(bigint, text, text[], timestamptz),
+    sfsync._apply_records(bigint, jsonb, text, text[], timestamptz)
+    TO sfsync_agent;
 
 -- Records deleted in Salesforce (getDeleted, CDC DELETE events, records that left the filter).
 -- Rows go, or are marked isdeleted with keep_deleted (p_hard forces removal: e.g. left the filter).
@@ -2168,11 +2219,14 @@ DROP FUNCTION sfsync.status();
 -- A sidecar's session sees only the mappings of its own schema.
 --   rows: exact below a million rows, the planner's estimate above;
 --   pending: changes queued or in flight; failed: FAILED changes not yet retried or ignored;
---   lag_seconds: age of the oldest change not yet written to Salesforce.
+--   lag_seconds: age of the oldest change not yet written to Salesforce;
+--   drift: what the last finished reconciliation found (total; per kind in drift_kinds);
+--   last_reconciled_at: when a reconciliation last finished without error.
 CREATE FUNCTION sfsync.status()
     RETURNS TABLE (schema text, object_name text, table_name text, access text, state text, state_detail text,
                    rows bigint, pending bigint, failed bigint, last_read_at timestamptz,
-                   last_write_at timestamptz, lag_seconds double precision, org_id text)
+                   last_write_at timestamptz, lag_seconds double precision, org_id text,
+                   drift bigint, drift_kinds jsonb, last_reconciled_at timestamptz)
     LANGUAGE plpgsql
     STABLE
     SECURITY DEFINER
@@ -2221,12 +2275,17 @@ BEGIN
         lag_seconds := (SELECT extract(epoch FROM now() - min(c.created_at))::double precision
                           FROM sfsync.change c WHERE c.mapping_id = m.id AND c.state IN ('NEW', 'PENDING'));
         org_id := (SELECT o.org_id FROM sfsync.org o WHERE o.schema_name = m.schema_name);
+        SELECT r.found INTO drift_kinds FROM sfsync.reconciliation r
+         WHERE r.mapping_id = m.id AND r.finished_at IS NOT NULL AND r.error IS NULL
+         ORDER BY r.finished_at DESC LIMIT 1;
+        drift := (SELECT sum(v::bigint) FROM jsonb_each_text(drift_kinds) AS k(kind, v));
+        last_reconciled_at := m.last_reconciled_at;
         RETURN NEXT;
     END LOOP;
 END
 $$;
 COMMENT ON FUNCTION sfsync.status() IS
-    'One row per mapping: schema, object_name, table_name, access, state, state_detail, rows, pending, failed, last_read_at, last_write_at, lag_seconds, org_id (the Salesforce org the schema is bound to)';
+    'One row per mapping: schema, object_name, table_name, access, state, state_detail, rows, pending, failed, last_read_at, last_write_at, lag_seconds, org_id (the Salesforce org the schema is bound to), drift (found by the last reconciliation; per kind in drift_kinds), last_reconciled_at';
 
 
 -- Privileges: the sidecar no longer reads the queue tables; it sees its own schema's mappings.
@@ -2399,6 +2458,308 @@ REVOKE ALL ON FUNCTION sfsync._save_refresh_token(text, text), sfsync._saved_ref
 GRANT EXECUTE ON FUNCTION
     sfsync._save_refresh_token(text, text),
     sfsync._saved_refresh_token(text)
+    TO sfsync_agent;
+
+-- ============================================================================================
+-- Reconciliation (issue 18): per mapping, how often it runs, when it last finished, an open
+-- request; the history table and the functions the sidecar compares and repairs with
+-- (sql/reconcile.sql, as on a fresh install).
+ALTER TABLE sfsync.mapping
+    ADD COLUMN reconcile_seconds integer NOT NULL DEFAULT 21600 CHECK (reconcile_seconds BETWEEN 60 AND 31536000),
+    ADD COLUMN last_reconciled_at timestamptz,
+    ADD COLUMN reconcile_requested_at timestamptz;
+
+-- Reconciliation: the sidecar compares a mapping's table with its Salesforce object and repairs the
+-- difference (records missing locally, rows whose record is gone or left the filter, rows older than
+-- their record). It counts both sides over SystemModstamp ranges first and reads records only where
+-- the counts differ. These functions give it the local side; sfsync.reconciliation keeps the history.
+
+CREATE TABLE sfsync.reconciliation (
+    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    mapping_id  bigint NOT NULL,
+    -- why it ran: the mapping's schedule (reconcile_seconds), sfsync.reconcile(), or a read position
+    -- older than what Salesforce keeps (getDeleted's or CDC's retention)
+    reason      text NOT NULL CHECK (reason IN ('schedule', 'requested', 'retention')),
+    started_at  timestamptz NOT NULL DEFAULT now(),
+    finished_at timestamptz,
+    api_calls   integer,
+    -- per kind: {"missing": n, "vanished": n, "stale": n}
+    found       jsonb,
+    repaired    jsonb,
+    -- drift not repaired because the row has a queued or in-flight local change
+    skipped     bigint,
+    error       text
+);
+-- at most one reconciliation runs per mapping
+CREATE UNIQUE INDEX reconciliation_running_idx ON sfsync.reconciliation (mapping_id) WHERE finished_at IS NULL;
+CREATE INDEX reconciliation_mapping_idx ON sfsync.reconciliation (mapping_id, started_at);
+COMMENT ON TABLE sfsync.reconciliation IS
+    'sfsync: every reconciliation of a mapping with Salesforce: when and why it ran, the API calls it spent, the drift it found and repaired per kind (missing, vanished, stale)';
+SELECT pg_catalog.pg_extension_config_dump('sfsync.reconciliation', '');
+SELECT pg_catalog.pg_extension_config_dump('sfsync.reconciliation_id_seq', '');
+
+-- Asks the sidecar to reconcile a mapping soon; returns at once.
+CREATE FUNCTION sfsync.reconcile(object_name text, schema text DEFAULT 'salesforce')
+    RETURNS void
+    LANGUAGE plpgsql
+    SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    m sfsync.mapping;
+BEGIN
+    m := sfsync._mapping_for_update(reconcile.object_name, reconcile.schema);
+    UPDATE sfsync.mapping SET reconcile_requested_at = now(), updated_at = now() WHERE id = m.id;
+    PERFORM sfsync._notify_control('reconcile', m.id, m.schema_name);
+END
+$$;
+COMMENT ON FUNCTION sfsync.reconcile(text, text) IS
+    'Compares the mapped table with its Salesforce object and repairs the drift (done by the sidecar soon; see sfsync.reconciliation and status()).';
+
+-- The mapped table of a mapping for reconciliation, checked; raises unless it has the columns the
+-- comparison needs.
+CREATE FUNCTION sfsync._reconcile_table(p_mapping bigint)
+    RETURNS regclass
+    LANGUAGE plpgsql
+    STABLE
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    m sfsync.mapping;
+    v_table regclass;
+BEGIN
+    PERFORM sfsync._check_scope(p_mapping);
+    SELECT * INTO m FROM sfsync.mapping WHERE id = p_mapping;
+    IF NOT FOUND OR m.columns IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'undefined_object',
+            MESSAGE = format('mapping %s does not exist or has no table yet', p_mapping);
+    END IF;
+    v_table := sfsync._mapped_table(m);
+    IF v_table IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'undefined_table',
+            MESSAGE = format('the table %I.%I of mapping %s does not exist', m.schema_name, m.table_name, p_mapping);
+    END IF;
+    IF NOT m.columns @> '[{"column": "systemmodstamp"}]' THEN
+        RAISE EXCEPTION USING ERRCODE = 'undefined_column',
+            MESSAGE = format('the mapping of %s has no systemmodstamp column to reconcile by', m.object_name);
+    END IF;
+    RETURN v_table;
+END
+$$;
+COMMENT ON FUNCTION sfsync._reconcile_table(bigint) IS
+    'sfsync: the checked table of a mapping to reconcile (it must have systemmodstamp)';
+
+-- The rows a reconciliation compares: with an sfid, and (under keep_deleted) not marked isdeleted.
+CREATE FUNCTION sfsync._reconcile_scope(p_mapping bigint)
+    RETURNS text
+    LANGUAGE sql
+    STABLE
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+    SELECT CASE WHEN columns @> '[{"column": "isdeleted"}]' THEN 't.sfid IS NOT NULL AND t.isdeleted IS NOT TRUE'
+                ELSE 't.sfid IS NOT NULL' END
+      FROM sfsync.mapping WHERE id = p_mapping
+$$;
+COMMENT ON FUNCTION sfsync._reconcile_scope(bigint) IS
+    'sfsync: the SQL condition on a mapped table (alias t) selecting the rows a reconciliation compares with Salesforce';
+
+-- Splits the rows whose systemmodstamp lies in [p_from, p_to) (NULL: unbounded) into about p_buckets
+-- ranges of equal size and counts each. Bounds are SOQL datetime literals (UTC, whole seconds);
+-- the first range starts at p_from and the last ends at p_to, so together they cover it all.
+CREATE FUNCTION sfsync._reconcile_buckets(p_mapping bigint, p_buckets integer,
+                                          p_from text DEFAULT NULL, p_to text DEFAULT NULL)
+    RETURNS TABLE (lower_bound text, upper_bound text, row_count bigint)
+    LANGUAGE plpgsql
+    SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    v_table regclass := sfsync._reconcile_table(p_mapping);
+    v_cuts timestamp[];
+    v_counts bigint[];
+    v_from timestamp := p_from::timestamptz AT TIME ZONE 'UTC';
+    v_to timestamp := p_to::timestamptz AT TIME ZONE 'UTC';
+    v_range text;
+    i integer;
+BEGIN
+    IF p_buckets IS NULL OR p_buckets NOT BETWEEN 1 AND 1000 THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('buckets must be between 1 and 1000, not %s', coalesce(p_buckets::text, 'NULL'));
+    END IF;
+    v_range := format('%s AND t.systemmodstamp IS NOT NULL AND ($1 IS NULL OR t.systemmodstamp >= $1) AND ($2 IS NULL OR t.systemmodstamp < $2)',
+                      sfsync._reconcile_scope(p_mapping));
+    -- cut points: the distinct quantiles, in whole seconds (SOQL datetime literals have no fraction)
+    EXECUTE format(
+        'SELECT array(SELECT DISTINCT date_trunc(''second'', q) FROM unnest(
+             (SELECT percentile_disc(array(SELECT g::float8 / $3 FROM generate_series(1, $3 - 1) g))
+                     WITHIN GROUP (ORDER BY t.systemmodstamp) FROM %s t WHERE %s)) q
+          WHERE ($1 IS NULL OR q > $1) ORDER BY 1)',
+        v_table, v_range)
+      INTO v_cuts USING v_from, v_to, p_buckets;
+    v_cuts := coalesce(v_cuts, '{}');
+    -- one pass: the number of rows below each cut (width_bucket numbers the ranges 0..n)
+    EXECUTE format(
+        'SELECT array(SELECT coalesce(c.n, 0) FROM generate_series(0, cardinality($3)) b
+                        LEFT JOIN (SELECT width_bucket(t.systemmodstamp, $3) AS b, count(*) AS n
+                                     FROM %s t WHERE %s GROUP BY 1) c USING (b)
+                       ORDER BY b)',
+        v_table, v_range)
+      INTO v_counts USING v_from, v_to, v_cuts;
+    FOR i IN 0 .. cardinality(v_cuts) LOOP
+        lower_bound := to_char(CASE WHEN i = 0 THEN v_from ELSE v_cuts[i] END, 'YYYY-MM-DD"T"HH24:MI:SS"Z"');
+        upper_bound := to_char(CASE WHEN i = cardinality(v_cuts) THEN v_to ELSE v_cuts[i + 1] END, 'YYYY-MM-DD"T"HH24:MI:SS"Z"');
+        row_count := v_counts[i + 1];
+        RETURN NEXT;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION sfsync._reconcile_buckets(bigint, integer, text, text) IS
+    'sfsync (sidecar): splits a mapping''s rows in a SystemModstamp range into ranges of about equal size, with the rows in each';
+
+-- The rows whose systemmodstamp lies in [p_from, p_to) (NULL: unbounded): sfid, stamp (a SOQL
+-- datetime literal) and whether a local change is queued or in flight.
+CREATE FUNCTION sfsync._reconcile_rows(p_mapping bigint, p_from text DEFAULT NULL, p_to text DEFAULT NULL)
+    RETURNS TABLE (sfid text, systemmodstamp text, queued boolean)
+    LANGUAGE plpgsql
+    SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    v_table regclass := sfsync._reconcile_table(p_mapping);
+BEGIN
+    RETURN QUERY EXECUTE format(
+        'SELECT t.sfid::text, to_char(t.systemmodstamp, ''YYYY-MM-DD"T"HH24:MI:SS.MS"Z"''),
+                EXISTS (SELECT 1 FROM sfsync.change c WHERE c.mapping_id = %s AND c.record_id = t.id)
+           FROM %s t
+          WHERE %s AND t.systemmodstamp IS NOT NULL
+            AND ($1 IS NULL OR t.systemmodstamp >= $1) AND ($2 IS NULL OR t.systemmodstamp < $2)',
+        p_mapping, v_table, sfsync._reconcile_scope(p_mapping))
+      USING p_from::timestamptz AT TIME ZONE 'UTC', p_to::timestamptz AT TIME ZONE 'UTC';
+END
+$$;
+COMMENT ON FUNCTION sfsync._reconcile_rows(bigint, text, text) IS
+    'sfsync (sidecar): a mapping''s rows in a SystemModstamp range: sfid, stamp, and whether a local change is queued';
+
+-- The rows of the given sfids (any stamp, also none): sfid, stamp, queued.
+CREATE FUNCTION sfsync._reconcile_lookup(p_mapping bigint, p_sfids text[])
+    RETURNS TABLE (sfid text, systemmodstamp text, queued boolean)
+    LANGUAGE plpgsql
+    SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    v_table regclass := sfsync._reconcile_table(p_mapping);
+BEGIN
+    RETURN QUERY EXECUTE format(
+        'SELECT t.sfid::text, to_char(t.systemmodstamp, ''YYYY-MM-DD"T"HH24:MI:SS.MS"Z"''),
+                EXISTS (SELECT 1 FROM sfsync.change c WHERE c.mapping_id = %s AND c.record_id = t.id)
+           FROM %s t
+          WHERE %s AND t.sfid = ANY ($1)',
+        p_mapping, v_table, sfsync._reconcile_scope(p_mapping))
+      USING p_sfids;
+END
+$$;
+COMMENT ON FUNCTION sfsync._reconcile_lookup(bigint, text[]) IS
+    'sfsync (sidecar): a mapping''s rows of the given sfids: sfid, stamp, and whether a local change is queued';
+
+-- Rows whose records no longer exist in Salesforce (or, with p_left_filter, no longer match the
+-- mapping's filter): removed, or marked isdeleted under keep_deleted (a record that left the filter
+-- is removed either way). Never a row with a queued or in-flight local change. Returns the count.
+CREATE FUNCTION sfsync._remove_vanished(p_mapping bigint, p_sfids text[], p_left_filter boolean DEFAULT false)
+    RETURNS bigint
+    LANGUAGE plpgsql
+    SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    SET sfsync.origin = 'salesforce'
+    AS $$
+DECLARE
+    m sfsync.mapping;
+    v_table regclass := sfsync._reconcile_table(p_mapping);
+    v_count bigint;
+BEGIN
+    SELECT * INTO m FROM sfsync.mapping WHERE id = p_mapping;
+    IF m.keep_deleted AND NOT p_left_filter AND m.columns @> '[{"column": "isdeleted"}]' THEN
+        EXECUTE format('UPDATE %s t SET isdeleted = true, _hc_lastop = ''SYNCED''
+                         WHERE t.sfid = ANY ($1) AND t.isdeleted IS NOT TRUE
+                           AND NOT EXISTS (SELECT 1 FROM sfsync.change c WHERE c.mapping_id = %s AND c.record_id = t.id)',
+                       v_table, m.id) USING p_sfids;
+    ELSE
+        EXECUTE format('DELETE FROM %s t WHERE t.sfid = ANY ($1)
+                           AND NOT EXISTS (SELECT 1 FROM sfsync.change c WHERE c.mapping_id = %s AND c.record_id = t.id)',
+                       v_table, m.id) USING p_sfids;
+    END IF;
+    GET DIAGNOSTICS v_count = ROW_COUNT;
+    RETURN v_count;
+END
+$$;
+COMMENT ON FUNCTION sfsync._remove_vanished(bigint, text[], boolean) IS
+    'sfsync (sidecar): removes (or marks isdeleted) rows whose records are gone from Salesforce or left the filter, never one with a queued change';
+
+-- Starts a reconciliation of a mapping; an unfinished one left by a sidecar that stopped is closed
+-- first (at most one runs per mapping). Returns its id.
+CREATE FUNCTION sfsync._begin_reconcile(p_mapping bigint, p_reason text)
+    RETURNS bigint
+    LANGUAGE plpgsql
+    SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    v_id bigint;
+BEGIN
+    PERFORM sfsync._reconcile_table(p_mapping);
+    UPDATE sfsync.reconciliation SET finished_at = now(), error = 'interrupted: the sidecar stopped before it finished'
+     WHERE mapping_id = p_mapping AND finished_at IS NULL;
+    INSERT INTO sfsync.reconciliation (mapping_id, reason) VALUES (p_mapping, p_reason) RETURNING id INTO v_id;
+    RETURN v_id;
+END
+$$;
+COMMENT ON FUNCTION sfsync._begin_reconcile(bigint, text) IS
+    'sfsync (sidecar): records the start of a reconciliation of a mapping and returns its id';
+
+-- Records what a reconciliation found and repaired (or its error). A request (sfsync.reconcile) made
+-- before it started is served by it; one made later stays for the next.
+CREATE FUNCTION sfsync._finish_reconcile(p_id bigint, p_api_calls integer, p_found jsonb, p_repaired jsonb,
+                                         p_skipped bigint, p_error text DEFAULT NULL)
+    RETURNS void
+    LANGUAGE plpgsql
+    SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    r sfsync.reconciliation;
+BEGIN
+    SELECT * INTO r FROM sfsync.reconciliation WHERE id = p_id;
+    IF NOT FOUND OR r.finished_at IS NOT NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('reconciliation %s does not exist or is finished', p_id);
+    END IF;
+    PERFORM sfsync._check_scope(r.mapping_id);
+    UPDATE sfsync.reconciliation
+       SET finished_at = now(), api_calls = p_api_calls, found = p_found, repaired = p_repaired,
+           skipped = p_skipped, error = p_error
+     WHERE id = p_id;
+    UPDATE sfsync.mapping
+       SET last_reconciled_at = CASE WHEN p_error IS NULL THEN now() ELSE last_reconciled_at END,
+           reconcile_requested_at = CASE WHEN p_error IS NULL AND reconcile_requested_at <= r.started_at THEN NULL
+                                         ELSE reconcile_requested_at END
+     WHERE id = r.mapping_id;
+END
+$$;
+COMMENT ON FUNCTION sfsync._finish_reconcile(bigint, integer, jsonb, jsonb, bigint, text) IS
+    'sfsync (sidecar): records the outcome of a reconciliation and clears the request it served';
+
+-- privileges as in sql/grants.sql (the REVOKEs make the ACLs explicit, as a fresh install's do)
+REVOKE ALL ON sfsync.reconciliation FROM PUBLIC;
+REVOKE ALL ON SEQUENCE sfsync.reconciliation_id_seq FROM PUBLIC;
+GRANT SELECT ON sfsync.reconciliation TO sfsync_admin;
+GRANT EXECUTE ON FUNCTION sfsync.reconcile(text, text) TO sfsync_admin;
+GRANT EXECUTE ON FUNCTION
+    sfsync._reconcile_buckets(bigint, integer, text, text),
+    sfsync._reconcile_rows(bigint, text, text),
+    sfsync._reconcile_lookup(bigint, text[]),
+    sfsync._remove_vanished(bigint, text[], boolean),
+    sfsync._begin_reconcile(bigint, text),
+    sfsync._finish_reconcile(bigint, integer, jsonb, jsonb, bigint, text)
     TO sfsync_agent;
 
 -- ============================================================================================

@@ -35,11 +35,14 @@ COMMENT ON FUNCTION sfsync._ensure_trigger_log_views(text) IS
 -- A sidecar's session sees only the mappings of its own schema.
 --   rows: exact below a million rows, the planner's estimate above;
 --   pending: changes queued or in flight; failed: FAILED changes not yet retried or ignored;
---   lag_seconds: age of the oldest change not yet written to Salesforce.
+--   lag_seconds: age of the oldest change not yet written to Salesforce;
+--   drift: what the last finished reconciliation found (total; per kind in drift_kinds);
+--   last_reconciled_at: when a reconciliation last finished without error.
 CREATE FUNCTION sfsync.status()
     RETURNS TABLE (schema text, object_name text, table_name text, access text, state text, state_detail text,
                    rows bigint, pending bigint, failed bigint, last_read_at timestamptz,
-                   last_write_at timestamptz, lag_seconds double precision, org_id text)
+                   last_write_at timestamptz, lag_seconds double precision, org_id text,
+                   drift bigint, drift_kinds jsonb, last_reconciled_at timestamptz)
     LANGUAGE plpgsql
     STABLE
     SECURITY DEFINER
@@ -88,9 +91,14 @@ BEGIN
         lag_seconds := (SELECT extract(epoch FROM now() - min(c.created_at))::double precision
                           FROM sfsync.change c WHERE c.mapping_id = m.id AND c.state IN ('NEW', 'PENDING'));
         org_id := (SELECT o.org_id FROM sfsync.org o WHERE o.schema_name = m.schema_name);
+        SELECT r.found INTO drift_kinds FROM sfsync.reconciliation r
+         WHERE r.mapping_id = m.id AND r.finished_at IS NOT NULL AND r.error IS NULL
+         ORDER BY r.finished_at DESC LIMIT 1;
+        drift := (SELECT sum(v::bigint) FROM jsonb_each_text(drift_kinds) AS k(kind, v));
+        last_reconciled_at := m.last_reconciled_at;
         RETURN NEXT;
     END LOOP;
 END
 $$;
 COMMENT ON FUNCTION sfsync.status() IS
-    'One row per mapping: schema, object_name, table_name, access, state, state_detail, rows, pending, failed, last_read_at, last_write_at, lag_seconds, org_id (the Salesforce org the schema is bound to)';
+    'One row per mapping: schema, object_name, table_name, access, state, state_detail, rows, pending, failed, last_read_at, last_write_at, lag_seconds, org_id (the Salesforce org the schema is bound to), drift (found by the last reconciliation; per kind in drift_kinds), last_reconciled_at';

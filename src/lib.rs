@@ -51,7 +51,16 @@ extension_sql_file!(
 );
 extension_sql_file!("../sql/queue.sql", name = "queue", requires = ["mapping"]);
 extension_sql_file!("../sql/reader.sql", name = "reader", requires = ["queue"]);
-extension_sql_file!("../sql/status.sql", name = "status", requires = ["reader"]);
+extension_sql_file!(
+    "../sql/reconcile.sql",
+    name = "reconcile",
+    requires = ["reader"]
+);
+extension_sql_file!(
+    "../sql/status.sql",
+    name = "status",
+    requires = ["reconcile"]
+);
 extension_sql_file!("../sql/heroku.sql", name = "heroku", requires = ["status"]);
 extension_sql_file!("../sql/grants.sql", name = "grants", finalize);
 

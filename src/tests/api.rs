@@ -71,7 +71,7 @@ mod tests {
     }
 
     #[pg_test]
-    fn a_changed_filter_requests_a_reload_an_unchanged_one_does_not() {
+    fn a_changed_filter_requests_a_reconciliation_an_unchanged_one_does_not() {
         let m = map(
             "Account",
             &["Name", "Industry"],
@@ -82,7 +82,7 @@ mod tests {
         let requested = |sql: &str| {
             run(sql);
             json(&format!(
-                "SELECT jsonb_build_object('r', reload_requested, 'at', reload_requested_at IS NOT NULL) FROM sfsync.mapping WHERE id = {m}"
+                "SELECT jsonb_build_object('r', reload_requested, 'at', reconcile_requested_at IS NOT NULL) FROM sfsync.mapping WHERE id = {m}"
             ))
         };
         assert_eq!(
@@ -95,7 +95,55 @@ mod tests {
             requested(
                 r#"SELECT sfsync.alter_mapping('Account', '{"filter": "Industry = ''Energy''"}')"#
             ),
-            json!({"r": true, "at": true})
+            json!({"r": false, "at": true}),
+            "a reconciliation, not a reload: only the difference is read"
+        );
+    }
+
+    #[pg_test]
+    fn reconcile_seconds_is_checked_and_stored() {
+        let m = map(
+            "Account",
+            &["Name"],
+            "read_only",
+            ACCOUNT,
+            r#"{"reconcile_seconds": 3600}"#,
+        );
+        assert_eq!(
+            one::<i32>(&format!(
+                "SELECT reconcile_seconds FROM sfsync.mapping WHERE id = {m}"
+            )),
+            Some(3600)
+        );
+        run(r#"SELECT sfsync.alter_mapping('Account', '{"reconcile_seconds": 600}')"#);
+        assert_eq!(
+            one::<i32>(&format!(
+                "SELECT reconcile_seconds FROM sfsync.mapping WHERE id = {m}"
+            )),
+            Some(600)
+        );
+        for bad in ["59", "31536001", "\"often\""] {
+            expect_error(
+                &format!(
+                    r#"SELECT sfsync.alter_mapping('Account', '{{"reconcile_seconds": {bad}}}')"#
+                ),
+                "22023",
+                &["reconcile_seconds"],
+            );
+        }
+        assert_eq!(
+            one::<i32>(&format!(
+                "SELECT reconcile_seconds FROM sfsync.mapping WHERE id = {m}"
+            )),
+            Some(600),
+            "a refused change leaves the mapping as it was"
+        );
+        run("SELECT sfsync.reconcile('Account')");
+        assert_eq!(
+            one::<bool>(&format!(
+                "SELECT reconcile_requested_at IS NOT NULL FROM sfsync.mapping WHERE id = {m}"
+            )),
+            Some(true)
         );
     }
 

@@ -465,4 +465,45 @@ mod tests {
         assert_eq!(stats["inserted"], 0);
         assert_eq!(count("SELECT count(*) FROM salesforce.account"), 0);
     }
+
+    fn apply_read_at(
+        mapping: i64,
+        records: serde_json::Value,
+        read_started: &str,
+    ) -> serde_json::Value {
+        json(&format!(
+            "SELECT sfsync._apply_records({mapping}, '{}', 'apply', NULL, {read_started})",
+            records.to_string().replace('\'', "''")
+        ))
+    }
+
+    #[pg_test]
+    fn a_read_from_before_a_completed_delete_does_not_bring_the_row_back() {
+        let m = map_account_rw();
+        let record = json!([{"Id": "001000000000001AAA", "SystemModstamp": "2024-01-31T13:51:35.000+0000", "Name": "Acme", "Ext_Id__c": "A-1"}]);
+        apply(m, record.clone());
+        run("DELETE FROM salesforce.account");
+        // the DELETE is written to Salesforce and completes (archived at this transaction's now())
+        let claimed = json("SELECT jsonb_agg(to_jsonb(c)) FROM sfsync._claim_changes(10, 60) c");
+        assert_eq!(claimed[0]["action"], "DELETE");
+        run(&format!(
+            "SELECT sfsync._complete_changes('[{{\"id\": {}, \"token\": \"{}\", \"outcome\": \"SUCCESS\", \"sfid\": \"001000000000001AAA\"}}]')",
+            claimed[0]["change_id"], claimed[0]["lease_token"].as_str().unwrap()
+        ));
+        assert_eq!(
+            count(&format!(
+                "SELECT count(*) FROM sfsync.change WHERE mapping_id = {m}"
+            )),
+            0,
+            "the delete left the queue"
+        );
+        // a read sent before the delete reached Salesforce, merged after it completed
+        let stats = apply_read_at(m, record.clone(), "now() - interval '1 second'");
+        assert_eq!(stats["inserted"], 0);
+        assert_eq!(count("SELECT count(*) FROM salesforce.account"), 0);
+        // a read begun after the delete completed sees the record live again: it was undeleted
+        let stats = apply_read_at(m, record, "now() + interval '1 second'");
+        assert_eq!(stats["inserted"], 1);
+        assert_eq!(count("SELECT count(*) FROM salesforce.account"), 1);
+    }
 }

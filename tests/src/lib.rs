@@ -3,6 +3,7 @@
 //! workspace uses it (see `tests/README.md`); it runs the binaries and links none of the crates, so
 //! any of them can take it as a dev-dependency.
 
+pub mod bench;
 pub mod binaries;
 pub mod catalog;
 pub mod cluster;

@@ -69,7 +69,8 @@ async fn print_mappings(
         .query(
             "SELECT s.object_name, s.table_name, s.access, s.state, s.state_detail, s.rows, s.pending,
                     s.failed, to_char(s.last_read_at, 'YYYY-MM-DD HH24:MI:SSOF'), m.describe::text,
-                    to_char(s.last_write_at, 'YYYY-MM-DD HH24:MI:SSOF'), s.lag_seconds
+                    to_char(s.last_write_at, 'YYYY-MM-DD HH24:MI:SSOF'), s.lag_seconds,
+                    to_char(s.last_reconciled_at, 'YYYY-MM-DD HH24:MI:SSOF'), s.drift, s.drift_kinds::text
                FROM sfsync.status() s
                JOIN sfsync.mapping m ON m.schema_name = s.schema AND m.object_name = s.object_name
               WHERE s.schema = $1
@@ -109,6 +110,13 @@ async fn print_mappings(
                 lag.map_or_else(|| "none".to_string(), |lag| format!("{lag:.0}s old")),
             );
         }
+        let reconciled: Option<String> = row.get(12);
+        let drift: Option<i64> = row.get(13);
+        let kinds: Option<String> = row.get(14);
+        println!(
+            "            {}",
+            reconciliation_line(reconciled, drift, kinds)
+        );
         if let Some(detail) = detail {
             println!("            {detail}");
         }
@@ -133,6 +141,29 @@ async fn print_mappings(
         }
     }
     Ok(())
+}
+
+/// When the table was last reconciled with Salesforce and the drift that reconciliation found.
+fn reconciliation_line(
+    reconciled: Option<String>,
+    drift: Option<i64>,
+    kinds: Option<String>,
+) -> String {
+    let Some(reconciled) = reconciled else {
+        return "never reconciled with Salesforce yet".to_string();
+    };
+    let kinds: serde_json::Map<String, serde_json::Value> = kinds
+        .and_then(|kinds| serde_json::from_str(&kinds).ok())
+        .unwrap_or_default();
+    let per_kind: Vec<String> = ["missing", "vanished", "stale"]
+        .iter()
+        .filter_map(|kind| kinds.get(*kind).map(|count| format!("{kind} {count}")))
+        .collect();
+    format!(
+        "reconciled {reconciled}: drift {} ({})",
+        drift.unwrap_or(0),
+        per_kind.join(", ")
+    )
 }
 
 /// The queue: changes waiting to be written, being written, and how old the oldest is.

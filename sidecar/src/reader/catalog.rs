@@ -39,6 +39,12 @@ pub struct Mapping {
     pub reload_requested_at: Option<DateTime<Utc>>,
     /// How far the getDeleted sweep has covered.
     pub deleted_swept_at: Option<DateTime<Utc>>,
+    /// How often to reconcile the table with Salesforce.
+    pub reconcile_seconds: i32,
+    /// When a reconciliation last finished without error.
+    pub last_reconciled_at: Option<DateTime<Utc>>,
+    /// An open `sfsync.reconcile()` request.
+    pub reconcile_requested_at: Option<DateTime<Utc>>,
 }
 
 const SELECT: &str =
@@ -46,7 +52,9 @@ const SELECT: &str =
         streaming, filter, keep_deleted, state, state_detail, columns::text, backfill_fields,
         reload_requested, describe_requested, (extract(epoch FROM hwm) * 1000)::int8, replay_id,
         reader_owner, (extract(epoch FROM last_read_at) * 1000)::int8,
-        (extract(epoch FROM reload_requested_at) * 1000000)::int8, (extract(epoch FROM deleted_swept_at) * 1000)::int8
+        (extract(epoch FROM reload_requested_at) * 1000000)::int8, (extract(epoch FROM deleted_swept_at) * 1000)::int8,
+        reconcile_seconds, (extract(epoch FROM last_reconciled_at) * 1000)::int8,
+        (extract(epoch FROM reconcile_requested_at) * 1000)::int8
    FROM sfsync.mapping";
 
 impl Mapping {
@@ -92,6 +100,9 @@ impl Mapping {
                 .get::<_, Option<i64>>(20)
                 .and_then(|micros| Utc.timestamp_micros(micros).single()),
             deleted_swept_at: row.get::<_, Option<i64>>(21).and_then(from_millis),
+            reconcile_seconds: row.get(22),
+            last_reconciled_at: row.get::<_, Option<i64>>(23).and_then(from_millis),
+            reconcile_requested_at: row.get::<_, Option<i64>>(24).and_then(from_millis),
         })
     }
 
@@ -127,6 +138,7 @@ impl Mapping {
             last_read_at: None,
             reload_requested_at: None,
             deleted_swept_at: None,
+            last_reconciled_at: None,
             ..mapping.clone()
         };
         volatile(self) == volatile(other)
@@ -161,15 +173,10 @@ impl Mapping {
     }
 }
 
-fn from_millis(millis: i64) -> Option<DateTime<Utc>> {
-    Utc.timestamp_millis_opt(millis).single()
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn mapping() -> Mapping {
+impl Mapping {
+    /// An installed-looking Account mapping, for unit tests.
+    pub fn example() -> Mapping {
         Mapping {
             id: 1,
             schema_name: "salesforce".into(),
@@ -193,7 +200,23 @@ mod tests {
             last_read_at: None,
             reload_requested_at: None,
             deleted_swept_at: None,
+            reconcile_seconds: 21_600,
+            last_reconciled_at: None,
+            reconcile_requested_at: None,
         }
+    }
+}
+
+fn from_millis(millis: i64) -> Option<DateTime<Utc>> {
+    Utc.timestamp_millis_opt(millis).single()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mapping() -> Mapping {
+        Mapping::example()
     }
 
     #[test]

@@ -147,6 +147,7 @@ pub async fn apply(
         read_back.retain(|id| !report.deferred.contains(id));
     }
     for chunk in read_back.chunks(READ_BACK_CHUNK) {
+        let read_started = protocol::ReadStarted::now(client).await?;
         let records = context
             .salesforce
             .query_all(&selection.by_ids(chunk), None)
@@ -165,7 +166,7 @@ pub async fn apply(
                 what: "read-back records".to_string(),
                 source,
             })?;
-            report.changed += protocol::apply_records(client, mapping.id, &json)
+            report.changed += protocol::apply_records(client, mapping.id, &json, &read_started)
                 .await?
                 .changed();
         }

@@ -17,6 +17,7 @@ pub enum Phase {
     Backfill,
     Polling,
     Streaming,
+    Reconcile,
 }
 
 impl Phase {
@@ -29,6 +30,7 @@ impl Phase {
             Phase::Backfill => "back-fill",
             Phase::Polling => "polling",
             Phase::Streaming => "streaming",
+            Phase::Reconcile => "reconciliation",
         }
     }
 }
@@ -49,11 +51,12 @@ impl<T, E: Into<ReaderError>> InPhase<T> for Result<T, E> {
 /// then rebuilt from the row's typed columns).
 #[derive(Debug, Default)]
 pub struct Progress {
-    /// The filter the table's contents were read with (a change means a reload); `None` until this
-    /// worker has read or taken over the table.
+    /// The filter the worker follows; `None` until this worker has read or taken over the table.
+    /// (`alter_mapping` requests a reconciliation when the filter changes: it reads what the new
+    /// filter adds and removes what it drops.)
     pub loaded_filter: Option<Option<String>>,
-    /// A reload this worker decided on (filter changed, deletes may have been lost).
-    pub reload_wanted: bool,
+    /// A reconciliation this worker decided on (deletes may have been lost).
+    pub reconcile_wanted: bool,
     /// The phase of the last failed step, cleared once a step succeeds.
     pub failed_in: Option<Phase>,
 }
@@ -95,11 +98,7 @@ impl Step {
     pub fn after_drift_check(mapping: &Mapping, progress: &Progress) -> Step {
         if needs_initial_load(mapping, progress) {
             Step::InitialLoad
-        } else if mapping.reload_requested
-            || mapping.state == MappingState::Reloading
-            || progress.reload_wanted
-            || progress.loaded_filter.as_ref() != Some(&mapping.filter)
-        {
+        } else if mapping.reload_requested || mapping.state == MappingState::Reloading {
             Step::Reload
         } else if !mapping.backfill_fields.is_empty() {
             Step::Backfill
@@ -131,28 +130,9 @@ mod tests {
 
     fn mapping(state: MappingState) -> Mapping {
         Mapping {
-            id: 1,
-            schema_name: "salesforce".into(),
-            object_name: "Account".into(),
-            table_name: "account".into(),
-            fields: vec!["Name".into()],
-            upsert_field: None,
-            poll_seconds: 60,
-            streaming: false,
-            filter: None,
-            keep_deleted: false,
             state,
-            state_detail: None,
             columns: Some(Vec::new()),
-            backfill_fields: vec![],
-            reload_requested: false,
-            describe_requested: false,
-            hwm: None,
-            replay_id: None,
-            reader_owner: None,
-            last_read_at: None,
-            reload_requested_at: None,
-            deleted_swept_at: None,
+            ..Mapping::example()
         }
     }
 
@@ -221,10 +201,21 @@ mod tests {
         );
         let mut synced = mapping(MappingState::Synced);
         synced.last_read_at = Some(Utc::now());
+        // a filter other than the one followed is no reload: alter_mapping requested a reconciliation
+        let other_filter = Progress {
+            loaded_filter: Some(Some("Industry = 'Energy'".into())),
+            ..Progress::default()
+        };
         assert_eq!(
-            Step::after_drift_check(&synced, &Progress::default()),
+            Step::after_drift_check(&synced, &other_filter),
+            Step::Follow
+        );
+        synced.reload_requested = true;
+        assert_eq!(
+            Step::after_drift_check(&synced, &taken_over(&synced)),
             Step::Reload
         );
+        synced.reload_requested = false;
         synced.backfill_fields = vec!["Phone".into()];
         assert_eq!(
             Step::after_drift_check(&synced, &taken_over(&synced)),

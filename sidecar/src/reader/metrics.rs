@@ -1,6 +1,6 @@
 //! The reader's Prometheus metrics.
 
-use prometheus::{IntCounterVec, IntGauge, Opts, Registry};
+use prometheus::{IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 
 /// Counters per mapped object.
 #[derive(Clone)]
@@ -14,6 +14,10 @@ pub struct ReaderMetrics {
     pub errors: IntCounterVec,
     /// Mappings this sidecar currently reads.
     pub mappings_owned: IntGauge,
+    /// Drift the last reconciliation found, by object and kind (`missing`, `vanished`, `stale`).
+    pub reconcile_drift: IntGaugeVec,
+    /// Reconciliations run, by object and outcome (`ok`, `error`).
+    pub reconcile_runs: IntCounterVec,
 }
 
 impl ReaderMetrics {
@@ -23,6 +27,8 @@ impl ReaderMetrics {
         registry.register(Box::new(metrics.rows_deleted.clone()))?;
         registry.register(Box::new(metrics.errors.clone()))?;
         registry.register(Box::new(metrics.mappings_owned.clone()))?;
+        registry.register(Box::new(metrics.reconcile_drift.clone()))?;
+        registry.register(Box::new(metrics.reconcile_runs.clone()))?;
         Ok(metrics)
     }
 
@@ -49,6 +55,20 @@ impl ReaderMetrics {
             mappings_owned: IntGauge::new(
                 "sfsync_reader_mappings_owned",
                 "Mappings whose reading lease this sidecar holds",
+            )?,
+            reconcile_drift: IntGaugeVec::new(
+                Opts::new(
+                    "sfsync_reconcile_drift_records",
+                    "Records that differed between the table and Salesforce at the last reconciliation, by kind",
+                ),
+                &["object", "kind"],
+            )?,
+            reconcile_runs: IntCounterVec::new(
+                Opts::new(
+                    "sfsync_reconcile_runs_total",
+                    "Reconciliations of a table with Salesforce, by outcome",
+                ),
+                &["object", "outcome"],
             )?,
         })
     }

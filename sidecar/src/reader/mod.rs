@@ -20,6 +20,7 @@ mod poll;
 mod position;
 mod progress;
 mod protocol;
+mod reconcile;
 mod schema_watch;
 mod soql;
 mod stage;

@@ -42,6 +42,7 @@ pub async fn poll_once(
         mapping.filter.as_deref(),
     );
     let mut report = PollReport::default();
+    let read_started = protocol::ReadStarted::now(client).await?;
     let mut pages = context
         .salesforce
         .query_all(&selection.changed_since(since), Some(BATCH));
@@ -54,7 +55,7 @@ pub async fn poll_once(
             what: "a page of records".to_string(),
             source,
         })?;
-        report.changed += protocol::apply_records(client, mapping.id, &json)
+        report.changed += protocol::apply_records(client, mapping.id, &json, &read_started)
             .await?
             .changed();
     }

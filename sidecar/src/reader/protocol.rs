@@ -95,6 +95,22 @@ pub async fn set_progress(
     Ok(())
 }
 
+/// When a Salesforce read began, on the database's clock (the clock the queue's completions are
+/// stamped with): the merge does not bring back a row whose DELETE reached Salesforce since then.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadStarted(String);
+
+impl ReadStarted {
+    /// Taken just before the read is sent to Salesforce.
+    pub async fn now(client: &Client) -> Result<ReadStarted, ReaderError> {
+        let row = client
+            .query_one("SELECT pg_catalog.clock_timestamp()::text", &[])
+            .await
+            .map_err(ReaderError::query("reading the database clock"))?;
+        Ok(ReadStarted(row.get(0)))
+    }
+}
+
 /// `_create_stage`: this session's (empty) staging table.
 pub async fn create_stage(client: &Client, mapping: i64) -> Result<Stage, ReaderError> {
     let row = client
@@ -104,34 +120,37 @@ pub async fn create_stage(client: &Client, mapping: i64) -> Result<Stage, Reader
     decode("the staging table description", row.get(0))
 }
 
-/// `_merge_stage(mapping, 'apply' | 'reload', absent fields)`: the columns of `absent` fields (not
-/// queried, e.g. removed in Salesforce) are left as they are.
+/// `_merge_stage(mapping, 'apply' | 'reload', absent fields, read started)`: the columns of
+/// `absent` fields (not queried, e.g. removed in Salesforce) are left as they are.
 pub async fn merge_stage(
     client: &Client,
     mapping: i64,
     mode: MergeMode,
     absent: &[String],
+    read_started: &ReadStarted,
 ) -> Result<MergeOutcome, ReaderError> {
     let row = client
         .query_one(
-            "SELECT sfsync._merge_stage($1, $2, $3)::text",
-            &[&mapping, &mode.as_str(), &absent],
+            "SELECT sfsync._merge_stage($1, $2, $3, $4::text::timestamptz)::text",
+            &[&mapping, &mode.as_str(), &absent, &read_started.0],
         )
         .await
         .map_err(ReaderError::query("merging the staged records"))?;
     decode("the merge result", row.get(0))
 }
 
-/// `_apply_records`: `records_json` is a JSON array of REST records.
+/// `_apply_records`: `records_json` is a JSON array of REST records, read from Salesforce by a
+/// request sent after `read_started`.
 pub async fn apply_records(
     client: &Client,
     mapping: i64,
     records_json: &str,
+    read_started: &ReadStarted,
 ) -> Result<MergeOutcome, ReaderError> {
     let row = client
         .query_one(
-            "SELECT sfsync._apply_records($1, $2::text::jsonb, 'apply')::text",
-            &[&mapping, &records_json],
+            "SELECT sfsync._apply_records($1, $2::text::jsonb, 'apply', NULL, $3::text::timestamptz)::text",
+            &[&mapping, &records_json, &read_started.0],
         )
         .await
         .map_err(ReaderError::query("applying Salesforce records"))?;

@@ -121,7 +121,7 @@ impl Selection {
 }
 
 /// Ids come from Salesforce, but quote defensively anyway: only id characters pass.
-fn quoted_ids(ids: &[String]) -> String {
+pub fn quoted_ids(ids: &[String]) -> String {
     ids.iter()
         .map(|id| {
             let clean: String = id.chars().filter(char::is_ascii_alphanumeric).collect();

@@ -9,7 +9,7 @@ use futures::{pin_mut, SinkExt, Stream, StreamExt};
 use tokio_postgres::Client;
 
 use super::error::ReaderError;
-use super::protocol::{self, MergeMode, MergeOutcome};
+use super::protocol::{self, MergeMode, MergeOutcome, ReadStarted};
 use super::soql::Selection;
 use crate::salesforce::SalesforceError;
 
@@ -24,6 +24,8 @@ pub struct StageWriter<'c> {
     csv_header: Option<Bytes>,
     /// Fields left out of the query: the merge leaves their columns alone.
     absent: Vec<String>,
+    /// Taken when the stage is opened, before anything is read into it.
+    read_started: ReadStarted,
 }
 
 fn quote_identifier(name: &str) -> String {
@@ -40,6 +42,7 @@ impl<'c> StageWriter<'c> {
         skipped: &BTreeSet<String>,
         filter: Option<&str>,
     ) -> Result<StageWriter<'c>, ReaderError> {
+        let read_started = ReadStarted::now(client).await?;
         let stage = protocol::create_stage(client, mapping).await?;
         if stage.columns.len() != stage.fields.len() {
             return Err(ReaderError::Unexpected(format!(
@@ -86,6 +89,7 @@ impl<'c> StageWriter<'c> {
             copy_sql,
             csv_header: None,
             absent: skipped.iter().cloned().collect(),
+            read_started,
         })
     }
 
@@ -174,7 +178,14 @@ impl<'c> StageWriter<'c> {
     /// `_merge_stage`: applies everything staged at once; the columns of fields left out of the
     /// query keep their values.
     pub async fn merge(self, mode: MergeMode) -> Result<MergeOutcome, ReaderError> {
-        protocol::merge_stage(self.client, self.mapping, mode, &self.absent).await
+        protocol::merge_stage(
+            self.client,
+            self.mapping,
+            mode,
+            &self.absent,
+            &self.read_started,
+        )
+        .await
     }
 }
 

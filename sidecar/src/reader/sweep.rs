@@ -1,6 +1,6 @@
 //! The getDeleted sweep: hard deletes (and purged records) never show up in `queryAll`, so every few
 //! polls the delete log is read from where the last sweep stopped. When Salesforce no longer has the
-//! log that far back, deletes may have been missed and the mapping needs a reload.
+//! log that far back, deletes may have been missed and the mapping needs a reconciliation.
 
 use chrono::{DateTime, Duration as TimeDelta, Utc};
 use tokio_postgres::Client;
@@ -23,6 +23,8 @@ const DELETE_CHUNK: usize = 10_000;
 #[derive(Debug, Clone)]
 pub struct DeleteSweep {
     cursor: DateTime<Utc>,
+    /// The last sweep's window was refused: its possible loss is already reported.
+    refused: bool,
 }
 
 /// What one sweep found.
@@ -30,14 +32,17 @@ pub struct DeleteSweep {
 pub struct SweepReport {
     pub deleted_in_salesforce: usize,
     pub rows_deleted: i64,
-    /// The delete log no longer reaches back to the last sweep: reload to be exact.
+    /// The delete log no longer reaches back to the last sweep: reconcile to be exact.
     pub deletes_may_be_lost: bool,
 }
 
 impl DeleteSweep {
     /// Sweeps start at `since`: the moment from which this mapping needs to learn about deletes.
     pub fn since(since: DateTime<Utc>) -> Self {
-        Self { cursor: since }
+        Self {
+            cursor: since,
+            refused: false,
+        }
     }
 
     /// Deletes up to this moment have been applied.
@@ -66,14 +71,16 @@ impl DeleteSweep {
         {
             Ok(result) => result,
             Err(error) if error.error_codes().contains(&"INVALID_REPLICATION_DATE") => {
-                // Salesforce's clock and ours disagree about how far back the log reaches: start
-                // afresh from now; only a cursor this old can have missed deletes.
+                // Salesforce no longer keeps the log from our start (by its clock, which decides):
+                // deletes since then may have been missed. Report it once, however often the
+                // window is refused again until Salesforce's clock and ours agree on a start.
                 tracing::warn!(
                     mapping = %mapping.label(),
                     error = %crate::error_chain(&error),
                     "getDeleted refused the window; sweeping from now on"
                 );
-                report.deletes_may_be_lost |= self.cursor < now - REACH + OVERLAP;
+                report.deletes_may_be_lost = !self.refused;
+                self.refused = true;
                 self.cursor = now;
                 return Ok(report);
             }
@@ -85,6 +92,7 @@ impl DeleteSweep {
         {
             report.deletes_may_be_lost = true;
         }
+        self.refused = false;
         report.deleted_in_salesforce = result.deleted_records.len();
         let ids: Vec<String> = result
             .deleted_records

@@ -27,6 +27,7 @@ use super::load;
 use super::poll;
 use super::position::{ReadPosition, SWEEP_MAX_INTERVAL};
 use super::protocol::{self, MergeMode};
+use super::reconcile::{self, Reason};
 use super::schema_watch::SchemaWatch;
 use super::stream::StreamItem;
 use crate::salesforce::cometd::ReplayFrom;
@@ -73,6 +74,8 @@ pub struct Worker {
     /// Echoes of our own writes waiting for the writer to record its outcome.
     echoes: Echoes,
     failures: u32,
+    /// When this worker started: the schedule's origin for a mapping never reconciled.
+    started: Instant,
 }
 
 impl Worker {
@@ -95,6 +98,7 @@ impl Worker {
             own_client: None,
             echoes: Echoes::default(),
             failures: 0,
+            started: Instant::now(),
         }
     }
 
@@ -401,7 +405,6 @@ impl Worker {
             protocol::finish_reload(self.client()?, mapping.id, mapping.reload_requested_at)
                 .await?;
         }
-        self.progress.reload_wanted = false;
         self.after_full_read(mapping, report.started_at);
         let mapping = self.reread(mapping).await?;
         self.show(&mapping, MappingState::Synced).await
@@ -436,6 +439,8 @@ impl Worker {
     }
 
     async fn follow(&mut self, mut mapping: Mapping) -> Result<Next, Failure> {
+        // a changed filter is read with from now on; its reconciliation was requested with it
+        self.progress.loaded_filter = Some(mapping.filter.clone());
         let now = Instant::now();
         let mut next_poll = now;
         if self.feed.open(&self.context, &mapping) {
@@ -450,6 +455,7 @@ impl Worker {
         loop {
             let echo_due = Instant::now() + ECHO_RETRY;
             let resubscribe_at = self.feed.resubscribe_at(&mapping);
+            let (reconcile_at, reconcile_reason) = self.reconcile_due(&mapping);
             tokio::select! {
                 _ = stop.triggered() => return Ok(Next::Stop),
                 changed = self.updates.changed() => {
@@ -506,9 +512,6 @@ impl Worker {
                 }
                 _ = sleep_until(self.position.next_sweep) => {
                     self.run_sweep(&mapping, self.feed.is_streaming()).await.phase(Phase::Polling)?;
-                    if self.progress.reload_wanted {
-                        return Ok(Next::Continue);
-                    }
                 }
                 _ = sleep_until(echo_due), if !self.echoes.is_empty() => {
                     let (ids, force) = self.echoes.take();
@@ -518,6 +521,10 @@ impl Worker {
                 _ = sleep_until(self.schema.next_describe) => {
                     self.check_drift(&mapping).await.phase(Phase::Describe)?;
                     self.show(&mapping, MappingState::Synced).await.phase(Phase::Describe)?;
+                }
+                _ = sleep_until(reconcile_at) => {
+                    self.reconcile(&mapping, reconcile_reason).await.phase(Phase::Reconcile)?;
+                    mapping = self.reread(&mapping).await.phase(Phase::Reconcile)?;
                 }
                 _ = sleep_until(resubscribe_at.unwrap_or(now)), if resubscribe_at.is_some() => {
                     self.feed.resubscribe(&self.context, &mapping);
@@ -627,6 +634,55 @@ impl Worker {
         Ok(())
     }
 
+    /// When the next reconciliation is due and why: at once when requested (`sfsync.reconcile`)
+    /// or when deletes may have been lost, else `reconcile_seconds` after the last one (or after
+    /// this worker started, for a mapping never reconciled).
+    fn reconcile_due(&self, mapping: &Mapping) -> (Instant, Reason) {
+        let now = Instant::now();
+        if mapping.reconcile_requested_at.is_some() {
+            return (now, Reason::Requested);
+        }
+        if self.progress.reconcile_wanted {
+            return (now, Reason::Retention);
+        }
+        let every =
+            Duration::from_secs(u64::try_from(mapping.reconcile_seconds.max(60)).unwrap_or(21_600));
+        let due = match mapping.last_reconciled_at {
+            Some(last) => {
+                let since = (Utc::now() - last).to_std().unwrap_or_default();
+                now + every.saturating_sub(since)
+            }
+            None => self.started + every,
+        };
+        (due, Reason::Schedule)
+    }
+
+    async fn reconcile(&mut self, mapping: &Mapping, reason: Reason) -> Result<(), ReaderError> {
+        let started = Instant::now();
+        let report = reconcile::reconcile(
+            &self.context,
+            self.client()?,
+            mapping,
+            &self.schema.skipped,
+            reason,
+        )
+        .await?;
+        self.progress.reconcile_wanted = false;
+        tracing::info!(
+            mapping = %mapping.label(),
+            reason = reason.as_str(),
+            missing = report.found.missing,
+            vanished = report.found.vanished,
+            stale = report.found.stale,
+            repaired = report.repaired.total(),
+            skipped = report.skipped,
+            api_calls = report.api_calls,
+            seconds = started.elapsed().as_secs_f64(),
+            "reconciled with Salesforce"
+        );
+        Ok(())
+    }
+
     async fn run_sweep(&mut self, mapping: &Mapping, streaming: bool) -> Result<(), ReaderError> {
         let mut sweep = self.position.take_sweep();
         let result = sweep.run(&self.context, self.client()?, mapping).await;
@@ -639,8 +695,8 @@ impl Worker {
             tracing::debug!(mapping = %mapping.label(), rows = report.rows_deleted, "hard deletes applied");
         }
         if report.deletes_may_be_lost {
-            tracing::warn!(mapping = %mapping.label(), "Salesforce's delete log no longer reaches back to the last sweep: reloading to catch deletes that may have been missed");
-            self.progress.reload_wanted = true;
+            tracing::warn!(mapping = %mapping.label(), "Salesforce's delete log no longer reaches back to the last sweep: reconciling to catch deletes that may have been missed");
+            self.progress.reconcile_wanted = true;
         }
         self.position
             .schedule_sweep(mapping.poll_seconds, streaming);

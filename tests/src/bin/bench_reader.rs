@@ -14,24 +14,11 @@
 use futures::SinkExt;
 use reqwest::Method;
 use serde_json::{json, Value};
-use sfsync_tests::{Cluster, Emulator, Sidecar, TestDb};
+use sfsync_tests::bench::{env_number, percentile, sidecar_env, wait_state};
+use sfsync_tests::{Cluster, Emulator, Sidecar};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use tokio_postgres::Client;
-
-fn env_number(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.replace('_', "").parse().ok())
-        .unwrap_or(default)
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
 
 /// VmHWM (peak resident set) of a process, in MB.
 fn peak_rss_mb(pid: u32) -> f64 {
@@ -43,42 +30,6 @@ fn peak_rss_mb(pid: u32) -> f64 {
         .and_then(|kb| kb.parse::<f64>().ok())
         .map(|kb| kb / 1024.0)
         .unwrap_or(f64::NAN)
-}
-
-fn sidecar_env(emulator: &Emulator, db: &TestDb, extra: &[(&str, &str)]) -> Vec<(String, String)> {
-    let mut env = emulator.sidecar_env();
-    env.push(("DATABASE_URL".into(), db.sidecar_url()));
-    for (key, value) in extra {
-        env.push((key.to_string(), value.to_string()));
-    }
-    env
-}
-
-async fn state(client: &Client, object: &str) -> (String, Option<String>) {
-    let row = client
-        .query_one(
-            "SELECT state, state_detail FROM sfsync.mapping WHERE object_name = $1",
-            &[&object],
-        )
-        .await
-        .expect("mapping");
-    (row.get(0), row.get(1))
-}
-
-async fn wait_state(client: &Client, object: &str, wanted: &str, timeout: Duration) -> Instant {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let (current, detail) = state(client, object).await;
-        if current == wanted {
-            return Instant::now();
-        }
-        assert!(current != "ERROR", "{object} failed: {detail:?}");
-        assert!(
-            Instant::now() < deadline,
-            "{object} never reached {wanted} (state {current}, {detail:?})"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 /// Exports the object's rows as Bulk API CSV pages (header in every page).

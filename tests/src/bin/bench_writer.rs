@@ -22,6 +22,7 @@
 
 use reqwest::Method;
 use serde_json::{json, Value};
+use sfsync_tests::bench::{env_number, percentile};
 use sfsync_tests::{Cluster, Emulator, Sidecar, World};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -29,20 +30,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio_postgres::Client;
 
 const WRITE_ROUTES: [&str; 2] = ["/composite/sobjects", "/jobs/ingest"];
-
-fn env_number(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.replace('_', "").parse().ok())
-        .unwrap_or(default)
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
 
 fn now_ms() -> f64 {
     SystemTime::now()
