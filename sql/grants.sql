@@ -64,8 +64,7 @@ GRANT EXECUTE ON FUNCTION
     sfsync._finish_reload(bigint, timestamptz),
     sfsync._finish_backfill(bigint, text[]),
     sfsync._reconcile_buckets(bigint, integer, text, text),
-    sfsync._reconcile_rows(bigint, text, text),
-    sfsync._reconcile_lookup(bigint, text[]),
+    sfsync._reconcile_rows(bigint, text, text, text[]),
     sfsync._remove_vanished(bigint, text[], boolean),
     sfsync._begin_reconcile(bigint, text),
     sfsync._finish_reconcile(bigint, integer, jsonb, jsonb, bigint, text)

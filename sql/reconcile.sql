@@ -145,9 +145,11 @@ $$;
 COMMENT ON FUNCTION sfsync._reconcile_buckets(bigint, integer, text, text) IS
     'sfsync (sidecar): splits a mapping''s rows in a SystemModstamp range into ranges of about equal size, with the rows in each';
 
--- The rows whose systemmodstamp lies in [p_from, p_to) (NULL: unbounded): sfid, stamp (a SOQL
--- datetime literal) and whether a local change is queued or in flight.
-CREATE FUNCTION sfsync._reconcile_rows(p_mapping bigint, p_from text DEFAULT NULL, p_to text DEFAULT NULL)
+-- The rows whose systemmodstamp lies in [p_from, p_to) (NULL: unbounded), or with p_sfids the rows
+-- of those sfids whatever their stamp (also none): sfid, stamp (a SOQL datetime literal with
+-- milliseconds) and whether a local change is queued or in flight.
+CREATE FUNCTION sfsync._reconcile_rows(p_mapping bigint, p_from text DEFAULT NULL, p_to text DEFAULT NULL,
+                                       p_sfids text[] DEFAULT NULL)
     RETURNS TABLE (sfid text, systemmodstamp text, queued boolean)
     LANGUAGE plpgsql
     SECURITY DEFINER
@@ -160,36 +162,15 @@ BEGIN
         'SELECT t.sfid::text, to_char(t.systemmodstamp, ''YYYY-MM-DD"T"HH24:MI:SS.MS"Z"''),
                 EXISTS (SELECT 1 FROM sfsync.change c WHERE c.mapping_id = %s AND c.record_id = t.id)
            FROM %s t
-          WHERE %s AND t.systemmodstamp IS NOT NULL
-            AND ($1 IS NULL OR t.systemmodstamp >= $1) AND ($2 IS NULL OR t.systemmodstamp < $2)',
+          WHERE %s AND CASE WHEN $3 IS NOT NULL THEN t.sfid = ANY ($3)
+                            ELSE t.systemmodstamp IS NOT NULL AND ($1 IS NULL OR t.systemmodstamp >= $1)
+                                 AND ($2 IS NULL OR t.systemmodstamp < $2) END',
         p_mapping, v_table, sfsync._reconcile_scope(p_mapping))
-      USING p_from::timestamptz AT TIME ZONE 'UTC', p_to::timestamptz AT TIME ZONE 'UTC';
+      USING p_from::timestamptz AT TIME ZONE 'UTC', p_to::timestamptz AT TIME ZONE 'UTC', p_sfids;
 END
 $$;
-COMMENT ON FUNCTION sfsync._reconcile_rows(bigint, text, text) IS
-    'sfsync (sidecar): a mapping''s rows in a SystemModstamp range: sfid, stamp, and whether a local change is queued';
-
--- The rows of the given sfids (any stamp, also none): sfid, stamp, queued.
-CREATE FUNCTION sfsync._reconcile_lookup(p_mapping bigint, p_sfids text[])
-    RETURNS TABLE (sfid text, systemmodstamp text, queued boolean)
-    LANGUAGE plpgsql
-    SECURITY DEFINER
-    SET search_path = pg_catalog, pg_temp
-    AS $$
-DECLARE
-    v_table regclass := sfsync._reconcile_table(p_mapping);
-BEGIN
-    RETURN QUERY EXECUTE format(
-        'SELECT t.sfid::text, to_char(t.systemmodstamp, ''YYYY-MM-DD"T"HH24:MI:SS.MS"Z"''),
-                EXISTS (SELECT 1 FROM sfsync.change c WHERE c.mapping_id = %s AND c.record_id = t.id)
-           FROM %s t
-          WHERE %s AND t.sfid = ANY ($1)',
-        p_mapping, v_table, sfsync._reconcile_scope(p_mapping))
-      USING p_sfids;
-END
-$$;
-COMMENT ON FUNCTION sfsync._reconcile_lookup(bigint, text[]) IS
-    'sfsync (sidecar): a mapping''s rows of the given sfids: sfid, stamp, and whether a local change is queued';
+COMMENT ON FUNCTION sfsync._reconcile_rows(bigint, text, text, text[]) IS
+    'sfsync (sidecar): a mapping''s rows in a SystemModstamp range, or of given sfids: sfid, stamp, and whether a local change is queued';
 
 -- Rows whose records no longer exist in Salesforce (or, with p_left_filter, no longer match the
 -- mapping's filter): removed, or marked isdeleted under keep_deleted (a record that left the filter
@@ -235,6 +216,11 @@ CREATE FUNCTION sfsync._begin_reconcile(p_mapping bigint, p_reason text)
 DECLARE
     v_id bigint;
 BEGIN
+    IF p_reason IS NULL OR p_reason NOT IN ('schedule', 'requested', 'retention') THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('a reconciliation''s reason is schedule, requested or retention, not %s',
+                             coalesce(quote_literal(p_reason), 'NULL'));
+    END IF;
     PERFORM sfsync._reconcile_table(p_mapping);
     UPDATE sfsync.reconciliation SET finished_at = now(), error = 'interrupted: the sidecar stopped before it finished'
      WHERE mapping_id = p_mapping AND finished_at IS NULL;

@@ -55,7 +55,7 @@ pub struct Progress {
     /// (`alter_mapping` requests a reconciliation when the filter changes: it reads what the new
     /// filter adds and removes what it drops.)
     pub loaded_filter: Option<Option<String>>,
-    /// A reconciliation this worker decided on (deletes may have been lost).
+    /// A reconciliation this worker decided on (deletes or change events may have been lost).
     pub reconcile_wanted: bool,
     /// The phase of the last failed step, cleared once a step succeeds.
     pub failed_in: Option<Phase>,

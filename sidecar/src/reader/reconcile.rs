@@ -187,7 +187,7 @@ pub async fn reconcile(
         differences: Differences::default(),
         top: Vec::new(),
         listed: Vec::new(),
-        moved_to: Vec::new(),
+        moved: Vec::new(),
     };
     let outcome = run.run().await;
     let found = run.differences.found();
@@ -249,9 +249,10 @@ struct Reconciler<'a> {
     top: Vec<Range>,
     /// Ranges compared record by record so far (bounds as timestamps; `None`: unbounded).
     listed: Vec<Bounds>,
-    /// Salesforce stamps of stale rows found outside their range: the range they moved into
-    /// counted one record too many, which can hide a vanished one there.
-    moved_to: Vec<DateTime<Utc>>,
+    /// The two stamps of each stale row found outside the range it was listed in: the range of its
+    /// record's newer stamp counted one record too many in Salesforce, the range of the row's older
+    /// stamp one row too many here, and either can hide a difference the other way.
+    moved: Vec<DateTime<Utc>>,
 }
 
 impl Reconciler<'_> {
@@ -284,13 +285,13 @@ impl Reconciler<'_> {
         self.repair().await
     }
 
-    /// A stale row's record counts in the range of its newer stamp: equal counts there can hide a
-    /// vanished row. Each top-level range such a record moved into is listed too (and again for
-    /// records found moving while listing).
+    /// A stale row counts in the range of its older stamp here and in the range of its newer one in
+    /// Salesforce: equal counts in either can hide a difference. Each top-level range a stale row's
+    /// stamps fall in is listed too (and again for stale rows found while listing).
     async fn list_where_rows_moved(&mut self) -> Result<(), ReaderError> {
         loop {
             let uncovered: Vec<DateTime<Utc>> = self
-                .moved_to
+                .moved
                 .iter()
                 .copied()
                 .filter(|stamp| !self.listed.iter().any(|bounds| bounds.contains(*stamp)))
@@ -425,6 +426,8 @@ impl Reconciler<'_> {
                     Some(row) => {
                         if row.stamp.is_none_or(|stamp| stamp < remote[id]) {
                             self.note_stale(id, row.queued);
+                            self.moved.push(remote[id]);
+                            self.moved.extend(row.stamp);
                         }
                     }
                 }
@@ -511,7 +514,8 @@ impl Reconciler<'_> {
                 None => Verdict::Deleted,
                 Some(_) if !within_filter.contains(id) => Verdict::LeftFilter,
                 Some(stamp) if row.stamp.is_none_or(|local| local < *stamp) => {
-                    self.moved_to.push(*stamp);
+                    self.moved.push(*stamp);
+                    self.moved.extend(row.stamp);
                     Verdict::Stale
                 }
                 Some(_) => continue,
@@ -654,12 +658,12 @@ impl Reconciler<'_> {
         Ok(rows.iter().map(local_row).collect())
     }
 
-    /// `_reconcile_lookup`: the rows of these ids, wherever they are stamped.
+    /// `_reconcile_rows` by sfid: the rows of these ids, wherever they are stamped.
     async fn lookup(&self, ids: &[String]) -> Result<BTreeMap<String, LocalRow>, ReaderError> {
         let rows = self
             .client
             .query(
-                "SELECT sfid, systemmodstamp, queued FROM sfsync._reconcile_lookup($1, $2)",
+                "SELECT sfid, systemmodstamp, queued FROM sfsync._reconcile_rows($1, NULL, NULL, $2)",
                 &[&self.mapping.id, &ids],
             )
             .await

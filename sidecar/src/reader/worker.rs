@@ -595,6 +595,9 @@ impl Worker {
         match self.feed.ended(mapping, result) {
             AfterEnd::Poll => Ok(false),
             AfterEnd::CatchUpFromNewEvents => {
+                // events older than Salesforce keeps (3 days) are gone: the poll brings what changed
+                // since the high-water mark, a reconciliation what else may have been missed
+                self.progress.reconcile_wanted = true;
                 self.poll(mapping).await?;
                 // -1 is "new events only": what a restarted worker should subscribe with too.
                 protocol::set_reader_position(self.client()?, mapping.id, None, Some(-1)).await?;
