@@ -243,3 +243,36 @@ fn bad_formulas_are_refused_naming_the_field_and_the_cause() {
     );
     assert_eq!(org.objects().count(), before);
 }
+
+#[test]
+fn formula_fields_survive_a_state_file_round_trip() {
+    let mut org = Org::new("admin@example.com").expect("org");
+    org.add_field(
+        "Contact",
+        formula_field("Label__c", "string", "Account.Name & '!'"),
+    )
+    .expect("adds");
+    let account = create(&mut org, "Account", json!({"Name": "Acme"}));
+    let contact = create(
+        &mut org,
+        "Contact",
+        json!({"LastName": "Doe", "AccountId": account.as_str()}),
+    );
+    let path =
+        std::env::temp_dir().join(format!("sfsync-formula-state-{}.json", std::process::id()));
+    crate::store::persist::save(&org, &path).expect("saves");
+    let loaded = crate::store::persist::load(&path, org.org_id);
+    let _ = std::fs::remove_file(&path);
+    let loaded = loaded.expect("loads");
+    assert_eq!(
+        read(&loaded, "Contact", contact, "Label__c"),
+        Value::text("Acme!")
+    );
+    let field = loaded
+        .object("Contact")
+        .unwrap()
+        .schema
+        .field("Label__c")
+        .unwrap();
+    assert!(!field.createable && !field.updateable);
+}
