@@ -9,6 +9,7 @@ pub mod cdc;
 pub mod composite;
 pub mod config;
 pub mod faults;
+pub mod formula;
 pub mod http;
 pub mod limits;
 pub mod query;

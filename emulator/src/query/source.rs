@@ -1,6 +1,7 @@
 //! The org store seen through the SOQL engine's traits: records are read in place (values borrowed), parents
 //! are found through the id held in the reference field, and address compounds (not stored, built from their
-//! components) are assembled into a per-source arena so they can be lent out like stored values.
+//! components) are assembled into a per-source arena so they can be lent out like stored values; formula fields
+//! are computed ([`crate::formula`]) into another.
 
 use std::cell::{OnceCell, RefCell};
 use std::collections::HashMap;
@@ -18,6 +19,8 @@ pub struct OrgSource<'o> {
     catalog: &'o SoqlCatalog,
     /// Assembled address values; created on first use since most queries select none.
     addresses: OnceCell<Arena<Address>>,
+    /// Formula field values computed by this source (formula fields are never stored), lent out like stored ones.
+    computed: OnceCell<Arena<Value>>,
     /// Children by parent id, per (object index, lookup field): built by the first parent-to-child subquery
     /// that needs them, so a page of parents costs one scan of the child object rather than one per parent.
     children: RefCell<HashMap<(usize, usize), Rc<ChildIndex<'o>>>>,
@@ -32,6 +35,7 @@ impl<'o> OrgSource<'o> {
             org,
             catalog: &org.soql,
             addresses: OnceCell::new(),
+            computed: OnceCell::new(),
             children: RefCell::new(HashMap::new()),
         }
     }
@@ -128,7 +132,18 @@ impl RecordSource for OrgSource<'_> {
     }
 
     fn value<'a>(&'a self, record: &'a Record, field_index: usize) -> FieldValue<'a> {
-        match record.get(field_index) {
+        let calculated = if self.org.formulas.any() {
+            self.object_of(record).and_then(|object| {
+                crate::formula::calculated_value(self.org, object, record, field_index)
+            })
+        } else {
+            None
+        };
+        let stored: &'a Value = match calculated {
+            Some(value) => self.computed.get_or_init(Arena::new).alloc(value),
+            None => record.get(field_index),
+        };
+        match stored {
             Value::Null => {
                 // Address compounds are never stored: a null may stand for one.
                 let Some(object) = self.object_of(record) else {

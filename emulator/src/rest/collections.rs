@@ -430,7 +430,8 @@ pub(crate) fn retrieve_in(
         let (_, id) = crate::store::transaction::locate(org, Some(index), id_text)?;
         results.push(match store.get(&id) {
             Some(record) if !record.is_deleted() => {
-                record_json(&store.schema, record, &api.version, Some(&field_indexes))
+                let record = crate::formula::with_calculated(org, index, record);
+                record_json(&store.schema, &record, &api.version, Some(&field_indexes))
             }
             _ => Json::Null,
         });

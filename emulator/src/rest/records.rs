@@ -87,6 +87,7 @@ fn render_one(
 ) -> Result<Response, ApiError> {
     let store = org.object_at(object);
     let record = crate::store::transaction::live_record(org, object, &id)?;
+    let record = crate::formula::with_calculated(org, object, record);
     let fields = match params.get("fields") {
         Some(list) => Some(resolve_field_list(&store.schema, list).map_err(|bad| {
             ApiError::bad_request("INVALID_FIELD", format!("No such column '{bad}' on entity '{}'. If you are attempting to use a custom field, be sure to append the '__c' after the custom field name. Please reference your WSDL or the describe call for the appropriate names.", store.schema.name))
@@ -95,7 +96,7 @@ fn render_one(
     };
     Ok(json_response(
         StatusCode::OK,
-        &record_json(&store.schema, record, &api.version, fields.as_deref()),
+        &record_json(&store.schema, &record, &api.version, fields.as_deref()),
     ))
 }
 

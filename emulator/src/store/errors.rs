@@ -31,6 +31,8 @@ pub enum SchemaError {
     BadKeyPrefix(String),
     #[error("validation rule '{rule}': {reason}")]
     BadValidationRule { rule: String, reason: String },
+    #[error("formula field '{field}': {reason}")]
+    BadFormula { field: String, reason: String },
     #[error("reference field '{field}' points at unknown object '{target}'")]
     UnknownReferenceTarget { field: String, target: String },
     #[error("reading object file {path}: {source}")]

@@ -94,6 +94,8 @@ pub struct Org {
     pub schema_changed_ms: i64,
     /// The SOQL engine's metadata and compiled validation rules, rebuilt on every schema change.
     pub soql: SoqlCatalog,
+    /// The parsed formulas of formula fields, rebuilt on every schema change.
+    pub formulas: crate::formula::Formulas,
 }
 
 /// The organization id an emulated org reports unless `--org-id` gives another.
@@ -124,6 +126,7 @@ impl Org {
             admin_username: admin_username.to_string(),
             schema_changed_ms: 0,
             soql: SoqlCatalog::default(),
+            formulas: crate::formula::Formulas::default(),
         };
         org.add_missing_standard_objects()?;
         Ok(org)
@@ -309,6 +312,8 @@ impl Org {
     fn rebuild_soql_catalog(&mut self) {
         let generation = self.soql.generation() + 1;
         self.soql = SoqlCatalog::build(self.objects.iter().map(|store| &store.schema), generation);
+        self.formulas =
+            crate::formula::Formulas::build(self.objects.iter().map(|store| &store.schema));
     }
 
     /// Case-insensitive object lookup.
@@ -410,6 +415,14 @@ impl Org {
             .ok_or_else(|| SchemaError::UnknownObject(object.to_string()))?;
         let def = spec.into_def()?;
         self.check_reference_targets(std::slice::from_ref(&def), object)?;
+        if crate::formula::is_formula(&def) {
+            let mut candidate = self.objects[index].schema.clone();
+            candidate.fields.push(def.clone());
+            candidate.reindex()?;
+            crate::formula::check_field(&def, &candidate, &|name| {
+                self.object(name).map(|store| &store.schema)
+            })?;
+        }
         let store = &mut self.objects[index];
         store.schema.fields.push(def);
         if let Err(error) = store.schema.reindex() {
@@ -603,6 +616,11 @@ pub fn schema_from_spec(org: &Org, spec: ObjectSpec) -> Result<ObjectSchema, Sch
         spec.validation_rules,
     )?;
     schema.deletable = spec.deletable.unwrap_or(true);
+    for field in &schema.fields {
+        crate::formula::check_field(field, &schema, &|name| {
+            org.object(name).map(|store| &store.schema)
+        })?;
+    }
     for rule in &schema.validation_rules {
         validation_rules::check_condition(&rule.condition, &schema, org).map_err(|e| {
             SchemaError::BadValidationRule {

@@ -265,6 +265,7 @@ impl FieldSpec {
         let is_id = field_type == FieldType::Id;
         let computed = self.calculated.unwrap_or(false) || self.auto_number.unwrap_or(false);
         let writable = !is_id && !computed && field_type != FieldType::Address;
+        let formula = self.calculated.unwrap_or(false) && self.calculated_formula.is_some();
         let external_id = self.external_id.unwrap_or(false);
         let long_text = field_type == FieldType::Textarea && length > 255;
         let numeric = matches!(
@@ -293,7 +294,8 @@ impl FieldSpec {
             case_sensitive: self.case_sensitive.unwrap_or(false),
             compound_field_name: self.compound_field_name,
             controller_name: self.controller_name,
-            createable: self.createable.unwrap_or(writable),
+            // Formula fields are computed on read: never writable, whatever the spec says.
+            createable: self.createable.unwrap_or(writable) && !formula,
             custom,
             default_value: self.default_value,
             default_value_formula: self.default_value_formula,
@@ -356,7 +358,7 @@ impl FieldSpec {
             field_type,
             name: Arc::from(self.name.as_str()),
             unique: self.unique.unwrap_or(false),
-            updateable: self.updateable.unwrap_or(writable),
+            updateable: self.updateable.unwrap_or(writable) && !formula,
             write_requires_master_read: self.write_requires_master_read.unwrap_or(false),
         })
     }

@@ -3,6 +3,7 @@
 mod admin;
 mod collections;
 mod common;
+mod formula;
 mod late_and_silent;
 mod limits_faults;
 mod oauth;
