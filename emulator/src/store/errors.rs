@@ -33,6 +33,8 @@ pub enum SchemaError {
     BadValidationRule { rule: String, reason: String },
     #[error("formula field '{field}': {reason}")]
     BadFormula { field: String, reason: String },
+    #[error("roll-up summary field '{field}': {reason}")]
+    BadRollup { field: String, reason: String },
     #[error("reference field '{field}' points at unknown object '{target}'")]
     UnknownReferenceTarget { field: String, target: String },
     #[error("reading object file {path}: {source}")]

@@ -11,6 +11,7 @@ pub mod ids;
 pub mod object_store;
 pub mod persist;
 pub mod render;
+pub mod rollup;
 pub mod schema;
 pub mod seed;
 pub mod transaction;
@@ -96,6 +97,8 @@ pub struct Org {
     pub soql: SoqlCatalog,
     /// The parsed formulas of formula fields, rebuilt on every schema change.
     pub formulas: crate::formula::Formulas,
+    /// The resolved roll-up summary fields, rebuilt on every schema change.
+    pub rollups: rollup::Rollups,
 }
 
 /// The organization id an emulated org reports unless `--org-id` gives another.
@@ -127,6 +130,7 @@ impl Org {
             schema_changed_ms: 0,
             soql: SoqlCatalog::default(),
             formulas: crate::formula::Formulas::default(),
+            rollups: rollup::Rollups::default(),
         };
         org.add_missing_standard_objects()?;
         Ok(org)
@@ -314,6 +318,8 @@ impl Org {
         self.soql = SoqlCatalog::build(self.objects.iter().map(|store| &store.schema), generation);
         self.formulas =
             crate::formula::Formulas::build(self.objects.iter().map(|store| &store.schema));
+        self.rollups =
+            rollup::Rollups::build(self.objects.iter().map(|store| &store.schema), &self.soql);
     }
 
     /// Case-insensitive object lookup.
@@ -422,6 +428,12 @@ impl Org {
             crate::formula::check_field(&def, &candidate, &|name| {
                 self.object(name).map(|store| &store.schema)
             })?;
+        }
+        if def.rollup.is_some() {
+            let mut candidate = self.objects[index].schema.clone();
+            candidate.fields.push(def.clone());
+            candidate.reindex()?;
+            rollup::check(&def, &candidate, self)?;
         }
         let store = &mut self.objects[index];
         store.schema.fields.push(def);
@@ -620,6 +632,9 @@ pub fn schema_from_spec(org: &Org, spec: ObjectSpec) -> Result<ObjectSchema, Sch
         crate::formula::check_field(field, &schema, &|name| {
             org.object(name).map(|store| &store.schema)
         })?;
+    }
+    for field in &schema.fields {
+        rollup::check(field, &schema, org)?;
     }
     for rule in &schema.validation_rules {
         validation_rules::check_condition(&rule.condition, &schema, org).map_err(|e| {

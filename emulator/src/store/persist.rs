@@ -173,7 +173,17 @@ pub fn save(org: &Org, path: &Path) -> Result<(), PersistError> {
                     .schema
                     .fields
                     .iter()
-                    .map(|f| serde_json::to_value(f).unwrap_or(Json::Null))
+                    .map(|f| {
+                        let mut json = serde_json::to_value(f).unwrap_or(Json::Null);
+                        // The roll-up definition is not a describe key: saved beside them.
+                        if let (Some(rollup), Json::Object(map)) = (&f.rollup, &mut json) {
+                            map.insert(
+                                "rollup".into(),
+                                serde_json::to_value(rollup).unwrap_or(Json::Null),
+                            );
+                        }
+                        json
+                    })
                     .collect(),
                 validation_rules: store.schema.validation_rules.clone(),
                 id_serial: store.id_serial,

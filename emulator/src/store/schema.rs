@@ -152,9 +152,19 @@ pub struct FieldDef {
     pub unique: bool,
     pub updateable: bool,
     pub write_requires_master_read: bool,
+    /// A roll-up summary definition (never in describe; see [`super::rollup`]).
+    #[serde(skip)]
+    pub rollup: Option<super::rollup::RollupSpec>,
 }
 
 impl FieldDef {
+    /// A master-detail field: a reference with `relationshipOrder` and `cascadeDelete`, as describe shows one.
+    pub fn is_master_detail(&self) -> bool {
+        self.field_type == FieldType::Reference
+            && self.cascade_delete
+            && self.relationship_order.is_some()
+    }
+
     /// Whether values live in the record (address compounds are computed from their components).
     pub fn is_stored(&self) -> bool {
         self.field_type != FieldType::Address
@@ -232,6 +242,8 @@ pub struct FieldSpec {
     pub unique: Option<bool>,
     pub updateable: Option<bool>,
     pub write_requires_master_read: Option<bool>,
+    /// Roll-up summary definition (emulator key, never returned by describe).
+    pub rollup: Option<super::rollup::RollupSpec>,
 }
 
 /// Turns `My_Field__c` into `My Field`.
@@ -263,9 +275,14 @@ impl FieldSpec {
         let custom = self.custom.unwrap_or(self.name.ends_with("__c"));
         let length = self.length.unwrap_or(field_type.default_length());
         let is_id = field_type == FieldType::Id;
-        let computed = self.calculated.unwrap_or(false) || self.auto_number.unwrap_or(false);
+        let rollup = self.rollup.is_some();
+        let calculated = self.calculated.unwrap_or(false) || rollup;
+        let computed = calculated || self.auto_number.unwrap_or(false);
         let writable = !is_id && !computed && field_type != FieldType::Address;
-        let formula = self.calculated.unwrap_or(false) && self.calculated_formula.is_some();
+        let formula = (calculated && self.calculated_formula.is_some()) || rollup;
+        let master_detail = field_type == FieldType::Reference
+            && self.cascade_delete.unwrap_or(false)
+            && self.relationship_order.is_some();
         let external_id = self.external_id.unwrap_or(false);
         let long_text = field_type == FieldType::Textarea && length > 255;
         let numeric = matches!(
@@ -288,13 +305,13 @@ impl FieldSpec {
                 t if t.is_text() => length * 3,
                 _ => 0,
             }),
-            calculated: self.calculated.unwrap_or(false),
+            calculated,
             calculated_formula: self.calculated_formula,
             cascade_delete: self.cascade_delete.unwrap_or(false),
             case_sensitive: self.case_sensitive.unwrap_or(false),
             compound_field_name: self.compound_field_name,
             controller_name: self.controller_name,
-            // Formula fields are computed on read: never writable, whatever the spec says.
+            // Formula and roll-up fields are computed by the org: never writable, whatever the spec says.
             createable: self.createable.unwrap_or(writable) && !formula,
             custom,
             default_value: self.default_value,
@@ -331,9 +348,10 @@ impl FieldSpec {
             mask_type: self.mask_type,
             name_field: self.name_field.unwrap_or(false),
             name_pointing: self.name_pointing.unwrap_or(false),
+            // A master-detail field is required (Salesforce Help: Relationships Among Objects).
             nillable: self
                 .nillable
-                .unwrap_or(!is_id && field_type != FieldType::Boolean),
+                .unwrap_or(!is_id && field_type != FieldType::Boolean && !master_detail),
             permissionable: self.permissionable.unwrap_or(custom && writable),
             picklist_values,
             precision: self.precision.unwrap_or(if numeric { 18 } else { 0 }),
@@ -360,6 +378,7 @@ impl FieldSpec {
             unique: self.unique.unwrap_or(false),
             updateable: self.updateable.unwrap_or(writable) && !formula,
             write_requires_master_read: self.write_requires_master_read.unwrap_or(false),
+            rollup: self.rollup,
         })
     }
 }

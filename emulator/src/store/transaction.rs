@@ -570,7 +570,110 @@ impl<'a> Transaction<'a> {
             change_type: ChangeType::Delete,
             fields: vec![],
         });
+        // Master-detail: the details go to the recycle bin with their master, in this transaction.
+        for (child, child_id) in self.details_of(object, &id, |record| !record.is_deleted()) {
+            self.delete(Some(child), child_id.as_str())?;
+        }
         Ok(id)
+    }
+
+    /// The detail records (of every object with a master-detail field pointing at `object`) whose master is
+    /// `id` and that pass `keep`.
+    fn details_of(
+        &self,
+        object: usize,
+        id: &RecordId,
+        keep: impl Fn(&Record) -> bool,
+    ) -> Vec<(usize, RecordId)> {
+        let master = &self.org.object_at(object).schema.name;
+        let mut found = Vec::new();
+        for (child, store) in self.org.objects().enumerate() {
+            for (field, def) in store.schema.fields.iter().enumerate() {
+                let points_here = def
+                    .reference_to
+                    .iter()
+                    .any(|target| target.eq_ignore_ascii_case(master));
+                if !def.is_master_detail() || !points_here {
+                    continue;
+                }
+                found.extend(
+                    store
+                        .iter()
+                        .filter(|record| {
+                            record.get(field).as_text() == Some(id.as_str()) && keep(record)
+                        })
+                        .map(|record| (child, record.id)),
+                );
+            }
+        }
+        found
+    }
+
+    /// Recomputes the roll-up summary fields of every master whose details this transaction created, changed,
+    /// moved, deleted or undeleted (and of masters it created). The master's audit fields stay and no change
+    /// event is published for it, as in Salesforce.
+    fn refresh_rollups(&mut self) {
+        if self.org.rollups.is_empty() {
+            return;
+        }
+        let mut targets: Vec<(usize, RecordId)> = Vec::new();
+        let mut add = |target: (usize, RecordId)| {
+            if !targets.contains(&target) {
+                targets.push(target);
+            }
+        };
+        for change in &self.pending {
+            for (n, rollup) in self.org.rollups.list.iter().enumerate() {
+                if rollup.master == change.object && change.change_type == ChangeType::Create {
+                    add((n, change.record_id));
+                }
+                if rollup.child != change.object {
+                    continue;
+                }
+                let current = self
+                    .org
+                    .object_at(change.object)
+                    .get(&change.record_id)
+                    .map(|record| record.get(rollup.relationship).clone());
+                // The first undo step for the record holds its value before this transaction.
+                let previous = self.undo.iter().find_map(|step| match step {
+                    Undo::Replaced { object, before }
+                    | Undo::Removed {
+                        object,
+                        record: before,
+                    } if *object == change.object && before.id == change.record_id => {
+                        Some(before.get(rollup.relationship).clone())
+                    }
+                    _ => None,
+                });
+                for master in [current, previous].into_iter().flatten() {
+                    if let Some(text) = master.as_text() {
+                        if let Ok((_, id)) = locate(self.org, Some(rollup.master), text) {
+                            add((n, id));
+                        }
+                    }
+                }
+            }
+        }
+        for (n, id) in targets {
+            let rollup = &self.org.rollups.list[n];
+            let (master, field) = (rollup.master, rollup.field);
+            let value = super::rollup::compute(self.org, rollup, &id);
+            let Some(before) = self.org.object_at(master).get(&id) else {
+                continue;
+            };
+            if before.get(field) == &value {
+                continue;
+            }
+            let before = before.clone();
+            let mut record = before.clone();
+            record.set(field, value);
+            self.org.object_at_mut(master).replace(record);
+            self.undo.push(Undo::Replaced {
+                object: master,
+                before: Box::new(before),
+            });
+        }
     }
 
     /// Deletes a live record for good, bypassing the recycle bin (Bulk API `hardDelete`); logged in the delete
@@ -613,6 +716,9 @@ impl<'a> Transaction<'a> {
             change_type: ChangeType::Delete,
             fields: vec![],
         });
+        for (child, child_id) in self.details_of(object, &id, |_| true) {
+            self.hard_delete(Some(child), child_id.as_str())?;
+        }
         Ok(id)
     }
 
@@ -634,6 +740,7 @@ impl<'a> Transaction<'a> {
             None => return Err(RecordError::not_found().with_id(id)),
         };
         let system = store.schema.system.clone();
+        let deleted_at = before.deleted_at;
         let mut record = before.clone();
         record.deleted_at = None;
         if let Some(i) = system.is_deleted {
@@ -669,11 +776,19 @@ impl<'a> Transaction<'a> {
             change_type: ChangeType::Undelete,
             fields,
         });
+        // The details deleted with their master come back with it (those deleted before it stay in the bin);
+        // the stamp of one transaction may move forward within it, hence `>=`.
+        for (_, child_id) in self.details_of(object, &id, |record| {
+            record.is_deleted() && record.deleted_at >= deleted_at
+        }) {
+            self.undelete(child_id.as_str())?;
+        }
         Ok(id)
     }
 
     /// Makes every change permanent and appends them, in order, to the change log.
     pub fn commit(mut self) -> CommitInfo {
+        self.refresh_rollups();
         self.finished = true;
         let pending = std::mem::take(&mut self.pending);
         let changes = pending.len();

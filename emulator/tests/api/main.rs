@@ -9,6 +9,7 @@ mod limits_faults;
 mod oauth;
 mod org_identity;
 mod records;
+mod rollup;
 mod state;
 mod tls;
 mod validation;
