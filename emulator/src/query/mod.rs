@@ -7,6 +7,7 @@ pub mod handlers;
 pub mod locators;
 pub mod pages;
 pub mod source;
+pub mod tooling;
 
 use axum::routing::get;
 use axum::Router;
@@ -28,5 +29,9 @@ pub fn routes() -> Router<SharedState> {
         .route(
             "/services/data/{version}/queryAll/{locator}",
             get(handlers::more),
+        )
+        .route(
+            "/services/data/{version}/tooling/query",
+            get(tooling::query),
         )
 }

@@ -397,3 +397,78 @@ async fn writes_to_rollups_and_bad_definitions_are_refused() {
         StatusCode::NOT_FOUND
     );
 }
+
+async fn tooling(api: &Api, soql: &str) -> Resp {
+    let encoded = serde_urlencoded::to_string([("q", soql)]).expect("encodes");
+    api.get(&format!("/tooling/query?{encoded}")).await
+}
+
+#[tokio::test]
+async fn the_tooling_api_serves_rollup_definitions() {
+    let emulator = Emulator::start(&[]);
+    let api = emulator.login().await;
+    invoices(&emulator).await;
+    let response = tooling(
+        &api,
+        "SELECT Id, DeveloperName, TableEnumOrId, Metadata FROM CustomField \
+         WHERE TableEnumOrId = 'Invoice__c' AND DeveloperName = 'Total'",
+    )
+    .await;
+    assert_eq!(response.status, StatusCode::OK, "{}", response.json);
+    let body = response.json;
+    assert_eq!(body["size"], 1, "{body}");
+    assert_eq!(body["totalSize"], 1);
+    assert_eq!(body["done"], true);
+    assert_eq!(body["entityTypeName"], "CustomField");
+    let record = &body["records"][0];
+    assert_eq!(record["attributes"]["type"], "CustomField");
+    let id = record["Id"].as_str().expect("id");
+    assert!(id.starts_with("00N") && id.len() == 18, "{id}");
+    assert_eq!(record["DeveloperName"], "Total");
+    assert_eq!(record["TableEnumOrId"], "Invoice__c");
+    let metadata = &record["Metadata"];
+    assert_eq!(metadata["type"], "Summary");
+    assert_eq!(metadata["label"], "Total");
+    assert_eq!(metadata["summaryForeignKey"], "Invoice_Line__c.Invoice__c");
+    assert_eq!(metadata["summarizedField"], "Invoice_Line__c.Amount__c");
+    assert_eq!(metadata["summaryOperation"], "sum");
+    assert_eq!(metadata["summaryFilterItems"], json!([]));
+
+    let filtered = tooling(
+        &api,
+        "SELECT Metadata FROM CustomField WHERE DeveloperName = 'Big_Lines'",
+    )
+    .await;
+    assert_eq!(filtered.status, StatusCode::OK, "{}", filtered.json);
+    let metadata = &filtered.json["records"][0]["Metadata"];
+    assert_eq!(metadata["summaryOperation"], "count");
+    assert_eq!(metadata["summarizedField"], Json::Null);
+    assert_eq!(
+        metadata["summaryFilterItems"],
+        json!([{"field": "Invoice_Line__c.Amount__c", "operation": "greaterOrEqual", "value": "100"}])
+    );
+
+    // Without Metadata many rows may come back; with it, more than one row is refused.
+    let listed = tooling(
+        &api,
+        "SELECT Id, DeveloperName FROM CustomField WHERE TableEnumOrId = 'Invoice__c'",
+    )
+    .await;
+    assert_eq!(listed.status, StatusCode::OK, "{}", listed.json);
+    assert_eq!(listed.json["totalSize"], 4, "{}", listed.json);
+    let refused = tooling(
+        &api,
+        "SELECT Id, Metadata FROM CustomField WHERE TableEnumOrId = 'Invoice__c'",
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.json);
+    assert_eq!(refused.error_code(), "MALFORMED_QUERY");
+    assert!(
+        refused.json[0]["message"]
+            .as_str()
+            .expect("message")
+            .contains("no more than one row"),
+        "{}",
+        refused.json
+    );
+}
