@@ -114,6 +114,22 @@ impl Emulator {
         )
         .await
     }
+
+    /// The change events (`/__emulator/changes`) that name record `id`, and the log's `lastSeq`.
+    pub async fn events_for(&self, id: &str) -> (u64, Vec<Json>) {
+        let changes = self
+            .admin(Method::GET, "/__emulator/changes", None)
+            .await
+            .json;
+        let events = changes["events"]
+            .as_array()
+            .expect("events")
+            .iter()
+            .filter(|event| event["recordId"] == id)
+            .cloned()
+            .collect();
+        (changes["lastSeq"].as_u64().expect("lastSeq"), events)
+    }
 }
 
 impl Drop for Emulator {
@@ -250,6 +266,15 @@ impl Api {
 
     pub async fn get(&self, path: &str) -> Resp {
         self.call(Method::GET, path, None).await
+    }
+
+    /// `GET /query` (or `/queryAll` with `all`) of `soql`, which must answer 200; the body.
+    pub async fn query_json(&self, soql: &str, all: bool) -> Json {
+        let encoded = serde_urlencoded::to_string([("q", soql)]).expect("encodes");
+        let resource = if all { "queryAll" } else { "query" };
+        let response = self.get(&format!("/{resource}?{encoded}")).await;
+        assert_eq!(response.status, StatusCode::OK, "{}", response.json);
+        response.json
     }
 
     pub async fn post(&self, path: &str, body: Json) -> Resp {

@@ -26,24 +26,12 @@ async fn add_label_field(emulator: &Emulator) {
 }
 
 async fn query(api: &Api, soql: &str) -> Json {
-    let encoded = serde_urlencoded::to_string([("q", soql)]).expect("encodes");
-    let response = api.get(&format!("/query?{encoded}")).await;
-    assert_eq!(response.status, StatusCode::OK, "{}", response.json);
-    response.json
+    api.query_json(soql, false).await
 }
 
 /// How many change events name `id`; none of them may carry the formula field.
 async fn contact_events(emulator: &Emulator, id: &str) -> usize {
-    let changes = emulator
-        .admin(Method::GET, "/__emulator/changes", None)
-        .await
-        .json;
-    let events: Vec<&Json> = changes["events"]
-        .as_array()
-        .expect("events")
-        .iter()
-        .filter(|event| event["recordId"] == id)
-        .collect();
+    let (_, events) = emulator.events_for(id).await;
     for event in &events {
         assert!(event["values"].get("Account_Label__c").is_none(), "{event}");
         assert!(

@@ -47,26 +47,11 @@ async fn write_one(emulator: &Emulator, body: Json) -> String {
 
 /// The change log's newest sequence number, and the events that name `id`.
 async fn events_for(emulator: &Emulator, id: &str) -> (u64, Vec<Json>) {
-    let changes = emulator
-        .admin(Method::GET, "/__emulator/changes", None)
-        .await
-        .json;
-    let events = changes["events"]
-        .as_array()
-        .expect("events")
-        .iter()
-        .filter(|event| event["recordId"] == id)
-        .cloned()
-        .collect();
-    (changes["lastSeq"].as_u64().expect("lastSeq"), events)
+    emulator.events_for(id).await
 }
 
 async fn query(api: &Api, soql: &str, all: bool) -> Json {
-    let encoded = serde_urlencoded::to_string([("q", soql)]).expect("encodes");
-    let path = if all { "queryAll" } else { "query" };
-    let response = api.get(&format!("/{path}?{encoded}")).await;
-    assert_eq!(response.status, StatusCode::OK, "{}", response.json);
-    response.json
+    api.query_json(soql, all).await
 }
 
 /// getUpdated (`updated`) or getDeleted (`deleted`) ids of Account over `[start, end)`.

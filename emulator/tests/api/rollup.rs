@@ -63,23 +63,11 @@ async fn invoices(emulator: &Emulator) {
 
 /// How many change events name `id`.
 async fn events_for(emulator: &Emulator, id: &str) -> usize {
-    let changes = emulator
-        .admin(Method::GET, "/__emulator/changes", None)
-        .await
-        .json;
-    changes["events"]
-        .as_array()
-        .expect("events")
-        .iter()
-        .filter(|event| event["recordId"] == id)
-        .count()
+    emulator.events_for(id).await.1.len()
 }
 
 async fn query(api: &Api, soql: &str) -> Json {
-    let encoded = serde_urlencoded::to_string([("q", soql)]).expect("encodes");
-    let response = api.get(&format!("/query?{encoded}")).await;
-    assert_eq!(response.status, StatusCode::OK, "{}", response.json);
-    response.json
+    api.query_json(soql, false).await
 }
 
 /// (Total__c, Lines__c, Big_Lines__c, SystemModstamp, LastModifiedDate) of an invoice.
