@@ -90,6 +90,14 @@ CREATE TABLE sfsync.mapping (
     reconcile_seconds integer NOT NULL DEFAULT 21600 CHECK (reconcile_seconds BETWEEN 60 AND 31536000),
     last_reconciled_at timestamptz,
     reconcile_requested_at timestamptz,
+    -- fields Salesforce computes from other records (sql/formulas.sql): whether to keep them fresh, how
+    -- often to re-read those on TODAY()/NOW(), what the sidecar learned they depend on, what it cost
+    fresh_formulas   boolean NOT NULL DEFAULT true,
+    formula_refresh_seconds integer NOT NULL DEFAULT 3600 CHECK (formula_refresh_seconds BETWEEN 60 AND 604800),
+    dependencies     jsonb,
+    formula_api_calls bigint NOT NULL DEFAULT 0,
+    formula_rows_refreshed bigint NOT NULL DEFAULT 0,
+    formulas_refreshed_at timestamptz,
     UNIQUE (schema_name, object_name),
     UNIQUE (schema_name, table_name)
 );

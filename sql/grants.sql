@@ -67,7 +67,11 @@ GRANT EXECUTE ON FUNCTION
     sfsync._reconcile_rows(bigint, text, text, text[]),
     sfsync._remove_vanished(bigint, text[], boolean),
     sfsync._begin_reconcile(bigint, text),
-    sfsync._finish_reconcile(bigint, integer, jsonb, jsonb, bigint, text)
+    sfsync._finish_reconcile(bigint, integer, jsonb, jsonb, bigint, text),
+    sfsync._set_dependencies(bigint, jsonb),
+    sfsync._changed_rows(bigint, timestamptz, integer),
+    sfsync._refresh_fields(bigint, jsonb),
+    sfsync._count_formula_calls(bigint, bigint, bigint)
     TO sfsync_agent;
 
 -- Only superusers and the sidecar may switch capture off for their own writes.

@@ -107,7 +107,11 @@ CREATE FUNCTION sfsync.export_config(schema text DEFAULT 'salesforce')
                     'read_only_fields', CASE WHEN cardinality(m.read_only_fields) > 0 THEN to_jsonb(m.read_only_fields) END,
                     'conflict', m.conflict,
                     'keep_deleted', m.keep_deleted,
-                    'table', CASE WHEN m.table_name <> lower(m.object_name) THEN m.table_name END))))
+                    'table', CASE WHEN m.table_name <> lower(m.object_name) THEN m.table_name END,
+                    -- 0.2.0's options, when not at their defaults
+                    'reconcile_seconds', CASE WHEN m.reconcile_seconds <> 21600 THEN m.reconcile_seconds END,
+                    'fresh_formulas', CASE WHEN NOT m.fresh_formulas THEN false END,
+                    'formula_refresh_seconds', CASE WHEN m.formula_refresh_seconds <> 3600 THEN m.formula_refresh_seconds END))))
             ) ORDER BY m.object_name), '[]'))
       FROM sfsync.mapping m
      WHERE m.schema_name = export_config.schema

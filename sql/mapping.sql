@@ -405,6 +405,23 @@ $$;
 COMMENT ON FUNCTION sfsync._check_reconcile_seconds(integer) IS
     'sfsync: the reconcile_seconds option, or an error unless it is between 60 and 31536000';
 
+-- The mapping option formula_refresh_seconds (how often fields on TODAY()/NOW() are re-read).
+CREATE FUNCTION sfsync._check_formula_refresh_seconds(p_seconds integer)
+    RETURNS integer
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+BEGIN
+    IF p_seconds IS NULL OR p_seconds NOT BETWEEN 60 AND 604800 THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('formula_refresh_seconds must be between 60 and 604800 (a week), not %s', coalesce(p_seconds::text, 'NULL'));
+    END IF;
+    RETURN p_seconds;
+END
+$$;
+COMMENT ON FUNCTION sfsync._check_formula_refresh_seconds(integer) IS
+    'sfsync: the formula_refresh_seconds option, or an error unless it is between 60 and 604800';
+
 -- Creates a mapping. Without options.describe it waits in state NEW for the sidecar to describe the
 -- object and create the table; with it, the table is created now.
 CREATE FUNCTION sfsync.create_mapping(object_name text, fields text[], access text DEFAULT 'read_only',
@@ -422,6 +439,7 @@ DECLARE
     v_read_only text[];
     v_poll integer;
     v_reconcile integer;
+    v_formula_refresh integer;
     v_conflict text;
     v_filter text;
     v_id bigint;
@@ -429,7 +447,8 @@ BEGIN
     PERFORM sfsync._check_options(v_options, '{"schema": "string", "table": "string", "upsert_field": "string",
         "poll_seconds": "number", "streaming": "boolean", "filter": "string", "read_only_fields": "array",
         "conflict": "string", "keep_deleted": "boolean", "describe": "object", "parents": "object",
-        "indexes": "object", "reconcile_seconds": "number"}', 'option');
+        "indexes": "object", "reconcile_seconds": "number", "fresh_formulas": "boolean",
+        "formula_refresh_seconds": "number"}', 'option');
     PERFORM sfsync._check_api_name(create_mapping.object_name, 'object');
     PERFORM sfsync._check_fields(fields);
     v_schema := sfsync._check_identifier(coalesce(v_options->>'schema', 'salesforce'), 'schema');
@@ -439,6 +458,8 @@ BEGIN
     v_poll := coalesce(sfsync._int_option(v_options->'poll_seconds', 'option poll_seconds'), 60);
     v_reconcile := sfsync._check_reconcile_seconds(
         coalesce(sfsync._int_option(v_options->'reconcile_seconds', 'option reconcile_seconds'), 21600));
+    v_formula_refresh := sfsync._check_formula_refresh_seconds(
+        coalesce(sfsync._int_option(v_options->'formula_refresh_seconds', 'option formula_refresh_seconds'), 3600));
     v_conflict := coalesce(v_options->>'conflict', 'salesforce_wins');
     v_filter := v_options->>'filter';
     PERFORM sfsync._check_mapping_settings(fields, create_mapping.access, v_upsert, v_read_only, v_poll,
@@ -449,11 +470,12 @@ BEGIN
     BEGIN
         INSERT INTO sfsync.mapping (schema_name, object_name, table_name, fields, access, upsert_field,
                                     poll_seconds, streaming, filter, read_only_fields, conflict, keep_deleted,
-                                    indexes, reconcile_seconds)
+                                    indexes, reconcile_seconds, fresh_formulas, formula_refresh_seconds)
         VALUES (v_schema, create_mapping.object_name, v_table, fields, create_mapping.access, v_upsert,
                 v_poll, coalesce((v_options->>'streaming')::boolean, false), v_filter, v_read_only,
                 v_conflict, coalesce((v_options->>'keep_deleted')::boolean, false),
-                sfsync._check_indexes(v_options->'indexes', fields), v_reconcile)
+                sfsync._check_indexes(v_options->'indexes', fields), v_reconcile,
+                coalesce((v_options->>'fresh_formulas')::boolean, true), v_formula_refresh)
         RETURNING id INTO v_id;
     EXCEPTION WHEN unique_violation THEN
         -- the same object (API names are case-insensitive) or the same table, in this schema
@@ -470,7 +492,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION sfsync.create_mapping(text, text[], text, jsonb) IS
-    'Maps a Salesforce object to a Postgres table. access: read_only | read_write. options: schema, table, upsert_field, poll_seconds, streaming, filter, read_only_fields, conflict, keep_deleted, indexes, reconcile_seconds, describe. Returns the mapping id.';
+    'Maps a Salesforce object to a Postgres table. access: read_only | read_write. options: schema, table, upsert_field, poll_seconds, streaming, filter, read_only_fields, conflict, keep_deleted, indexes, reconcile_seconds, fresh_formulas, formula_refresh_seconds, describe. Returns the mapping id.';
 
 -- Changes a mapping. Schema changes happen now when the stored describe knows every field; new
 -- columns are back-filled by the sidecar.
@@ -492,7 +514,8 @@ DECLARE
 BEGIN
     PERFORM sfsync._check_options(v_changes, '{"add_fields": "array", "drop_fields": "array", "access": "string",
         "upsert_field": "string", "poll_seconds": "number", "streaming": "boolean", "filter": "string",
-        "read_only_fields": "array", "conflict": "string", "keep_deleted": "boolean", "reconcile_seconds": "number"}',
+        "read_only_fields": "array", "conflict": "string", "keep_deleted": "boolean", "reconcile_seconds": "number",
+        "fresh_formulas": "boolean", "formula_refresh_seconds": "number"}',
         'alter_mapping change');
     m := sfsync._mapping_for_update(alter_mapping.object_name, alter_mapping.schema);
 
@@ -526,6 +549,9 @@ BEGIN
     m.streaming := coalesce((v_changes->>'streaming')::boolean, m.streaming);
     m.reconcile_seconds := sfsync._check_reconcile_seconds(
         coalesce(sfsync._int_option(v_changes->'reconcile_seconds', 'reconcile_seconds'), m.reconcile_seconds));
+    m.fresh_formulas := coalesce((v_changes->>'fresh_formulas')::boolean, m.fresh_formulas);
+    m.formula_refresh_seconds := sfsync._check_formula_refresh_seconds(
+        coalesce(sfsync._int_option(v_changes->'formula_refresh_seconds', 'formula_refresh_seconds'), m.formula_refresh_seconds));
     IF v_changes ? 'filter' THEN
         -- the table holds what the old filter selected: a reconciliation reads the records the new
         -- one adds and removes the rows it drops (requested here, so it happens even when no
@@ -545,6 +571,7 @@ BEGIN
        SET fields = m.fields, access = m.access, upsert_field = m.upsert_field, poll_seconds = m.poll_seconds,
            streaming = m.streaming, filter = m.filter, read_only_fields = m.read_only_fields,
            conflict = m.conflict, keep_deleted = m.keep_deleted, reconcile_seconds = m.reconcile_seconds,
+           fresh_formulas = m.fresh_formulas, formula_refresh_seconds = m.formula_refresh_seconds,
            updated_at = now(),
            reconcile_requested_at = CASE WHEN v_reconcile THEN now() ELSE reconcile_requested_at END
      WHERE id = m.id;
@@ -567,7 +594,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION sfsync.alter_mapping(text, jsonb, text) IS
-    'Changes a mapping. changes keys: add_fields, drop_fields, access, upsert_field, poll_seconds, streaming, filter, read_only_fields, conflict, keep_deleted, reconcile_seconds.';
+    'Changes a mapping. changes keys: add_fields, drop_fields, access, upsert_field, poll_seconds, streaming, filter, read_only_fields, conflict, keep_deleted, reconcile_seconds, fresh_formulas, formula_refresh_seconds.';
 
 -- Removes a mapping; its queued changes are archived as IGNORED. The table stays unless drop_table.
 CREATE FUNCTION sfsync.drop_mapping(object_name text, drop_table boolean DEFAULT false,

@@ -1078,6 +1078,7 @@ DECLARE
     v_read_only text[];
     v_poll integer;
     v_reconcile integer;
+    v_formula_refresh integer;
     v_conflict text;
     v_filter text;
     v_id bigint;
@@ -1085,7 +1086,8 @@ BEGIN
     PERFORM sfsync._check_options(v_options, '{"schema": "string", "table": "string", "upsert_field": "string",
         "poll_seconds": "number", "streaming": "boolean", "filter": "string", "read_only_fields": "array",
         "conflict": "string", "keep_deleted": "boolean", "describe": "object", "parents": "object",
-        "indexes": "object", "reconcile_seconds": "number"}', 'option');
+        "indexes": "object", "reconcile_seconds": "number", "fresh_formulas": "boolean",
+        "formula_refresh_seconds": "number"}', 'option');
     PERFORM sfsync._check_api_name(create_mapping.object_name, 'object');
     PERFORM sfsync._check_fields(fields);
     v_schema := sfsync._check_identifier(coalesce(v_options->>'schema', 'salesforce'), 'schema');
@@ -1095,6 +1097,8 @@ BEGIN
     v_poll := coalesce(sfsync._int_option(v_options->'poll_seconds', 'option poll_seconds'), 60);
     v_reconcile := sfsync._check_reconcile_seconds(
         coalesce(sfsync._int_option(v_options->'reconcile_seconds', 'option reconcile_seconds'), 21600));
+    v_formula_refresh := sfsync._check_formula_refresh_seconds(
+        coalesce(sfsync._int_option(v_options->'formula_refresh_seconds', 'option formula_refresh_seconds'), 3600));
     v_conflict := coalesce(v_options->>'conflict', 'salesforce_wins');
     v_filter := v_options->>'filter';
     PERFORM sfsync._check_mapping_settings(fields, create_mapping.access, v_upsert, v_read_only, v_poll,
@@ -1105,11 +1109,12 @@ BEGIN
     BEGIN
         INSERT INTO sfsync.mapping (schema_name, object_name, table_name, fields, access, upsert_field,
                                     poll_seconds, streaming, filter, read_only_fields, conflict, keep_deleted,
-                                    indexes, reconcile_seconds)
+                                    indexes, reconcile_seconds, fresh_formulas, formula_refresh_seconds)
         VALUES (v_schema, create_mapping.object_name, v_table, fields, create_mapping.access, v_upsert,
                 v_poll, coalesce((v_options->>'streaming')::boolean, false), v_filter, v_read_only,
                 v_conflict, coalesce((v_options->>'keep_deleted')::boolean, false),
-                sfsync._check_indexes(v_options->'indexes', fields), v_reconcile)
+                sfsync._check_indexes(v_options->'indexes', fields), v_reconcile,
+                coalesce((v_options->>'fresh_formulas')::boolean, true), v_formula_refresh)
         RETURNING id INTO v_id;
     EXCEPTION WHEN unique_violation THEN
         -- the same object (API names are case-insensitive) or the same table, in this schema
@@ -1126,7 +1131,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION sfsync.create_mapping(text, text[], text, jsonb) IS
-    'Maps a Salesforce object to a Postgres table. access: read_only | read_write. options: schema, table, upsert_field, poll_seconds, streaming, filter, read_only_fields, conflict, keep_deleted, indexes, reconcile_seconds, describe. Returns the mapping id.';
+    'Maps a Salesforce object to a Postgres table. access: read_only | read_write. options: schema, table, upsert_field, poll_seconds, streaming, filter, read_only_fields, conflict, keep_deleted, indexes, reconcile_seconds, fresh_formulas, formula_refresh_seconds, describe. Returns the mapping id.';
 
 -- Changes a mapping. Schema changes happen now when the stored describe knows every field; new
 -- columns are back-filled by the sidecar.
@@ -1148,7 +1153,8 @@ DECLARE
 BEGIN
     PERFORM sfsync._check_options(v_changes, '{"add_fields": "array", "drop_fields": "array", "access": "string",
         "upsert_field": "string", "poll_seconds": "number", "streaming": "boolean", "filter": "string",
-        "read_only_fields": "array", "conflict": "string", "keep_deleted": "boolean", "reconcile_seconds": "number"}',
+        "read_only_fields": "array", "conflict": "string", "keep_deleted": "boolean", "reconcile_seconds": "number",
+        "fresh_formulas": "boolean", "formula_refresh_seconds": "number"}',
         'alter_mapping change');
     m := sfsync._mapping_for_update(alter_mapping.object_name, alter_mapping.schema);
 
@@ -1182,6 +1188,9 @@ BEGIN
     m.streaming := coalesce((v_changes->>'streaming')::boolean, m.streaming);
     m.reconcile_seconds := sfsync._check_reconcile_seconds(
         coalesce(sfsync._int_option(v_changes->'reconcile_seconds', 'reconcile_seconds'), m.reconcile_seconds));
+    m.fresh_formulas := coalesce((v_changes->>'fresh_formulas')::boolean, m.fresh_formulas);
+    m.formula_refresh_seconds := sfsync._check_formula_refresh_seconds(
+        coalesce(sfsync._int_option(v_changes->'formula_refresh_seconds', 'formula_refresh_seconds'), m.formula_refresh_seconds));
     IF v_changes ? 'filter' THEN
         -- the table holds what the old filter selected: a reconciliation reads the records the new
         -- one adds and removes the rows it drops (requested here, so it happens even when no
@@ -1201,6 +1210,7 @@ BEGIN
        SET fields = m.fields, access = m.access, upsert_field = m.upsert_field, poll_seconds = m.poll_seconds,
            streaming = m.streaming, filter = m.filter, read_only_fields = m.read_only_fields,
            conflict = m.conflict, keep_deleted = m.keep_deleted, reconcile_seconds = m.reconcile_seconds,
+           fresh_formulas = m.fresh_formulas, formula_refresh_seconds = m.formula_refresh_seconds,
            updated_at = now(),
            reconcile_requested_at = CASE WHEN v_reconcile THEN now() ELSE reconcile_requested_at END
      WHERE id = m.id;
@@ -1223,7 +1233,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION sfsync.alter_mapping(text, jsonb, text) IS
-    'Changes a mapping. changes keys: add_fields, drop_fields, access, upsert_field, poll_seconds, streaming, filter, read_only_fields, conflict, keep_deleted, reconcile_seconds.';
+    'Changes a mapping. changes keys: add_fields, drop_fields, access, upsert_field, poll_seconds, streaming, filter, read_only_fields, conflict, keep_deleted, reconcile_seconds, fresh_formulas, formula_refresh_seconds.';
 
 -- Removes a mapping; its queued changes are archived as IGNORED. The table stays unless drop_table.
 CREATE OR REPLACE FUNCTION sfsync.drop_mapping(object_name text, drop_table boolean DEFAULT false,
@@ -2221,12 +2231,16 @@ DROP FUNCTION sfsync.status();
 --   pending: changes queued or in flight; failed: FAILED changes not yet retried or ignored;
 --   lag_seconds: age of the oldest change not yet written to Salesforce;
 --   drift: what the last finished reconciliation found (total; per kind in drift_kinds);
---   last_reconciled_at: when a reconciliation last finished without error.
+--   last_reconciled_at: when a reconciliation last finished without error;
+--   dependent_fields: mapped fields Salesforce computes from other records or the clock, with what
+--     they read (learned by the sidecar), kept fresh unless fresh_formulas is off;
+--   formula_api_calls: the Salesforce API calls keeping them fresh has cost.
 CREATE FUNCTION sfsync.status()
     RETURNS TABLE (schema text, object_name text, table_name text, access text, state text, state_detail text,
                    rows bigint, pending bigint, failed bigint, last_read_at timestamptz,
                    last_write_at timestamptz, lag_seconds double precision, org_id text,
-                   drift bigint, drift_kinds jsonb, last_reconciled_at timestamptz)
+                   drift bigint, drift_kinds jsonb, last_reconciled_at timestamptz,
+                   dependent_fields jsonb, formula_api_calls bigint)
     LANGUAGE plpgsql
     STABLE
     SECURITY DEFINER
@@ -2280,12 +2294,14 @@ BEGIN
          ORDER BY r.finished_at DESC LIMIT 1;
         drift := (SELECT sum(v::bigint) FROM jsonb_each_text(drift_kinds) AS k(kind, v));
         last_reconciled_at := m.last_reconciled_at;
+        dependent_fields := m.dependencies->'fields';
+        formula_api_calls := m.formula_api_calls;
         RETURN NEXT;
     END LOOP;
 END
 $$;
 COMMENT ON FUNCTION sfsync.status() IS
-    'One row per mapping: schema, object_name, table_name, access, state, state_detail, rows, pending, failed, last_read_at, last_write_at, lag_seconds, org_id (the Salesforce org the schema is bound to), drift (found by the last reconciliation; per kind in drift_kinds), last_reconciled_at';
+    'One row per mapping: schema, object_name, table_name, access, state, state_detail, rows, pending, failed, last_read_at, last_write_at, lag_seconds, org_id (the Salesforce org the schema is bound to), drift (found by the last reconciliation; per kind in drift_kinds), last_reconciled_at, dependent_fields (fields computed from other records, with what they read), formula_api_calls (spent keeping them fresh)';
 
 
 -- Privileges: the sidecar no longer reads the queue tables; it sees its own schema's mappings.
@@ -2745,6 +2761,269 @@ GRANT EXECUTE ON FUNCTION
     sfsync._remove_vanished(bigint, text[], boolean),
     sfsync._begin_reconcile(bigint, text),
     sfsync._finish_reconcile(bigint, integer, jsonb, jsonb, bigint, text)
+    TO sfsync_agent;
+
+-- ============================================================================================
+-- Fresh formula and roll-up fields (issue 19): per mapping, whether to keep fields Salesforce
+-- computes from other records fresh, how often to re-read those on TODAY()/NOW(), what the sidecar
+-- learned they depend on and what keeping them fresh cost; the option check (sql/mapping.sql) and the
+-- functions the sidecar watches and refreshes with (sql/formulas.sql, as on a fresh install).
+ALTER TABLE sfsync.mapping
+    ADD COLUMN fresh_formulas boolean NOT NULL DEFAULT true,
+    ADD COLUMN formula_refresh_seconds integer NOT NULL DEFAULT 3600 CHECK (formula_refresh_seconds BETWEEN 60 AND 604800),
+    ADD COLUMN dependencies jsonb,
+    ADD COLUMN formula_api_calls bigint NOT NULL DEFAULT 0,
+    ADD COLUMN formula_rows_refreshed bigint NOT NULL DEFAULT 0,
+    ADD COLUMN formulas_refreshed_at timestamptz;
+
+-- The mapping option formula_refresh_seconds (how often fields on TODAY()/NOW() are re-read).
+CREATE FUNCTION sfsync._check_formula_refresh_seconds(p_seconds integer)
+    RETURNS integer
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+BEGIN
+    IF p_seconds IS NULL OR p_seconds NOT BETWEEN 60 AND 604800 THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('formula_refresh_seconds must be between 60 and 604800 (a week), not %s', coalesce(p_seconds::text, 'NULL'));
+    END IF;
+    RETURN p_seconds;
+END
+$$;
+COMMENT ON FUNCTION sfsync._check_formula_refresh_seconds(integer) IS
+    'sfsync: the formula_refresh_seconds option, or an error unless it is between 60 and 604800';
+
+-- Fresh formula and roll-up fields: a cross-object formula (Account.Industry shown on Contact) or a
+-- roll-up summary (the sum of an invoice's lines) changes in Salesforce without its own record's
+-- SystemModstamp moving, so neither polling nor change events bring the new value. The sidecar learns
+-- which mapped fields depend on other records (sfsync._set_dependencies), watches those records (for a
+-- parent mapped in the same schema, through its table: sfsync._changed_rows) and re-reads the
+-- dependent values, which sfsync._refresh_fields applies; sfsync._count_formula_calls keeps what it
+-- costs apart from the rest of the sync.
+
+-- Stores what the sidecar learned from the describe and the Tooling API: the mapped fields that
+-- depend on other records or on the clock, and the records to watch for them (the shape is
+-- sfsync_protocol::Dependencies). NULL forgets it.
+CREATE FUNCTION sfsync._set_dependencies(p_mapping bigint, p_dependencies jsonb)
+    RETURNS void
+    LANGUAGE plpgsql
+    SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+BEGIN
+    -- a sidecar acts only on the mappings of its own schema
+    PERFORM sfsync._check_scope(p_mapping);
+    IF p_dependencies IS NOT NULL AND (jsonb_typeof(p_dependencies) <> 'object'
+                                       OR jsonb_typeof(p_dependencies->'fields') IS DISTINCT FROM 'array') THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = 'dependencies must be a JSON object with a "fields" array';
+    END IF;
+    UPDATE sfsync.mapping SET dependencies = p_dependencies
+     WHERE id = p_mapping AND dependencies IS DISTINCT FROM p_dependencies;
+END
+$$;
+COMMENT ON FUNCTION sfsync._set_dependencies(bigint, jsonb) IS
+    'sfsync (sidecar): stores the mapped fields that depend on other records, and what to watch for them';
+
+-- Rows of a mapping's table whose systemmodstamp is at or after p_since, oldest first: how the
+-- sidecar sees which records of a parent object mapped in the same schema changed, without asking
+-- Salesforce (the parent's own reader keeps its table current).
+CREATE FUNCTION sfsync._changed_rows(p_mapping bigint, p_since timestamptz, p_limit integer DEFAULT 10000)
+    RETURNS TABLE (sfid text, systemmodstamp timestamptz)
+    LANGUAGE plpgsql
+    STABLE
+    SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    SET TimeZone = 'UTC'
+    AS $$
+DECLARE
+    m sfsync.mapping;
+    v_table text;
+BEGIN
+    PERFORM sfsync._check_scope(p_mapping);
+    SELECT * INTO m FROM sfsync.mapping mm WHERE mm.id = p_mapping;
+    IF NOT FOUND OR m.columns IS NULL OR NOT m.columns @> '[{"column": "systemmodstamp"}]' THEN
+        RAISE EXCEPTION USING ERRCODE = 'undefined_object',
+            MESSAGE = format('mapping %s does not exist or has no table with a systemmodstamp column', p_mapping);
+    END IF;
+    v_table := sfsync._mapped_table(m);
+    IF v_table IS NULL THEN
+        RETURN;
+    END IF;
+    RETURN QUERY EXECUTE format(
+        'SELECT t.sfid::text, t.systemmodstamp AT TIME ZONE ''UTC'' FROM %s t
+          WHERE t.systemmodstamp >= ($1 AT TIME ZONE ''UTC'') AND t.sfid IS NOT NULL
+          ORDER BY t.systemmodstamp LIMIT $2', v_table)
+        USING p_since, greatest(coalesce(p_limit, 10000), 1);
+END
+$$;
+COMMENT ON FUNCTION sfsync._changed_rows(bigint, timestamptz, integer) IS
+    'sfsync (sidecar): sfid and systemmodstamp of a mapping''s rows changed since a time, oldest first';
+
+-- Applies re-read values of fields Salesforce computes (formulas, roll-ups) to the rows of their
+-- records. Records are REST JSON objects with "Id", "SystemModstamp" and the re-read fields. Only
+-- columns Salesforce computes are written (neither insertable nor updatable, not sfsync's own), so a
+-- queued local change to the same row is never touched, and only rows at the very version read (same
+-- systemmodstamp): a row whose record changed since is brought whole by its own read. No row is
+-- inserted or deleted, the read position does not move, and capture does not see the update.
+-- Returns the rows whose values changed.
+CREATE FUNCTION sfsync._refresh_fields(p_mapping bigint, p_records jsonb)
+    RETURNS bigint
+    LANGUAGE plpgsql
+    SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    SET sfsync.origin = 'salesforce'
+    SET TimeZone = 'UTC'
+    AS $$
+DECLARE
+    m sfsync.mapping;
+    v_target text;
+    v_columns jsonb;
+    v_set text;
+    v_new text;
+    v_old text;
+    v_same_version text := 'true';
+    v_count bigint;
+BEGIN
+    PERFORM sfsync._check_scope(p_mapping);
+    IF jsonb_typeof(p_records) IS DISTINCT FROM 'array' THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('records must be a JSON array, not %s', coalesce(jsonb_typeof(p_records), 'NULL'));
+    END IF;
+    IF EXISTS (SELECT 1 FROM jsonb_array_elements(p_records) r
+                WHERE jsonb_typeof(r) <> 'object' OR jsonb_typeof(r->'Id') IS DISTINCT FROM 'string') THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = 'records must be objects with a string "Id"';
+    END IF;
+    SELECT * INTO m FROM sfsync.mapping WHERE id = p_mapping;
+    IF NOT FOUND OR m.columns IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'undefined_object',
+            MESSAGE = format('mapping %s does not exist or has no table yet', p_mapping);
+    END IF;
+    v_target := sfsync._mapped_table(m);
+    IF v_target IS NULL THEN
+        RETURN 0;
+    END IF;
+    -- the computed columns some record carries
+    SELECT jsonb_agg(c ORDER BY n) INTO v_columns
+      FROM jsonb_array_elements(m.columns) WITH ORDINALITY AS x(c, n)
+     WHERE NOT coalesce((c->>'system')::boolean, false)
+       AND NOT coalesce((c->>'insertable')::boolean, false)
+       AND NOT coalesce((c->>'updatable')::boolean, false)
+       AND c->>'relationship' IS NULL
+       AND EXISTS (SELECT 1 FROM jsonb_array_elements(p_records) r WHERE r ? (c->'path'->>0));
+    IF v_columns IS NULL THEN
+        RETURN 0;
+    END IF;
+    SELECT string_agg(format('%I', c->>'column'), ', '),
+           string_agg(sfsync._conv_sql(c->>'sf_type',
+                          format('(r #>> %L)', (SELECT array_agg(p) FROM jsonb_array_elements_text(c->'path') p))), ', '),
+           string_agg(format('t.%I', c->>'column'), ', ')
+      INTO v_set, v_new, v_old
+      FROM jsonb_array_elements(v_columns) c;
+    IF m.columns @> '[{"column": "systemmodstamp"}]' THEN
+        v_same_version := format('(t.systemmodstamp IS NULL OR NOT (r ? ''SystemModstamp'') OR t.systemmodstamp = %s)',
+                                 sfsync._conv_sql('datetime', 'r->>''SystemModstamp'''));
+    END IF;
+    EXECUTE format(
+        'UPDATE %1$s t SET (%2$s) = ROW(%3$s)
+           FROM jsonb_array_elements($1) r
+          WHERE t.sfid = r->>''Id'' AND %5$s AND ROW(%4$s) IS DISTINCT FROM ROW(%3$s)',
+        v_target, v_set, v_new, v_old, v_same_version)
+      USING p_records;
+    GET DIAGNOSTICS v_count = ROW_COUNT;
+    RETURN v_count;
+END
+$$;
+COMMENT ON FUNCTION sfsync._refresh_fields(bigint, jsonb) IS
+    'sfsync (sidecar): applies re-read formula and roll-up values to the rows of their records, touching nothing else';
+
+-- Counts what keeping dependent fields fresh cost: Salesforce API calls and rows whose values changed
+-- (shown by status() apart from the rest of the sync).
+CREATE FUNCTION sfsync._count_formula_calls(p_mapping bigint, p_calls bigint, p_rows bigint)
+    RETURNS void
+    LANGUAGE plpgsql
+    SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+BEGIN
+    PERFORM sfsync._check_scope(p_mapping);
+    IF coalesce(p_calls, -1) < 0 OR coalesce(p_rows, -1) < 0 THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('calls and rows must be counts, not %s and %s', coalesce(p_calls::text, 'NULL'), coalesce(p_rows::text, 'NULL'));
+    END IF;
+    UPDATE sfsync.mapping
+       SET formula_api_calls = formula_api_calls + p_calls,
+           formula_rows_refreshed = formula_rows_refreshed + p_rows,
+           formulas_refreshed_at = now()
+     WHERE id = p_mapping;
+END
+$$;
+COMMENT ON FUNCTION sfsync._count_formula_calls(bigint, bigint, bigint) IS
+    'sfsync (sidecar): adds the API calls and refreshed rows of a dependent-field refresh to the mapping''s totals';
+
+-- export_config carries the options 0.2.0 adds (reconcile_seconds, fresh_formulas,
+-- formula_refresh_seconds) under config.sfsync, so import_config(export_config()) keeps them (as in
+-- sql/heroku.sql)
+-- The schema's mappings as a Heroku Connect mapping export (version 1), with sfsync's own options
+-- under config.sfsync, so import_config(export_config()) recreates them.
+CREATE OR REPLACE FUNCTION sfsync.export_config(schema text DEFAULT 'salesforce')
+    RETURNS jsonb
+    LANGUAGE sql
+    STABLE
+    SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+    SELECT jsonb_build_object(
+        'version', 1,
+        'connection', jsonb_build_object('app_name', 'sfsync', 'schema_name', export_config.schema,
+                                         'exported_at', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"+00:00"')),
+        'mappings', coalesce(jsonb_agg(jsonb_build_object(
+            'object_name', m.object_name,
+            'config', jsonb_strip_nulls(jsonb_build_object(
+                'access', m.access,
+                'sf_notify_enabled', m.streaming,
+                'sf_polling_seconds', m.poll_seconds,
+                'sf_max_daily_api_calls', 30000,
+                'fields', (SELECT jsonb_object_agg(f, '{}'::jsonb)
+                             FROM unnest(ARRAY['Id', 'IsDeleted', 'SystemModstamp'] || m.fields) f),
+                'indexes', jsonb_build_object('Id', jsonb_build_object('unique', true),
+                                              'SystemModstamp', jsonb_build_object('unique', false))
+                           || CASE WHEN m.upsert_field IS NOT NULL
+                                   THEN jsonb_build_object(m.upsert_field, jsonb_build_object('unique', true))
+                                   ELSE '{}' END
+                           || m.indexes,
+                'upsert_field', m.upsert_field,
+                'sfsync', jsonb_strip_nulls(jsonb_build_object(
+                    'filter', m.filter,
+                    'read_only_fields', CASE WHEN cardinality(m.read_only_fields) > 0 THEN to_jsonb(m.read_only_fields) END,
+                    'conflict', m.conflict,
+                    'keep_deleted', m.keep_deleted,
+                    'table', CASE WHEN m.table_name <> lower(m.object_name) THEN m.table_name END,
+                    -- 0.2.0's options, when not at their defaults
+                    'reconcile_seconds', CASE WHEN m.reconcile_seconds <> 21600 THEN m.reconcile_seconds END,
+                    'fresh_formulas', CASE WHEN NOT m.fresh_formulas THEN false END,
+                    'formula_refresh_seconds', CASE WHEN m.formula_refresh_seconds <> 3600 THEN m.formula_refresh_seconds END))))
+            ) ORDER BY m.object_name), '[]'))
+      FROM sfsync.mapping m
+     WHERE m.schema_name = export_config.schema
+$$;
+COMMENT ON FUNCTION sfsync.export_config(text) IS
+    'The schema''s mappings as a Heroku Connect mapping export (version 1), sfsync options under config.sfsync.';
+
+-- privileges as in sql/grants.sql
+REVOKE ALL ON FUNCTION
+    sfsync._check_formula_refresh_seconds(integer),
+    sfsync._set_dependencies(bigint, jsonb),
+    sfsync._changed_rows(bigint, timestamptz, integer),
+    sfsync._refresh_fields(bigint, jsonb),
+    sfsync._count_formula_calls(bigint, bigint, bigint)
+    FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION
+    sfsync._set_dependencies(bigint, jsonb),
+    sfsync._changed_rows(bigint, timestamptz, integer),
+    sfsync._refresh_fields(bigint, jsonb),
+    sfsync._count_formula_calls(bigint, bigint, bigint)
     TO sfsync_agent;
 
 -- ============================================================================================

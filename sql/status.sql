@@ -37,12 +37,16 @@ COMMENT ON FUNCTION sfsync._ensure_trigger_log_views(text) IS
 --   pending: changes queued or in flight; failed: FAILED changes not yet retried or ignored;
 --   lag_seconds: age of the oldest change not yet written to Salesforce;
 --   drift: what the last finished reconciliation found (total; per kind in drift_kinds);
---   last_reconciled_at: when a reconciliation last finished without error.
+--   last_reconciled_at: when a reconciliation last finished without error;
+--   dependent_fields: mapped fields Salesforce computes from other records or the clock, with what
+--     they read (learned by the sidecar), kept fresh unless fresh_formulas is off;
+--   formula_api_calls: the Salesforce API calls keeping them fresh has cost.
 CREATE FUNCTION sfsync.status()
     RETURNS TABLE (schema text, object_name text, table_name text, access text, state text, state_detail text,
                    rows bigint, pending bigint, failed bigint, last_read_at timestamptz,
                    last_write_at timestamptz, lag_seconds double precision, org_id text,
-                   drift bigint, drift_kinds jsonb, last_reconciled_at timestamptz)
+                   drift bigint, drift_kinds jsonb, last_reconciled_at timestamptz,
+                   dependent_fields jsonb, formula_api_calls bigint)
     LANGUAGE plpgsql
     STABLE
     SECURITY DEFINER
@@ -96,9 +100,11 @@ BEGIN
          ORDER BY r.finished_at DESC LIMIT 1;
         drift := (SELECT sum(v::bigint) FROM jsonb_each_text(drift_kinds) AS k(kind, v));
         last_reconciled_at := m.last_reconciled_at;
+        dependent_fields := m.dependencies->'fields';
+        formula_api_calls := m.formula_api_calls;
         RETURN NEXT;
     END LOOP;
 END
 $$;
 COMMENT ON FUNCTION sfsync.status() IS
-    'One row per mapping: schema, object_name, table_name, access, state, state_detail, rows, pending, failed, last_read_at, last_write_at, lag_seconds, org_id (the Salesforce org the schema is bound to), drift (found by the last reconciliation; per kind in drift_kinds), last_reconciled_at';
+    'One row per mapping: schema, object_name, table_name, access, state, state_detail, rows, pending, failed, last_read_at, last_write_at, lag_seconds, org_id (the Salesforce org the schema is bound to), drift (found by the last reconciliation; per kind in drift_kinds), last_reconciled_at, dependent_fields (fields computed from other records, with what they read), formula_api_calls (spent keeping them fresh)';

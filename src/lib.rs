@@ -57,9 +57,14 @@ extension_sql_file!(
     requires = ["reader"]
 );
 extension_sql_file!(
+    "../sql/formulas.sql",
+    name = "formulas",
+    requires = ["reconcile"]
+);
+extension_sql_file!(
     "../sql/status.sql",
     name = "status",
-    requires = ["reconcile"]
+    requires = ["formulas"]
 );
 extension_sql_file!("../sql/heroku.sql", name = "heroku", requires = ["status"]);
 extension_sql_file!("../sql/grants.sql", name = "grants", finalize);

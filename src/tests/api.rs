@@ -512,7 +512,7 @@ mod tests {
             r#"{"poll_seconds": 30, "filter": "Industry = 'Energy'", "keep_deleted": true}"#,
         );
         map_contact_rw();
-        run("SELECT sfsync.alter_mapping('Contact', '{\"read_only_fields\": [\"Email\"], \"conflict\": \"postgres_wins\", \"streaming\": true}')");
+        run("SELECT sfsync.alter_mapping('Contact', '{\"read_only_fields\": [\"Email\"], \"conflict\": \"postgres_wins\", \"streaming\": true, \"reconcile_seconds\": 3600, \"fresh_formulas\": false, \"formula_refresh_seconds\": 600}')");
         let exported = json("SELECT sfsync.export_config()");
         assert_eq!(exported["version"], 1);
         assert_eq!(
@@ -523,14 +523,21 @@ mod tests {
             exported["mappings"][1]["config"]["indexes"]["Ext_Id__c"],
             json!({"unique": true})
         );
-        let before = json("SELECT jsonb_agg(jsonb_build_object('o', object_name, 'f', (SELECT jsonb_agg(x ORDER BY x) FROM unnest(fields) x), 'a', access, 'u', upsert_field, 'p', poll_seconds, 's', streaming, 'fi', filter, 'r', read_only_fields, 'c', conflict, 'k', keep_deleted) ORDER BY object_name) FROM sfsync.mapping");
+        assert_eq!(
+            exported["mappings"][1]["config"]["sfsync"]["fresh_formulas"],
+            false
+        );
+        assert!(exported["mappings"][0]["config"]["sfsync"]
+            .get("fresh_formulas")
+            .is_none());
+        let before = json("SELECT jsonb_agg(jsonb_build_object('o', object_name, 'f', (SELECT jsonb_agg(x ORDER BY x) FROM unnest(fields) x), 'a', access, 'u', upsert_field, 'p', poll_seconds, 's', streaming, 'fi', filter, 'r', read_only_fields, 'c', conflict, 'k', keep_deleted, 'rs', reconcile_seconds, 'ff', fresh_formulas, 'fr', formula_refresh_seconds) ORDER BY object_name) FROM sfsync.mapping");
         run("SELECT sfsync.drop_mapping('Account', true)");
         run("SELECT sfsync.drop_mapping('Contact', true)");
         run(&format!(
             "SELECT sfsync.import_config('{}')",
             exported.to_string().replace('\'', "''")
         ));
-        let after = json("SELECT jsonb_agg(jsonb_build_object('o', object_name, 'f', (SELECT jsonb_agg(x ORDER BY x) FROM unnest(fields) x), 'a', access, 'u', upsert_field, 'p', poll_seconds, 's', streaming, 'fi', filter, 'r', read_only_fields, 'c', conflict, 'k', keep_deleted) ORDER BY object_name) FROM sfsync.mapping");
+        let after = json("SELECT jsonb_agg(jsonb_build_object('o', object_name, 'f', (SELECT jsonb_agg(x ORDER BY x) FROM unnest(fields) x), 'a', access, 'u', upsert_field, 'p', poll_seconds, 's', streaming, 'fi', filter, 'r', read_only_fields, 'c', conflict, 'k', keep_deleted, 'rs', reconcile_seconds, 'ff', fresh_formulas, 'fr', formula_refresh_seconds) ORDER BY object_name) FROM sfsync.mapping");
         assert_eq!(before, after);
         assert_eq!(
             json("SELECT sfsync.export_config()")["mappings"],

@@ -241,6 +241,13 @@ impl World {
         self.emulator.add_external_id(object, field).await;
     }
 
+    /// Injects a fault into the emulator (`POST /__emulator/faults`).
+    pub async fn fault(&self, spec: Value) {
+        self.emulator
+            .admin(Method::POST, "faults", Some(spec))
+            .await;
+    }
+
     /// Defines a custom object in the emulator.
     pub async fn define_object(&self, describe: Value) {
         self.emulator

@@ -123,10 +123,13 @@ async fn mapping_id(sql: &Client, object: &str) -> i64 {
     .get(0)
 }
 
-/// Columns of `sfsync.mapping` that 0.2.0 adds (`table_oid`, filled in; the reconciliation's,
-/// at their defaults): left out of the comparison, checked on their own.
+/// Columns of `sfsync.mapping` that 0.2.0 adds (`table_oid`, filled in; the reconciliation's and the
+/// dependent fields', at their defaults or learned by the sidecar): left out of the comparison,
+/// checked on their own.
 const ADDED_MAPPING_COLUMNS: &str =
-    "'table_oid' - 'reconcile_seconds' - 'last_reconciled_at' - 'reconcile_requested_at'";
+    "'table_oid' - 'reconcile_seconds' - 'last_reconciled_at' - 'reconcile_requested_at' - 'fresh_formulas'
+     - 'formula_refresh_seconds' - 'dependencies' - 'formula_api_calls' - 'formula_rows_refreshed'
+     - 'formulas_refreshed_at'";
 
 /// A table's rows as JSON text (ids included), in a fixed order: what must survive unchanged (but
 /// the columns of `ADDED_MAPPING_COLUMNS`).
@@ -397,6 +400,16 @@ async fn an_upgraded_install_equals_a_fresh_one_and_keeps_syncing() {
         .await,
         0,
         "upgraded mappings are reconciled on the default schedule, never yet"
+    );
+    assert_eq!(
+        count(
+            &sql,
+            "SELECT count(*) FROM sfsync.mapping
+              WHERE NOT fresh_formulas OR formula_refresh_seconds <> 3600 OR formula_rows_refreshed <> 0"
+        )
+        .await,
+        0,
+        "upgraded mappings keep dependent fields fresh, on the default schedule"
     );
 
     // (a) the catalog equals a fresh install's with the same mappings (another cluster: its roles

@@ -11,13 +11,6 @@ use std::time::Duration;
 
 const COMPOSITE: &str = "/services/data/v62.0/composite/sobjects";
 
-async fn fault(world: &World, spec: serde_json::Value) {
-    world
-        .emulator
-        .admin(Method::POST, "faults", Some(spec))
-        .await;
-}
-
 /// Every account and contact exists once in the org and children point at the right parents.
 async fn assert_exactly_once(world: &World, accounts: usize, contacts: usize) {
     let counts = world.org_counts("Account", "Ext_Id__c").await;
@@ -85,21 +78,17 @@ async fn unavailable_locked_lost_and_expired_calls_lose_nothing_and_duplicate_no
     let world = World::writer().start().await;
     world.map_accounts_and_contacts().await;
     insert_accounts_and_contacts(&world, 1500, 1, "").await;
-    fault(
-        &world,
-        json!({"path": COMPOSITE, "method": "PATCH", "status": 500, "after": true, "count": 4}),
+    world
+        .fault(
+            json!({"path": COMPOSITE, "method": "PATCH", "status": 500, "after": true, "count": 4}),
+        )
+        .await;
+    world.fault(json!({"path": COMPOSITE, "status": 400, "errorCode": "UNABLE_TO_LOCK_ROW", "count": 4}),
     )
     .await;
-    fault(
-        &world,
-        json!({"path": COMPOSITE, "status": 400, "errorCode": "UNABLE_TO_LOCK_ROW", "count": 4}),
-    )
-    .await;
-    fault(
-        &world,
-        json!({"path": "/services/data/", "status": 503, "probability": 0.1}),
-    )
-    .await;
+    world
+        .fault(json!({"path": "/services/data/", "status": 503, "probability": 0.1}))
+        .await;
     let _sidecar = world.sidecar();
 
     // expire every session a few times while the queue drains
@@ -147,12 +136,12 @@ async fn bulk_jobs_survive_failures_and_lost_responses() {
     world.map_accounts_and_contacts().await;
     insert_accounts_and_contacts(&world, 4000, 1, "B").await;
     // a job whose close is applied but answered with an error, and 10% unavailable on ingest calls
-    fault(&world, json!({"path": "/services/data/v62.0/jobs/ingest/", "method": "PATCH", "status": 500, "after": true, "count": 1})).await;
-    fault(
-        &world,
-        json!({"path": "/services/data/v62.0/jobs/ingest", "status": 503, "probability": 0.1}),
-    )
-    .await;
+    world.fault(json!({"path": "/services/data/v62.0/jobs/ingest/", "method": "PATCH", "status": 500, "after": true, "count": 1})).await;
+    world
+        .fault(
+            json!({"path": "/services/data/v62.0/jobs/ingest", "status": 503, "probability": 0.1}),
+        )
+        .await;
     let _sidecar = world.sidecar();
     world.drained("the bulk backlog to land").await;
     world.emulator.admin(Method::DELETE, "faults", None).await;

@@ -70,7 +70,8 @@ async fn print_mappings(
             "SELECT s.object_name, s.table_name, s.access, s.state, s.state_detail, s.rows, s.pending,
                     s.failed, to_char(s.last_read_at, 'YYYY-MM-DD HH24:MI:SSOF'), m.describe::text,
                     to_char(s.last_write_at, 'YYYY-MM-DD HH24:MI:SSOF'), s.lag_seconds,
-                    to_char(s.last_reconciled_at, 'YYYY-MM-DD HH24:MI:SSOF'), s.drift, s.drift_kinds::text
+                    to_char(s.last_reconciled_at, 'YYYY-MM-DD HH24:MI:SSOF'), s.drift, s.drift_kinds::text,
+                    s.dependent_fields::text, s.formula_api_calls, m.fresh_formulas
                FROM sfsync.status() s
                JOIN sfsync.mapping m ON m.schema_name = s.schema AND m.object_name = s.object_name
               WHERE s.schema = $1
@@ -117,6 +118,10 @@ async fn print_mappings(
             "            {}",
             reconciliation_line(reconciled, drift, kinds)
         );
+        let dependent: Option<String> = row.get(15);
+        if let Some(line) = dependent_fields_line(dependent, row.get(16), row.get(17)) {
+            println!("            {line}");
+        }
         if let Some(detail) = detail {
             println!("            {detail}");
         }
@@ -164,6 +169,37 @@ fn reconciliation_line(
         drift.unwrap_or(0),
         per_kind.join(", ")
     )
+}
+
+/// The mapped fields Salesforce computes from other records, what they read, and what keeping them
+/// fresh has cost; `None` when there are none.
+fn dependent_fields_line(dependent: Option<String>, calls: i64, fresh: bool) -> Option<String> {
+    let fields: Vec<sfsync_protocol::DependentField> =
+        serde_json::from_str(&dependent?).unwrap_or_default();
+    if fields.is_empty() {
+        return None;
+    }
+    let described: Vec<String> = fields
+        .iter()
+        .map(|field| {
+            let mut reads = field.reads.clone();
+            if field.volatile {
+                reads.push("the clock".to_string());
+            }
+            format!("{} ({})", field.field, reads.join(", "))
+        })
+        .collect();
+    Some(if fresh {
+        format!(
+            "computed from other records, kept fresh: {}; {calls} API calls so far",
+            described.join(", ")
+        )
+    } else {
+        format!(
+            "computed from other records, not kept fresh (fresh_formulas is off): {}",
+            described.join(", ")
+        )
+    })
 }
 
 /// The queue: changes waiting to be written, being written, and how old the oldest is.

@@ -6,7 +6,7 @@ use tokio_postgres::{Client, Row};
 
 use super::error::ReaderError;
 
-use sfsync_protocol::MappingState;
+use sfsync_protocol::{Dependencies, MappingState};
 
 /// The column plan (`sfsync.mapping.columns`): the contract's type.
 pub use sfsync_protocol::ColumnPlan;
@@ -45,6 +45,14 @@ pub struct Mapping {
     pub last_reconciled_at: Option<DateTime<Utc>>,
     /// An open `sfsync.reconcile()` request.
     pub reconcile_requested_at: Option<DateTime<Utc>>,
+    /// Keep fields Salesforce computes from other records fresh (option `fresh_formulas`).
+    pub fresh_formulas: bool,
+    /// How often fields on `TODAY()`/`NOW()` are re-read.
+    pub formula_refresh_seconds: i32,
+    /// What the reader learned the dependent fields read (`None`: not learned yet).
+    pub dependencies: Option<Dependencies>,
+    /// When dependent fields were last refreshed.
+    pub formulas_refreshed_at: Option<DateTime<Utc>>,
 }
 
 const SELECT: &str =
@@ -54,7 +62,8 @@ const SELECT: &str =
         reader_owner, (extract(epoch FROM last_read_at) * 1000)::int8,
         (extract(epoch FROM reload_requested_at) * 1000000)::int8, (extract(epoch FROM deleted_swept_at) * 1000)::int8,
         reconcile_seconds, (extract(epoch FROM last_reconciled_at) * 1000)::int8,
-        (extract(epoch FROM reconcile_requested_at) * 1000)::int8
+        (extract(epoch FROM reconcile_requested_at) * 1000)::int8, fresh_formulas,
+        formula_refresh_seconds, dependencies::text, (extract(epoch FROM formulas_refreshed_at) * 1000)::int8
    FROM sfsync.mapping";
 
 impl Mapping {
@@ -103,6 +112,20 @@ impl Mapping {
             reconcile_seconds: row.get(22),
             last_reconciled_at: row.get::<_, Option<i64>>(23).and_then(from_millis),
             reconcile_requested_at: row.get::<_, Option<i64>>(24).and_then(from_millis),
+            fresh_formulas: row.get(25),
+            formula_refresh_seconds: row.get(26),
+            dependencies: match row.get::<_, Option<String>>(27) {
+                None => None,
+                Some(text) => {
+                    Some(
+                        serde_json::from_str(&text).map_err(|source| ReaderError::Decode {
+                            what: format!("the dependent fields of mapping {id}"),
+                            source,
+                        })?,
+                    )
+                }
+            },
+            formulas_refreshed_at: row.get::<_, Option<i64>>(28).and_then(from_millis),
         })
     }
 
@@ -139,6 +162,8 @@ impl Mapping {
             reload_requested_at: None,
             deleted_swept_at: None,
             last_reconciled_at: None,
+            dependencies: None,
+            formulas_refreshed_at: None,
             ..mapping.clone()
         };
         volatile(self) == volatile(other)
@@ -203,6 +228,10 @@ impl Mapping {
             reconcile_seconds: 21_600,
             last_reconciled_at: None,
             reconcile_requested_at: None,
+            fresh_formulas: true,
+            formula_refresh_seconds: 3_600,
+            dependencies: None,
+            formulas_refreshed_at: None,
         }
     }
 }

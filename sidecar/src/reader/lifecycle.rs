@@ -18,6 +18,7 @@ pub enum Phase {
     Polling,
     Streaming,
     Reconcile,
+    Formulas,
 }
 
 impl Phase {
@@ -31,6 +32,7 @@ impl Phase {
             Phase::Polling => "polling",
             Phase::Streaming => "streaming",
             Phase::Reconcile => "reconciliation",
+            Phase::Formulas => "formula refresh",
         }
     }
 }

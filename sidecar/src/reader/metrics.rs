@@ -18,6 +18,10 @@ pub struct ReaderMetrics {
     pub reconcile_drift: IntGaugeVec,
     /// Reconciliations run, by object and outcome (`ok`, `error`).
     pub reconcile_runs: IntCounterVec,
+    /// Salesforce API calls spent keeping fields computed from other records fresh, by object.
+    pub formula_api_calls: IntCounterVec,
+    /// Rows whose computed fields a refresh changed, by object.
+    pub formula_rows: IntCounterVec,
 }
 
 impl ReaderMetrics {
@@ -29,6 +33,8 @@ impl ReaderMetrics {
         registry.register(Box::new(metrics.mappings_owned.clone()))?;
         registry.register(Box::new(metrics.reconcile_drift.clone()))?;
         registry.register(Box::new(metrics.reconcile_runs.clone()))?;
+        registry.register(Box::new(metrics.formula_api_calls.clone()))?;
+        registry.register(Box::new(metrics.formula_rows.clone()))?;
         Ok(metrics)
     }
 
@@ -69,6 +75,20 @@ impl ReaderMetrics {
                     "Reconciliations of a table with Salesforce, by outcome",
                 ),
                 &["object", "outcome"],
+            )?,
+            formula_api_calls: IntCounterVec::new(
+                Opts::new(
+                    "sfsync_formula_api_calls_total",
+                    "Salesforce API calls spent keeping formula and roll-up fields fresh (learning what they read, watching, re-reading)",
+                ),
+                &["object"],
+            )?,
+            formula_rows: IntCounterVec::new(
+                Opts::new(
+                    "sfsync_formula_rows_refreshed_total",
+                    "Rows whose formula or roll-up fields a refresh changed",
+                ),
+                &["object"],
             )?,
         })
     }

@@ -13,6 +13,7 @@ mod echoes;
 mod error;
 mod events;
 mod feed;
+mod formulas;
 mod lifecycle;
 mod load;
 mod metrics;

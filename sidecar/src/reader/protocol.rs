@@ -276,6 +276,89 @@ pub async fn release_reader(client: &Client, mapping: i64, owner: &str) -> Resul
     Ok(())
 }
 
+/// `_set_dependencies`: what the mapping's dependent fields read.
+pub async fn set_dependencies(
+    client: &Client,
+    mapping: i64,
+    dependencies: &sfsync_protocol::Dependencies,
+) -> Result<(), ReaderError> {
+    let json = serde_json::to_string(dependencies).map_err(|source| ReaderError::Decode {
+        what: "the dependent fields".to_string(),
+        source,
+    })?;
+    client
+        .execute(
+            "SELECT sfsync._set_dependencies($1, $2::text::jsonb)",
+            &[&mapping, &json],
+        )
+        .await
+        .map_err(ReaderError::query("storing the dependent fields"))?;
+    Ok(())
+}
+
+/// `_changed_rows`: `(sfid, systemmodstamp)` of a mapping's rows changed since `since`, oldest first.
+pub async fn changed_rows(
+    client: &Client,
+    mapping: i64,
+    since: DateTime<Utc>,
+    limit: i32,
+) -> Result<Vec<(String, DateTime<Utc>)>, ReaderError> {
+    let rows = client
+        .query(
+            "SELECT sfid, (extract(epoch FROM systemmodstamp) * 1000)::int8
+               FROM sfsync._changed_rows($1, $2::text::timestamptz, $3)",
+            &[&mapping, &since.to_rfc3339(), &limit],
+        )
+        .await
+        .map_err(ReaderError::query("reading which parent rows changed"))?;
+    Ok(rows
+        .iter()
+        .filter_map(|row| {
+            let stamp =
+                chrono::TimeZone::timestamp_millis_opt(&Utc, row.get::<_, i64>(1)).single()?;
+            Some((row.get::<_, String>(0), stamp))
+        })
+        .collect())
+}
+
+/// `_refresh_fields`: applies re-read computed values; returns the rows that changed.
+pub async fn refresh_fields(
+    client: &Client,
+    mapping: i64,
+    records_json: &str,
+) -> Result<i64, ReaderError> {
+    let row = client
+        .query_one(
+            "SELECT sfsync._refresh_fields($1, $2::text::jsonb)",
+            &[&mapping, &records_json],
+        )
+        .await
+        .map_err(ReaderError::query(
+            "applying re-read formula and roll-up values",
+        ))?;
+    Ok(row.get(0))
+}
+
+/// `_count_formula_calls`: adds to the mapping's totals of what keeping them fresh cost.
+pub async fn count_formula_calls(
+    client: &Client,
+    mapping: i64,
+    calls: u64,
+    rows: i64,
+) -> Result<(), ReaderError> {
+    let calls = i64::try_from(calls).unwrap_or(i64::MAX);
+    client
+        .execute(
+            "SELECT sfsync._count_formula_calls($1, $2, $3)",
+            &[&mapping, &calls, &rows.max(0)],
+        )
+        .await
+        .map_err(ReaderError::query(
+            "counting the formula refresh's API calls",
+        ))?;
+    Ok(())
+}
+
 /// How `_merge_stage` treats rows whose records were not staged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MergeMode {

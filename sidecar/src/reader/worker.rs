@@ -22,6 +22,7 @@ use super::echoes::Echoes;
 use super::error::ReaderError;
 use super::events::{self, EventBatch};
 use super::feed::{AfterEnd, ChangeFeed};
+use super::formulas::{self, FreshFormulas};
 use super::lifecycle::{Failure, InPhase, Phase, Progress, Step};
 use super::load;
 use super::poll;
@@ -31,7 +32,7 @@ use super::reconcile::{self, Reason};
 use super::schema_watch::SchemaWatch;
 use super::stream::StreamItem;
 use crate::salesforce::cometd::ReplayFrom;
-use crate::salesforce::Backoff;
+use crate::salesforce::{Backoff, SObjectDescribe};
 use crate::shutdown::ShutdownSignal;
 use sfsync_protocol::MappingState;
 
@@ -76,6 +77,8 @@ pub struct Worker {
     failures: u32,
     /// When this worker started: the schedule's origin for a mapping never reconciled.
     started: Instant,
+    /// The watches keeping fields computed from other records fresh.
+    formulas: FreshFormulas,
 }
 
 impl Worker {
@@ -99,6 +102,7 @@ impl Worker {
             echoes: Echoes::default(),
             failures: 0,
             started: Instant::now(),
+            formulas: FreshFormulas::default(),
         }
     }
 
@@ -351,6 +355,8 @@ impl Worker {
                 &installed,
                 Drift::between(installed.plan()?, &described.object),
             );
+            self.learn_dependencies(&installed, &described.object)
+                .await?;
         }
         self.schema.described(self.context.tuning.describe_interval);
         Ok(())
@@ -365,6 +371,69 @@ impl Worker {
         self.schema
             .apply(mapping, Drift::between(mapping.plan()?, &describe));
         self.schema.described(self.context.tuning.describe_interval);
+        self.learn_dependencies(mapping, &describe).await
+    }
+
+    /// Learns which mapped fields depend on other records (formulas, roll-ups) unless what they are
+    /// learned from (the computed fields and their formulas) is unchanged since the last time.
+    async fn learn_dependencies(
+        &mut self,
+        mapping: &Mapping,
+        describe: &SObjectDescribe,
+    ) -> Result<(), ReaderError> {
+        let plan = mapping.plan()?;
+        let signature = formulas::signature(describe, plan);
+        if mapping
+            .dependencies
+            .as_ref()
+            .is_some_and(|known| known.signature == signature)
+        {
+            return Ok(());
+        }
+        let learned = formulas::learn(&self.context.salesforce, describe, plan).await?;
+        let client = self.client()?;
+        protocol::set_dependencies(client, mapping.id, &learned.dependencies).await?;
+        if learned.api_calls > 0 {
+            protocol::count_formula_calls(client, mapping.id, learned.api_calls, 0).await?;
+            self.context
+                .metrics
+                .formula_api_calls
+                .with_label_values(&[mapping.object_name.as_str()])
+                .inc_by(learned.api_calls);
+        }
+        if !learned.dependencies.fields.is_empty() {
+            tracing::info!(
+                mapping = %mapping.label(),
+                fields = %learned.dependencies.field_names().join(", "),
+                api_calls = learned.api_calls,
+                "learned which fields Salesforce computes from other records"
+            );
+        }
+        Ok(())
+    }
+
+    /// Builds the formula watches for `mapping` unless built for it already.
+    async fn prepare_formulas(&mut self, mapping: &Mapping) -> Result<(), ReaderError> {
+        let mut formulas = std::mem::take(&mut self.formulas);
+        let result = formulas
+            .prepare(&self.context, self.client()?, mapping)
+            .await;
+        self.formulas = formulas;
+        result
+    }
+
+    /// Re-reads the dependent fields of whatever changed that they read.
+    async fn refresh_formulas(&mut self, mapping: &Mapping) -> Result<(), ReaderError> {
+        self.prepare_formulas(mapping).await?;
+        let mut formulas = std::mem::take(&mut self.formulas);
+        let result = formulas
+            .run_due(&self.context, self.client()?, mapping)
+            .await;
+        self.formulas = formulas;
+        let report = result?;
+        if report.rows > 0 {
+            tracing::debug!(mapping = %mapping.label(), records = report.records, rows = report.rows, api_calls = report.api_calls, "refreshed formula and roll-up fields");
+        }
         Ok(())
     }
 
@@ -451,11 +520,20 @@ impl Worker {
                 .phase(Phase::Polling)?;
         }
         self.position.next_sweep = self.position.next_sweep.min(now + SWEEP_MAX_INTERVAL);
+        if mapping.dependencies.is_none() {
+            // installed before sfsync learned dependent fields (an upgrade from 0.1.0): describe once
+            self.check_drift(&mapping).await.phase(Phase::Describe)?;
+            mapping = self.reread(&mapping).await.phase(Phase::Describe)?;
+        }
+        self.prepare_formulas(&mapping)
+            .await
+            .phase(Phase::Formulas)?;
         let mut stop = self.stop.clone();
         loop {
             let echo_due = Instant::now() + ECHO_RETRY;
             let resubscribe_at = self.feed.resubscribe_at(&mapping);
             let (reconcile_at, reconcile_reason) = self.reconcile_due(&mapping);
+            let formulas_at = self.formulas.next_due();
             tokio::select! {
                 _ = stop.triggered() => return Ok(Next::Stop),
                 changed = self.updates.changed() => {
@@ -469,6 +547,7 @@ impl Worker {
                         return Ok(Next::Continue);
                     }
                     mapping = latest;
+                    self.prepare_formulas(&mapping).await.phase(Phase::Formulas)?;
                 }
                 item = self.feed.next() => match item {
                     StreamItem::Event(event) => {
@@ -521,6 +600,12 @@ impl Worker {
                 _ = sleep_until(self.schema.next_describe) => {
                     self.check_drift(&mapping).await.phase(Phase::Describe)?;
                     self.show(&mapping, MappingState::Synced).await.phase(Phase::Describe)?;
+                    // what the describe taught about dependent fields
+                    mapping = self.reread(&mapping).await.phase(Phase::Describe)?;
+                    self.prepare_formulas(&mapping).await.phase(Phase::Formulas)?;
+                }
+                _ = sleep_until(formulas_at.unwrap_or(now)), if formulas_at.is_some() => {
+                    self.refresh_formulas(&mapping).await.phase(Phase::Formulas)?;
                 }
                 _ = sleep_until(reconcile_at) => {
                     self.reconcile(&mapping, reconcile_reason).await.phase(Phase::Reconcile)?;

@@ -80,6 +80,9 @@ pub struct FieldDescribe {
     pub updateable: bool,
     #[serde(default)]
     pub calculated: bool,
+    /// A formula field's formula (null for roll-up summaries and other computed fields).
+    #[serde(default)]
+    pub calculated_formula: Option<String>,
     #[serde(default)]
     pub external_id: bool,
     #[serde(default)]

@@ -1,5 +1,5 @@
-//! SOQL over REST: `query` / `queryAll` as a page stream following `nextRecordsUrl`, and a
-//! `SELECT COUNT()` helper.
+//! SOQL over REST: `query` / `queryAll` as a page stream following `nextRecordsUrl`, a
+//! `SELECT COUNT()` helper, and Tooling API queries (`tooling/query`, for field metadata).
 
 use futures::Stream;
 use reqwest::Method;
@@ -32,6 +32,8 @@ pub struct QueryPage {
 enum Resource {
     Query,
     QueryAll,
+    /// Tooling API Developer Guide: `/services/data/vXX.X/tooling/query/?q=`.
+    Tooling,
 }
 
 enum Cursor {
@@ -56,6 +58,7 @@ impl QueryPages {
                 let (operation, resource_path) = match resource {
                     Resource::Query => ("query", "query/"),
                     Resource::QueryAll => ("query_all", "queryAll/"),
+                    Resource::Tooling => ("tooling_query", "tooling/query"),
                 };
                 let soql = soql.clone();
                 Call::new(
@@ -98,6 +101,15 @@ impl QueryPages {
         Ok(Some(page))
     }
 
+    /// Every record of every remaining page (for small results).
+    pub async fn all_records(mut self) -> Result<Vec<Record>, SalesforceError> {
+        let mut records = Vec::new();
+        while let Some(page) = self.next_page().await? {
+            records.extend(page.records);
+        }
+        Ok(records)
+    }
+
     /// The pages as a stream.
     pub fn into_stream(self) -> impl Stream<Item = Result<QueryPage, SalesforceError>> + Send {
         futures::stream::try_unfold(self, |mut pages| async move {
@@ -117,6 +129,14 @@ impl SalesforceClient {
         self.pages(soql, Resource::QueryAll, batch_size)
     }
 
+    /// `GET /tooling/query/?q=...`: Tooling API objects (`CustomField` and its `Metadata`), every
+    /// page fetched.
+    pub async fn tooling_query(&self, soql: &str) -> Result<Vec<Record>, SalesforceError> {
+        self.pages(soql, Resource::Tooling, None)
+            .all_records()
+            .await
+    }
+
     fn pages(&self, soql: &str, resource: Resource, batch_size: Option<u32>) -> QueryPages {
         QueryPages {
             client: self.clone(),
@@ -130,12 +150,7 @@ impl SalesforceClient {
 
     /// All records of a (small) query, every page fetched.
     pub async fn query_records(&self, soql: &str) -> Result<Vec<Record>, SalesforceError> {
-        let mut pages = self.query(soql, None);
-        let mut records = Vec::new();
-        while let Some(page) = pages.next_page().await? {
-            records.extend(page.records);
-        }
-        Ok(records)
+        self.query(soql, None).all_records().await
     }
 
     /// `SELECT COUNT() FROM {object} [WHERE {filter}]` and its `totalSize`; `include_deleted` uses
