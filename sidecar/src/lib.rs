@@ -1,6 +1,7 @@
 //! sfsync-sidecar: the process that does all the talking to Salesforce for the sfsync extension.
 //! This library holds everything the binary and the writer/reader tasks are built from.
 
+pub mod alerts;
 pub mod auth;
 pub mod cli;
 pub mod commands;

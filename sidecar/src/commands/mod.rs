@@ -34,6 +34,8 @@ pub enum CommandError {
     Server(#[from] ServerError),
     #[error("writer")]
     Writer(#[from] WriterError),
+    #[error("alerts")]
+    Alerts(#[from] crate::alerts::AlertsError),
     #[error("cannot install the SIGTERM/SIGINT handlers")]
     Signals(#[source] std::io::Error),
     #[error("{0}")]

@@ -15,6 +15,7 @@ use tokio::task::JoinSet;
 
 use super::credentials::DatabaseTokenStore;
 use super::CommandError;
+use crate::alerts::{AlertMetrics, Alerts};
 use crate::config::Config;
 use crate::db::session::{open_session, SessionBinding};
 use crate::db::{catalog, Database, DbError};
@@ -91,7 +92,11 @@ async fn run_in_span(config: Config) -> Result<(), CommandError> {
         health,
         shutdown: shutdown.clone(),
     };
-    spawn_workers(&context, workers, &mut tasks);
+    if let Err(error) = spawn_workers(&context, workers, &mut tasks) {
+        shutdown.trigger();
+        drain(&mut tasks).await;
+        return Err(error);
+    }
     tracing::info!(schema = %context.config.schema, "sfsync-sidecar running");
 
     let outcome = supervise(&mut tasks, &shutdown).await;
@@ -193,6 +198,7 @@ struct WorkerMetrics {
     writer: WriterMetrics,
     reader: ReaderMetrics,
     housekeeping: HousekeepingMetrics,
+    alerts: AlertMetrics,
 }
 
 impl WorkerMetrics {
@@ -202,13 +208,18 @@ impl WorkerMetrics {
             writer: WriterMetrics::register(registry)?,
             reader: ReaderMetrics::register(registry)?,
             housekeeping: HousekeepingMetrics::register(registry)?,
+            alerts: AlertMetrics::register(registry)?,
         })
     }
 }
 
-/// The writer, reader and housekeeping tasks are spawned here, each with a clone of `context`; their
+/// The writer, reader, housekeeping and (when a webhook is configured) alert tasks are spawned here, each with a clone of `context`; their
 /// own error types become `CommandError`s here, the only place that knows about both.
-fn spawn_workers(context: &RunContext, metrics: WorkerMetrics, tasks: &mut JoinSet<TaskResult>) {
+fn spawn_workers(
+    context: &RunContext,
+    metrics: WorkerMetrics,
+    tasks: &mut JoinSet<TaskResult>,
+) -> Result<(), CommandError> {
     let reader = ReaderSupervisor::from_runtime(context, metrics.reader);
     tasks.spawn(
         async move {
@@ -227,6 +238,21 @@ fn spawn_workers(context: &RunContext, metrics: WorkerMetrics, tasks: &mut JoinS
         }
         .in_current_span(),
     );
+    if let Some(settings) = &context.config.alerts {
+        let alerts = Alerts::new(context, settings, metrics.alerts)?;
+        tasks.spawn(
+            async move {
+                alerts.run().await;
+                Ok(())
+            }
+            .in_current_span(),
+        );
+        tracing::info!(
+            lag_threshold_seconds = settings.lag_threshold.as_secs(),
+            "alerts go to the configured webhook"
+        );
+    }
+    Ok(())
 }
 
 /// Waits for shutdown; a task failing or ending early stops everything with an error.

@@ -36,7 +36,20 @@ pub struct Config {
     pub http_listen: Option<SocketAddr>,
     pub log_format: Option<LogFormat>,
     pub tuning: Tuning,
+    /// Webhook alerts; None when `SFSYNC_ALERT_WEBHOOK_URL` is not set.
+    pub alerts: Option<AlertSettings>,
 }
+
+/// Where alerts go and when queue lag is worth one.
+#[derive(Debug, Clone)]
+pub struct AlertSettings {
+    /// Never printed: the URL often is the credential (a Slack incoming webhook's path is its token).
+    pub webhook_url: Secret<Url>,
+    /// An alert when a mapping's oldest queued change is older than this.
+    pub lag_threshold: Duration,
+}
+
+pub const DEFAULT_ALERT_LAG_SECONDS: u64 = 900;
 
 /// How to reach and log in to the Salesforce org.
 #[derive(Debug, Clone)]
@@ -312,7 +325,42 @@ impl Validator<'_> {
             http_listen,
             log_format,
             tuning: self.tuning()?,
+            alerts: self.alerts()?,
         })
+    }
+
+    fn alerts(&self) -> Result<Option<AlertSettings>, ConfigError> {
+        let lag_threshold = Duration::from_secs(self.number(
+            sources::ALERT_LAG_SECONDS,
+            DEFAULT_ALERT_LAG_SECONDS,
+            1,
+            604_800,
+        )?);
+        let Some(text) = self.optional(sources::ALERT_WEBHOOK_URL) else {
+            return Ok(None);
+        };
+        // the reasons below never quote the URL (nor the parser's message, which may): it is secret
+        let refuse = |reason: &str| self.invalid(sources::ALERT_WEBHOOK_URL, &text, reason);
+        let url = Url::parse(text.trim())
+            .map_err(|_| refuse("not a URL; expected e.g. https://hooks.example.com/..."))?;
+        match url.scheme() {
+            "https" => {}
+            // the alert (and the token in the URL) travels in clear: only to this machine
+            "http" if is_loopback(&url) => {}
+            "http" => {
+                return Err(refuse(
+                    "plain http is only allowed for a loopback address; use https",
+                ))
+            }
+            _ => return Err(refuse("expected an https:// URL")),
+        }
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err(refuse("the URL has no host"));
+        }
+        Ok(Some(AlertSettings {
+            webhook_url: Secret::new(url),
+            lag_threshold,
+        }))
     }
 
     fn optional(&self, spec: KeySpec) -> Option<String> {

@@ -59,6 +59,9 @@ pub const SAFETY_POLL_SECONDS: KeySpec = key("SFSYNC_SAFETY_POLL_SECONDS", "safe
 pub const DESCRIBE_SECONDS: KeySpec = key("SFSYNC_DESCRIBE_SECONDS", "describe_seconds");
 pub const WRITE_LEASE_SECONDS: KeySpec = key("SFSYNC_WRITE_LEASE_SECONDS", "write_lease_seconds");
 pub const LIMIT_PROBE_SECONDS: KeySpec = key("SFSYNC_LIMIT_PROBE_SECONDS", "limit_probe_seconds");
+/// A secret: webhook URLs (Slack's, for one) carry their token in the path.
+pub const ALERT_WEBHOOK_URL: KeySpec = secret("SFSYNC_ALERT_WEBHOOK_URL", "alert_webhook_url");
+pub const ALERT_LAG_SECONDS: KeySpec = key("SFSYNC_ALERT_LAG_SECONDS", "alert_lag_seconds");
 
 /// Every key the sidecar understands; anything else in the file is a typo and refused.
 pub const ALL_KEYS: &[KeySpec] = &[
@@ -89,6 +92,8 @@ pub const ALL_KEYS: &[KeySpec] = &[
     DESCRIBE_SECONDS,
     WRITE_LEASE_SECONDS,
     LIMIT_PROBE_SECONDS,
+    ALERT_WEBHOOK_URL,
+    ALERT_LAG_SECONDS,
 ];
 
 /// Where a value was found, so error messages can point at the right place.

@@ -295,3 +295,100 @@ fn the_example_file_is_valid_and_documents_every_key() {
     let config = load(Some(&path), &[]).expect("the example loads");
     assert_eq!(config.tuning.write_batch, 200);
 }
+
+#[test]
+fn alerts_are_off_without_a_webhook_url() {
+    let config = load(None, MINIMAL).expect("valid");
+    assert!(config.alerts.is_none());
+}
+
+#[test]
+fn an_alert_webhook_url_enables_alerts_with_the_default_lag() {
+    let config = load(
+        None,
+        &with(&[(
+            "SFSYNC_ALERT_WEBHOOK_URL",
+            "https://hooks.example.com/services/T000/SECRETTOKEN",
+        )]),
+    )
+    .expect("valid");
+    let alerts = config.alerts.as_ref().expect("alerts on");
+    assert_eq!(
+        alerts.webhook_url.expose().as_str(),
+        "https://hooks.example.com/services/T000/SECRETTOKEN"
+    );
+    assert_eq!(alerts.lag_threshold, Duration::from_secs(900));
+    let printed = format!("{config:?}");
+    assert!(!printed.contains("SECRETTOKEN"), "{printed}");
+
+    let loopback = load(
+        None,
+        &with(&[
+            ("SFSYNC_ALERT_WEBHOOK_URL", "http://127.0.0.1:8080/hook"),
+            ("SFSYNC_ALERT_LAG_SECONDS", "2"),
+        ]),
+    )
+    .expect("plain http to loopback");
+    assert_eq!(
+        loopback.alerts.expect("alerts on").lag_threshold,
+        Duration::from_secs(2)
+    );
+}
+
+#[test]
+fn a_bad_alert_webhook_url_is_refused_without_printing_it() {
+    for (url, reason) in [
+        (
+            "http://hooks.example.com/services/SECRETTOKEN",
+            "plain http is only allowed for a loopback address",
+        ),
+        (
+            "ftp://hooks.example.com/SECRETTOKEN",
+            "expected an https:// URL",
+        ),
+        ("not a url SECRETTOKEN", "not a URL"),
+    ] {
+        let error = load(None, &with(&[("SFSYNC_ALERT_WEBHOOK_URL", url)])).expect_err("refused");
+        let text = error.to_string();
+        assert!(text.contains("SFSYNC_ALERT_WEBHOOK_URL=***"), "{text}");
+        assert!(text.contains(reason), "{text}");
+        assert!(!text.contains("SECRETTOKEN"), "{text}");
+    }
+    let error = load(
+        None,
+        &with(&[
+            ("SFSYNC_ALERT_WEBHOOK_URL", "https://hooks.example.com/x"),
+            ("SFSYNC_ALERT_LAG_SECONDS", "0"),
+        ]),
+    )
+    .expect_err("zero lag");
+    assert_eq!(
+        error.to_string(),
+        "SFSYNC_ALERT_LAG_SECONDS=0 is invalid: expected a whole number from 1 to 604800"
+    );
+}
+
+#[test]
+fn alerts_can_be_configured_in_the_file() {
+    let mut file = tempfile::NamedTempFile::new().expect("temp file");
+    writeln!(
+        file,
+        "{MINIMAL_TOML}\nalert_webhook_url = \"https://hooks.example.com/SECRETTOKEN\"\nalert_lag_seconds = 60"
+    )
+    .expect("write");
+    let config = load(Some(file.path()), &[]).expect("valid");
+    let alerts = config.alerts.expect("alerts on");
+    assert_eq!(alerts.lag_threshold, Duration::from_secs(60));
+
+    let mut bad = tempfile::NamedTempFile::new().expect("temp file");
+    writeln!(
+        bad,
+        "{MINIMAL_TOML}\nalert_webhook_url = \"http://hooks.example.com/SECRETTOKEN\""
+    )
+    .expect("write");
+    let text = load(Some(bad.path()), &[])
+        .expect_err("refused")
+        .to_string();
+    assert!(text.contains("`alert_webhook_url` = \"***\""), "{text}");
+    assert!(!text.contains("SECRETTOKEN"), "{text}");
+}

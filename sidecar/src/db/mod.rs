@@ -4,6 +4,7 @@
 pub mod catalog;
 pub mod credential;
 mod listen;
+pub mod monitoring;
 pub mod pool;
 pub mod queue;
 pub mod session;

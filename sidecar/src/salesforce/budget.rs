@@ -53,6 +53,14 @@ pub struct BudgetRefusal {
     pub retry_after: Duration,
 }
 
+/// The figures when only the reserve is left: calls used, the daily maximum, the reserved calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReserveReached {
+    pub used: u64,
+    pub max: u64,
+    pub reserve: u64,
+}
+
 #[derive(Debug, Default)]
 struct BudgetState {
     usage: Option<ApiUsage>,
@@ -105,6 +113,20 @@ impl ApiBudget {
         state.usage = Some(ApiUsage { used, max });
         state.refreshed_at = Some(Instant::now());
         self.metrics.record_usage(used, max);
+    }
+
+    /// Whether the last figures Salesforce reported leave nothing but the reserve (or less) to
+    /// spend: what [`ApiBudget::admit`] refuses on, without letting a probe through. Unknown usage
+    /// is not at the reserve.
+    pub fn at_reserve(&self) -> Option<ReserveReached> {
+        let usage = self.lock().usage?;
+        let reserve = self.reserve.calls_out_of(usage.max);
+        let spendable = usage.max.saturating_sub(reserve);
+        (usage.used >= spendable || usage.max == 0).then_some(ReserveReached {
+            used: usage.used,
+            max: usage.max,
+            reserve,
+        })
     }
 
     pub fn probe_interval(&self) -> Duration {
@@ -206,6 +228,39 @@ mod tests {
         assert!(budget.admit().is_err(), "but only one");
         budget.record(ApiUsage { used: 10, max: 100 });
         assert!(budget.admit().is_ok(), "fresh figures reopen the budget");
+    }
+
+    #[test]
+    fn at_reserve_follows_the_figures_without_spending_a_probe() {
+        let budget = budget(ApiReserve::Percent(10.0), Duration::from_millis(1));
+        assert_eq!(budget.at_reserve(), None, "unknown usage");
+        budget.record(ApiUsage {
+            used: 899,
+            max: 1000,
+        });
+        assert_eq!(budget.at_reserve(), None);
+        budget.record(ApiUsage {
+            used: 950,
+            max: 1000,
+        });
+        std::thread::sleep(Duration::from_millis(5));
+        assert_eq!(
+            budget.at_reserve(),
+            Some(ReserveReached {
+                used: 950,
+                max: 1000,
+                reserve: 100
+            })
+        );
+        assert!(
+            budget.admit().is_ok(),
+            "asking did not use up the probe call"
+        );
+        budget.record(ApiUsage {
+            used: 10,
+            max: 1000,
+        });
+        assert_eq!(budget.at_reserve(), None, "calls were freed");
     }
 
     #[test]

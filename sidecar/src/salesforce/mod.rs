@@ -14,7 +14,7 @@ pub mod replication;
 pub mod rest;
 
 pub use backoff::Backoff;
-pub use budget::{ApiBudget, ApiUsage};
+pub use budget::{ApiBudget, ApiUsage, ReserveReached};
 pub use client::{
     api_name, read_json, Call, CallKind, ClientBuildError, ClientOptions, SalesforceClient,
     CALL_OPTIONS_HEADER,
