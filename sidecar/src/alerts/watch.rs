@@ -1,5 +1,6 @@
-//! Watching for what is worth an alert: every few seconds the sidecar's own connection reads
-//! `sfsync.status()` and `sfsync._failures_since(<last seen>)`, and [`Watcher`] (pure, no I/O)
+//! Watching for what is worth an alert: every few seconds the sidecar's own connection reads the
+//! mappings' states and queues and `sfsync._failures_since(<last seen>)` (and `sfsync.status()`'s
+//! drift after a reconciliation finished), and [`Watcher`] (pure, no I/O)
 //! compares them with what it saw before and turns edges into alerts:
 //! - a mapping entering ERROR, and leaving it: back in SYNCED (or PAUSED). The states a mapping
 //!   passes through while it retries (DESCRIBING, LOADING...) do not end the episode, so a mapping
@@ -23,7 +24,7 @@ use sfsync_protocol::MappingState;
 
 use super::alert::{Alert, AlertDetails, FailedChange};
 use super::deliver::Outbox;
-use crate::db::monitoring::{self, MappingFailures, MappingHealth, ERRORS_PER_MAPPING};
+use crate::db::monitoring::{self, Drift, MappingFailures, MappingHealth, ERRORS_PER_MAPPING};
 use crate::db::{ClientPool, DbError};
 use crate::runtime::RunContext;
 use crate::salesforce::ReserveReached;
@@ -171,7 +172,7 @@ impl Watcher {
         if let Some(seen) = previous {
             let reconciled_again = health.last_reconciled_at.is_some()
                 && health.last_reconciled_at != seen.last_reconciled_at;
-            let found = health.drift.unwrap_or(0);
+            let found = health.drift.found.unwrap_or(0);
             if reconciled_again && found > 0 {
                 alerts.push(
                     self.alert(
@@ -179,7 +180,7 @@ impl Watcher {
                         at,
                         AlertDetails::Drift {
                             found,
-                            kinds: health.drift_kinds.clone().unwrap_or_default(),
+                            kinds: health.drift.kinds.clone().unwrap_or_default(),
                             reconciled_at: health
                                 .last_reconciled_at
                                 .and_then(DateTime::from_timestamp_micros),
@@ -270,67 +271,137 @@ fn micros(value: i64) -> DateTime<Utc> {
 /// tried again at the next interval (failures since the last successful look are not lost).
 pub async fn run(context: RunContext, outbox: Outbox, lag_threshold: Duration) {
     let mut watcher = Watcher::new(&context.config.schema, lag_threshold);
-    let pool = ClientPool::new(context.database.clone(), 1);
+    let mut reader = Reader {
+        pool: ClientPool::new(context.database.clone(), 1),
+        cursor: None,
+        drift: HashMap::new(),
+        failing: Failing::default(),
+    };
     let mut shutdown = context.shutdown.signal();
-    // where the next `_failures_since` starts (the database's clock, microseconds)
-    let mut cursor: Option<i64> = None;
-    let mut failing = false;
     loop {
         tokio::select! {
             _ = shutdown.triggered() => return,
             _ = tokio::time::sleep(WATCH_INTERVAL) => {}
         }
-        match look(&context, &pool, &mut cursor).await {
-            Ok(observation) => {
-                if failing {
-                    tracing::info!("alerts: the database can be read again");
-                    failing = false;
-                }
-                for alert in watcher.observe(observation) {
-                    tracing::info!(
-                        kind = alert.kind().as_str(),
-                        object = alert.object.as_deref().unwrap_or(""),
-                        "alert"
-                    );
-                    outbox.send(alert);
-                }
-            }
-            Err(error) => {
-                // once per outage, not every five seconds
-                if !failing {
-                    tracing::warn!(error = %crate::error_chain(&error), "alerts: cannot read the mappings' state; trying again");
-                    failing = true;
-                }
-            }
+        let Some(observation) = reader.look(&context).await else {
+            continue;
+        };
+        for alert in watcher.observe(observation) {
+            tracing::info!(
+                kind = alert.kind().as_str(),
+                object = alert.object.as_deref().unwrap_or(""),
+                "alert"
+            );
+            outbox.send(alert);
         }
     }
 }
 
-async fn look(
-    context: &RunContext,
-    pool: &Arc<ClientPool>,
-    cursor: &mut Option<i64>,
-) -> Result<Observation, DbError> {
-    let client = pool.get().await?;
-    let since = match *cursor {
-        Some(since) => since,
-        None => {
-            let now = monitoring::database_now(&client).await?;
-            *cursor = Some(now);
-            now
-        }
-    };
-    let mappings = monitoring::mapping_health(&client).await?;
-    let failures = monitoring::failures_since(&client, since).await?;
-    if let Some(latest) = failures.iter().map(|failed| failed.last_failed_at).max() {
-        *cursor = Some(latest.max(since));
+/// Which reads are failing, so each outage is logged once (not every five seconds).
+#[derive(Default)]
+struct Failing {
+    mappings: bool,
+    failures: bool,
+}
+
+/// The I/O side of the watcher: what it read last and where the next failures read starts.
+struct Reader {
+    pool: Arc<ClientPool>,
+    /// Where the next `_failures_since` starts (the database's clock, microseconds).
+    cursor: Option<i64>,
+    /// The drift last read per mapping, with the `last_reconciled_at` it belongs to.
+    drift: HashMap<String, (Option<i64>, Drift)>,
+    failing: Failing,
+}
+
+impl Reader {
+    /// One observation, or None when the mappings cannot be read. When only the failures cannot
+    /// be read (say, an extension without `_failures_since`), the rest is still watched and the
+    /// failures are read from the same cursor once they can be.
+    async fn look(&mut self, context: &RunContext) -> Option<Observation> {
+        let mappings = match self.mappings().await {
+            Ok(mappings) => {
+                if std::mem::take(&mut self.failing.mappings) {
+                    tracing::info!("alerts: the mappings can be read again");
+                }
+                mappings
+            }
+            Err(error) => {
+                if !std::mem::replace(&mut self.failing.mappings, true) {
+                    tracing::warn!(error = %crate::error_chain(&error), "alerts: cannot read the mappings' state; trying again every few seconds");
+                }
+                return None;
+            }
+        };
+        let failures = match self.failures().await {
+            Ok(failures) => {
+                if std::mem::take(&mut self.failing.failures) {
+                    tracing::info!("alerts: failed changes can be read again");
+                }
+                failures
+            }
+            Err(error) => {
+                if !std::mem::replace(&mut self.failing.failures, true) {
+                    tracing::warn!(error = %crate::error_chain(&error), "alerts: cannot read failed changes; trying again every few seconds");
+                }
+                Vec::new()
+            }
+        };
+        Some(Observation {
+            at: Utc::now(),
+            mappings,
+            failures,
+            reserve: context.salesforce.budget().at_reserve(),
+        })
     }
-    Ok(Observation {
-        at: Utc::now(),
-        mappings,
-        failures,
-        reserve: context.salesforce.budget().at_reserve(),
-    })
+
+    /// The mappings, with the drift of their last reconciliation: `status()` (which counts every
+    /// mapped table's rows) is read only when a mapping's `last_reconciled_at` moved.
+    async fn mappings(&mut self) -> Result<Vec<MappingHealth>, DbError> {
+        let client = self.pool.get().await?;
+        let mut mappings = monitoring::mapping_health(&client).await?;
+        let stale = mappings.iter().any(|health| {
+            self.drift
+                .get(&health.object_name)
+                .is_none_or(|(reconciled_at, _)| *reconciled_at != health.last_reconciled_at)
+        });
+        if stale {
+            let mut drift = monitoring::drift(&client).await?;
+            self.drift = mappings
+                .iter()
+                .map(|health| {
+                    let found = drift.remove(&health.object_name).unwrap_or_default();
+                    (
+                        health.object_name.clone(),
+                        (health.last_reconciled_at, found),
+                    )
+                })
+                .collect();
+        }
+        for health in &mut mappings {
+            if let Some((_, drift)) = self.drift.get(&health.object_name) {
+                health.drift = drift.clone();
+            }
+        }
+        Ok(mappings)
+    }
+
+    async fn failures(&mut self) -> Result<Vec<MappingFailures>, DbError> {
+        let client = self.pool.get().await?;
+        let since = match self.cursor {
+            Some(since) => since,
+            None => {
+                let now = monitoring::database_now(&client).await?;
+                self.cursor = Some(now);
+                now
+            }
+        };
+        let failures = monitoring::failures_since(&client, since).await?;
+        if let Some(latest) = failures.iter().map(|failed| failed.last_failed_at).max() {
+            self.cursor = Some(latest.max(since));
+        }
+        Ok(failures)
+    }
 }
 
 #[cfg(test)]
@@ -352,8 +423,7 @@ mod tests {
             state_detail: None,
             pending: 0,
             lag_seconds: None,
-            drift: None,
-            drift_kinds: None,
+            drift: Drift::default(),
             last_reconciled_at: None,
         }
     }
@@ -485,8 +555,10 @@ mod tests {
         .expect("map");
         let reconciled = |when: Option<i64>, drift: i64| MappingHealth {
             last_reconciled_at: when,
-            drift: Some(drift),
-            drift_kinds: Some(found.clone()),
+            drift: Drift {
+                found: Some(drift),
+                kinds: Some(found.clone()),
+            },
             ..health("Account", MappingState::Synced)
         };
         assert!(

@@ -1,7 +1,11 @@
-//! What the alert watcher reads: each mapping's health from `sfsync.status()` and the changes that
-//! failed since a point in time from `sfsync._failures_since` (`sql/monitoring.sql`). Times cross
+//! What the alert watcher reads: each mapping's state (`sfsync.mapping`) and queue
+//! (`sfsync._queue_depth()`, what the writer's gauges read), the drift of the last reconciliation
+//! (`sfsync.status()`, read only after a reconciliation: it counts the rows of every mapped table) and
+//! the changes that failed since a point in time (`sfsync._failures_since`, `sql/monitoring.sql`). Times cross
 //! the wire as whole microseconds since the Unix epoch, so a cursor handed back is exactly the
 //! database's value (a float or a formatted text could round it and read a failure twice).
+
+use std::collections::HashMap;
 
 use serde_json::{Map, Value};
 use sfsync_protocol::MappingState;
@@ -12,7 +16,7 @@ use super::DbError;
 /// How many errors `_failures_since` returns per mapping: an alert quotes at most this many.
 pub const ERRORS_PER_MAPPING: i32 = 3;
 
-/// One mapping's health, as `sfsync.status()` reports it.
+/// One mapping's health.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MappingHealth {
     pub object_name: String,
@@ -21,12 +25,19 @@ pub struct MappingHealth {
     pub pending: i64,
     /// Age of the oldest queued change, in seconds; None when nothing is queued.
     pub lag_seconds: Option<f64>,
-    /// Drift found by the last reconciliation that finished without error, in all.
-    pub drift: Option<i64>,
-    /// The same, per kind (`{"missing": 4, "stale": 2, ...}`).
-    pub drift_kinds: Option<Map<String, Value>>,
+    /// Drift found by the last reconciliation that finished without error (see [`Drift`]).
+    pub drift: Drift,
     /// When that reconciliation finished, in microseconds since the epoch.
     pub last_reconciled_at: Option<i64>,
+}
+
+/// What the last reconciliation found, as `sfsync.status()` reports it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Drift {
+    /// In all.
+    pub found: Option<i64>,
+    /// Per kind (`{"missing": 4, "stale": 2, ...}`).
+    pub kinds: Option<Map<String, Value>>,
 }
 
 /// One mapping's changes that became FAILED after the cursor.
@@ -57,42 +68,68 @@ pub async fn database_now(client: &Client) -> Result<i64, DbError> {
     Ok(row.get(0))
 }
 
-/// Every mapping of the session's schema.
+/// Every mapping of the session's schema, with its drift left at the default (see [`drift`]).
 pub async fn mapping_health(client: &Client) -> Result<Vec<MappingHealth>, DbError> {
     let rows = client
         .query(
-            "SELECT object_name, state, state_detail, pending, lag_seconds, drift, drift_kinds::text,
-                    (extract(epoch FROM last_reconciled_at) * 1000000)::bigint
-               FROM sfsync.status()",
+            "SELECT q.object_name, m.state, m.state_detail, q.queued + q.in_flight,
+                    CASE WHEN q.queued + q.in_flight > 0 THEN q.oldest_age_seconds END,
+                    (extract(epoch FROM m.last_reconciled_at) * 1000000)::bigint
+               FROM sfsync._queue_depth() q
+               JOIN sfsync.mapping m ON m.id = q.mapping_id",
             &[],
         )
         .await
-        .map_err(query_error("reading sfsync.status() for alerts"))?;
+        .map_err(query_error(
+            "reading the mappings' state and queue for alerts",
+        ))?;
     rows.into_iter()
         .map(|row| {
-            let kinds: Option<String> = row.get(6);
             Ok(MappingHealth {
                 object_name: row.get(0),
                 state: row
                     .get::<_, String>(1)
                     .parse()
                     .map_err(|source| DbError::UnknownWord {
-                        what: "a mapping's state in sfsync.status()",
+                        what: "a mapping's state in sfsync.mapping",
                         source,
                     })?,
                 state_detail: row.get(2),
                 pending: row.get(3),
                 lag_seconds: row.get(4),
-                drift: row.get(5),
-                drift_kinds: kinds
-                    .map(|text| serde_json::from_str(&text))
-                    .transpose()
-                    .map_err(|source| DbError::Decode {
-                        what: "drift_kinds of sfsync.status()",
-                        source,
-                    })?,
-                last_reconciled_at: row.get(7),
+                drift: Drift::default(),
+                last_reconciled_at: row.get(5),
             })
+        })
+        .collect()
+}
+
+/// Each mapping's drift (by object name), from `sfsync.status()`.
+pub async fn drift(client: &Client) -> Result<HashMap<String, Drift>, DbError> {
+    let rows = client
+        .query(
+            "SELECT object_name, drift, drift_kinds::text FROM sfsync.status()",
+            &[],
+        )
+        .await
+        .map_err(query_error("reading the drift in sfsync.status()"))?;
+    rows.into_iter()
+        .map(|row| {
+            let kinds: Option<String> = row.get(2);
+            let kinds = kinds
+                .map(|text| serde_json::from_str(&text))
+                .transpose()
+                .map_err(|source| DbError::Decode {
+                    what: "drift_kinds of sfsync.status()",
+                    source,
+                })?;
+            Ok((
+                row.get(0),
+                Drift {
+                    found: row.get(1),
+                    kinds,
+                },
+            ))
         })
         .collect()
 }
