@@ -24,7 +24,7 @@ use sfsync_protocol::MappingState;
 
 use super::alert::{Alert, AlertDetails, FailedChange};
 use super::deliver::Outbox;
-use crate::db::monitoring::{self, Drift, MappingFailures, MappingHealth, ERRORS_PER_MAPPING};
+use crate::db::monitoring::{self, Drift, MappingFailures, MappingHealth, MAX_ERRORS_PER_MAPPING};
 use crate::db::{ClientPool, DbError};
 use crate::runtime::RunContext;
 use crate::salesforce::ReserveReached;
@@ -33,6 +33,11 @@ use crate::salesforce::ReserveReached;
 pub const WATCH_INTERVAL: Duration = Duration::from_secs(5);
 /// At most one `changes_failed` alert per mapping in this time.
 pub const FAILURE_ALERT_INTERVAL: Duration = Duration::from_secs(60);
+/// A `changes_failed` alert quotes at most this many errors.
+pub const ERRORS_QUOTED: usize = 3;
+/// Failures are read again from this long before the latest one seen: `processed_at` is the
+/// finishing transaction's start, so a failure committed late carries an earlier time.
+const FAILURE_OVERLAP_MICROS: i64 = 5_000_000;
 
 /// One look at the world.
 #[derive(Debug, Clone)]
@@ -217,7 +222,7 @@ impl Watcher {
         held.first_failed_at = held.first_failed_at.min(first);
         held.last_failed_at = held.last_failed_at.max(last);
         // the oldest ones are quoted: they are where the trouble started
-        let room = (ERRORS_PER_MAPPING as usize).saturating_sub(held.errors.len());
+        let room = ERRORS_QUOTED.saturating_sub(held.errors.len());
         held.errors.extend(errors.take(room));
     }
 
@@ -274,6 +279,7 @@ pub async fn run(context: RunContext, outbox: Outbox, lag_threshold: Duration) {
     let mut reader = Reader {
         pool: ClientPool::new(context.database.clone(), 1),
         cursor: None,
+        seen: HashMap::new(),
         drift: HashMap::new(),
         failing: Failing::default(),
     };
@@ -307,8 +313,11 @@ struct Failing {
 /// The I/O side of the watcher: what it read last and where the next failures read starts.
 struct Reader {
     pool: Arc<ClientPool>,
-    /// Where the next `_failures_since` starts (the database's clock, microseconds).
+    /// The latest failure time read (the database's clock, microseconds); the next
+    /// `_failures_since` starts a little before it.
     cursor: Option<i64>,
+    /// Change ids already counted, with the latest failure time of the read that listed them.
+    seen: HashMap<i64, i64>,
     /// The drift last read per mapping, with the `last_reconciled_at` it belongs to.
     drift: HashMap<String, (Option<i64>, Drift)>,
     failing: Failing,
@@ -386,21 +395,65 @@ impl Reader {
         Ok(mappings)
     }
 
+    /// The failures not seen before: read from a little before the cursor, without the change ids
+    /// already counted.
     async fn failures(&mut self) -> Result<Vec<MappingFailures>, DbError> {
         let client = self.pool.get().await?;
-        let since = match self.cursor {
-            Some(since) => since,
+        let cursor = match self.cursor {
+            Some(cursor) => cursor,
             None => {
                 let now = monitoring::database_now(&client).await?;
                 self.cursor = Some(now);
                 now
             }
         };
-        let failures = monitoring::failures_since(&client, since).await?;
-        if let Some(latest) = failures.iter().map(|failed| failed.last_failed_at).max() {
-            self.cursor = Some(latest.max(since));
+        let since = cursor - FAILURE_OVERLAP_MICROS;
+        let read = monitoring::failures_since(&client, since, MAX_ERRORS_PER_MAPPING).await?;
+        let latest = read
+            .iter()
+            .map(|failed| failed.last_failed_at)
+            .max()
+            .unwrap_or(cursor)
+            .max(cursor);
+        let mut fresh = Vec::new();
+        for mut failures in read {
+            let listed = failures.errors.len();
+            let complete = i64::try_from(listed).unwrap_or(i64::MAX) >= failures.failed;
+            failures.errors.retain(|error| {
+                error
+                    .get("change_id")
+                    .and_then(serde_json::Value::as_i64)
+                    .is_none_or(|id| !self.seen.contains_key(&id))
+            });
+            let count = if complete {
+                i64::try_from(failures.errors.len()).unwrap_or(i64::MAX)
+            } else {
+                // more than are listed: count those after the cursor instead (a storm; the few
+                // committed late in it are not worth an exact count)
+                let after_cursor =
+                    monitoring::failures_since(&client, cursor, 0).await?;
+                after_cursor
+                    .iter()
+                    .find(|later| later.object_name == failures.object_name)
+                    .map(|later| later.failed)
+                    .unwrap_or(0)
+                    .max(i64::try_from(failures.errors.len()).unwrap_or(0))
+            };
+            for error in &failures.errors {
+                if let Some(id) = error.get("change_id").and_then(serde_json::Value::as_i64) {
+                    self.seen.insert(id, failures.last_failed_at);
+                }
+            }
+            if count > 0 {
+                failures.failed = count;
+                fresh.push(failures);
+            }
         }
-        Ok(failures)
+        self.cursor = Some(latest);
+        // an id older than the next read's start is never listed again
+        let next_since = latest - FAILURE_OVERLAP_MICROS;
+        self.seen.retain(|_, last_failed_at| *last_failed_at >= next_since);
+        Ok(fresh)
     }
 }
 

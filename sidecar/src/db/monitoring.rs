@@ -13,8 +13,8 @@ use tokio_postgres::Client;
 
 use super::DbError;
 
-/// How many errors `_failures_since` returns per mapping: an alert quotes at most this many.
-pub const ERRORS_PER_MAPPING: i32 = 3;
+/// The most errors `_failures_since` lists per mapping.
+pub const MAX_ERRORS_PER_MAPPING: i32 = 100;
 
 /// One mapping's health.
 #[derive(Debug, Clone, PartialEq)]
@@ -134,8 +134,13 @@ pub async fn drift(client: &Client) -> Result<HashMap<String, Drift>, DbError> {
         .collect()
 }
 
-/// Changes that became FAILED strictly after `since` (microseconds since the epoch), per mapping.
-pub async fn failures_since(client: &Client, since: i64) -> Result<Vec<MappingFailures>, DbError> {
+/// Changes that became FAILED strictly after `since` (microseconds since the epoch), per mapping,
+/// with the first `per_mapping` of them listed.
+pub async fn failures_since(
+    client: &Client,
+    since: i64,
+    per_mapping: i32,
+) -> Result<Vec<MappingFailures>, DbError> {
     let rows = client
         .query(
             "SELECT object_name, failed,
@@ -144,7 +149,7 @@ pub async fn failures_since(client: &Client, since: i64) -> Result<Vec<MappingFa
                     errors::text
                FROM sfsync._failures_since('epoch'::timestamptz + $1::bigint * interval '1 microsecond', $2)
               ORDER BY object_name",
-            &[&since, &ERRORS_PER_MAPPING],
+            &[&since, &per_mapping],
         )
         .await
         .map_err(query_error("reading sfsync._failures_since()"))?;
