@@ -399,15 +399,15 @@ impl Reader {
     /// already counted.
     async fn failures(&mut self) -> Result<Vec<MappingFailures>, DbError> {
         let client = self.pool.get().await?;
-        let cursor = match self.cursor {
-            Some(cursor) => cursor,
+        let (cursor, since) = match self.cursor {
+            Some(cursor) => (cursor, cursor - FAILURE_OVERLAP_MICROS),
+            // the first read: from now, no overlap (earlier failures were not ours to announce)
             None => {
                 let now = monitoring::database_now(&client).await?;
                 self.cursor = Some(now);
-                now
+                (now, now)
             }
         };
-        let since = cursor - FAILURE_OVERLAP_MICROS;
         let read = monitoring::failures_since(&client, since, MAX_ERRORS_PER_MAPPING).await?;
         let latest = read
             .iter()
@@ -430,8 +430,7 @@ impl Reader {
             } else {
                 // more than are listed: count those after the cursor instead (a storm; the few
                 // committed late in it are not worth an exact count)
-                let after_cursor =
-                    monitoring::failures_since(&client, cursor, 0).await?;
+                let after_cursor = monitoring::failures_since(&client, cursor, 0).await?;
                 after_cursor
                     .iter()
                     .find(|later| later.object_name == failures.object_name)
@@ -452,7 +451,8 @@ impl Reader {
         self.cursor = Some(latest);
         // an id older than the next read's start is never listed again
         let next_since = latest - FAILURE_OVERLAP_MICROS;
-        self.seen.retain(|_, last_failed_at| *last_failed_at >= next_since);
+        self.seen
+            .retain(|_, last_failed_at| *last_failed_at >= next_since);
         Ok(fresh)
     }
 }
