@@ -5,6 +5,7 @@ pub mod auth;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod dashboard;
 pub mod db;
 pub mod housekeeping;
 pub mod http;

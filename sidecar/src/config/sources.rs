@@ -59,6 +59,10 @@ pub const SAFETY_POLL_SECONDS: KeySpec = key("SFSYNC_SAFETY_POLL_SECONDS", "safe
 pub const DESCRIBE_SECONDS: KeySpec = key("SFSYNC_DESCRIBE_SECONDS", "describe_seconds");
 pub const WRITE_LEASE_SECONDS: KeySpec = key("SFSYNC_WRITE_LEASE_SECONDS", "write_lease_seconds");
 pub const LIMIT_PROBE_SECONDS: KeySpec = key("SFSYNC_LIMIT_PROBE_SECONDS", "limit_probe_seconds");
+pub const DASHBOARD_TOKEN: KeySpec = secret("SFSYNC_DASHBOARD_TOKEN", "dashboard_token");
+pub const DASHBOARD_TOKEN_FILE: KeySpec = key("SFSYNC_DASHBOARD_TOKEN_FILE", "dashboard_token_file");
+pub const DASHBOARD_DATABASE_URL: KeySpec =
+    secret("SFSYNC_DASHBOARD_DATABASE_URL", "dashboard_database_url");
 
 /// Every key the sidecar understands; anything else in the file is a typo and refused.
 pub const ALL_KEYS: &[KeySpec] = &[
@@ -89,6 +93,9 @@ pub const ALL_KEYS: &[KeySpec] = &[
     DESCRIBE_SECONDS,
     WRITE_LEASE_SECONDS,
     LIMIT_PROBE_SECONDS,
+    DASHBOARD_TOKEN,
+    DASHBOARD_TOKEN_FILE,
+    DASHBOARD_DATABASE_URL,
 ];
 
 /// Where a value was found, so error messages can point at the right place.
