@@ -71,8 +71,20 @@ GRANT EXECUTE ON FUNCTION
     sfsync._set_dependencies(bigint, jsonb),
     sfsync._changed_rows(bigint, timestamptz, integer),
     sfsync._refresh_fields(bigint, jsonb),
-    sfsync._count_formula_calls(bigint, bigint, bigint)
+    sfsync._count_formula_calls(bigint, bigint, bigint),
+    sfsync._failures_since(timestamptz, integer),
+    sfsync._failed_changes(text, text, integer),
+    sfsync._recent_conflicts(text, integer),
+    sfsync._write_history(timestamptz)
     TO sfsync_agent;
+
+-- Monitoring (sql/monitoring.sql): administrators read the same summaries as the sidecar's dashboard.
+GRANT EXECUTE ON FUNCTION
+    sfsync._failures_since(timestamptz, integer),
+    sfsync._failed_changes(text, text, integer),
+    sfsync._recent_conflicts(text, integer),
+    sfsync._write_history(timestamptz)
+    TO sfsync_admin;
 
 -- Only superusers and the sidecar may switch capture off for their own writes.
 GRANT SET ON PARAMETER sfsync.origin TO sfsync_agent;

@@ -67,6 +67,11 @@ extension_sql_file!(
     requires = ["formulas"]
 );
 extension_sql_file!("../sql/heroku.sql", name = "heroku", requires = ["status"]);
+extension_sql_file!(
+    "../sql/monitoring.sql",
+    name = "monitoring",
+    requires = ["heroku"]
+);
 extension_sql_file!("../sql/grants.sql", name = "grants", finalize);
 
 // `#[pg_test]`s need a running Postgres: they run through `cargo pgrx test` (which enables the
