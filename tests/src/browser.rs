@@ -1,11 +1,10 @@
-//! A real headless Chromium driven over WebDriver: `chromedriver` started on a free port in its own
-//! process group (so Chromium goes with it), a fresh profile directory, and a fantoccini session.
+//! A real headless Chromium driven over WebDriver: `chromedriver` started on a free port, a fresh
+//! profile directory, and a fantoccini session.
 //! Screenshots go to `target/screenshots/<name>.png`.
 
 use crate::free_port;
 use fantoccini::{Client, ClientBuilder};
 use serde_json::{json, Map};
-use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -30,7 +29,6 @@ impl Browser {
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
-            .process_group(0)
             .spawn()
             .unwrap_or_else(|e| {
                 panic!("cannot start {driver_binary} (`make setup` installs chromium-driver): {e}")
@@ -99,6 +97,62 @@ impl Browser {
         }
     }
 
+    /// Waits (up to `timeout`) for an element matching `css`: a click that submits a form returns
+    /// before the next page is there.
+    pub async fn wait_for(&self, css: &str, timeout: Duration) -> fantoccini::elements::Element {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(element) = self.client.find(fantoccini::Locator::Css(css)).await {
+                return element;
+            }
+            if Instant::now() > deadline {
+                panic!("no {css} within {timeout:?}:\n{}", self.source().await);
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Waits until the text of `css` satisfies `check`; returns it.
+    pub async fn wait_text(
+        &self,
+        css: &str,
+        timeout: Duration,
+        check: impl Fn(&str) -> bool,
+    ) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(element) = self.client.find(fantoccini::Locator::Css(css)).await {
+                if let Ok(text) = element.text().await {
+                    if check(&text) {
+                        return text;
+                    }
+                }
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "{css} never had the expected text within {timeout:?}:\n{}",
+                    self.source().await
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Waits until the address ends with `suffix`.
+    pub async fn wait_url(&self, suffix: &str, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let url = self.url().await;
+            if url.ends_with(suffix) {
+                return;
+            }
+            if Instant::now() > deadline {
+                panic!("the address stayed {url}, never …{suffix}");
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
     /// Clicks the element matching a CSS selector.
     pub async fn click(&self, css: &str) {
         self.find(css)
@@ -115,11 +169,21 @@ impl Browser {
 
     /// The current address.
     pub async fn url(&self) -> String {
-        self.client.current_url().await.expect("current url").to_string()
+        self.client
+            .current_url()
+            .await
+            .expect("current url")
+            .to_string()
     }
 
     /// Reopens `url` until its source satisfies `check`, for up to `timeout`.
-    pub async fn until_page(&self, url: &str, timeout: Duration, what: &str, check: impl Fn(&str) -> bool) -> String {
+    pub async fn until_page(
+        &self,
+        url: &str,
+        timeout: Duration,
+        what: &str,
+        check: impl Fn(&str) -> bool,
+    ) -> String {
         let deadline = Instant::now() + timeout;
         loop {
             self.goto(url).await;
@@ -155,11 +219,8 @@ impl Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        // the whole group: chromedriver and the Chromium it started
-        let _ = Command::new("kill")
-            .arg("-KILL")
-            .arg(format!("-{}", self.driver.id()))
-            .status();
+        // Chromium quits with the session (`close`); chromedriver is ours to stop
+        let _ = self.driver.kill();
         let _ = self.driver.wait();
         let _ = std::fs::remove_dir_all(&self.profile);
     }
@@ -167,5 +228,10 @@ impl Drop for Browser {
 
 /// A cookie header value from a `Set-Cookie` (`name=value`), for plain HTTP requests.
 pub fn cookie_pair(set_cookie: &str) -> String {
-    set_cookie.split(';').next().unwrap_or_default().trim().to_string()
+    set_cookie
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_string()
 }

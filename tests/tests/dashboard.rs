@@ -69,7 +69,11 @@ impl Dashboard {
                 page.contains("Mappings of schema")
             })
             .await;
-        assert_eq!(browser.url().await, self.url("/"), "the token left the address");
+        assert_eq!(
+            browser.url().await,
+            self.url("/"),
+            "the token left the address"
+        );
         browser
     }
 
@@ -168,7 +172,10 @@ async fn the_token_opens_a_session_and_the_overview_shows_a_load_in_progress() {
     assert_eq!(right.headers()["location"], "/");
     let cookie = right.headers()["set-cookie"].to_str().unwrap().to_string();
     assert!(cookie.starts_with("sfsync_session="), "{cookie}");
-    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
     assert!(!cookie.contains(&dashboard.token));
 
     world
@@ -177,9 +184,12 @@ async fn the_token_opens_a_session_and_the_overview_shows_a_load_in_progress() {
     let browser = dashboard.browser().await;
     let overview = dashboard.url("/");
     let page = browser
-        .until_page(&overview, WAIT, "Account LOADING with a progress bar", |page| {
-            page.contains(r#"data-object="Account""#) && page.contains(r#"max="5000""#)
-        })
+        .until_page(
+            &overview,
+            WAIT,
+            "Account LOADING with a progress bar",
+            |page| page.contains(r#"data-object="Account""#) && page.contains(r#"max="5000""#),
+        )
         .await;
     assert!(page.contains("LOADING"), "{page}");
     let progress = browser.find(r#"tr[data-object="Account"] progress"#).await;
@@ -193,9 +203,15 @@ async fn the_token_opens_a_session_and_the_overview_shows_a_load_in_progress() {
     assert!((1..5000).contains(&done), "loaded {done} of 5000");
     assert!(page.contains(r#"<meta http-equiv="refresh""#));
     for chart in ["chart-written", "chart-latency", "chart-read", "chart-api"] {
-        assert!(page.contains(&format!(r#"id="{chart}""#)), "{chart}: {page}");
+        assert!(
+            page.contains(&format!(r#"id="{chart}""#)),
+            "{chart}: {page}"
+        );
     }
-    assert!(!page.contains(&dashboard.token), "the token is never on a page");
+    assert!(
+        !page.contains(&dashboard.token),
+        "the token is never on a page"
+    );
     browser.screenshot("dashboard_overview_loading").await;
 
     // the load finishes once Salesforce is fast again: the row shows the records, no bar
@@ -262,18 +278,28 @@ async fn a_refused_contact_is_fixed_retried_from_the_errors_page_and_pause_holds
     assert!(text.contains("REQUIRED_FIELD_MISSING"), "{text}");
     assert!(text.contains("Contact"), "{text}");
     assert!(text.contains(&row_id.to_string()), "{text}");
-    assert!(text.contains("LastName"), "the fields Salesforce named: {text}");
+    assert!(
+        text.contains("LastName"),
+        "the fields Salesforce named: {text}"
+    );
     browser.screenshot("dashboard_errors").await;
 
     world
         .sql
-        .batch_execute("UPDATE salesforce.contact SET lastname = 'Lovelace' WHERE email = 'ada@example.com'")
+        .batch_execute(
+            "UPDATE salesforce.contact SET lastname = 'Lovelace' WHERE email = 'ada@example.com'",
+        )
         .await
         .expect("fix the row");
     browser
         .click(&format!(r#"tr[data-change="{change_id}"] button.retry"#))
         .await;
-    let notice = browser.text("#notice").await;
+    let notice = browser
+        .wait_for("#notice", WAIT)
+        .await
+        .text()
+        .await
+        .expect("notice");
     assert!(notice.contains("1 change(s) queued again"), "{notice}");
     world.drained("the retried contact to be written").await;
     let sent = world
@@ -282,27 +308,30 @@ async fn a_refused_contact_is_fixed_retried_from_the_errors_page_and_pause_holds
         .await;
     assert_eq!(sent.len(), 1, "{sent:?}");
     assert_eq!(sent[0]["LastName"], "Lovelace");
-    browser
-        .goto(&dashboard.url("/errors?object=Contact"))
-        .await;
+    browser.goto(&dashboard.url("/errors?object=Contact")).await;
     browser.find("#no-failures").await;
 
     // the mapping's page: fields, options; Reload asks first
     let mapping = dashboard.url("/mappings/salesforce/Contact");
     browser.goto(&mapping).await;
     let fields = browser.text("#fields").await;
-    assert!(fields.contains("LastName") && fields.contains("Email"), "{fields}");
+    assert!(
+        fields.contains("LastName") && fields.contains("Email"),
+        "{fields}"
+    );
     browser.click("button.reload").await;
+    browser.wait_for("#confirm-reload", WAIT).await;
     let confirm = browser.text("main").await;
     assert!(confirm.contains("Reload Contact?"), "{confirm}");
-    browser.find("#confirm-reload").await;
     assert_eq!(dashboard.status_state("Contact").await, "SYNCED");
 
     // Pause: the state says so and a change made meanwhile stays queued
     browser.goto(&mapping).await;
     browser.click("button.pause").await;
+    browser
+        .wait_text("#state", WAIT, |state| state == "PAUSED")
+        .await;
     assert_eq!(dashboard.status_state("Contact").await, "PAUSED");
-    assert_eq!(browser.text("#state").await, "PAUSED");
     world
         .sql
         .batch_execute("INSERT INTO salesforce.contact (firstname, lastname, email) VALUES ('Grace', 'Hopper', 'grace@example.com')")
@@ -318,8 +347,13 @@ async fn a_refused_contact_is_fixed_retried_from_the_errors_page_and_pause_holds
         .is_empty());
     browser.screenshot("dashboard_mapping_paused").await;
     browser.click("button.resume").await;
+    browser
+        .wait_text("#state", WAIT, |state| state != "PAUSED")
+        .await;
     assert_ne!(dashboard.status_state("Contact").await, "PAUSED");
-    world.drained("the change made while paused to be written").await;
+    world
+        .drained("the change made while paused to be written")
+        .await;
     let sent = world
         .emulator
         .query("SELECT Id, LastName FROM Contact WHERE Email = 'grace@example.com'")
@@ -343,7 +377,10 @@ async fn a_mapping_created_in_the_editor_syncs_and_posts_without_the_csrf_token_
 
     browser.goto(&dashboard.url("/new")).await;
     let source = browser.source().await;
-    assert!(source.contains(r#"<option value="Account">"#), "describeGlobal suggestions: {source}");
+    assert!(
+        source.contains(r#"<option value="Account">"#),
+        "describeGlobal suggestions: {source}"
+    );
     browser
         .find(r#"#choose-object input[name="object"]"#)
         .await
@@ -351,8 +388,10 @@ async fn a_mapping_created_in_the_editor_syncs_and_posts_without_the_csrf_token_
         .await
         .expect("type the object");
     browser.click("#choose-object button").await;
-    assert!(browser.url().await.ends_with("/new?object=Account"));
-    let name = browser.find(r#"input[name="fields"][value="Name"]"#).await;
+    browser.wait_url("/new?object=Account", WAIT).await;
+    browser
+        .wait_for(r#"input[name="fields"][value="Name"]"#, WAIT)
+        .await;
     let label = browser.text(r#"#create-mapping fieldset.fields"#).await;
     assert!(label.contains("Industry"), "{label}");
     // the filter and poll interval typed, no field ticked: create_mapping refuses, the form keeps them
@@ -369,7 +408,12 @@ async fn a_mapping_created_in_the_editor_syncs_and_posts_without_the_csrf_token_
         .await
         .expect("poll seconds");
     browser.click("#create").await;
-    let error = browser.text("#form-error").await;
+    let error = browser
+        .wait_for("#form-error", WAIT)
+        .await
+        .text()
+        .await
+        .expect("error");
     assert!(error.contains("at least one Salesforce field"), "{error}");
     let filter = browser
         .find(r#"input[name="filter"]"#)
@@ -379,29 +423,30 @@ async fn a_mapping_created_in_the_editor_syncs_and_posts_without_the_csrf_token_
         .expect("prop")
         .unwrap_or_default();
     assert_eq!(filter, "Name LIKE 'Acme%'");
-    drop(name);
-    browser
-        .click(r#"input[name="fields"][value="Name"]"#)
-        .await;
+    browser.click(r#"input[name="fields"][value="Name"]"#).await;
     browser
         .click(r#"input[name="fields"][value="Industry"]"#)
         .await;
     browser.screenshot("dashboard_new_mapping").await;
     browser.click("#create").await;
-    assert!(
-        browser.url().await.ends_with("/mappings/salesforce/Account"),
-        "{}",
-        browser.url().await
-    );
+    browser.wait_url("/mappings/salesforce/Account", WAIT).await;
     assert!(browser.text("#notice").await.contains("created"));
 
     world.wait_state("Account", "SYNCED").await;
-    assert_eq!(world.count("salesforce.account", "true").await, 2, "the filter applies");
+    assert_eq!(
+        world.count("salesforce.account", "true").await,
+        2,
+        "the filter applies"
+    );
     world
         .create("Account", json!([{"Name": "Acme 3", "Industry": "Retail"}]))
         .await;
     world
-        .wait_count("salesforce.account", "name = 'Acme 3' AND industry = 'Retail'", 1)
+        .wait_count(
+            "salesforce.account",
+            "name = 'Acme 3' AND industry = 'Retail'",
+            1,
+        )
         .await;
 
     // a POST with the cookie but without (or with a wrong) CSRF token is refused and changes nothing

@@ -60,7 +60,8 @@ pub const DESCRIBE_SECONDS: KeySpec = key("SFSYNC_DESCRIBE_SECONDS", "describe_s
 pub const WRITE_LEASE_SECONDS: KeySpec = key("SFSYNC_WRITE_LEASE_SECONDS", "write_lease_seconds");
 pub const LIMIT_PROBE_SECONDS: KeySpec = key("SFSYNC_LIMIT_PROBE_SECONDS", "limit_probe_seconds");
 pub const DASHBOARD_TOKEN: KeySpec = secret("SFSYNC_DASHBOARD_TOKEN", "dashboard_token");
-pub const DASHBOARD_TOKEN_FILE: KeySpec = key("SFSYNC_DASHBOARD_TOKEN_FILE", "dashboard_token_file");
+pub const DASHBOARD_TOKEN_FILE: KeySpec =
+    key("SFSYNC_DASHBOARD_TOKEN_FILE", "dashboard_token_file");
 pub const DASHBOARD_DATABASE_URL: KeySpec =
     secret("SFSYNC_DASHBOARD_DATABASE_URL", "dashboard_database_url");
 

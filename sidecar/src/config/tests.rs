@@ -366,7 +366,10 @@ fn bad_dashboard_settings_are_refused_without_showing_the_token() {
     .expect_err("too short");
     let message = short.to_string();
     assert!(message.contains("at least 16 characters"), "{message}");
-    assert!(!message.contains("short\n") && !message.contains("=short"), "{message}");
+    assert!(
+        !message.contains("short\n") && !message.contains("=short"),
+        "{message}"
+    );
 
     let no_listen = load(
         None,
@@ -389,6 +392,9 @@ fn bad_dashboard_settings_are_refused_without_showing_the_token() {
     )
     .expect_err("an admin URL without a token")
     .to_string();
-    assert!(admin_alone.contains("SFSYNC_DASHBOARD_TOKEN"), "{admin_alone}");
+    assert!(
+        admin_alone.contains("SFSYNC_DASHBOARD_TOKEN"),
+        "{admin_alone}"
+    );
     assert!(!admin_alone.contains("hunter2"), "{admin_alone}");
 }

@@ -101,9 +101,8 @@ impl Sessions {
 
 /// Whether a submitted CSRF token is the session's.
 pub fn csrf_matches(session: &Session, submitted: Option<&str>) -> bool {
-    submitted.is_some_and(|submitted| {
-        constant_time_equal(&digest(submitted), &digest(&session.csrf))
-    })
+    submitted
+        .is_some_and(|submitted| constant_time_equal(&digest(submitted), &digest(&session.csrf)))
 }
 
 /// The `Set-Cookie` value of a new session: never readable by scripts, never sent by other sites.
@@ -197,6 +196,9 @@ mod tests {
     #[test]
     fn the_cookie_is_http_only_and_same_site_strict() {
         let header = session_cookie_header("abc");
-        assert_eq!(header, "sfsync_session=abc; HttpOnly; SameSite=Strict; Path=/");
+        assert_eq!(
+            header,
+            "sfsync_session=abc; HttpOnly; SameSite=Strict; Path=/"
+        );
     }
 }

@@ -22,9 +22,7 @@ pub fn bars(title: &str, id: &str, values: &[f64], failed: Option<&[f64]>) -> St
     let totals: Vec<f64> = values
         .iter()
         .enumerate()
-        .map(|(index, value)| {
-            value + failed.and_then(|f| f.get(index)).copied().unwrap_or(0.0)
-        })
+        .map(|(index, value)| value + failed.and_then(|f| f.get(index)).copied().unwrap_or(0.0))
         .collect();
     let max = nice_max(totals.iter().copied().fold(0.0, f64::max));
     let slot = plot_width() / values.len().max(1) as f64;
@@ -74,11 +72,7 @@ pub fn lines(title: &str, id: &str, series: &[Line<'_>], unit: &str) -> String {
                 Some(value) => {
                     let x = LEFT + step * index as f64;
                     let y = baseline() - scale(*value, max);
-                    let _ = write!(
-                        path,
-                        "{}{x:.1},{y:.1} ",
-                        if pen_down { "L" } else { "M" }
-                    );
+                    let _ = write!(path, "{}{x:.1},{y:.1} ", if pen_down { "L" } else { "M" });
                     pen_down = true;
                 }
                 None => pen_down = false,
@@ -208,7 +202,12 @@ mod tests {
 
     #[test]
     fn bars_draw_one_rect_per_minute_and_the_tallest_fills_the_plot() {
-        let svg = bars("Written", "written", &[0.0, 5.0, 10.0], Some(&[0.0, 0.0, 0.0]));
+        let svg = bars(
+            "Written",
+            "written",
+            &[0.0, 5.0, 10.0],
+            Some(&[0.0, 0.0, 0.0]),
+        );
         assert_eq!(svg.matches("<rect class=\"bar\"").count(), 3);
         assert!(!svg.contains("bar failed"));
         let full = format!("height=\"{:.1}\"", baseline() - TOP);

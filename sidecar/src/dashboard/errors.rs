@@ -99,7 +99,13 @@ fn failure_table(
         let _ = write!(
             html,
             r#"<p id="bulk-actions">{}{}</p>"#,
-            action_form("/errors/retry", csrf, &fields, "Retry all shown", "retry-all"),
+            action_form(
+                "/errors/retry",
+                csrf,
+                &fields,
+                "Retry all shown",
+                "retry-all"
+            ),
             action_form(
                 "/errors/ignore",
                 csrf,
@@ -112,10 +118,7 @@ fn failure_table(
     html.push_str(r#"<div class="scroll"><table id="failures"><thead><tr><th>Object</th><th>Salesforce id</th><th>Row id</th><th>Action</th><th>Code</th><th>Message</th><th>Fields</th><th>When</th><th>Attempts</th><th></th></tr></thead><tbody>"#);
     for failure in failures {
         let actions = if state.admin.is_some() {
-            let fields = format!(
-                "{view}{}",
-                hidden("ids", &failure.change_id.to_string())
-            );
+            let fields = format!("{view}{}", hidden("ids", &failure.change_id.to_string()));
             format!(
                 "{}{}",
                 action_form("/errors/retry", csrf, &fields, "Retry", "retry"),
@@ -147,7 +150,12 @@ fn failure_table(
     html
 }
 
-pub async fn act(state: &DashboardState, visitor: &Visitor, form: &Form, action: Action) -> Response {
+pub async fn act(
+    state: &DashboardState,
+    visitor: &Visitor,
+    form: &Form,
+    action: Action,
+) -> Response {
     let back = view_location(form.text("object").as_deref(), form.text("code").as_deref());
     let ids: Result<Vec<i64>, _> = form.all("ids").iter().map(|id| id.trim().parse()).collect();
     let ids = match ids {

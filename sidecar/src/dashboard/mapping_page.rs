@@ -148,7 +148,13 @@ fn buttons(state: &DashboardState, visitor: &Visitor, detail: &MappingDetail) ->
         r#"<p id="actions">{}{}{}</p>"#,
         action_form(&format!("{base}/pause"), csrf, "", "Pause", "pause"),
         action_form(&format!("{base}/resume"), csrf, "", "Resume", "resume"),
-        action_form(&format!("{base}/reload"), csrf, "", "Reload", "reload danger"),
+        action_form(
+            &format!("{base}/reload"),
+            csrf,
+            "",
+            "Reload",
+            "reload danger"
+        ),
     )
 }
 
@@ -181,9 +187,8 @@ fn fields_table(detail: &MappingDetail) -> String {
 }
 
 fn options_table(detail: &MappingDetail) -> String {
-    let mut html = String::from(
-        r#"<h2>Options</h2><div class="scroll"><table id="options"><tbody>"#,
-    );
+    let mut html =
+        String::from(r#"<h2>Options</h2><div class="scroll"><table id="options"><tbody>"#);
     for (name, value) in &detail.options {
         let _ = write!(
             html,

@@ -139,7 +139,10 @@ impl DashboardState {
     /// The visitor, or the answer to give instead: a redirect setting the cookie when the URL
     /// carries the right token, 401 with the token form otherwise.
     fn visitor(&self, headers: &HeaderMap, uri: &Uri) -> Result<Visitor, Response> {
-        if let Some(token) = uri.query().and_then(|query| form_value(query.as_bytes(), "token")) {
+        if let Some(token) = uri
+            .query()
+            .and_then(|query| form_value(query.as_bytes(), "token"))
+        {
             return Err(self.login_with(&token));
         }
         match self.sessions.find(headers) {
@@ -293,7 +296,11 @@ fn redirect_with_notice(
     notice: String,
 ) -> Response {
     state.sessions.set_notice(&visitor.id, notice);
-    (StatusCode::SEE_OTHER, [(header::LOCATION, location.to_string())]).into_response()
+    (
+        StatusCode::SEE_OTHER,
+        [(header::LOCATION, location.to_string())],
+    )
+        .into_response()
 }
 
 fn admin_outcome<T>(result: Result<T, AdminError>, done: impl FnOnce(T) -> String) -> String {

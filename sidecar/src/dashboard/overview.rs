@@ -26,9 +26,8 @@ pub async fn render(state: &DashboardState, visitor: &Visitor) -> Response {
         state.read_only_banner()
     );
     match queries::mappings(&client, &state.schema).await {
-        Ok(mappings) if mappings.is_empty() => body.push_str(
-            r#"<p id="no-mappings">No mapping yet. <a href="/new">Create one</a>.</p>"#,
-        ),
+        Ok(mappings) if mappings.is_empty() => body
+            .push_str(r#"<p id="no-mappings">No mapping yet. <a href="/new">Create one</a>.</p>"#),
         Ok(mappings) => body.push_str(&mapping_table(&state.schema, &mappings)),
         Err(error) => {
             let _ = write!(
