@@ -73,7 +73,7 @@ pub async fn render(
 ) -> Response {
     let backend = match state.backend() {
         Ok(backend) => backend,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let mut body = format!("<h1>New mapping</h1>{}", state.read_only_banner());
     if let Some(entered) = entered.filter(|entered| !entered.error.is_empty()) {

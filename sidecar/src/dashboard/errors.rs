@@ -41,7 +41,7 @@ pub async fn render(state: &DashboardState, visitor: &Visitor, filters: &Form) -
     let code = filters.text("code");
     let client = match state.reader().await {
         Ok(client) => client,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let mut body = format!(
         r#"<h1>Failed changes</h1>{}<form method="get" action="/errors" id="filters"><label>Object <input type="text" name="object" value="{}"></label><label>Code <input type="text" name="code" value="{}"></label><button type="submit">Filter</button> <a href="/errors">All</a></form>"#,

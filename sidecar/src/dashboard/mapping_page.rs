@@ -25,7 +25,7 @@ fn location(state: &DashboardState, object: &str) -> String {
 pub async fn render(state: &DashboardState, visitor: &Visitor, object: &str) -> Response {
     let client = match state.reader().await {
         Ok(client) => client,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let detail = match queries::mapping_detail(&client, &state.schema, object).await {
         Ok(Some(detail)) => detail,

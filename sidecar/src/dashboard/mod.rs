@@ -129,6 +129,10 @@ impl Dashboard {
 
 type AppState = State<Arc<DashboardState>>;
 
+/// The answer given instead of the page (a login form, a refusal, "starting"), boxed: it is large
+/// and only the unusual path carries it.
+type Instead = Box<Response>;
+
 /// A logged-in request: the session id and the session.
 struct Visitor {
     id: String,
@@ -138,30 +142,30 @@ struct Visitor {
 impl DashboardState {
     /// The visitor, or the answer to give instead: a redirect setting the cookie when the URL
     /// carries the right token, 401 with the token form otherwise.
-    fn visitor(&self, headers: &HeaderMap, uri: &Uri) -> Result<Visitor, Response> {
+    fn visitor(&self, headers: &HeaderMap, uri: &Uri) -> Result<Visitor, Instead> {
         if let Some(token) = uri
             .query()
             .and_then(|query| form_value(query.as_bytes(), "token"))
         {
-            return Err(self.login_with(&token));
+            return Err(Box::new(self.login_with(&token)));
         }
         match self.sessions.find(headers) {
             Some((id, session)) => Ok(Visitor { id, session }),
-            None => Err(login_page(StatusCode::UNAUTHORIZED, None)),
+            None => Err(Box::new(login_page(StatusCode::UNAUTHORIZED, None))),
         }
     }
 
     /// As [`DashboardState::visitor`] for a POST: the form must carry the session's CSRF token.
-    fn poster(&self, headers: &HeaderMap, form: &Form) -> Result<Visitor, Response> {
+    fn poster(&self, headers: &HeaderMap, form: &Form) -> Result<Visitor, Instead> {
         let Some((id, session)) = self.sessions.find(headers) else {
-            return Err(login_page(StatusCode::UNAUTHORIZED, None));
+            return Err(Box::new(login_page(StatusCode::UNAUTHORIZED, None)));
         };
         if !auth::csrf_matches(&session, form.get("csrf")) {
-            return Err(message_page(
+            return Err(Box::new(message_page(
                 StatusCode::FORBIDDEN,
                 "Refused",
                 "This form carried no valid CSRF token (it did not come from this dashboard session). Open the page again and retry.",
-            ));
+            )));
         }
         Ok(Visitor { id, session })
     }
@@ -182,25 +186,25 @@ impl DashboardState {
             .into_response()
     }
 
-    fn backend(&self) -> Result<&Backend, Response> {
+    fn backend(&self) -> Result<&Backend, Instead> {
         self.backend.get().ok_or_else(|| {
-            message_page(
+            Box::new(message_page(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Starting",
                 "The sidecar is still starting (waiting for the database and Salesforce); this page works once it runs.",
-            )
+            ))
         })
     }
 
     /// A connection of the sidecar's own role, bound to its schema.
-    async fn reader(&self) -> Result<Client, Response> {
+    async fn reader(&self) -> Result<Client, Instead> {
         let backend = self.backend()?;
         backend.database.connect().await.map_err(|error| {
-            message_page(
+            Box::new(message_page(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Database unavailable",
                 &crate::error_chain(&error),
-            )
+            ))
         })
     }
 
@@ -332,7 +336,7 @@ async fn login(State(state): AppState, body: Bytes) -> Response {
 async fn overview_page(State(state): AppState, headers: HeaderMap, uri: Uri) -> Response {
     let visitor = match state.visitor(&headers, &uri) {
         Ok(visitor) => visitor,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     overview::render(&state, &visitor).await
 }
@@ -345,7 +349,7 @@ async fn mapping_page(
 ) -> Response {
     let visitor = match state.visitor(&headers, &uri) {
         Ok(visitor) => visitor,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     if schema != state.schema {
         return message_page(
@@ -366,7 +370,7 @@ async fn mapping_action(
     let form = Form::parse(&body);
     let visitor = match state.poster(&headers, &form) {
         Ok(visitor) => visitor,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     if schema != state.schema {
         return message_page(
@@ -386,7 +390,7 @@ async fn errors_page(
 ) -> Response {
     let visitor = match state.visitor(&headers, &uri) {
         Ok(visitor) => visitor,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let filters = Form::parse(query.unwrap_or_default().as_bytes());
     errors::render(&state, &visitor, &filters).await
@@ -409,7 +413,7 @@ async fn errors_act(
     let form = Form::parse(&body);
     let visitor = match state.poster(&headers, &form) {
         Ok(visitor) => visitor,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     errors::act(&state, &visitor, &form, action).await
 }
@@ -427,7 +431,7 @@ async fn editor_page(
 ) -> Response {
     let visitor = match state.visitor(&headers, &uri) {
         Ok(visitor) => visitor,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let object = query
         .object
@@ -440,7 +444,7 @@ async fn editor_create(State(state): AppState, headers: HeaderMap, body: Bytes) 
     let form = Form::parse(&body);
     let visitor = match state.poster(&headers, &form) {
         Ok(visitor) => visitor,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     editor::create(&state, &visitor, &form).await
 }

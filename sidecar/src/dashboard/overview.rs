@@ -18,7 +18,7 @@ const REFRESH_SECONDS: u32 = 10;
 pub async fn render(state: &DashboardState, visitor: &Visitor) -> Response {
     let client = match state.reader().await {
         Ok(client) => client,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let mut body = format!(
         r#"<h1>Mappings of schema {}</h1>{}"#,
