@@ -16,7 +16,7 @@ export SFSYNC_TMP PG_CONFIG
 PGRX_VERSION := 0.18.0
 # install scripts of released versions, kept as they shipped (sql/sfsync--X.Y.Z.sql; never edited)
 FROZEN_SQL := $(filter-out $(wildcard sql/sfsync--*--*.sql),$(wildcard sql/sfsync--*.sql))
-APT_PACKAGES := postgresql-15 postgresql-server-dev-15 libclang-dev clang sudo
+APT_PACKAGES := postgresql-15 postgresql-server-dev-15 libclang-dev clang sudo chromium chromium-driver
 IS_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo yes)
 SUDO := $(if $(IS_ROOT),,sudo)
 # cargo pgrx test as root must run Postgres as another user

@@ -5,6 +5,7 @@
 
 pub mod bench;
 pub mod binaries;
+pub mod browser;
 pub mod catalog;
 pub mod cluster;
 pub mod emulator;

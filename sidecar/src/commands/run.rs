@@ -17,6 +17,7 @@ use super::credentials::DatabaseTokenStore;
 use super::CommandError;
 use crate::alerts::{AlertMetrics, Alerts};
 use crate::config::Config;
+use crate::dashboard::Dashboard;
 use crate::db::session::{open_session, SessionBinding};
 use crate::db::{catalog, Database, DbError};
 use crate::error_chain;
@@ -50,10 +51,33 @@ async fn run_in_span(config: Config) -> Result<(), CommandError> {
     let _signals = trigger_on_signals(shutdown.clone()).map_err(CommandError::Signals)?;
     let mut tasks: JoinSet<TaskResult> = JoinSet::new();
 
+    let dashboard = match &config.dashboard {
+        Some(settings) => Some(Dashboard::new(
+            settings,
+            &config.schema,
+            config.salesforce.ca_bundle.as_ref(),
+        )?),
+        None => None,
+    };
     if let Some(address) = config.http_listen {
-        let server = MetricsServer::bind(address, metrics.clone(), health.clone()).await?;
+        let mut server = MetricsServer::bind(address, metrics.clone(), health.clone()).await?;
         let bound = server.local_addr().unwrap_or(address);
         tracing::info!(address = %bound, "serving /metrics and /healthz on http://{bound}");
+        if let Some(dashboard) = &dashboard {
+            server = server.with_routes(dashboard.router());
+            tracing::info!(
+                read_only = !dashboard.has_admin(),
+                "serving the dashboard on http://{bound}/ (open it with ?token=...)"
+            );
+            let sampler = dashboard.sample_history(metrics.registry().clone(), shutdown.signal());
+            tasks.spawn(
+                async move {
+                    sampler.await;
+                    Ok(())
+                }
+                .in_current_span(),
+            );
+        }
         let signal = shutdown.signal();
         tasks.spawn(
             async move { server.serve(signal).await.map_err(CommandError::from) }.in_current_span(),
@@ -84,6 +108,9 @@ async fn run_in_span(config: Config) -> Result<(), CommandError> {
         drain(&mut tasks).await;
         return Ok(());
     };
+    if let Some(dashboard) = &dashboard {
+        dashboard.attach(database.clone(), salesforce.clone());
+    }
     let context = RunContext {
         database,
         salesforce,

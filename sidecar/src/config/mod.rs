@@ -38,6 +38,8 @@ pub struct Config {
     pub tuning: Tuning,
     /// Webhook alerts; None when `SFSYNC_ALERT_WEBHOOK_URL` is not set.
     pub alerts: Option<AlertSettings>,
+    /// The web dashboard on `http_listen`; `None` (the default) serves no page at all.
+    pub dashboard: Option<DashboardSettings>,
 }
 
 /// Where alerts go and when queue lag is worth one.
@@ -50,6 +52,20 @@ pub struct AlertSettings {
 }
 
 pub const DEFAULT_ALERT_LAG_SECONDS: u64 = 900;
+
+/// The shortest dashboard token accepted: a guessable token would open the dashboard to anyone
+/// who can reach the port.
+pub const MIN_DASHBOARD_TOKEN_LENGTH: usize = 16;
+
+/// How the dashboard is reached and what it may do.
+#[derive(Debug, Clone)]
+pub struct DashboardSettings {
+    /// Opening `/?token=<token>` (or the login form) starts a dashboard session.
+    pub token: Secret<String>,
+    /// A login role in `sfsync_admin` for the dashboard's actions; without it the dashboard is
+    /// read-only (the sidecar's own `sfsync_agent` connection never performs an admin action).
+    pub admin_database: Option<DatabaseSettings>,
+}
 
 /// How to reach and log in to the Salesforce org.
 #[derive(Debug, Clone)]
@@ -326,6 +342,7 @@ impl Validator<'_> {
             log_format,
             tuning: self.tuning()?,
             alerts: self.alerts()?,
+            dashboard: self.dashboard(http_listen.is_some())?,
         })
     }
 
@@ -360,6 +377,93 @@ impl Validator<'_> {
         Ok(Some(AlertSettings {
             webhook_url: Secret::new(url),
             lag_threshold,
+        }))
+    }
+
+    /// The dashboard is off unless a token is given (inline or in a file); it is served on
+    /// `SFSYNC_HTTP_LISTEN`, so a token without a listen address is a mistake worth stopping for.
+    fn dashboard(&self, listening: bool) -> Result<Option<DashboardSettings>, ConfigError> {
+        let token = match (
+            self.optional(sources::DASHBOARD_TOKEN),
+            self.optional(sources::DASHBOARD_TOKEN_FILE),
+        ) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::Invalid {
+                    setting: self
+                        .sources
+                        .label(sources::DASHBOARD_TOKEN_FILE)
+                        .to_string(),
+                    reason: format!(
+                        "set either {} or {}, not both",
+                        sources::DASHBOARD_TOKEN.env,
+                        sources::DASHBOARD_TOKEN_FILE.env
+                    ),
+                })
+            }
+            (Some(token), None) => token,
+            (None, Some(path)) => std::fs::read_to_string(&path)
+                .map_err(|error| {
+                    self.invalid(
+                        sources::DASHBOARD_TOKEN_FILE,
+                        &path,
+                        format!("cannot read the file: {error}"),
+                    )
+                })?
+                .trim()
+                .to_string(),
+            (None, None) => {
+                if self.optional(sources::DASHBOARD_DATABASE_URL).is_some() {
+                    return Err(ConfigError::Needs {
+                        setting: self
+                            .sources
+                            .label(sources::DASHBOARD_DATABASE_URL)
+                            .to_string(),
+                        needed: format!(
+                            "{} or {}",
+                            sources::DASHBOARD_TOKEN.env,
+                            sources::DASHBOARD_TOKEN_FILE.env
+                        ),
+                    });
+                }
+                return Ok(None);
+            }
+        };
+        let token_key = if self.optional(sources::DASHBOARD_TOKEN).is_some() {
+            sources::DASHBOARD_TOKEN
+        } else {
+            sources::DASHBOARD_TOKEN_FILE
+        };
+        if token.chars().count() < MIN_DASHBOARD_TOKEN_LENGTH
+            || token.chars().any(char::is_whitespace)
+        {
+            return Err(ConfigError::Invalid {
+                setting: self.sources.label(token_key).to_string(),
+                reason: format!(
+                    "the dashboard token must be at least {MIN_DASHBOARD_TOKEN_LENGTH} characters without spaces (e.g. `openssl rand -hex 32`)"
+                ),
+            });
+        }
+        if !listening {
+            return Err(ConfigError::Needs {
+                setting: self.sources.label(token_key).to_string(),
+                needed: sources::HTTP_LISTEN.env.to_string(),
+            });
+        }
+        let admin_database = match self.optional(sources::DASHBOARD_DATABASE_URL) {
+            Some(url) => Some(DatabaseSettings::parse(&url).map_err(|source| {
+                ConfigError::DatabaseUrl {
+                    key: self
+                        .sources
+                        .label(sources::DASHBOARD_DATABASE_URL)
+                        .to_string(),
+                    source,
+                }
+            })?),
+            None => None,
+        };
+        Ok(Some(DashboardSettings {
+            token: Secret::new(token),
+            admin_database,
         }))
     }
 

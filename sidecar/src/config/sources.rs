@@ -62,6 +62,11 @@ pub const LIMIT_PROBE_SECONDS: KeySpec = key("SFSYNC_LIMIT_PROBE_SECONDS", "limi
 /// A secret: webhook URLs (Slack's, for one) carry their token in the path.
 pub const ALERT_WEBHOOK_URL: KeySpec = secret("SFSYNC_ALERT_WEBHOOK_URL", "alert_webhook_url");
 pub const ALERT_LAG_SECONDS: KeySpec = key("SFSYNC_ALERT_LAG_SECONDS", "alert_lag_seconds");
+pub const DASHBOARD_TOKEN: KeySpec = secret("SFSYNC_DASHBOARD_TOKEN", "dashboard_token");
+pub const DASHBOARD_TOKEN_FILE: KeySpec =
+    key("SFSYNC_DASHBOARD_TOKEN_FILE", "dashboard_token_file");
+pub const DASHBOARD_DATABASE_URL: KeySpec =
+    secret("SFSYNC_DASHBOARD_DATABASE_URL", "dashboard_database_url");
 
 /// Every key the sidecar understands; anything else in the file is a typo and refused.
 pub const ALL_KEYS: &[KeySpec] = &[
@@ -94,6 +99,9 @@ pub const ALL_KEYS: &[KeySpec] = &[
     LIMIT_PROBE_SECONDS,
     ALERT_WEBHOOK_URL,
     ALERT_LAG_SECONDS,
+    DASHBOARD_TOKEN,
+    DASHBOARD_TOKEN_FILE,
+    DASHBOARD_DATABASE_URL,
 ];
 
 /// Where a value was found, so error messages can point at the right place.

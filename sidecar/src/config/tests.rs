@@ -392,3 +392,106 @@ fn alerts_can_be_configured_in_the_file() {
     assert!(text.contains("`alert_webhook_url` = \"***\""), "{text}");
     assert!(!text.contains("SECRETTOKEN"), "{text}");
 }
+
+#[test]
+fn the_dashboard_is_off_without_a_token() {
+    let config = load(None, &with(&[("SFSYNC_HTTP_LISTEN", "127.0.0.1:9187")])).expect("valid");
+    assert!(config.dashboard.is_none());
+}
+
+#[test]
+fn a_dashboard_token_turns_it_on_read_only_unless_an_admin_url_is_given() {
+    const TOKEN: &str = "0123456789abcdef0123";
+    let config = load(
+        None,
+        &with(&[
+            ("SFSYNC_HTTP_LISTEN", "127.0.0.1:9187"),
+            ("SFSYNC_DASHBOARD_TOKEN", TOKEN),
+        ]),
+    )
+    .expect("valid");
+    let dashboard = config.dashboard.expect("on");
+    assert_eq!(dashboard.token.expose(), TOKEN);
+    assert!(dashboard.admin_database.is_none());
+    assert!(!format!("{dashboard:?}").contains(TOKEN));
+
+    let config = load(
+        None,
+        &with(&[
+            ("SFSYNC_HTTP_LISTEN", "127.0.0.1:9187"),
+            ("SFSYNC_DASHBOARD_TOKEN", TOKEN),
+            (
+                "SFSYNC_DASHBOARD_DATABASE_URL",
+                "postgres://dash:hunter2@localhost/app",
+            ),
+        ]),
+    )
+    .expect("valid");
+    let admin = config.dashboard.expect("on").admin_database.expect("admin");
+    assert_eq!(admin.config.get_user(), Some("dash"));
+}
+
+#[test]
+fn the_dashboard_token_can_come_from_a_file() {
+    let mut file = tempfile::NamedTempFile::new().expect("temp file");
+    writeln!(file, "  token-from-a-file-0123  ").expect("write");
+    let path = file.path().to_str().unwrap().to_string();
+    let variables = env(&with(&[("SFSYNC_HTTP_LISTEN", "127.0.0.1:9187")]));
+    let config = Config::load_with(None, &|name| {
+        if name == "SFSYNC_DASHBOARD_TOKEN_FILE" {
+            Some(path.clone())
+        } else {
+            variables.get(name).cloned()
+        }
+    })
+    .expect("valid");
+    assert_eq!(
+        config.dashboard.expect("on").token.expose(),
+        "token-from-a-file-0123"
+    );
+}
+
+#[test]
+fn bad_dashboard_settings_are_refused_without_showing_the_token() {
+    let short = load(
+        None,
+        &with(&[
+            ("SFSYNC_HTTP_LISTEN", "127.0.0.1:9187"),
+            ("SFSYNC_DASHBOARD_TOKEN", "short"),
+        ]),
+    )
+    .expect_err("too short");
+    let message = short.to_string();
+    assert!(message.contains("at least 16 characters"), "{message}");
+    assert!(
+        !message.contains("short\n") && !message.contains("=short"),
+        "{message}"
+    );
+
+    let no_listen = load(
+        None,
+        &with(&[("SFSYNC_DASHBOARD_TOKEN", "0123456789abcdef0123")]),
+    )
+    .expect_err("needs a listen address")
+    .to_string();
+    assert!(no_listen.contains("SFSYNC_HTTP_LISTEN"), "{no_listen}");
+    assert!(!no_listen.contains("0123456789abcdef0123"), "{no_listen}");
+
+    let admin_alone = load(
+        None,
+        &with(&[
+            ("SFSYNC_HTTP_LISTEN", "127.0.0.1:9187"),
+            (
+                "SFSYNC_DASHBOARD_DATABASE_URL",
+                "postgres://dash:hunter2@localhost/app",
+            ),
+        ]),
+    )
+    .expect_err("an admin URL without a token")
+    .to_string();
+    assert!(
+        admin_alone.contains("SFSYNC_DASHBOARD_TOKEN"),
+        "{admin_alone}"
+    );
+    assert!(!admin_alone.contains("hunter2"), "{admin_alone}");
+}

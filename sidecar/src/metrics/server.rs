@@ -1,4 +1,5 @@
-//! The HTTP server for `/metrics` (Prometheus text) and `/healthz`, on `SFSYNC_HTTP_LISTEN`.
+//! The HTTP server for `/metrics` (Prometheus text) and `/healthz`, on `SFSYNC_HTTP_LISTEN`, plus
+//! whatever routes the caller merges in (the dashboard's pages).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -36,6 +37,7 @@ struct ServerState {
 pub struct MetricsServer {
     listener: TcpListener,
     state: ServerState,
+    extra: Option<Router>,
 }
 
 impl MetricsServer {
@@ -50,7 +52,14 @@ impl MetricsServer {
         Ok(Self {
             listener,
             state: ServerState { metrics, health },
+            extra: None,
         })
+    }
+
+    /// Serves `routes` beside `/metrics` and `/healthz` (which keep their own paths).
+    pub fn with_routes(mut self, routes: Router) -> Self {
+        self.extra = Some(routes);
+        self
     }
 
     pub fn local_addr(&self) -> Option<SocketAddr> {
@@ -59,10 +68,13 @@ impl MetricsServer {
 
     /// Serves until `shutdown` fires.
     pub async fn serve(self, mut shutdown: ShutdownSignal) -> Result<(), ServerError> {
-        let router = Router::new()
+        let mut router = Router::new()
             .route("/metrics", get(metrics_handler))
             .route("/healthz", get(health_handler))
             .with_state(self.state);
+        if let Some(extra) = self.extra {
+            router = router.merge(extra);
+        }
         axum::serve(self.listener, router)
             .with_graceful_shutdown(async move { shutdown.triggered().await })
             .await

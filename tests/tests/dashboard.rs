@@ -1,0 +1,476 @@
+//! The web dashboard in a real headless Chromium over WebDriver, against the real thing: a Postgres
+//! cluster, the emulator over HTTPS and the sidecar as `sfsync_sidecar` (a member of `sfsync_agent`
+//! only), serving the dashboard with a token and an admin connection as a login role that is only a
+//! member of `sfsync_admin`. Each test saves a screenshot under `target/screenshots/`.
+
+use std::time::Duration;
+
+use reqwest::redirect::Policy;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use sfsync_tests::browser::{cookie_pair, Browser};
+use sfsync_tests::{eventually, free_port, Sidecar, World, WorldBuilder, WAIT};
+
+/// The dashboard's admin login role: a member of sfsync_admin and nothing else.
+const ADMIN_ROLE: &str = "sfsync_dashboard_admin";
+
+struct Dashboard {
+    world: World,
+    base: String,
+    token: String,
+}
+
+impl Dashboard {
+    /// A world whose sidecar serves the dashboard on a free port with a fresh token and the
+    /// admin connection.
+    async fn start(builder: WorldBuilder) -> Dashboard {
+        let port = free_port();
+        let token = format!("{:032x}", rand::random::<u128>());
+        let world = builder
+            .env("SFSYNC_HTTP_LISTEN", &format!("127.0.0.1:{port}"))
+            .env("SFSYNC_DASHBOARD_TOKEN", &token)
+            .start()
+            .await;
+        world
+            .sql
+            .batch_execute(&format!(
+                "DO $$ BEGIN
+                     CREATE ROLE {ADMIN_ROLE} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE IN ROLE sfsync_admin;
+                 EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+                 END $$"
+            ))
+            .await
+            .expect("create the dashboard's admin role");
+        let admin_url = format!("{}?sslmode=disable", world.db.url_as(ADMIN_ROLE));
+        let mut world = world;
+        world.env = world.env_with(&[("SFSYNC_DASHBOARD_DATABASE_URL", &admin_url)]);
+        Dashboard {
+            world,
+            base: format!("http://127.0.0.1:{port}"),
+            token,
+        }
+    }
+
+    fn sidecar(&self) -> Sidecar {
+        self.world.sidecar()
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// A browser signed in through `/?token=`.
+    async fn browser(&self) -> Browser {
+        let browser = Browser::start().await;
+        // the sidecar serves pages once its schema session is open
+        let login = self.url(&format!("/?token={}", self.token));
+        browser
+            .until_page(&login, WAIT, "the signed-in overview", |page| {
+                page.contains("Mappings of schema")
+            })
+            .await;
+        assert_eq!(
+            browser.url().await,
+            self.url("/"),
+            "the token left the address"
+        );
+        browser
+    }
+
+    /// The session cookie (`sfsync_session=...`) a plain HTTP client gets from the token URL.
+    async fn http_session(&self, http: &reqwest::Client) -> String {
+        let response = http
+            .get(self.url(&format!("/?token={}", self.token)))
+            .send()
+            .await
+            .expect("token URL");
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        let set_cookie = response
+            .headers()
+            .get("set-cookie")
+            .and_then(|value| value.to_str().ok())
+            .expect("Set-Cookie")
+            .to_string();
+        cookie_pair(&set_cookie)
+    }
+
+    async fn status_state(&self, object: &str) -> String {
+        self.world
+            .sql
+            .query_one(
+                "SELECT state FROM sfsync.status() WHERE object_name = $1",
+                &[&object],
+            )
+            .await
+            .expect("status()")
+            .get(0)
+    }
+}
+
+fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(Policy::none())
+        .build()
+        .expect("http client")
+}
+
+/// Waits until the sidecar answers (any status) on its listen address.
+async fn answering(dashboard: &Dashboard, http: &reqwest::Client) {
+    eventually(WAIT, "the sidecar's HTTP server", || async {
+        http.get(dashboard.url("/healthz")).send().await.is_ok()
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_token_opens_a_session_and_the_overview_shows_a_load_in_progress() {
+    let dashboard = Dashboard::start(World::reader()).await;
+    let world = &dashboard.world;
+    for chunk in 0..5 {
+        let records: Vec<Value> = (0..1000)
+            .map(|i| json!({"Name": format!("Account {chunk}-{i:04}")}))
+            .collect();
+        world.create("Account", Value::Array(records)).await;
+    }
+    // the load's first page comes at once, every further page of 2,000 takes 8 s: the load stays
+    // LOADING with part of its records done for a while
+    world
+        .fault(json!({"path": "/services/data/v62.0/query/01g", "latencyMs": 8000}))
+        .await;
+    let _sidecar = dashboard.sidecar();
+    let http = http_client();
+    answering(&dashboard, &http).await;
+
+    // without the cookie: 401 and the token form, on every page
+    for path in ["/", "/errors", "/new", "/mappings/salesforce/Account"] {
+        let response = http.get(dashboard.url(path)).send().await.expect("GET");
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{path}");
+        let headers = response.headers().clone();
+        assert_eq!(headers["x-frame-options"], "DENY");
+        assert!(headers["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("default-src 'self'"));
+        assert_eq!(headers["cache-control"], "no-store");
+        let page = response.text().await.expect("body");
+        assert!(page.contains(r#"name="token""#), "{path}: {page}");
+    }
+    let wrong = http
+        .get(dashboard.url("/?token=not-the-right-token"))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    assert!(wrong.headers().get("set-cookie").is_none());
+    // the right one: a session cookie and a redirect to / that no longer carries the token
+    let right = http
+        .get(dashboard.url(&format!("/?token={}", dashboard.token)))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(right.status(), StatusCode::SEE_OTHER);
+    assert_eq!(right.headers()["location"], "/");
+    let cookie = right.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(cookie.starts_with("sfsync_session="), "{cookie}");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    assert!(!cookie.contains(&dashboard.token));
+
+    world
+        .map("Account", &["Name"], "read_only", json!({}))
+        .await;
+    let browser = dashboard.browser().await;
+    let overview = dashboard.url("/");
+    let page = browser
+        .until_page(
+            &overview,
+            WAIT,
+            "Account LOADING with a progress bar",
+            |page| page.contains(r#"data-object="Account""#) && page.contains(r#"max="5000""#),
+        )
+        .await;
+    assert!(page.contains("LOADING"), "{page}");
+    let progress = browser.find(r#"tr[data-object="Account"] progress"#).await;
+    let done: i64 = progress
+        .attr("value")
+        .await
+        .expect("value")
+        .expect("a value")
+        .parse()
+        .expect("a number");
+    assert!((1..5000).contains(&done), "loaded {done} of 5000");
+    assert!(page.contains(r#"<meta http-equiv="refresh""#));
+    for chart in ["chart-written", "chart-latency", "chart-read", "chart-api"] {
+        assert!(
+            page.contains(&format!(r#"id="{chart}""#)),
+            "{chart}: {page}"
+        );
+    }
+    assert!(
+        !page.contains(&dashboard.token),
+        "the token is never on a page"
+    );
+    browser.screenshot("dashboard_overview_loading").await;
+
+    // the load finishes once Salesforce is fast again: the row shows the records, no bar
+    world
+        .emulator
+        .admin(reqwest::Method::DELETE, "faults", None)
+        .await;
+    world.wait_state("Account", "SYNCED").await;
+    let page = browser
+        .until_page(&overview, WAIT, "Account SYNCED with 5000 rows", |page| {
+            page.contains("<td>5000</td>")
+        })
+        .await;
+    assert!(!page.contains("<progress"), "{page}");
+    assert!(page.contains("SYNCED"));
+    // the reader's records were counted into the last hour
+    assert!(page.contains("Records read from Salesforce per minute"));
+    browser.screenshot("dashboard_overview").await;
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn a_refused_contact_is_fixed_retried_from_the_errors_page_and_pause_holds_changes() {
+    let dashboard = Dashboard::start(World::writer()).await;
+    let world = &dashboard.world;
+    world
+        .map_from_describe("Contact", &["FirstName", "LastName", "Email"], json!({}))
+        .await;
+    let _sidecar = dashboard.sidecar();
+    // no LastName: Salesforce refuses it
+    world
+        .sql
+        .batch_execute(
+            "INSERT INTO salesforce.contact (firstname, email) VALUES ('Ada', 'ada@example.com')",
+        )
+        .await
+        .expect("insert");
+    world
+        .wait_text(
+            "SELECT _hc_lastop FROM salesforce.contact WHERE email = 'ada@example.com'",
+            Some("FAILED"),
+        )
+        .await;
+    let row_id = world
+        .scalar("SELECT id FROM salesforce.contact WHERE email = 'ada@example.com'")
+        .await;
+
+    let browser = dashboard.browser().await;
+    // filtered by another code: nothing; by Salesforce's code and the object: the change
+    browser
+        .goto(&dashboard.url("/errors?code=NO_SUCH_CODE"))
+        .await;
+    browser.find("#no-failures").await;
+    browser
+        .goto(&dashboard.url("/errors?object=contact&code=REQUIRED_FIELD_MISSING"))
+        .await;
+    let row = browser.find("#failures tbody tr").await;
+    let change_id = row
+        .attr("data-change")
+        .await
+        .expect("attr")
+        .expect("data-change");
+    let text = row.text().await.expect("row text");
+    assert!(text.contains("REQUIRED_FIELD_MISSING"), "{text}");
+    assert!(text.contains("Contact"), "{text}");
+    assert!(text.contains(&row_id.to_string()), "{text}");
+    assert!(
+        text.contains("LastName"),
+        "the fields Salesforce named: {text}"
+    );
+    browser.screenshot("dashboard_errors").await;
+
+    world
+        .sql
+        .batch_execute(
+            "UPDATE salesforce.contact SET lastname = 'Lovelace' WHERE email = 'ada@example.com'",
+        )
+        .await
+        .expect("fix the row");
+    browser
+        .click(&format!(r#"tr[data-change="{change_id}"] button.retry"#))
+        .await;
+    let notice = browser
+        .wait_for("#notice", WAIT)
+        .await
+        .text()
+        .await
+        .expect("notice");
+    assert!(notice.contains("1 change(s) queued again"), "{notice}");
+    world.drained("the retried contact to be written").await;
+    let sent = world
+        .emulator
+        .query("SELECT Id, LastName FROM Contact WHERE Email = 'ada@example.com'")
+        .await;
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0]["LastName"], "Lovelace");
+    browser.goto(&dashboard.url("/errors?object=Contact")).await;
+    browser.find("#no-failures").await;
+
+    // the mapping's page: fields, options; Reload asks first
+    let mapping = dashboard.url("/mappings/salesforce/Contact");
+    browser.goto(&mapping).await;
+    let fields = browser.text("#fields").await;
+    assert!(
+        fields.contains("LastName") && fields.contains("Email"),
+        "{fields}"
+    );
+    browser.click("button.reload").await;
+    browser.wait_for("#confirm-reload", WAIT).await;
+    let confirm = browser.text("main").await;
+    assert!(confirm.contains("Reload Contact?"), "{confirm}");
+    assert_eq!(dashboard.status_state("Contact").await, "SYNCED");
+
+    // Pause: the state says so and a change made meanwhile stays queued
+    browser.goto(&mapping).await;
+    browser.click("button.pause").await;
+    browser
+        .wait_text("#state", WAIT, |state| state == "PAUSED")
+        .await;
+    assert_eq!(dashboard.status_state("Contact").await, "PAUSED");
+    world
+        .sql
+        .batch_execute("INSERT INTO salesforce.contact (firstname, lastname, email) VALUES ('Grace', 'Hopper', 'grace@example.com')")
+        .await
+        .expect("insert while paused");
+    // the writer polls every 50 ms: a few seconds without it sending anything is a fair sign
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(world.queued().await, 1, "the change waits while paused");
+    assert!(world
+        .emulator
+        .query("SELECT Id FROM Contact WHERE Email = 'grace@example.com'")
+        .await
+        .is_empty());
+    browser.screenshot("dashboard_mapping_paused").await;
+    browser.click("button.resume").await;
+    browser
+        .wait_text("#state", WAIT, |state| state != "PAUSED")
+        .await;
+    assert_ne!(dashboard.status_state("Contact").await, "PAUSED");
+    world
+        .drained("the change made while paused to be written")
+        .await;
+    let sent = world
+        .emulator
+        .query("SELECT Id, LastName FROM Contact WHERE Email = 'grace@example.com'")
+        .await;
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn a_mapping_created_in_the_editor_syncs_and_posts_without_the_csrf_token_are_refused() {
+    let dashboard = Dashboard::start(World::reader()).await;
+    let world = &dashboard.world;
+    world
+        .create(
+            "Account",
+            json!([{"Name": "Acme 1", "Industry": "Energy"}, {"Name": "Acme 2"}, {"Name": "Other"}]),
+        )
+        .await;
+    let _sidecar = dashboard.sidecar();
+    let browser = dashboard.browser().await;
+
+    browser.goto(&dashboard.url("/new")).await;
+    let source = browser.source().await;
+    assert!(
+        source.contains(r#"<option value="Account">"#),
+        "describeGlobal suggestions: {source}"
+    );
+    browser
+        .find(r#"#choose-object input[name="object"]"#)
+        .await
+        .send_keys("Account")
+        .await
+        .expect("type the object");
+    browser.click("#choose-object button").await;
+    browser.wait_url("/new?object=Account", WAIT).await;
+    browser
+        .wait_for(r#"input[name="fields"][value="Name"]"#, WAIT)
+        .await;
+    let label = browser.text(r#"#create-mapping fieldset.fields"#).await;
+    assert!(label.contains("Industry"), "{label}");
+    // the filter and poll interval typed, no field ticked: create_mapping refuses, the form keeps them
+    browser
+        .find(r#"input[name="filter"]"#)
+        .await
+        .send_keys("Name LIKE 'Acme%'")
+        .await
+        .expect("filter");
+    browser
+        .find(r#"input[name="poll_seconds"]"#)
+        .await
+        .send_keys("1")
+        .await
+        .expect("poll seconds");
+    browser.click("#create").await;
+    let error = browser
+        .wait_for("#form-error", WAIT)
+        .await
+        .text()
+        .await
+        .expect("error");
+    assert!(error.contains("at least one Salesforce field"), "{error}");
+    let filter = browser
+        .find(r#"input[name="filter"]"#)
+        .await
+        .prop("value")
+        .await
+        .expect("prop")
+        .unwrap_or_default();
+    assert_eq!(filter, "Name LIKE 'Acme%'");
+    browser.click(r#"input[name="fields"][value="Name"]"#).await;
+    browser
+        .click(r#"input[name="fields"][value="Industry"]"#)
+        .await;
+    browser.screenshot("dashboard_new_mapping").await;
+    browser.click("#create").await;
+    browser.wait_url("/mappings/salesforce/Account", WAIT).await;
+    assert!(browser.text("#notice").await.contains("created"));
+
+    world.wait_state("Account", "SYNCED").await;
+    assert_eq!(
+        world.count("salesforce.account", "true").await,
+        2,
+        "the filter applies"
+    );
+    world
+        .create("Account", json!([{"Name": "Acme 3", "Industry": "Retail"}]))
+        .await;
+    world
+        .wait_count(
+            "salesforce.account",
+            "name = 'Acme 3' AND industry = 'Retail'",
+            1,
+        )
+        .await;
+
+    // a POST with the cookie but without (or with a wrong) CSRF token is refused and changes nothing
+    let http = http_client();
+    let cookie = dashboard.http_session(&http).await;
+    for body in ["", "csrf=forged"] {
+        let response = http
+            .post(dashboard.url("/mappings/salesforce/Account/pause"))
+            .header("cookie", &cookie)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .expect("POST");
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{body:?}");
+    }
+    let anonymous = http
+        .post(dashboard.url("/errors/retry"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("ids=1")
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(dashboard.status_state("Account").await, "SYNCED");
+    browser.close().await;
+}
