@@ -447,7 +447,7 @@ async fn a_refused_contact_is_fixed_retried_from_the_errors_page_and_pause_holds
         .goto(&dashboard.url("/errors?code=INVALID_EMAIL_ADDRESS"))
         .await;
     assert_eq!(shown_changes(&browser).await, listed(&["Cy", "Dee"]));
-    browser.click("button.ignore-all").await;
+    browser.click("#bulk-actions button.ignore-all").await;
     let notice = browser
         .wait_for("#notice", WAIT)
         .await
@@ -517,7 +517,7 @@ async fn a_refused_contact_is_fixed_retried_from_the_errors_page_and_pause_holds
         .expect("fix the row");
     browser.goto(&dashboard.url("/errors?object=Contact")).await;
     assert_eq!(shown_changes(&browser).await, listed(&["Eve"]));
-    browser.click("button.retry-all").await;
+    browser.click("#bulk-actions button.retry-all").await;
     let notice = browser
         .wait_for("#notice", WAIT)
         .await
@@ -588,7 +588,7 @@ async fn a_refused_contact_is_fixed_retried_from_the_errors_page_and_pause_holds
 
     // Pause: the state says so and a change made meanwhile stays queued
     browser.goto(&mapping).await;
-    browser.click("button.pause").await;
+    browser.click("#actions button.pause").await;
     browser
         .wait_text("#state", WAIT, |state| state == "PAUSED")
         .await;
