@@ -1,7 +1,8 @@
 //! The web dashboard in a real headless Chromium over WebDriver, against the real thing: a Postgres
 //! cluster, the emulator over HTTPS and the sidecar as `sfsync_sidecar` (a member of `sfsync_agent`
 //! only), serving the dashboard with a token and an admin connection as a login role that is only a
-//! member of `sfsync_admin`. Each test saves a screenshot under `target/screenshots/`.
+//! member of `sfsync_admin` (or, for the read-only test, none). Each test saves a screenshot under
+//! `target/screenshots/`.
 
 use std::time::Duration;
 
@@ -14,6 +15,13 @@ use sfsync_tests::{eventually, free_port, Sidecar, World, WorldBuilder, WAIT};
 /// The dashboard's admin login role: a member of sfsync_admin and nothing else.
 const ADMIN_ROLE: &str = "sfsync_dashboard_admin";
 
+/// Whether the sidecar gets the dashboard's admin connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Actions {
+    Allowed,
+    ReadOnly,
+}
+
 struct Dashboard {
     world: World,
     base: String,
@@ -21,9 +29,9 @@ struct Dashboard {
 }
 
 impl Dashboard {
-    /// A world whose sidecar serves the dashboard on a free port with a fresh token and the
-    /// admin connection.
-    async fn start(builder: WorldBuilder) -> Dashboard {
+    /// A world whose sidecar serves the dashboard on a free port with a fresh token and, when
+    /// `Actions::Allowed`, the admin connection (without it the dashboard is read-only).
+    async fn start(builder: WorldBuilder, actions: Actions) -> Dashboard {
         let port = free_port();
         let token = format!("{:032x}", rand::random::<u128>());
         let world = builder
@@ -43,7 +51,9 @@ impl Dashboard {
             .expect("create the dashboard's admin role");
         let admin_url = format!("{}?sslmode=disable", world.db.url_as(ADMIN_ROLE));
         let mut world = world;
-        world.env = world.env_with(&[("SFSYNC_DASHBOARD_DATABASE_URL", &admin_url)]);
+        if actions == Actions::Allowed {
+            world.env = world.env_with(&[("SFSYNC_DASHBOARD_DATABASE_URL", &admin_url)]);
+        }
         Dashboard {
             world,
             base: format!("http://127.0.0.1:{port}"),
@@ -94,6 +104,47 @@ impl Dashboard {
         cookie_pair(&set_cookie)
     }
 
+    /// The CSRF token of a session, from the form the editor serves (also in read-only mode).
+    async fn csrf(&self, http: &reqwest::Client, cookie: &str) -> String {
+        let page = http
+            .get(self.url("/new?object=Account"))
+            .header("cookie", cookie)
+            .send()
+            .await
+            .expect("GET /new")
+            .text()
+            .await
+            .expect("body");
+        let marker = r#"<input type="hidden" name="csrf" value=""#;
+        let start = page
+            .find(marker)
+            .unwrap_or_else(|| panic!("no csrf field: {page}"))
+            + marker.len();
+        page[start..]
+            .split('"')
+            .next()
+            .expect("csrf value")
+            .to_string()
+    }
+
+    /// The FAILED archive entry of a row (the change `/errors` lists for it).
+    async fn failed_change(&self, record_id: i64) -> i64 {
+        self.world
+            .scalar(&format!(
+                "SELECT id FROM sfsync.change_archive WHERE record_id = {record_id} AND state = 'FAILED'"
+            ))
+            .await
+    }
+
+    async fn archive_state(&self, change_id: i64) -> String {
+        self.world
+            .text(&format!(
+                "SELECT state FROM sfsync.change_archive WHERE id = {change_id}"
+            ))
+            .await
+            .expect("the archived change")
+    }
+
     async fn status_state(&self, object: &str) -> String {
         self.world
             .sql
@@ -114,6 +165,23 @@ fn http_client() -> reqwest::Client {
         .expect("http client")
 }
 
+/// The change ids of the rows `/errors` shows, sorted.
+async fn shown_changes(browser: &Browser) -> Vec<i64> {
+    let source = browser.source().await;
+    let mut ids: Vec<i64> = source
+        .split(r#"<tr data-change=""#)
+        .skip(1)
+        .map(|rest| {
+            rest.split('"')
+                .next()
+                .and_then(|id| id.parse().ok())
+                .expect("a change id")
+        })
+        .collect();
+    ids.sort_unstable();
+    ids
+}
+
 /// Waits until the sidecar answers (any status) on its listen address.
 async fn answering(dashboard: &Dashboard, http: &reqwest::Client) {
     eventually(WAIT, "the sidecar's HTTP server", || async {
@@ -124,7 +192,7 @@ async fn answering(dashboard: &Dashboard, http: &reqwest::Client) {
 
 #[tokio::test]
 async fn the_token_opens_a_session_and_the_overview_shows_a_load_in_progress() {
-    let dashboard = Dashboard::start(World::reader()).await;
+    let dashboard = Dashboard::start(World::reader(), Actions::ReadOnly).await;
     let world = &dashboard.world;
     for chunk in 0..5 {
         let records: Vec<Value> = (0..1000)
@@ -230,45 +298,177 @@ async fn the_token_opens_a_session_and_the_overview_shows_a_load_in_progress() {
     // the reader's records were counted into the last hour
     assert!(page.contains("Records read from Salesforce per minute"));
     browser.screenshot("dashboard_overview").await;
+
+    // no admin connection: the pages say the dashboard is read-only, the mapping's page offers no
+    // action, and an action posted with a valid session and CSRF token changes nothing
+    assert!(page.contains(r#"id="read-only""#), "{page}");
+    browser.goto(&dashboard.url("/errors")).await;
+    browser.find("#read-only").await;
+    browser
+        .goto(&dashboard.url("/mappings/salesforce/Account"))
+        .await;
+    browser.find("#read-only").await;
+    let mapping_page = browser.source().await;
+    assert!(mapping_page.contains(r#"id="fields""#), "{mapping_page}");
+    for action in ["pause", "resume", "reload"] {
+        assert!(
+            !mapping_page.contains(&format!("/{action}\"")),
+            "{action} offered: {mapping_page}"
+        );
+    }
+    assert!(!mapping_page.contains("<button"), "{mapping_page}");
+    let cookie = dashboard.http_session(&http).await;
+    let csrf = dashboard.csrf(&http, &cookie).await;
+    for (path, body) in [
+        ("/mappings/salesforce/Account/pause", format!("csrf={csrf}")),
+        (
+            "/mappings/salesforce/Account/reload",
+            format!("csrf={csrf}&confirm=yes"),
+        ),
+    ] {
+        let response = http
+            .post(dashboard.url(path))
+            .header("cookie", &cookie)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .expect("POST");
+        // refused the Post/Redirect/Get way: back to the mapping's page, whose notice says why
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "{path}");
+        let back = response.headers()["location"].to_str().unwrap().to_string();
+        assert_eq!(back, "/mappings/salesforce/Account", "{path}");
+        let notice = http
+            .get(dashboard.url(&back))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .expect("GET")
+            .text()
+            .await
+            .expect("body");
+        assert!(
+            notice.contains("the dashboard is read-only"),
+            "{path}: {notice}"
+        );
+    }
+    assert_eq!(dashboard.status_state("Account").await, "SYNCED");
+    assert_eq!(
+        world
+            .text("SELECT reload_requested_at::text FROM sfsync.mapping WHERE object_name = 'Account'")
+            .await,
+        None,
+        "no reload was requested"
+    );
     browser.close().await;
 }
 
 #[tokio::test]
 async fn a_refused_contact_is_fixed_retried_from_the_errors_page_and_pause_holds_changes() {
-    let dashboard = Dashboard::start(World::writer()).await;
+    let dashboard = Dashboard::start(World::writer(), Actions::Allowed).await;
     let world = &dashboard.world;
     world
         .map_from_describe("Contact", &["FirstName", "LastName", "Email"], json!({}))
         .await;
     let _sidecar = dashboard.sidecar();
-    // no LastName: Salesforce refuses it
+    // no LastName, or an email Salesforce does not take: it refuses them with two codes
     world
         .sql
         .batch_execute(
-            "INSERT INTO salesforce.contact (firstname, email) VALUES ('Ada', 'ada@example.com')",
+            "INSERT INTO salesforce.contact (firstname, lastname, email) VALUES
+                 ('Ada', NULL, 'ada@example.com'),
+                 ('Bea', NULL, 'bea@example.com'),
+                 ('Cy', 'Young', 'cy-at-example'),
+                 ('Dee', 'Dee', 'dee-at-example'),
+                 ('Eve', NULL, 'eve@example.com')",
         )
         .await
         .expect("insert");
-    world
-        .wait_text(
-            "SELECT _hc_lastop FROM salesforce.contact WHERE email = 'ada@example.com'",
-            Some("FAILED"),
-        )
-        .await;
-    let row_id = world
-        .scalar("SELECT id FROM salesforce.contact WHERE email = 'ada@example.com'")
-        .await;
+    let mut row_ids = std::collections::HashMap::new();
+    for name in ["Ada", "Bea", "Cy", "Dee", "Eve"] {
+        let query = format!("SELECT _hc_lastop FROM salesforce.contact WHERE firstname = '{name}'");
+        world.wait_text(&query, Some("FAILED")).await;
+        let id = world
+            .scalar(&format!(
+                "SELECT id FROM salesforce.contact WHERE firstname = '{name}'"
+            ))
+            .await;
+        row_ids.insert(name, id);
+    }
+    let row_id = row_ids["Ada"];
+    let mut changes = std::collections::HashMap::new();
+    for (name, id) in &row_ids {
+        changes.insert(*name, dashboard.failed_change(*id).await);
+    }
+    let (bea, cy, dee, eve) = (
+        changes["Bea"],
+        changes["Cy"],
+        changes["Dee"],
+        changes["Eve"],
+    );
+    let listed = |names: &[&str]| {
+        let mut ids: Vec<i64> = names.iter().map(|name| changes[name]).collect();
+        ids.sort_unstable();
+        ids
+    };
 
     let browser = dashboard.browser().await;
-    // filtered by another code: nothing; by Salesforce's code and the object: the change
+    // filtered by another code: nothing; by Salesforce's code and the object: Ada's and Bea's
     browser
         .goto(&dashboard.url("/errors?code=NO_SUCH_CODE"))
         .await;
     browser.find("#no-failures").await;
+    let missing = dashboard.url("/errors?object=contact&code=REQUIRED_FIELD_MISSING");
+    browser.goto(&missing).await;
+    assert_eq!(
+        shown_changes(&browser).await,
+        listed(&["Ada", "Bea", "Eve"])
+    );
+
+    // Ignore on Bea's row: IGNORED in the archive, gone from the page, never sent
     browser
-        .goto(&dashboard.url("/errors?object=contact&code=REQUIRED_FIELD_MISSING"))
+        .click(&format!(r#"tr[data-change="{bea}"] button.ignore"#))
         .await;
-    let row = browser.find("#failures tbody tr").await;
+    let notice = browser
+        .wait_for("#notice", WAIT)
+        .await
+        .text()
+        .await
+        .expect("notice");
+    assert!(notice.contains("1 change(s) ignored"), "{notice}");
+    browser
+        .wait_url("/errors?object=contact&code=REQUIRED_FIELD_MISSING", WAIT)
+        .await;
+    assert_eq!(dashboard.archive_state(bea).await, "IGNORED");
+    assert_eq!(shown_changes(&browser).await, listed(&["Ada", "Eve"]));
+
+    // "Ignore all shown" filtered by the email code: Cy and Dee, not Ada nor Eve
+    browser
+        .goto(&dashboard.url("/errors?code=INVALID_EMAIL_ADDRESS"))
+        .await;
+    assert_eq!(shown_changes(&browser).await, listed(&["Cy", "Dee"]));
+    browser.click("#bulk-actions button.ignore-all").await;
+    let notice = browser
+        .wait_for("#notice", WAIT)
+        .await
+        .text()
+        .await
+        .expect("notice");
+    assert!(notice.contains("2 change(s) ignored"), "{notice}");
+    browser.find("#no-failures").await;
+    for change in [cy, dee] {
+        assert_eq!(dashboard.archive_state(change).await, "IGNORED");
+    }
+    assert_eq!(dashboard.archive_state(eve).await, "FAILED");
+
+    browser.goto(&missing).await;
+    assert_eq!(shown_changes(&browser).await, listed(&["Ada", "Eve"]));
+    let row = browser
+        .find(&format!(
+            r#"#failures tbody tr[data-change="{}"]"#,
+            changes["Ada"]
+        ))
+        .await;
     let change_id = row
         .attr("data-change")
         .await
@@ -308,8 +508,46 @@ async fn a_refused_contact_is_fixed_retried_from_the_errors_page_and_pause_holds
         .await;
     assert_eq!(sent.len(), 1, "{sent:?}");
     assert_eq!(sent[0]["LastName"], "Lovelace");
+
+    // "Retry all shown" on the object's view: only Eve, fixed meanwhile, is still FAILED there
+    world
+        .sql
+        .batch_execute("UPDATE salesforce.contact SET lastname = 'Smith' WHERE firstname = 'Eve'")
+        .await
+        .expect("fix the row");
+    browser.goto(&dashboard.url("/errors?object=Contact")).await;
+    assert_eq!(shown_changes(&browser).await, listed(&["Eve"]));
+    browser.click("#bulk-actions button.retry-all").await;
+    let notice = browser
+        .wait_for("#notice", WAIT)
+        .await
+        .text()
+        .await
+        .expect("notice");
+    assert!(notice.contains("1 change(s) queued again"), "{notice}");
+    world.drained("the retried contact to be written").await;
+    let sent = world
+        .emulator
+        .query("SELECT Id, LastName FROM Contact WHERE Email = 'eve@example.com'")
+        .await;
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0]["LastName"], "Smith");
     browser.goto(&dashboard.url("/errors?object=Contact")).await;
     browser.find("#no-failures").await;
+    // the ignored ones were never sent
+    for email in ["bea@example.com", "cy-at-example", "dee-at-example"] {
+        assert!(
+            world
+                .emulator
+                .query(&format!("SELECT Id FROM Contact WHERE Email = '{email}'"))
+                .await
+                .is_empty(),
+            "{email} sent"
+        );
+    }
+    for change in [bea, cy, dee] {
+        assert_eq!(dashboard.archive_state(change).await, "IGNORED");
+    }
 
     // the mapping's page: fields, options; Reload asks first
     let mapping = dashboard.url("/mappings/salesforce/Contact");
@@ -324,10 +562,33 @@ async fn a_refused_contact_is_fixed_retried_from_the_errors_page_and_pause_holds
     let confirm = browser.text("main").await;
     assert!(confirm.contains("Reload Contact?"), "{confirm}");
     assert_eq!(dashboard.status_state("Contact").await, "SYNCED");
+    let requested_at =
+        "SELECT reload_requested_at::text FROM sfsync.mapping WHERE object_name = 'Contact'";
+    assert_eq!(
+        world.text(requested_at).await,
+        None,
+        "asking is not reloading"
+    );
+    // confirming requests it; the sidecar reloads and clears the request
+    browser.click("#confirm-reload button").await;
+    browser.wait_url("/mappings/salesforce/Contact", WAIT).await;
+    let notice = browser.text("#notice").await;
+    assert!(notice.contains("Contact reloads"), "{notice}");
+    assert!(
+        world.text(requested_at).await.is_some(),
+        "the reload was requested"
+    );
+    world
+        .wait_text(
+            "SELECT reload_requested::text FROM sfsync.mapping WHERE object_name = 'Contact'",
+            Some("false"),
+        )
+        .await;
+    world.wait_state("Contact", "SYNCED").await;
 
     // Pause: the state says so and a change made meanwhile stays queued
     browser.goto(&mapping).await;
-    browser.click("button.pause").await;
+    browser.click("#actions button.pause").await;
     browser
         .wait_text("#state", WAIT, |state| state == "PAUSED")
         .await;
@@ -364,7 +625,7 @@ async fn a_refused_contact_is_fixed_retried_from_the_errors_page_and_pause_holds
 
 #[tokio::test]
 async fn a_mapping_created_in_the_editor_syncs_and_posts_without_the_csrf_token_are_refused() {
-    let dashboard = Dashboard::start(World::reader()).await;
+    let dashboard = Dashboard::start(World::reader(), Actions::Allowed).await;
     let world = &dashboard.world;
     world
         .create(

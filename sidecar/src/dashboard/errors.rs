@@ -98,7 +98,7 @@ fn failure_table(
         let fields = format!("{view}{all}");
         let _ = write!(
             html,
-            r#"<p id="bulk-actions">{}{}</p>"#,
+            r#"<div id="bulk-actions">{}{}</div>"#,
             action_form(
                 "/errors/retry",
                 csrf,

@@ -145,7 +145,7 @@ fn buttons(state: &DashboardState, visitor: &Visitor, detail: &MappingDetail) ->
     let base = location(state, &detail.object);
     let csrf = &visitor.session.csrf;
     format!(
-        r#"<p id="actions">{}{}{}</p>"#,
+        r#"<div id="actions">{}{}{}</div>"#,
         action_form(&format!("{base}/pause"), csrf, "", "Pause", "pause"),
         action_form(&format!("{base}/resume"), csrf, "", "Resume", "resume"),
         action_form(
