@@ -319,6 +319,18 @@ async fn the_token_opens_a_session_and_the_overview_shows_a_load_in_progress() {
     assert!(!mapping_page.contains("<button"), "{mapping_page}");
     let cookie = dashboard.http_session(&http).await;
     let csrf = dashboard.csrf(&http, &cookie).await;
+    // the editor shows the object's fields but offers nothing to create with
+    let editor = http
+        .get(dashboard.url("/new?object=Account"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("GET /new")
+        .text()
+        .await
+        .expect("body");
+    assert!(editor.contains(r#"value="Industry""#), "{editor}");
+    assert!(!editor.contains(r#"id="create""#), "{editor}");
     for (path, body) in [
         ("/mappings/salesforce/Account/pause", format!("csrf={csrf}")),
         (

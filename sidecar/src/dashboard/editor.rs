@@ -178,13 +178,19 @@ pub async fn render(
     };
     let _ = write!(
         body,
-        r#"</fieldset><fieldset><legend>Options</legend><div>Access {}{}</div><div><label>Upsert field <input type="text" name="upsert_field" list="external-ids" value="{}"></label><datalist id="external-ids">{external_ids}</datalist></div><div><label>Filter (SOQL WHERE) <input type="text" name="filter" value="{}" size="40"></label></div><div><label><input type="checkbox" name="streaming"{}> Streaming (Change Data Capture)</label></div><div><label>Poll seconds <input type="number" name="poll_seconds" min="1" max="86400" value="{}"></label></div></fieldset><button type="submit" id="create">Create mapping</button></form>"#,
+        r#"</fieldset><fieldset><legend>Options</legend><div>Access {}{}</div><div><label>Upsert field <input type="text" name="upsert_field" list="external-ids" value="{}"></label><datalist id="external-ids">{external_ids}</datalist></div><div><label>Filter (SOQL WHERE) <input type="text" name="filter" value="{}" size="40"></label></div><div><label><input type="checkbox" name="streaming"{}> Streaming (Change Data Capture)</label></div><div><label>Poll seconds <input type="number" name="poll_seconds" min="1" max="86400" value="{}"></label></div></fieldset>{}</form>"#,
         radio("read_only", "read-only (Salesforce → Postgres)"),
         radio("read_write", "read-write (both ways)"),
         escape(&entered.upsert_field),
         escape(&entered.filter),
         if entered.streaming { " checked" } else { "" },
         escape(&entered.poll_seconds),
+        // without the admin connection nothing can be created: no button that could only fail
+        if state.admin.is_some() {
+            r#"<button type="submit" id="create">Create mapping</button>"#
+        } else {
+            r#"<p class="readonly">Creating a mapping needs the admin connection.</p>"#
+        },
     );
     finish(state, visitor, body)
 }
