@@ -166,6 +166,30 @@ fn http_client() -> reqwest::Client {
 }
 
 /// The change ids of the rows `/errors` shows, sorted.
+/// The notice an action left on the page it led to (waiting for that page).
+async fn notice_shown(browser: &Browser) -> String {
+    browser
+        .wait_for("#notice", WAIT)
+        .await
+        .text()
+        .await
+        .expect("notice")
+}
+
+/// Waits for the queue to drain, then checks the Contact with this email reached the emulator once,
+/// with this last name.
+async fn written_once(world: &World, email: &str, last_name: &str) {
+    world.drained("the retried contact to be written").await;
+    let sent = world
+        .emulator
+        .query(&format!(
+            "SELECT Id, LastName FROM Contact WHERE Email = '{email}'"
+        ))
+        .await;
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0]["LastName"], last_name);
+}
+
 async fn shown_changes(browser: &Browser) -> Vec<i64> {
     let source = browser.source().await;
     let mut ids: Vec<i64> = source
@@ -441,12 +465,7 @@ async fn a_refused_contact_is_fixed_retried_from_the_errors_page_and_pause_holds
     browser
         .click(&format!(r#"tr[data-change="{bea}"] button.ignore"#))
         .await;
-    let notice = browser
-        .wait_for("#notice", WAIT)
-        .await
-        .text()
-        .await
-        .expect("notice");
+    let notice = notice_shown(&browser).await;
     assert!(notice.contains("1 change(s) ignored"), "{notice}");
     browser
         .wait_url("/errors?object=contact&code=REQUIRED_FIELD_MISSING", WAIT)
@@ -460,12 +479,7 @@ async fn a_refused_contact_is_fixed_retried_from_the_errors_page_and_pause_holds
         .await;
     assert_eq!(shown_changes(&browser).await, listed(&["Cy", "Dee"]));
     browser.click("#bulk-actions button.ignore-all").await;
-    let notice = browser
-        .wait_for("#notice", WAIT)
-        .await
-        .text()
-        .await
-        .expect("notice");
+    let notice = notice_shown(&browser).await;
     assert!(notice.contains("2 change(s) ignored"), "{notice}");
     browser.find("#no-failures").await;
     for change in [cy, dee] {
@@ -506,20 +520,9 @@ async fn a_refused_contact_is_fixed_retried_from_the_errors_page_and_pause_holds
     browser
         .click(&format!(r#"tr[data-change="{change_id}"] button.retry"#))
         .await;
-    let notice = browser
-        .wait_for("#notice", WAIT)
-        .await
-        .text()
-        .await
-        .expect("notice");
+    let notice = notice_shown(&browser).await;
     assert!(notice.contains("1 change(s) queued again"), "{notice}");
-    world.drained("the retried contact to be written").await;
-    let sent = world
-        .emulator
-        .query("SELECT Id, LastName FROM Contact WHERE Email = 'ada@example.com'")
-        .await;
-    assert_eq!(sent.len(), 1, "{sent:?}");
-    assert_eq!(sent[0]["LastName"], "Lovelace");
+    written_once(world, "ada@example.com", "Lovelace").await;
 
     // "Retry all shown" on the object's view: only Eve, fixed meanwhile, is still FAILED there
     world
@@ -530,20 +533,9 @@ async fn a_refused_contact_is_fixed_retried_from_the_errors_page_and_pause_holds
     browser.goto(&dashboard.url("/errors?object=Contact")).await;
     assert_eq!(shown_changes(&browser).await, listed(&["Eve"]));
     browser.click("#bulk-actions button.retry-all").await;
-    let notice = browser
-        .wait_for("#notice", WAIT)
-        .await
-        .text()
-        .await
-        .expect("notice");
+    let notice = notice_shown(&browser).await;
     assert!(notice.contains("1 change(s) queued again"), "{notice}");
-    world.drained("the retried contact to be written").await;
-    let sent = world
-        .emulator
-        .query("SELECT Id, LastName FROM Contact WHERE Email = 'eve@example.com'")
-        .await;
-    assert_eq!(sent.len(), 1, "{sent:?}");
-    assert_eq!(sent[0]["LastName"], "Smith");
+    written_once(world, "eve@example.com", "Smith").await;
     browser.goto(&dashboard.url("/errors?object=Contact")).await;
     browser.find("#no-failures").await;
     // the ignored ones were never sent

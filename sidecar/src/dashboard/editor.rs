@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{json, Value};
 
-use super::html::{escape, hidden, page_response, url_encode, Page};
+use super::html::{escape, failure_note, hidden, page_response, url_encode, Page};
 use super::{redirect_with_notice, DashboardState, Form, Visitor};
 
 /// What was entered, to show the form again after a refusal.
@@ -97,11 +97,7 @@ pub async fn render(
             })
             .collect::<String>(),
         Err(error) => {
-            let _ = write!(
-                body,
-                r#"<p class="error">Cannot list the org's objects: {}</p>"#,
-                escape(&crate::error_chain(&error))
-            );
+            body.push_str(&failure_note("Cannot list the org's objects", &error));
             String::new()
         }
     };

@@ -7,7 +7,9 @@ use std::fmt::Write as _;
 use axum::http::StatusCode;
 use axum::response::Response;
 
-use super::html::{action_form, escape, hidden, or_dash, page_response, url_encode, Page};
+use super::html::{
+    action_form, escape, failure_note, hidden, or_dash, page_response, url_encode, Page,
+};
 use super::queries::{self, FailedChange};
 use super::{admin_outcome, redirect_with_notice, DashboardState, Form, Visitor};
 
@@ -60,13 +62,7 @@ pub async fn render(state: &DashboardState, visitor: &Visitor, filters: &Form) -
             object.as_deref(),
             code.as_deref(),
         )),
-        Err(error) => {
-            let _ = write!(
-                body,
-                r#"<p class="error">Cannot read the failed changes: {}</p>"#,
-                escape(&crate::error_chain(&error))
-            );
-        }
+        Err(error) => body.push_str(&failure_note("Cannot read the failed changes", &error)),
     }
     let notice = state.notice(visitor);
     let page = Page {

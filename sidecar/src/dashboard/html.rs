@@ -6,6 +6,16 @@ use std::fmt::Write as _;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
+/// A paragraph saying what could not be read and why (the whole error chain), escaped: how a page
+/// shows a part it could not build while the rest of the page still renders.
+pub fn failure_note(what: &str, error: &(dyn std::error::Error + 'static)) -> String {
+    format!(
+        r#"<p class="error">{}: {}</p>"#,
+        escape(what),
+        escape(&crate::error_chain(error))
+    )
+}
+
 /// Escapes text for HTML content and double-quoted attribute values.
 pub fn escape(text: &str) -> String {
     let mut escaped = String::with_capacity(text.len());

@@ -7,7 +7,9 @@ use std::fmt::Write as _;
 use axum::http::StatusCode;
 use axum::response::Response;
 
-use super::html::{action_form, escape, hidden, or_dash, page_response, url_encode, Page};
+use super::html::{
+    action_form, escape, failure_note, hidden, or_dash, page_response, url_encode, Page,
+};
 use super::overview::progress_bar;
 use super::queries::{self, MappingDetail};
 use super::{admin_outcome, message_page, redirect_with_notice, DashboardState, Form, Visitor};
@@ -90,13 +92,7 @@ pub async fn render(state: &DashboardState, visitor: &Visitor, object: &str) -> 
             }
             body.push_str("</tbody></table></div>");
         }
-        Err(error) => {
-            let _ = write!(
-                body,
-                r#"<p class="error">{}</p>"#,
-                escape(&crate::error_chain(&error))
-            );
-        }
+        Err(error) => body.push_str(&failure_note("Cannot read the failed changes", &error)),
     }
 
     body.push_str("<h2>Recent conflicts</h2>");
@@ -121,13 +117,7 @@ pub async fn render(state: &DashboardState, visitor: &Visitor, object: &str) -> 
             }
             body.push_str("</tbody></table></div>");
         }
-        Err(error) => {
-            let _ = write!(
-                body,
-                r#"<p class="error">{}</p>"#,
-                escape(&crate::error_chain(&error))
-            );
-        }
+        Err(error) => body.push_str(&failure_note("Cannot read the conflicts", &error)),
     }
     let notice = state.notice(visitor);
     let title = detail.object.clone();

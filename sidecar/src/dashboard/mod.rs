@@ -218,6 +218,19 @@ impl DashboardState {
     }
 
     /// The banner saying actions are off, on every page that has buttons.
+    /// A mapping address names its schema; this sidecar answers only for its own.
+    fn serves(&self, schema: &str) -> Result<(), Instead> {
+        if schema == self.schema {
+            Ok(())
+        } else {
+            Err(Box::new(message_page(
+                StatusCode::NOT_FOUND,
+                "Not found",
+                "This sidecar serves another schema.",
+            )))
+        }
+    }
+
     fn read_only_banner(&self) -> &'static str {
         if self.admin.is_some() {
             ""
@@ -351,12 +364,8 @@ async fn mapping_page(
         Ok(visitor) => visitor,
         Err(response) => return *response,
     };
-    if schema != state.schema {
-        return message_page(
-            StatusCode::NOT_FOUND,
-            "Not found",
-            "This sidecar serves another schema.",
-        );
+    if let Err(response) = state.serves(&schema) {
+        return *response;
     }
     mapping_page::render(&state, &visitor, &object).await
 }
@@ -372,12 +381,8 @@ async fn mapping_action(
         Ok(visitor) => visitor,
         Err(response) => return *response,
     };
-    if schema != state.schema {
-        return message_page(
-            StatusCode::NOT_FOUND,
-            "Not found",
-            "This sidecar serves another schema.",
-        );
+    if let Err(response) = state.serves(&schema) {
+        return *response;
     }
     mapping_page::act(&state, &visitor, &object, &action, &form).await
 }

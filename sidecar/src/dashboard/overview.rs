@@ -9,7 +9,7 @@ use axum::response::Response;
 
 use super::charts::{self, Line};
 use super::history::{current_minute, MINUTES};
-use super::html::{escape, or_dash, page_response, url_encode, Page};
+use super::html::{escape, failure_note, or_dash, page_response, url_encode, Page};
 use super::queries::{self, MappingSummary, WriteMinute};
 use super::{DashboardState, Visitor};
 
@@ -29,25 +29,13 @@ pub async fn render(state: &DashboardState, visitor: &Visitor) -> Response {
         Ok(mappings) if mappings.is_empty() => body
             .push_str(r#"<p id="no-mappings">No mapping yet. <a href="/new">Create one</a>.</p>"#),
         Ok(mappings) => body.push_str(&mapping_table(&state.schema, &mappings)),
-        Err(error) => {
-            let _ = write!(
-                body,
-                r#"<p class="error">Cannot read the mappings: {}</p>"#,
-                escape(&crate::error_chain(&error))
-            );
-        }
+        Err(error) => body.push_str(&failure_note("Cannot read the mappings", &error)),
     }
     body.push_str(r#"<h2>Last hour</h2><div class="charts">"#);
     let now = current_minute();
     match queries::write_history(&client).await {
         Ok(history) => body.push_str(&write_charts(&history, now)),
-        Err(error) => {
-            let _ = write!(
-                body,
-                r#"<p class="error">Cannot read the write history: {}</p>"#,
-                escape(&crate::error_chain(&error))
-            );
-        }
+        Err(error) => body.push_str(&failure_note("Cannot read the write history", &error)),
     }
     let hour = state.history.last_hour(now);
     let read: Vec<f64> = hour.iter().map(|minute| minute.read as f64).collect();
